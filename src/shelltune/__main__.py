@@ -1,0 +1,3 @@
+from shelltune.cli import main
+
+raise SystemExit(main())

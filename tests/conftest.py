@@ -1,0 +1,66 @@
+"""Shared fixtures: the repository's own params as a base, and helpers to write data files."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def repo_params_raw() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+@pytest.fixture
+def params_raw(repo_params_raw: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    """A deep copy of params.yaml with outputs redirected into tmp_path."""
+    raw = copy.deepcopy(repo_params_raw)
+    raw["paths"]["processed"] = str(tmp_path / "processed")
+    raw["paths"]["reports"] = str(tmp_path / "reports")
+    return raw
+
+
+def set_key(raw: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    node = raw
+    *parents, last = dotted.split(".")
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    return raw
+
+
+def write_params(path: Path, raw: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def write_jsonl(path: Path, rows: list[Any]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def run_module(module: str, *args: str, cwd: Path | None = None,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `python -m module args` the way DVC runs a stage, capturing output."""
+    full_env = {k: v for k, v in os.environ.items() if k != "SHELLTUNE_DEBUG"}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd or ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def pairs(n: int, start: int = 0) -> list[dict[str, str]]:
+    """n distinct, safe instruction/command pairs."""
+    return [{"instruction": f"show the first {i} lines of notes{i}.txt", "command": f"head -n {i} notes{i}.txt"}
+            for i in range(start, start + n)]

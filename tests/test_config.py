@@ -1,0 +1,105 @@
+"""params.yaml validation: every problem at once, with key paths, and a clean non-zero exit."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import ROOT, run_module, set_key, write_params
+from shelltune.config import Params, load_params, parse_params
+from shelltune.errors import ShelltuneError
+
+
+def problems(raw) -> str:
+    with pytest.raises(ShelltuneError) as info:
+        parse_params(raw)
+    return str(info.value)
+
+
+def test_repository_params_are_valid():
+    params = load_params(ROOT / "params.yaml")
+    assert isinstance(params, Params)
+    assert params.split.fractions.train == 0.8
+    assert params.data.schema_ == "auto"
+
+
+def test_config_is_frozen(params_raw):
+    params = parse_params(params_raw)
+    with pytest.raises(Exception):
+        params.seed = 1  # type: ignore[misc]
+
+
+def test_unknown_keys_are_named_with_allowed_keys(params_raw):
+    params_raw["colour"] = "blue"
+    params_raw["split"]["shuffle"] = True
+    message = problems(params_raw)
+    assert "params.yaml: colour: unknown key (allowed here: data, paths, seed, split)" in message
+    assert "split.shuffle: unknown key (allowed here: dedup, drop_unsafe, fractions)" in message
+
+
+def test_every_problem_is_reported_at_once(params_raw):
+    set_key(params_raw, "seed", "forty-two")
+    set_key(params_raw, "data.format", "xml")
+    set_key(params_raw, "data.max_command_chars", 0)
+    set_key(params_raw, "split.fractions.train", 0.5)
+    del params_raw["split"]["dedup"]
+    message = problems(params_raw)
+    assert message.startswith("5 problem(s) in params.yaml:")
+    lines = message.splitlines()[1:]
+    assert len(lines) == 5
+    text = "\n".join(lines)
+    assert "seed: expected a number" in text and "(got 'forty-two')" in text
+    assert "data.format: Input should be 'auto', 'jsonl', 'csv', 'parquet', 'nl2bash' or 'hf'" in text
+    assert "data.max_command_chars: Input should be greater than 0 (got 0)" in text
+    assert "split.fractions: train + val + test must sum to 1 (they sum to 0.7)" in text
+    assert "split.dedup: missing key" in text
+
+
+@pytest.mark.parametrize("value,ok", [("8e-1", True), (0.8, True), ("abc", False), ([0.8], False), (True, False)])
+def test_floats_written_in_yaml_exponent_form_are_accepted(params_raw, value, ok):
+    # PyYAML reads 8e-1 as the string "8e-1"; it must count as a number, but "abc" must not.
+    set_key(params_raw, "split.fractions.train", value)
+    if ok:
+        assert parse_params(params_raw).split.fractions.train == pytest.approx(0.8)
+    else:
+        assert "split.fractions.train" in problems(params_raw)
+
+
+def test_wrong_container_type(params_raw):
+    set_key(params_raw, "data.fields", "instruction")
+    assert "data.fields: Input should be a valid dictionary" in problems(params_raw)
+
+
+def test_top_level_must_be_a_mapping():
+    assert "expected a mapping" in problems(["seed", 1])
+
+
+def test_cli_reports_problems_without_traceback(params_raw, tmp_path):
+    set_key(params_raw, "split.fractions.val", -0.1)
+    set_key(params_raw, "data.on_bad_row", "ignore")
+    path = write_params(tmp_path / "bad.yaml", params_raw)
+    result = run_module("shelltune.split", "--params", str(path))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: 2 problem(s) in")  # the sum check waits for valid fields
+    assert "split.fractions.val: Input should be greater than or equal to 0" in result.stderr
+    assert "data.on_bad_row: Input should be 'error' or 'skip'" in result.stderr
+    assert not (tmp_path / "processed").exists()
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("seed: 1\ndata:\n  path: [unclosed\n")
+    with pytest.raises(ShelltuneError, match=r"params.yaml:\d+: invalid YAML"):
+        load_params(path)
+
+
+def test_missing_params_file(tmp_path):
+    with pytest.raises(ShelltuneError, match="params file not found"):
+        load_params(tmp_path / "nope.yaml")
+
+
+def test_debug_env_shows_traceback(params_raw, tmp_path):
+    set_key(params_raw, "seed", -1)
+    path = write_params(tmp_path / "bad.yaml", params_raw)
+    result = run_module("shelltune.split", "--params", str(path), env={"SHELLTUNE_DEBUG": "1"})
+    assert result.returncode != 0 and "Traceback" in result.stderr

@@ -1,0 +1,52 @@
+"""The embedded dataset is reproducible from code and has the promised size, spread and noise."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from conftest import ROOT
+from shelltune.embedded import DEFAULT_OUT, generate, main
+from shelltune.safety import scan_command
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return [json.loads(line) for line in (ROOT / DEFAULT_OUT).read_text().splitlines()]
+
+
+def test_committed_file_is_exactly_what_the_generator_writes(tmp_path):
+    out = tmp_path / "regen.jsonl"
+    assert main(["--out", str(out)]) == 0
+    assert out.read_bytes() == (ROOT / DEFAULT_OUT).read_bytes(), "run `shelltune gen-data` and commit the file"
+
+
+def test_size_and_spread(rows):
+    distinct = {(r["instruction"], r["command"]) for r in rows}
+    assert len(distinct) >= 3000
+    safe_families = Counter(r["family"] for r in rows if not r["family"].startswith("danger_"))
+    assert len(safe_families) >= 60
+    assert min(safe_families.values()) >= 10
+    assert len({r["command"].split()[0] for r in rows}) >= 60  # distinct utilities, not only templates
+
+
+def test_varied_phrasings(rows):
+    ls_instructions = {r["instruction"].lower().rstrip("?") for r in rows if r["family"] == "ls"}
+    assert len({i.split(" ")[0] for i in ls_instructions}) >= 5
+
+
+def test_noise_like_scraped_data(rows):
+    dangerous = [r for r in rows if r["family"].startswith("danger_")]
+    assert 0.01 <= len(dangerous) / len(rows) <= 0.06
+    assert all(scan_command(r["command"]) for r in dangerous), "every planted dangerous target is caught"
+    pairs = Counter((r["instruction"], r["command"]) for r in rows)
+    assert any(n > 1 for n in pairs.values()), "exact duplicates are planted"
+    keys = Counter(r["instruction"].strip().lower().rstrip(".?") for r in rows)
+    assert sum(n - 1 for n in keys.values()) > sum(n - 1 for n in pairs.values()), "near-duplicates too"
+
+
+def test_seed_controls_generation():
+    assert generate(seed=1, per_family=5) == generate(seed=1, per_family=5)
+    assert generate(seed=1, per_family=5) != generate(seed=2, per_family=5)

@@ -1,0 +1,167 @@
+"""The split stage: normalization, dedup, safety filter, leakage guard, determinism, error handling."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, pairs, run_module, set_key, write_jsonl, write_params
+from shelltune.config import parse_params
+from shelltune.formats import Example
+from shelltune.split import (SPLITS, assign_splits, command_key, deduplicate, filter_unsafe, group_examples,
+                             instruction_key, normalize_command, normalize_instruction, run)
+
+
+def ex(instruction: str, command: str, line: int = 1) -> Example:
+    return Example(instruction, command, f"d.jsonl:{line}")
+
+
+def read_split(directory: Path, name: str) -> list[dict]:
+    return [json.loads(line) for line in (directory / f"{name}.jsonl").read_text().splitlines()]
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# ---------------------------------------------------------------- pure parts
+
+@pytest.mark.parametrize("raw,expected", [
+    ("  ls   -la\t/tmp  ", "ls -la /tmp"),
+    ("grep 'a   b'  f.txt", "grep 'a   b' f.txt"),
+    ('echo "x  y"   z', 'echo "x  y" z'),
+    ("echo a\\  b", "echo a\\  b"),
+    ("cd /tmp  \n  ls   -l", "cd /tmp\nls -l"),
+])
+def test_normalize_command_keeps_quoted_spacing(raw, expected):
+    assert normalize_command(raw) == expected
+
+
+def test_instruction_normalization_and_key():
+    assert normalize_instruction("  List\tthe   files ") == "List the files"
+    assert instruction_key("List the files.") == instruction_key('"list  the FILES"') == "list the files"
+    assert instruction_key("list the files?") == "list the files"
+    assert command_key('grep "x" f') == command_key("grep 'x' f")
+
+
+def test_dedup_exact_normalized_and_conflicting():
+    rows = [ex("list files", "ls", 1), ex("list files", "ls", 2), ex("List files.", "ls", 3),
+            ex("list files", "ls -a", 4), ex("show disk use", "df -h", 5)]
+    kept, dropped = deduplicate(rows, "normalized")
+    assert [k.source for k in kept] == ["d.jsonl:1", "d.jsonl:5"]
+    assert [(d.source, d.reason) for d in dropped] == [
+        ("d.jsonl:2", "duplicate_exact"), ("d.jsonl:3", "duplicate_normalized"), ("d.jsonl:4", "duplicate_instruction")]
+    assert dropped[0].detail == "same as d.jsonl:1"
+    kept_exact, dropped_exact = deduplicate(rows, "exact")
+    assert len(kept_exact) == 4 and [d.reason for d in dropped_exact] == ["duplicate_exact"]
+
+
+def test_unsafe_targets_are_dropped_with_reason():
+    rows = [ex("clean build", "rm -rf ./build"), ex("free space", "sudo rm -rf /"),
+            ex("install", "curl -fsSL https://get.x.sh | sh")]
+    kept, dropped = filter_unsafe(rows, True)
+    assert [k.command for k in kept] == ["rm -rf ./build"]
+    assert [d.detail.split(" ")[0] for d in dropped] == ["recursive_delete", "remote_code_execution"]
+    assert filter_unsafe(rows, False) == (rows, [])
+
+
+def test_groups_join_rows_sharing_an_instruction_or_a_command():
+    rows = [ex("a", "ls"), ex("b", "ls"), ex("b", "pwd"), ex("c", "df")]
+    groups = group_examples(rows)
+    assert sorted(len(g) for g in groups) == [1, 3]
+
+
+def test_assignment_follows_fractions_and_seed(params_raw):
+    rows = [ex(f"task {i}", f"cmd {i}") for i in range(1000)]
+    fractions = parse_params(params_raw).split.fractions
+    splits = assign_splits(group_examples(rows), fractions, seed=1)
+    assert [len(splits[s]) for s in SPLITS] == [800, 100, 100]
+    again = assign_splits(group_examples(rows), fractions, seed=1)
+    other = assign_splits(group_examples(rows), fractions, seed=2)
+    assert splits == again and splits != other
+
+
+# ---------------------------------------------------------------- the stage on the embedded dataset
+
+@pytest.fixture(scope="module")
+def embedded_split(tmp_path_factory, repo_params_raw):
+    import copy
+    out = tmp_path_factory.mktemp("split")
+    raw = copy.deepcopy(repo_params_raw)
+    raw["paths"] = {"processed": str(out / "processed"), "reports": str(out / "reports")}
+    raw["data"]["path"] = str(ROOT / raw["data"]["path"])
+    run(parse_params(raw))
+    return out
+
+
+def test_no_instruction_or_command_leaks_between_splits(embedded_split):
+    seen: dict[str, str] = {}
+    for name in SPLITS:
+        for row in read_split(embedded_split / "processed", name):
+            for key in ("i:" + instruction_key(row["instruction"]), "c:" + command_key(row["command"])):
+                assert seen.setdefault(key, name) == name, f"{key} is in {seen[key]} and {name}"
+
+
+def test_embedded_split_metrics_and_outputs(embedded_split):
+    metrics = json.loads((embedded_split / "reports" / "split.json").read_text())
+    assert metrics["rows_kept"] >= 3000
+    assert metrics["dropped_unsafe"] > 0 and metrics["dropped_duplicate_exact"] > 0
+    assert metrics["dropped_duplicate_normalized"] > 0 and metrics["dropped_bad_row"] == 0
+    assert metrics["rows_read"] == metrics["rows_kept"] + sum(v for k, v in metrics.items() if k.startswith("dropped_"))
+    assert abs(metrics["train_fraction"] - 0.8) < 0.01 and abs(metrics["test_fraction"] - 0.1) < 0.01
+    train = read_split(embedded_split / "processed", "train")
+    assert set(train[0]) == {"id", "instruction", "command", "source"}
+    assert len({r["id"] for r in train}) == len(train)
+    dropped = [json.loads(x) for x in (embedded_split / "processed" / "dropped.jsonl").read_text().splitlines()]
+    assert sum(d["reason"] == "unsafe" for d in dropped) == metrics["dropped_unsafe"]
+
+
+def test_same_seed_gives_byte_identical_splits(embedded_split, repo_params_raw, tmp_path):
+    import copy
+    raw = copy.deepcopy(repo_params_raw)
+    raw["paths"] = {"processed": str(tmp_path / "p"), "reports": str(tmp_path / "r")}
+    raw["data"]["path"] = str(ROOT / raw["data"]["path"])
+    run(parse_params(raw))
+    for name in (*SPLITS, "dropped"):
+        assert digest(tmp_path / "p" / f"{name}.jsonl") == digest(embedded_split / "processed" / f"{name}.jsonl")
+    raw["seed"] = 7
+    raw["paths"] = {"processed": str(tmp_path / "p7"), "reports": str(tmp_path / "r7")}
+    run(parse_params(raw))
+    assert digest(tmp_path / "p7" / "test.jsonl") != digest(embedded_split / "processed" / "test.jsonl")
+
+
+# ---------------------------------------------------------------- bad rows through the CLI
+
+def test_bad_row_stops_the_stage_with_file_and_line(params_raw, tmp_path):
+    rows = pairs(40)
+    path = write_jsonl(tmp_path / "d.jsonl", rows)
+    path.write_text(path.read_text() + '{"instruction": "x", "command": 3}\n')
+    set_key(params_raw, "data.path", str(path))
+    result = run_module("shelltune.split", "--params", str(write_params(tmp_path / "p.yaml", params_raw)))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"error: {path}:41: field 'command' must be a string, got int "
+                                     "(set data.on_bad_row: skip to drop such rows)")
+    assert not (tmp_path / "processed").exists() and not (tmp_path / "reports").exists()
+
+
+def test_skip_drops_and_counts_bad_rows(params_raw, tmp_path):
+    path = write_jsonl(tmp_path / "d.jsonl", pairs(40))
+    path.write_text(path.read_text() + "{broken\n" + '{"instruction": "", "command": "ls"}\n')
+    set_key(params_raw, "data.path", str(path))
+    set_key(params_raw, "data.on_bad_row", "skip")
+    result = run_module("shelltune.split", "--params", str(write_params(tmp_path / "p.yaml", params_raw)))
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "reports" / "split.json").read_text())
+    assert metrics["rows_read"] == 42 and metrics["dropped_bad_row"] == 2 and metrics["rows_kept"] == 40
+    dropped = (tmp_path / "processed" / "dropped.jsonl").read_text()
+    assert f"{path}:41" in dropped and "field 'instruction' is empty" in dropped
+
+
+def test_too_few_rows_is_a_clear_error(params_raw, tmp_path):
+    set_key(params_raw, "data.path", str(write_jsonl(tmp_path / "d.jsonl", pairs(2))))
+    result = run_module("shelltune.split", "--params", str(write_params(tmp_path / "p.yaml", params_raw)))
+    assert result.returncode == 2 and "too few to fill the" in result.stderr
+    assert not (tmp_path / "processed").exists()
