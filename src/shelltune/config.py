@@ -47,6 +47,9 @@ class Section(BaseModel):
 class PathsParams(Section):
     processed: str = Field(min_length=1, description="split outputs")
     reports: str = Field(min_length=1, description="metrics, plots and reports")
+    base: str = Field(min_length=1, description="base stage output")
+    adapter: str = Field(min_length=1, description="final LoRA adapter (DVC output)")
+    checkpoints: str = Field(min_length=1, description="resumable checkpoints (untracked)")
 
 
 class FieldNames(Section):
@@ -95,11 +98,102 @@ class SplitParams(Section):
     drop_unsafe: bool
 
 
+class PromptParams(Section):
+    system: str = Field(min_length=1)
+
+
+class TinyModelParams(Section):
+    vocab_size: Int = Field(ge=300, le=65536)
+    hidden_size: Int = Field(gt=0)
+    intermediate_size: Int = Field(gt=0)
+    num_hidden_layers: Int = Field(gt=0)
+    num_attention_heads: Int = Field(gt=0)
+    num_key_value_heads: Int = Field(gt=0)
+    max_position_embeddings: Int = Field(gt=0)
+    tie_word_embeddings: bool
+    initializer_range: Float = Field(gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> TinyModelParams:
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError("hidden_size must be a multiple of num_attention_heads")
+        if self.num_attention_heads % self.num_key_value_heads:
+            raise ValueError("num_attention_heads must be a multiple of num_key_value_heads")
+        return self
+
+
+TINY = "tiny"
+
+
+class ModelParams(Section):
+    name_or_path: str = Field(min_length=1)
+    revision: str | None
+    trust_remote_code: bool
+    tiny: TinyModelParams
+
+    @model_validator(mode="after")
+    def _hub_models_are_pinned(self) -> ModelParams:
+        is_hub_id = self.name_or_path != TINY and not Path(self.name_or_path).exists()
+        if is_hub_id and not self.revision:
+            raise ValueError(f"model.revision must pin hub model {self.name_or_path!r} to a commit")
+        return self
+
+
+class QuantParams(Section):
+    load_in_4bit: bool
+    quant_type: Literal["nf4", "fp4"]
+    double_quant: bool
+    compute_dtype: Literal["auto", "float32", "bfloat16", "float16"]
+
+
+class LoraParams(Section):
+    r: Int = Field(gt=0)
+    alpha: Float = Field(gt=0)
+    dropout: Float = Field(ge=0, lt=1)
+    target_modules: Literal["all-linear"] | list[str]
+    modules_to_save: list[str]
+    bias: Literal["none", "all", "lora_only"]
+
+
+class TrainParams(Section):
+    device: Literal["auto", "cpu", "cuda"]
+    max_steps: Int = Field(ge=-1)
+    epochs: Float = Field(gt=0)
+    batch_size: Int = Field(gt=0)
+    gradient_accumulation_steps: Int = Field(gt=0)
+    learning_rate: Float = Field(gt=0, lt=1)
+    lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"]
+    warmup_ratio: Float = Field(ge=0, lt=1)
+    weight_decay: Float = Field(ge=0)
+    max_grad_norm: Float = Field(gt=0)
+    optimizer: Literal["auto", "adamw_torch", "paged_adamw_8bit", "adamw_8bit", "paged_adamw_32bit"]
+    max_length: Int = Field(gt=8)
+    overlong: Literal["error", "drop", "truncate"]
+    gradient_checkpointing: bool
+    logging_steps: Int = Field(gt=0)
+    eval_steps: Int = Field(gt=0)
+    save_steps: Int = Field(gt=0)
+    save_total_limit: Int = Field(gt=0)
+    early_stopping_patience: Int = Field(ge=0)
+    keep_checkpoints: bool
+
+    @model_validator(mode="after")
+    def _max_steps_not_zero(self) -> TrainParams:
+        if self.max_steps == 0:
+            raise ValueError("max_steps must be positive, or -1 to train for `epochs`")
+        return self
+
+
 class Params(Section):
     seed: Int = Field(ge=0, lt=2**32)
     paths: PathsParams
     data: DataParams
     split: SplitParams
+    prompt: PromptParams
+    model: ModelParams
+    quant: QuantParams
+    lora: LoraParams
+    train: TrainParams
 
 
 def params_path(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -1,0 +1,102 @@
+"""The base stage: a deterministic tiny Qwen2 built offline, or a pinned reference to another model."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, pairs, set_key, write_jsonl
+from shelltune.base import build_base, read_base_info, tokenizer_corpus, train_tokenizer
+from shelltune.chat import prompt_messages
+from shelltune.config import parse_params
+from shelltune.errors import ShelltuneError
+
+
+def small_tiny(raw):
+    raw["model"]["tiny"].update(vocab_size=400, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=128)
+    return raw
+
+
+@pytest.fixture
+def base_params(params_raw, tmp_path):
+    processed = Path(params_raw["paths"]["processed"])
+    processed.mkdir(parents=True)
+    write_jsonl(processed / "train.jsonl", pairs(60))
+    set_key(params_raw, "paths.base", str(tmp_path / "base"))
+    return small_tiny(params_raw)
+
+
+def digests(directory: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.iterdir())}
+
+
+def test_tokenizer_has_chatml_tokens_and_qwen_template():
+    tok = train_tokenizer(tokenizer_corpus(pairs(50), "Be safe."), vocab_size=400)
+    for token in ("<|im_start|>", "<|im_end|>", "<|endoftext|>"):
+        assert len(tok(token, add_special_tokens=False)["input_ids"]) == 1
+    text = tok.apply_chat_template(prompt_messages("Be safe.", "list files"), tokenize=False,
+                                   add_generation_prompt=True)
+    assert text == ("<|im_start|>system\nBe safe.<|im_end|>\n<|im_start|>user\nlist files<|im_end|>\n"
+                    "<|im_start|>assistant\n")
+    assert tok.eos_token == "<|im_end|>" and tok.pad_token == "<|endoftext|>"
+    # byte-level: anything round-trips, even characters never seen in training
+    command = "grep -rn 'ünïcode ✓' ~/src | head -n 3"
+    assert tok.decode(tok(command, add_special_tokens=False)["input_ids"]) == command
+
+
+def test_tiny_base_is_deterministic(base_params, tmp_path):
+    params = parse_params(base_params)
+    info = build_base(params)
+    first = digests(tmp_path / "base")
+    build_base(params)
+    assert digests(tmp_path / "base") == first
+    assert {"model.safetensors", "config.json", "tokenizer.json", "base.json"} <= set(first)
+    assert info["kind"] == "tiny" and read_base_info(tmp_path / "base")["vocab_size"] <= 400
+    config = json.loads((tmp_path / "base" / "config.json").read_text())
+    assert config["architectures"] == ["Qwen2ForCausalLM"] and config["hidden_size"] == 32
+    set_key(base_params, "seed", 1)
+    build_base(parse_params(base_params))
+    assert digests(tmp_path / "base")["model.safetensors"] != first["model.safetensors"]
+
+
+def test_local_directory_is_pinned_not_copied(base_params, tmp_path):
+    build_base(parse_params(base_params))  # a real model directory to point at
+    local = tmp_path / "local_model"
+    (tmp_path / "base").rename(local)
+    set_key(base_params, "model.name_or_path", str(local))
+    info = build_base(parse_params(base_params))
+    assert info["kind"] == "local" and info["architecture"] == "Qwen2ForCausalLM"
+    assert len(info["config_sha256"]) == 64
+    assert sorted(p.name for p in (tmp_path / "base").iterdir()) == ["base.json"]
+
+
+def test_directory_without_config_is_a_clear_error(base_params, tmp_path):
+    (tmp_path / "empty").mkdir()
+    set_key(base_params, "model.name_or_path", str(tmp_path / "empty"))
+    with pytest.raises(ShelltuneError, match="has no config.json"):
+        build_base(parse_params(base_params))
+    assert not (tmp_path / "base").exists()
+
+
+def test_hub_models_must_be_pinned(base_params):
+    set_key(base_params, "model.name_or_path", "Qwen/Qwen2.5-Coder-7B-Instruct")
+    with pytest.raises(ShelltuneError, match="model.revision must pin hub model"):
+        parse_params(base_params)
+
+
+def test_unreachable_hub_model_is_a_clear_error(base_params, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    set_key(base_params, "model.name_or_path", "acme/no-such-model")
+    set_key(base_params, "model.revision", "0123456789abcdef0123456789abcdef01234567")
+    with pytest.raises(ShelltuneError, match="cannot load 'acme/no-such-model' at revision 0123"):
+        build_base(parse_params(base_params))
+
+
+def test_missing_train_split(params_raw, tmp_path):
+    set_key(params_raw, "paths.base", str(tmp_path / "base"))
+    with pytest.raises(ShelltuneError, match="run the split stage first"):
+        build_base(parse_params(params_raw))

@@ -1,0 +1,229 @@
+"""The train stage: real 4-bit QLoRA on a tiny model, label masking, logging, provenance and resume."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from conftest import ROOT, pairs, set_key, write_jsonl
+from shelltune.base import build_base, read_base_info
+from shelltune.chat import to_prompt_completion
+from shelltune.config import parse_params
+from shelltune.errors import ShelltuneError
+from shelltune.train import (apply_overlong_policy, build_sft_config, find_resume_checkpoint, is_complete_checkpoint,
+                             load_quantized_model, load_tokenizer, prepare_peft_model, resolve_runtime, train)
+
+pytestmark = pytest.mark.slow
+
+
+def tiny_raw(repo_params_raw, root: Path, n_rows: int = 96) -> dict:
+    raw = copy.deepcopy(repo_params_raw)
+    raw["paths"] = {"processed": str(root / "processed"), "reports": str(root / "reports"),
+                    "base": str(root / "base"), "adapter": str(root / "adapter"), "checkpoints": str(root / "ck")}
+    raw["model"]["tiny"].update(vocab_size=400, hidden_size=64, intermediate_size=128, num_hidden_layers=1,
+                                num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=128)
+    raw["train"].update(max_steps=8, batch_size=8, logging_steps=2, eval_steps=4, save_steps=4, max_length=64)
+    processed = root / "processed"
+    processed.mkdir(parents=True, exist_ok=True)
+    write_jsonl(processed / "train.jsonl", pairs(n_rows))
+    write_jsonl(processed / "val.jsonl", pairs(16, start=1000))
+    return raw
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, repo_params_raw):
+    root = tmp_path_factory.mktemp("train")
+    raw = tiny_raw(repo_params_raw, root)
+    params = parse_params(raw)
+    build_base(params)
+    provenance = train(params)
+    return root, params, provenance
+
+
+def read_tsv_steps(path: Path) -> list[int]:
+    return [int(line.split("\t")[0]) for line in path.read_text().splitlines()[1:]]
+
+
+# ---------------------------------------------------------------- pure parts
+
+def test_runtime_auto_choices():
+    params = parse_params(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    cpu = resolve_runtime(params.train, params.quant, cuda_available=False)
+    assert (cpu.device, cpu.compute_dtype, cpu.optimizer) == ("cpu", "float32", "adamw_torch")
+    gpu = resolve_runtime(params.train, params.quant, cuda_available=True)
+    assert (gpu.device, gpu.compute_dtype, gpu.optimizer) == ("cuda", "bfloat16", "paged_adamw_8bit")
+    wants_cuda = params.train.model_copy(update={"device": "cuda"})
+    with pytest.raises(ShelltuneError, match="no CUDA device"):
+        resolve_runtime(wants_cuda, params.quant, cuda_available=False)
+    paged = params.train.model_copy(update={"optimizer": "paged_adamw_8bit"})
+    with pytest.raises(ShelltuneError, match="needs CUDA"):
+        resolve_runtime(paged, params.quant, cuda_available=False)
+
+
+def test_overlong_policies():
+    examples = [{"n": i} for i in range(4)]
+    lengths = [10, 70, 20, 90]
+    assert apply_overlong_policy(examples, lengths, 64, "drop", "train") == ([{"n": 0}, {"n": 2}], 2)
+    assert apply_overlong_policy(examples, lengths, 64, "truncate", "train") == (examples, 2)
+    with pytest.raises(ShelltuneError, match=r"2 train example\(s\) exceed train.max_length=64 tokens \(the first is row 2, 70"):
+        apply_overlong_policy(examples, lengths, 64, "error", "train")
+
+
+# ---------------------------------------------------------------- the model and the trainer
+
+@pytest.fixture(scope="module")
+def tiny_setup(tmp_path_factory, repo_params_raw):
+    root = tmp_path_factory.mktemp("setup")
+    params = parse_params(tiny_raw(repo_params_raw, root))
+    build_base(params)
+    base = read_base_info(params.paths.base)
+    runtime = resolve_runtime(params.train, params.quant, cuda_available=False)
+    return params, base, runtime, root
+
+
+def make_trainer(params, base, runtime, root, rows):
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    tokenizer = load_tokenizer(base, params)
+    model = prepare_peft_model(load_quantized_model(base, params, runtime), params)
+    examples = [to_prompt_completion(params.prompt.system, r) for r in rows]
+    args = build_sft_config(params, runtime, root / "trainer_ck", has_eval=False)
+    args.save_strategy = "no"
+    return SFTTrainer(model=model, processing_class=tokenizer, args=args, train_dataset=Dataset.from_list(examples))
+
+
+def test_base_is_4bit_nf4(tiny_setup):
+    import bitsandbytes as bnb
+
+    params, base, runtime, _ = tiny_setup
+    model = load_quantized_model(base, params, runtime)
+    q_proj = model.model.layers[0].self_attn.q_proj
+    assert isinstance(q_proj, bnb.nn.Linear4bit)
+    assert q_proj.weight.quant_type == "nf4" and q_proj.weight.quant_state.nested  # double quantization
+    assert q_proj.weight.dtype == torch.uint8
+
+
+def test_label_mask_covers_exactly_the_command(tiny_setup):
+    params, base, runtime, root = tiny_setup
+    trainer = make_trainer(params, base, runtime, root, pairs(8))
+    batch = trainer.data_collator([trainer.train_dataset[3]])
+    ids, labels = batch["input_ids"][0], batch["labels"][0]
+    supervised = ids[labels != -100]
+    assert torch.equal(labels[labels != -100], supervised)
+    tokenizer = trainer.processing_class
+    assert tokenizer.decode(supervised) == "head -n 3 notes3.txt<|im_end|>\n"
+    prompt = tokenizer.decode(ids[labels == -100])
+    assert prompt.startswith(f"<|im_start|>system\n{params.prompt.system}<|im_end|>\n<|im_start|>user\n")
+    assert prompt.endswith("<|im_start|>assistant\n")
+
+
+def test_lora_weights_move_and_base_weights_do_not(tiny_setup):
+    params, base, runtime, root = tiny_setup
+    trainer = make_trainer(params, base, runtime, root, pairs(64))
+    model = trainer.model
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainer.train()
+    lora = [n for n in before if "lora_" in n]
+    frozen = [n for n in before if "lora_" not in n]
+    assert lora and frozen
+    assert any(not torch.equal(before[n], p) for n, p in model.named_parameters() if n in lora)
+    assert all(not torch.equal(before[n], dict(model.named_parameters())[n]) for n in lora if "lora_B" in n)
+    for name, param in model.named_parameters():
+        if name in frozen:
+            assert torch.equal(before[name], param), f"{name} changed"
+
+
+# ---------------------------------------------------------------- the stage end to end
+
+def test_adapter_reloads_and_generates(trained):
+    from peft import PeftModel
+
+    root, params, provenance = trained
+    adapter = root / "adapter"
+    assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "chat_template.jinja",
+            "provenance.json"} <= {p.name for p in adapter.iterdir()}
+    base = read_base_info(params.paths.base)
+    runtime = resolve_runtime(params.train, params.quant, cuda_available=False)
+    model = PeftModel.from_pretrained(load_quantized_model(base, params, runtime), str(adapter))
+    tokenizer = load_tokenizer(base, params)
+    inputs = tokenizer.apply_chat_template([{"role": "user", "content": "list files"}], add_generation_prompt=True,
+                                           return_tensors="pt", return_dict=True)
+    out = model.generate(**inputs, max_new_tokens=5, do_sample=False)
+    assert out.shape[1] > inputs["input_ids"].shape[1]
+
+
+def test_provenance_records_what_made_the_adapter(trained):
+    root, params, provenance = trained
+    saved = json.loads((root / "adapter" / "provenance.json").read_text())
+    assert saved == provenance
+    assert saved["base"]["kind"] == "tiny" and len(saved["dataset"]["train_sha256"]) == 64
+    assert saved["params"]["lora"]["r"] == params.lora.r and saved["params"]["seed"] == params.seed
+    assert saved["libraries"]["bitsandbytes"] and saved["libraries"]["trl"]
+    assert saved["results"]["global_step"] == 8 and saved["results"]["final_eval_loss"] is not None
+    runtime = json.loads((root / "reports" / "runtime" / "train.json").read_text())
+    assert {"git_commit", "wall_s", "peak_memory_mb"} <= set(runtime)
+    assert not (root / "ck").exists(), "checkpoints are removed after success unless keep_checkpoints"
+
+
+def test_dvclive_steps_follow_the_global_step(trained):
+    root, params, _ = trained
+    plots = root / "reports" / "train" / "plots" / "metrics"
+    assert read_tsv_steps(plots / "train" / "loss.tsv") == [1, 2, 4, 6, 8]
+    assert read_tsv_steps(plots / "eval" / "loss.tsv") == [4, 8, 8]  # every eval_steps, then the final evaluation
+    assert read_tsv_steps(plots / "train" / "learning_rate.tsv") == [1, 2, 4, 6, 8]
+    summary = json.loads((root / "reports" / "train" / "metrics.json").read_text())
+    assert summary["step"] == 8 and "loss" in summary["eval"]
+    assert (root / "reports" / "runtime" / "train" / "plots" / "metrics" / "train" / "tokens_per_s.tsv").exists()
+    assert not (root / "reports" / "train" / "dvc.yaml").exists()
+
+
+def test_partial_checkpoints_are_ignored(tmp_path):
+    ck = tmp_path / "ck"
+    good, partial = ck / "checkpoint-4", ck / "checkpoint-8"
+    for path in (good, partial):
+        path.mkdir(parents=True)
+        for name in ("adapter_model.safetensors", "optimizer.pt", "scheduler.pt"):
+            (path / name).write_bytes(b"x")
+    (good / "trainer_state.json").write_text(json.dumps({"global_step": 4}))
+    (partial / "trainer_state.json").write_text('{"global_st')  # killed while writing
+    (ck / "run_fingerprint.json").write_text(json.dumps({"fingerprint": "abc"}))
+    assert is_complete_checkpoint(good) and not is_complete_checkpoint(partial)
+    assert find_resume_checkpoint(ck, "abc") == good
+    assert not partial.exists()
+    assert find_resume_checkpoint(ck, "other-run") is None and not ck.exists()
+
+
+def test_resume_after_kill_9(tmp_path, repo_params_raw):
+    raw = tiny_raw(repo_params_raw, tmp_path, n_rows=400)
+    raw["train"].update(max_steps=40, save_steps=2, eval_steps=10, logging_steps=2)
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump(raw))
+    build_base(parse_params(raw))
+    cmd = [sys.executable, "-m", "shelltune.train", "--params", str(params_file)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (tmp_path / "ck" / "checkpoint-6" / "COMPLETE").exists():
+        time.sleep(0.2)
+        assert proc.poll() is None, "training ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "adapter").exists(), "no adapter from a killed run"
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "resuming from" in result.stdout
+    provenance = json.loads((tmp_path / "adapter" / "provenance.json").read_text())
+    assert provenance["results"]["global_step"] == 40
+    steps = read_tsv_steps(tmp_path / "reports" / "train" / "plots" / "metrics" / "train" / "loss.tsv")
+    assert steps == [1, *range(2, 41, 2)], "the resumed run's curve is complete (replayed from the checkpoint)"
