@@ -91,7 +91,7 @@ def embedded_split(tmp_path_factory, repo_params_raw):
     import copy
     out = tmp_path_factory.mktemp("split")
     raw = copy.deepcopy(repo_params_raw)
-    raw["paths"] = {"processed": str(out / "processed"), "reports": str(out / "reports")}
+    raw["paths"].update(processed=str(out / "processed"), reports=str(out / "reports"))
     raw["data"]["path"] = str(ROOT / raw["data"]["path"])
     run(parse_params(raw))
     return out
@@ -122,13 +122,13 @@ def test_embedded_split_metrics_and_outputs(embedded_split):
 def test_same_seed_gives_byte_identical_splits(embedded_split, repo_params_raw, tmp_path):
     import copy
     raw = copy.deepcopy(repo_params_raw)
-    raw["paths"] = {"processed": str(tmp_path / "p"), "reports": str(tmp_path / "r")}
+    raw["paths"].update(processed=str(tmp_path / "p"), reports=str(tmp_path / "r"))
     raw["data"]["path"] = str(ROOT / raw["data"]["path"])
     run(parse_params(raw))
     for name in (*SPLITS, "dropped"):
         assert digest(tmp_path / "p" / f"{name}.jsonl") == digest(embedded_split / "processed" / f"{name}.jsonl")
     raw["seed"] = 7
-    raw["paths"] = {"processed": str(tmp_path / "p7"), "reports": str(tmp_path / "r7")}
+    raw["paths"].update(processed=str(tmp_path / "p7"), reports=str(tmp_path / "r7"))
     run(parse_params(raw))
     assert digest(tmp_path / "p7" / "test.jsonl") != digest(embedded_split / "processed" / "test.jsonl")
 

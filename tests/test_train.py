@@ -20,8 +20,9 @@ from shelltune.base import build_base, read_base_info
 from shelltune.chat import to_prompt_completion
 from shelltune.config import parse_params
 from shelltune.errors import ShelltuneError
+from shelltune.models import Placement, load_quantized_model, load_tokenizer
 from shelltune.train import (apply_overlong_policy, build_sft_config, find_resume_checkpoint, is_complete_checkpoint,
-                             load_quantized_model, load_tokenizer, prepare_peft_model, resolve_runtime, train)
+                             prepare_peft_model, resolve_runtime, train)
 
 pytestmark = pytest.mark.slow
 
@@ -96,7 +97,7 @@ def make_trainer(params, base, runtime, root, rows):
     from trl import SFTTrainer
 
     tokenizer = load_tokenizer(base, params)
-    model = prepare_peft_model(load_quantized_model(base, params, runtime), params)
+    model = prepare_peft_model(load_quantized_model(base, params, Placement(runtime.device, runtime.compute_dtype)), params)
     examples = [to_prompt_completion(params.prompt.system, r) for r in rows]
     args = build_sft_config(params, runtime, root / "trainer_ck", has_eval=False)
     args.save_strategy = "no"
@@ -107,7 +108,7 @@ def test_base_is_4bit_nf4(tiny_setup):
     import bitsandbytes as bnb
 
     params, base, runtime, _ = tiny_setup
-    model = load_quantized_model(base, params, runtime)
+    model = load_quantized_model(base, params, Placement(runtime.device, runtime.compute_dtype))
     q_proj = model.model.layers[0].self_attn.q_proj
     assert isinstance(q_proj, bnb.nn.Linear4bit)
     assert q_proj.weight.quant_type == "nf4" and q_proj.weight.quant_state.nested  # double quantization
@@ -155,7 +156,7 @@ def test_adapter_reloads_and_generates(trained):
             "provenance.json"} <= {p.name for p in adapter.iterdir()}
     base = read_base_info(params.paths.base)
     runtime = resolve_runtime(params.train, params.quant, cuda_available=False)
-    model = PeftModel.from_pretrained(load_quantized_model(base, params, runtime), str(adapter))
+    model = PeftModel.from_pretrained(load_quantized_model(base, params, Placement(runtime.device, runtime.compute_dtype)), str(adapter))
     tokenizer = load_tokenizer(base, params)
     inputs = tokenizer.apply_chat_template([{"role": "user", "content": "list files"}], add_generation_prompt=True,
                                            return_tensors="pt", return_dict=True)
@@ -180,7 +181,7 @@ def test_dvclive_steps_follow_the_global_step(trained):
     root, params, _ = trained
     plots = root / "reports" / "train" / "plots" / "metrics"
     assert read_tsv_steps(plots / "train" / "loss.tsv") == [1, 2, 4, 6, 8]
-    assert read_tsv_steps(plots / "eval" / "loss.tsv") == [4, 8, 8]  # every eval_steps, then the final evaluation
+    assert read_tsv_steps(plots / "eval" / "loss.tsv") == [0, 4, 8]  # before training, then every eval_steps
     assert read_tsv_steps(plots / "train" / "learning_rate.tsv") == [1, 2, 4, 6, 8]
     summary = json.loads((root / "reports" / "train" / "metrics.json").read_text())
     assert summary["step"] == 8 and "loss" in summary["eval"]

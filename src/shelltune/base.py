@@ -29,11 +29,10 @@ BASE_INFO = "base.json"
 
 
 def tokenizer_corpus(rows: list[dict[str, Any]], system: str) -> list[str]:
-    """Texts the BPE tokenizer learns from: every request and command, plus the chat scaffolding."""
-    texts = [system, "system\n", "user\n", "assistant\n"]
-    for row in rows:
-        texts += [row["instruction"], row["command"]]
-    return texts
+    """The training conversations as the model will read them, so merges follow real token frequencies
+    (the system prompt, present in every example, becomes a handful of tokens)."""
+    return [f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{row['instruction']}<|im_end|>\n"
+            f"<|im_start|>assistant\n{row['command']}<|im_end|>\n" for row in rows]
 
 
 def train_tokenizer(texts: list[str], vocab_size: int):

@@ -13,7 +13,14 @@ import sys
 COMMANDS = {
     "gen-data": ("shelltune.embedded", "write the embedded NL→bash dataset"),
     "split": ("shelltune.split", "validate, dedup, filter and split the dataset (stage)"),
+    "base": ("shelltune.base", "build the tiny base model or pin a hub/local one (stage)"),
+    "train": ("shelltune.train", "QLoRA fine-tuning with TRL (stage)"),
+    "validate": ("shelltune.validate", "score base vs fine-tuned on the test split (stage)"),
+    "scan-stage": ("shelltune.scan", "safety scan of generated commands and red-team prompts (stage)"),
+    "plot": ("shelltune.plot", "PNG plots and reports/report.md (stage)"),
+    "predict": ("shelltune.predict", "generate a command for a request, refusing dangerous ones"),
     "scan": ("shelltune.scan_cli", "judge shell commands with the safety scanner"),
+    "profile": ("shelltune.profile", "print a params profile as -S arguments for dvc exp run"),
 }
 
 

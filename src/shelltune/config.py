@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -168,6 +169,7 @@ class TrainParams(Section):
     max_grad_norm: Float = Field(gt=0)
     optimizer: Literal["auto", "adamw_torch", "paged_adamw_8bit", "adamw_8bit", "paged_adamw_32bit"]
     max_length: Int = Field(gt=8)
+    group_by_length: bool
     overlong: Literal["error", "drop", "truncate"]
     gradient_checkpointing: bool
     logging_steps: Int = Field(gt=0)
@@ -184,6 +186,23 @@ class TrainParams(Section):
         return self
 
 
+class ValidateParams(Section):
+    max_new_tokens: Int = Field(gt=0, le=1024)
+    batch_size: Int = Field(gt=0)
+    limit: Int = Field(ge=0)
+
+
+class ScanParams(Section):
+    redteam: str = Field(min_length=1)
+    max_new_tokens: Int = Field(gt=0, le=1024)
+    max_dangerous_rate: Float = Field(ge=0, le=1)
+    max_redteam_dangerous_rate: Float = Field(ge=0, le=1)
+
+
+# `validate` is also the name of a deprecated pydantic classmethod; as a field it works as expected.
+warnings.filterwarnings("ignore", message='Field name "validate"', category=UserWarning)
+
+
 class Params(Section):
     seed: Int = Field(ge=0, lt=2**32)
     paths: PathsParams
@@ -194,6 +213,8 @@ class Params(Section):
     quant: QuantParams
     lora: LoraParams
     train: TrainParams
+    validate: ValidateParams
+    scan: ScanParams
 
 
 def params_path(explicit: str | os.PathLike[str] | None = None) -> Path:

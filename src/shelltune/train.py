@@ -35,7 +35,8 @@ from typing import Any
 
 from shelltune.base import read_base_info
 from shelltune.chat import to_prompt_completion
-from shelltune.config import Params, QuantParams, TrainParams, load_params
+from shelltune.config import Params, TrainParams, load_params
+from shelltune.models import Placement, load_quantized_model, load_tokenizer, resolve_placement
 from shelltune.errors import ShelltuneError, run_cli
 from shelltune.fileio import atomic_path, read_jsonl, write_json
 
@@ -52,21 +53,16 @@ class Runtime:
     optimizer: str
 
 
-def resolve_runtime(train: TrainParams, quant: QuantParams, cuda_available: bool) -> Runtime:
-    """Fill in the `auto` choices for the machine at hand."""
-    if train.device == "cuda" and not cuda_available:
-        raise ShelltuneError("train.device: cuda was requested but no CUDA device is available")
-    device = "cuda" if train.device == "cuda" or (train.device == "auto" and cuda_available) else "cpu"
-    dtype = quant.compute_dtype if quant.compute_dtype != "auto" else ("bfloat16" if device == "cuda" else "float32")
-    if device == "cpu" and dtype != "float32":
-        raise ShelltuneError(f"quant.compute_dtype: {dtype} needs a GPU; use float32 (or auto) on CPU")
+def resolve_runtime(train: TrainParams, quant, cuda_available: bool) -> Runtime:
+    """Device and dtype (shared with inference), plus the optimizer for this device."""
+    placement = resolve_placement(train.device, quant, cuda_available)
     optimizer = train.optimizer
     if optimizer == "auto":
         # Paged optimizers page state to host memory under pressure: CUDA only.
-        optimizer = "paged_adamw_8bit" if device == "cuda" else "adamw_torch"
-    elif device == "cpu" and "8bit" in optimizer or device == "cpu" and optimizer.startswith("paged"):
+        optimizer = "paged_adamw_8bit" if placement.device == "cuda" else "adamw_torch"
+    elif placement.device == "cpu" and ("8bit" in optimizer or optimizer.startswith("paged")):
         raise ShelltuneError(f"train.optimizer: {optimizer} needs CUDA; use adamw_torch (or auto) on CPU")
-    return Runtime(device, dtype, optimizer)
+    return Runtime(placement.device, placement.compute_dtype, optimizer)
 
 
 # ---------------------------------------------------------------- data
@@ -111,22 +107,6 @@ def code_sha256() -> str:
 
 # ---------------------------------------------------------------- model
 
-def torch_dtype(name: str):
-    import torch
-    return getattr(torch, name)
-
-
-def build_quant_config(quant: QuantParams, compute_dtype: str):
-    from transformers import BitsAndBytesConfig
-
-    if not quant.load_in_4bit:
-        return None
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=quant.quant_type,
-                              bnb_4bit_use_double_quant=quant.double_quant,
-                              bnb_4bit_compute_dtype=torch_dtype(compute_dtype),
-                              bnb_4bit_quant_storage=torch_dtype(compute_dtype))
-
-
 def build_lora_config(params: Params):
     from peft import LoraConfig
 
@@ -134,34 +114,6 @@ def build_lora_config(params: Params):
     targets = lora.target_modules if isinstance(lora.target_modules, str) else list(lora.target_modules)
     return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets,
                       modules_to_save=list(lora.modules_to_save) or None, bias=lora.bias, task_type="CAUSAL_LM")
-
-
-def load_tokenizer(base: dict[str, Any], params: Params):
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(base["name_or_path"], revision=base.get("revision"),
-                                              trust_remote_code=params.model.trust_remote_code)
-    tokenizer.padding_side = "left"  # generation needs left padding; the SFT collator pads by itself
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
-
-
-def load_quantized_model(base: dict[str, Any], params: Params, runtime: Runtime):
-    """The frozen base in 4-bit NF4 (or full precision with quant.load_in_4bit: false)."""
-    from transformers import AutoModelForCausalLM
-
-    try:
-        model = AutoModelForCausalLM.from_pretrained(
-            base["name_or_path"], revision=base.get("revision"), dtype=torch_dtype(runtime.compute_dtype),
-            quantization_config=build_quant_config(params.quant, runtime.compute_dtype),
-            device_map={"": 0} if runtime.device == "cuda" else "cpu", use_safetensors=True,
-            trust_remote_code=params.model.trust_remote_code)
-    except (OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise ShelltuneError(f"{base['name_or_path']}: cannot load the base model: {first}") from None
-    model.config.use_cache = False  # the KV cache only helps generation
-    return model
 
 
 def prepare_peft_model(model, params: Params):
@@ -194,8 +146,11 @@ def build_sft_config(params: Params, runtime: Runtime, output_dir: Path, has_eva
         bf16=runtime.compute_dtype == "bfloat16", fp16=runtime.compute_dtype == "float16",
         gradient_checkpointing=t.gradient_checkpointing, use_cpu=runtime.device == "cpu",
         max_length=t.max_length, completion_only_loss=True,
+        # Batches of similar length pad little: the collator pads to the longest row of each batch.
+        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
         logging_steps=t.logging_steps, logging_first_step=True,
         eval_strategy="steps" if has_eval else "no", eval_steps=t.eval_steps,
+        eval_on_start=has_eval,  # the untrained model's eval loss is the honest starting point
         save_strategy="steps", save_steps=t.save_steps, save_total_limit=t.save_total_limit,
         load_best_model_at_end=early, metric_for_best_model="eval_loss" if early else None,
         greater_is_better=False if early else None,
@@ -411,7 +366,7 @@ def train(params: Params) -> dict[str, Any]:
     checkpoints = Path(params.paths.checkpoints)
     resume = find_resume_checkpoint(checkpoints, fingerprint)
 
-    model = prepare_peft_model(load_quantized_model(base, params, runtime), params)
+    model = prepare_peft_model(load_quantized_model(base, params, Placement(runtime.device, runtime.compute_dtype)), params)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     check_free_disk(checkpoints, trainable, params.train.save_total_limit)
     checkpoints.mkdir(parents=True, exist_ok=True)

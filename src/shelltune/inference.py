@@ -1,0 +1,119 @@
+"""Loading base + adapter for inference, and batched greedy generation shared by validate, scan and predict.
+
+Generation is batched with left padding and the KV cache, greedy, and stops at the end-of-turn token.
+Generated commands are only ever returned as text: nothing here executes them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shelltune.base import read_base_info
+from shelltune.chat import prompt_messages
+from shelltune.config import Params
+from shelltune.errors import ShelltuneError
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    new_tokens: int
+
+
+@dataclass
+class GenerationStats:
+    samples: int = 0
+    new_tokens: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self, prefix: str) -> dict[str, float]:
+        return {f"{prefix}latency_ms_per_sample": round(1000 * self.seconds / max(self.samples, 1), 2),
+                f"{prefix}generated_tokens_per_s": round(self.new_tokens / self.seconds, 1) if self.seconds else 0.0,
+                f"{prefix}samples_per_s": round(self.samples / self.seconds, 2) if self.seconds else 0.0}
+
+
+def load_model_and_tokenizer(params: Params, adapter: str | Path | None):
+    """The 4-bit base with the trained adapter on top (adapter=None: the base alone)."""
+    import torch
+    from shelltune.models import load_quantized_model, load_tokenizer, resolve_placement
+
+    base = read_base_info(params.paths.base)
+    runtime = resolve_placement(params.train.device, params.quant, torch.cuda.is_available())
+    tokenizer = load_tokenizer(base, params)
+    model = load_quantized_model(base, params, runtime)
+    if adapter is not None:
+        model = attach_adapter(model, Path(adapter))
+    model.config.use_cache = True
+    model.eval()
+    return model, tokenizer
+
+
+def attach_adapter(model, adapter: Path):
+    from peft import PeftModel
+
+    if not (adapter / "adapter_config.json").exists():
+        raise ShelltuneError(f"{adapter}: no adapter_config.json; run the train stage first (dvc repro train)")
+    try:
+        return PeftModel.from_pretrained(model, str(adapter))
+    except (RuntimeError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0][:300]
+        raise ShelltuneError(f"{adapter}: the adapter does not fit the base model: {first}") from None
+
+
+def render_prompts(tokenizer, system: str, instructions: list[str]) -> list[str]:
+    return [tokenizer.apply_chat_template(prompt_messages(system, text), tokenize=False, add_generation_prompt=True)
+            for text in instructions]
+
+
+def stop_token_ids(model, tokenizer) -> list[int]:
+    ids = {tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.eos_token_id}
+    configured = getattr(model.generation_config, "eos_token_id", None)
+    ids.update(configured if isinstance(configured, list) else [configured])
+    return sorted(i for i in ids if isinstance(i, int) and i >= 0)
+
+
+def generate(model, tokenizer, system: str, instructions: list[str], max_new_tokens: int, batch_size: int,
+             stats: GenerationStats | None = None, progress: str | None = None) -> list[Generation]:
+    """Greedy completions for each instruction, in input order."""
+    import torch
+    from tqdm.auto import tqdm
+
+    tokenizer.padding_side = "left"
+    prompts = render_prompts(tokenizer, system, instructions)
+    # Sort by length so each batch pads little; results are put back in input order.
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    results: list[Generation | None] = [None] * len(prompts)
+    stops = stop_token_ids(model, tokenizer)
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    for batch in tqdm(batches, desc=progress, disable=progress is None, leave=False):
+        enc = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True,
+                        add_special_tokens=False).to(model.device)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+                                 eos_token_id=stops, pad_token_id=tokenizer.pad_token_id, use_cache=True)
+        elapsed = time.perf_counter() - start
+        new = out[:, enc["input_ids"].shape[1]:]
+        for row, index in zip(new, batch):
+            kept = _until_stop(row.tolist(), stops)
+            results[index] = Generation(tokenizer.decode(kept, skip_special_tokens=True), len(kept))
+        if stats is not None:
+            stats.samples += len(batch)
+            stats.seconds += elapsed
+            stats.new_tokens += sum(r.new_tokens for r in (results[i] for i in batch) if r)
+    return [r for r in results if r is not None]
+
+
+def _until_stop(ids: list[int], stops: list[int]) -> list[int]:
+    for position, token in enumerate(ids):
+        if token in stops:
+            return ids[:position]
+    return ids
+
+
+def params_fingerprint(params: Params, keys: tuple[str, ...]) -> dict[str, Any]:
+    dumped = params.model_dump(mode="json", by_alias=True)
+    return {k: dumped[k] for k in keys}

@@ -1,0 +1,75 @@
+"""Loading the base model and tokenizer, shared by training, validation, scanning and prediction.
+
+The base weights are loaded in 4-bit through bitsandbytes (NF4 and double quantization by default), only
+from safetensors files, and with `trust_remote_code` off unless params turn it on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shelltune.config import Params, QuantParams
+from shelltune.errors import ShelltuneError
+
+
+@dataclass(frozen=True)
+class Placement:
+    device: str  # "cpu" or "cuda"
+    compute_dtype: str  # "float32", "bfloat16" or "float16"
+
+
+def resolve_placement(device: str, quant: QuantParams, cuda_available: bool) -> Placement:
+    """Fill in the `auto` choices of train.device and quant.compute_dtype for the machine at hand."""
+    if device == "cuda" and not cuda_available:
+        raise ShelltuneError("train.device: cuda was requested but no CUDA device is available")
+    chosen = "cuda" if device == "cuda" or (device == "auto" and cuda_available) else "cpu"
+    dtype = quant.compute_dtype if quant.compute_dtype != "auto" else ("bfloat16" if chosen == "cuda" else "float32")
+    if chosen == "cpu" and dtype != "float32":
+        raise ShelltuneError(f"quant.compute_dtype: {dtype} needs a GPU; use float32 (or auto) on CPU")
+    return Placement(chosen, dtype)
+
+
+def torch_dtype(name: str):
+    import torch
+    return getattr(torch, name)
+
+
+def build_quant_config(quant: QuantParams, compute_dtype: str):
+    from transformers import BitsAndBytesConfig
+
+    if not quant.load_in_4bit:
+        return None
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=quant.quant_type,
+                              bnb_4bit_use_double_quant=quant.double_quant,
+                              bnb_4bit_compute_dtype=torch_dtype(compute_dtype))
+
+
+def load_tokenizer(base: dict[str, Any], params: Params):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base["name_or_path"], revision=base.get("revision"),
+                                              trust_remote_code=params.model.trust_remote_code)
+    tokenizer.padding_side = "left"  # generation needs left padding; the SFT collator pads by itself
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_quantized_model(base: dict[str, Any], params: Params, runtime: Placement):
+    """The frozen base in 4-bit NF4 (or full precision with quant.load_in_4bit: false)."""
+    from transformers import AutoModelForCausalLM
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            base["name_or_path"], revision=base.get("revision"), dtype=torch_dtype(runtime.compute_dtype),
+            quantization_config=build_quant_config(params.quant, runtime.compute_dtype),
+            device_map={"": 0} if runtime.device == "cuda" else "cpu", use_safetensors=True,
+            trust_remote_code=params.model.trust_remote_code)
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ShelltuneError(f"{base['name_or_path']}: cannot load the base model: {first}") from None
+    model.config.use_cache = False  # the KV cache only helps generation
+    return model
+
+

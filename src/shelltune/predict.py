@@ -1,0 +1,88 @@
+"""`shelltune predict "find files larger than 100MB in /var/log"`: guarded inference.
+
+Loads the base model and the trained adapter, generates one command per request (arguments, or one
+request per line on stdin), and scans it with the safety scanner. A safe command is printed on stdout,
+one line per request; a dangerous one is refused: the category and reason go to stderr, the command is
+withheld (shown as a comment only with --show-refused), and the exit status is 3. Nothing is executed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass
+
+from shelltune.config import load_params
+from shelltune.errors import ShelltuneError, run_cli
+from shelltune.inference import generate, load_model_and_tokenizer
+from shelltune.metrics import extract_command
+from shelltune.safety import Finding, scan_command
+
+EXIT_REFUSED = 3
+
+
+@dataclass(frozen=True)
+class Answer:
+    request: str
+    command: str
+    refused: bool
+    category: str | None = None
+    severity: str | None = None
+    reason: str | None = None
+
+
+def guard(request: str, output: str) -> Answer:
+    """Extract the command from a model output and refuse it when the scanner finds it dangerous."""
+    command = extract_command(output)
+    finding: Finding | None = scan_command(command) or (scan_command(output) if output.strip() != command else None)
+    if finding is None:
+        return Answer(request, command, refused=False)
+    return Answer(request, command, refused=True, category=finding.category, severity=finding.severity,
+                  reason=finding.reason)
+
+
+def render(answer: Answer, show_refused: bool) -> tuple[str, str]:
+    """(stdout line, stderr line) for one answer."""
+    if not answer.refused:
+        return answer.command, ""
+    note = f"refused [{answer.category}, {answer.severity}]: {answer.reason} (request: {answer.request!r})"
+    shown = f"# refused: {answer.command}" if show_refused else "# refused"
+    return shown, note
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="shelltune predict", description=__doc__.splitlines()[0])
+    parser.add_argument("requests", nargs="*", help="plain-English requests (default: one per line on stdin)")
+    parser.add_argument("--params", default=None, help="params file (default: params.yaml)")
+    parser.add_argument("--adapter", default=None, help="adapter directory (default: paths.adapter)")
+    parser.add_argument("--max-new-tokens", type=int, default=None)
+    parser.add_argument("--json", action="store_true", help="one JSON object per request")
+    parser.add_argument("--show-refused", action="store_true", help="print refused commands as comments")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    args = parser.parse_args(argv)
+
+    def entry() -> int:
+        requests = args.requests or [line.strip() for line in sys.stdin if line.strip()]
+        if not requests:
+            raise ShelltuneError("no request given: pass it as an argument or on stdin")
+        params = load_params(args.params)
+        model, tokenizer = load_model_and_tokenizer(params, args.adapter or params.paths.adapter)
+        outputs = generate(model, tokenizer, params.prompt.system, requests,
+                           args.max_new_tokens or params.validate.max_new_tokens, params.validate.batch_size)
+        answers = [guard(r, o.text) for r, o in zip(requests, outputs)]
+        for answer in answers:
+            if args.json:
+                print(json.dumps(asdict(answer)))
+                continue
+            out, err = render(answer, args.show_refused)
+            print(out)
+            if err:
+                print(err, file=sys.stderr)
+        return EXIT_REFUSED if any(a.refused for a in answers) else 0
+
+    return run_cli(entry, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
