@@ -228,3 +228,10 @@ def test_resume_after_kill_9(tmp_path, repo_params_raw):
     assert provenance["results"]["global_step"] == 40
     steps = read_tsv_steps(tmp_path / "reports" / "train" / "plots" / "metrics" / "train" / "loss.tsv")
     assert steps == [1, *range(2, 41, 2)], "the resumed run's curve is complete (replayed from the checkpoint)"
+
+
+def test_saved_configs_do_not_depend_on_hash_seed_or_environment(trained):
+    root, _, _ = trained
+    config = json.loads((root / "adapter" / "adapter_config.json").read_text())
+    assert config["target_modules"] == sorted(config["target_modules"]) and len(config["target_modules"]) == 7
+    assert "local_files_only" not in json.loads((root / "adapter" / "tokenizer_config.json").read_text())

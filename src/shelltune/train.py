@@ -439,6 +439,25 @@ def save_adapter(model, tokenizer, provenance: dict[str, Any], out_dir: Path) ->
         (staged / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
         # peft writes a model card with a local path; keep the directory free of run-specific text.
         (staged / "README.md").unlink(missing_ok=True)
+        canonicalize_saved_configs(staged)
+
+
+def canonicalize_saved_configs(directory: Path) -> None:
+    """Make the saved JSON depend only on the model, so the adapter's hash reproduces on any machine.
+
+    peft saves `target_modules` resolved from "all-linear" as a set, in hash-seed order; transformers
+    records `local_files_only`, which says how the tokenizer was loaded (HF_HUB_OFFLINE), not what it is.
+    """
+    adapter_config = directory / "adapter_config.json"
+    config = json.loads(adapter_config.read_text())
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+    adapter_config.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    tokenizer_config = directory / "tokenizer_config.json"
+    if tokenizer_config.exists():
+        config = json.loads(tokenizer_config.read_text())
+        config.pop("local_files_only", None)
+        tokenizer_config.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
