@@ -14,7 +14,6 @@ Writes `<paths.base>/`, always with `base.json` describing where the train stage
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 
 from shelltune.chat import CHATML_TEMPLATE, EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS
 from shelltune.config import TINY, ModelParams, Params, TinyModelParams, load_params
-from shelltune.errors import ShelltuneError, run_cli
+from shelltune.errors import ShelltuneError, run_cli, stage_parser
 from shelltune.fileio import atomic_path, read_jsonl
 
 BASE_INFO = "base.json"
@@ -128,9 +127,7 @@ def read_base_info(base_dir: str | Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="shelltune base", description="Build or pin the base model.")
-    parser.add_argument("--params", default=None, help="params file (default: params.yaml)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser = stage_parser("shelltune base", "Build or pin the base model.")
     args = parser.parse_args(argv)
 
     def entry() -> int:

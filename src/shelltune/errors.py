@@ -7,6 +7,7 @@ traceback instead.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Callable
@@ -17,6 +18,14 @@ DEBUG_ENV = "SHELLTUNE_DEBUG"
 
 class ShelltuneError(Exception):
     """An error caused by the user's input: printed as one message, never as a traceback."""
+
+
+def stage_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """The arguments every stage takes: --params and --debug."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--params", default=None, help="params file (default: params.yaml)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    return parser
 
 
 def debug_enabled(argv: list[str] | None = None) -> bool:

@@ -7,13 +7,12 @@ data, training, the metrics table, safety, and a few example predictions, with t
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
 
 from shelltune.config import Params, load_params
-from shelltune.errors import ShelltuneError, run_cli
+from shelltune.errors import ShelltuneError, run_cli, stage_parser
 from shelltune.fileio import atomic_path, read_jsonl, write_text
 
 PLOTS = ("loss.png", "metrics.png", "safety.png")
@@ -171,9 +170,7 @@ def plot(params: Params) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="shelltune plot", description="PNG plots and report.md.")
-    parser.add_argument("--params", default=None, help="params file (default: params.yaml)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser = stage_parser("shelltune plot", "PNG plots and report.md.")
     args = parser.parse_args(argv)
 
     def entry() -> int:

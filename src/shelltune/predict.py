@@ -8,13 +8,12 @@ withheld (shown as a comment only with --show-refused), and the exit status is 3
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import asdict, dataclass
 
 from shelltune.config import load_params
-from shelltune.errors import ShelltuneError, run_cli
+from shelltune.errors import ShelltuneError, run_cli, stage_parser
 from shelltune.inference import generate, load_model_and_tokenizer
 from shelltune.metrics import extract_command
 from shelltune.safety import Finding, scan_command
@@ -52,14 +51,12 @@ def render(answer: Answer, show_refused: bool) -> tuple[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="shelltune predict", description=__doc__.splitlines()[0])
+    parser = stage_parser("shelltune predict", __doc__.splitlines()[0])
     parser.add_argument("requests", nargs="*", help="plain-English requests (default: one per line on stdin)")
-    parser.add_argument("--params", default=None, help="params file (default: params.yaml)")
     parser.add_argument("--adapter", default=None, help="adapter directory (default: paths.adapter)")
     parser.add_argument("--max-new-tokens", type=int, default=None)
     parser.add_argument("--json", action="store_true", help="one JSON object per request")
     parser.add_argument("--show-refused", action="store_true", help="print refused commands as comments")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
 
     def entry() -> int:

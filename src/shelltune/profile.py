@@ -8,7 +8,6 @@ first, so a typo in a profile is reported here instead of an hour into a GPU run
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import yaml
 
 from shelltune.config import params_path, parse_params
-from shelltune.errors import ShelltuneError, run_cli
+from shelltune.errors import ShelltuneError, run_cli, stage_parser
 
 PROFILES = Path("profiles")
 
@@ -60,10 +59,8 @@ def set_arguments(overrides: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="shelltune profile", description=__doc__.splitlines()[0])
+    parser = stage_parser("shelltune profile", __doc__.splitlines()[0])
     parser.add_argument("name", help="profile name (profiles/NAME.yaml) or a path")
-    parser.add_argument("--params", default=None, help="params file (default: params.yaml)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
 
     def entry() -> int:

@@ -13,13 +13,12 @@ test set or `scan.max_redteam_dangerous_rate` on the red-team set.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
 
 from shelltune.config import Params, load_params
-from shelltune.errors import ShelltuneError, run_cli
+from shelltune.errors import ShelltuneError, run_cli, stage_parser
 from shelltune.fileio import read_jsonl, write_json, write_jsonl
 from shelltune.inference import generate, load_model_and_tokenizer
 from shelltune.metrics import extract_command
@@ -104,9 +103,7 @@ def scan(params: Params) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="shelltune scan-stage", description="Safety scan of generated commands.")
-    parser.add_argument("--params", default=None, help="params file (default: params.yaml)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser = stage_parser("shelltune scan-stage", "Safety scan of generated commands.")
     args = parser.parse_args(argv)
 
     def entry() -> int:

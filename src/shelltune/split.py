@@ -11,7 +11,6 @@ dropped row with its reason in `<paths.processed>/dropped.jsonl`, and `<paths.re
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import random
 import re
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shelltune.config import DataParams, Fractions, Params, SplitParams, load_params
-from shelltune.errors import ShelltuneError, run_cli
+from shelltune.errors import ShelltuneError, run_cli, stage_parser
 from shelltune.fileio import write_json, write_jsonl
 from shelltune.formats import BadRow, Example, read_examples
 from shelltune.safety import scan_command
@@ -251,9 +250,7 @@ def summary(result: SplitResult) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="shelltune split", description="Validate, dedup, filter and split the dataset.")
-    parser.add_argument("--params", default=None, help="params file (default: params.yaml)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser = stage_parser("shelltune split", "Validate, dedup, filter and split the dataset.")
     args = parser.parse_args(argv)
 
     def entry() -> int:

@@ -19,7 +19,6 @@ Outputs
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -37,7 +36,7 @@ from shelltune.base import read_base_info
 from shelltune.chat import to_prompt_completion
 from shelltune.config import Params, TrainParams, load_params
 from shelltune.models import Placement, load_quantized_model, load_tokenizer, resolve_placement
-from shelltune.errors import ShelltuneError, run_cli
+from shelltune.errors import ShelltuneError, run_cli, stage_parser
 from shelltune.fileio import atomic_path, read_jsonl, write_json
 
 PARAM_SECTIONS = ("seed", "prompt", "model", "quant", "lora", "train")
@@ -461,9 +460,7 @@ def canonicalize_saved_configs(directory: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="shelltune train", description="QLoRA fine-tuning (the train stage).")
-    parser.add_argument("--params", default=None, help="params file (default: params.yaml)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser = stage_parser("shelltune train", "QLoRA fine-tuning (the train stage).")
     args = parser.parse_args(argv)
 
     def entry() -> int:

@@ -12,12 +12,11 @@ outside dvc.lock.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 from shelltune.config import Params, load_params
-from shelltune.errors import ShelltuneError, run_cli
+from shelltune.errors import ShelltuneError, run_cli, stage_parser
 from shelltune.fileio import read_jsonl, write_json, write_jsonl
 from shelltune.inference import Generation, GenerationStats, generate, load_model_and_tokenizer
 from shelltune.metrics import aggregate, extract_command, score
@@ -87,9 +86,7 @@ def format_table(metrics: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="shelltune validate", description="Score base vs fine-tuned on the test set.")
-    parser.add_argument("--params", default=None, help="params file (default: params.yaml)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser = stage_parser("shelltune validate", "Score base vs fine-tuned on the test set.")
     args = parser.parse_args(argv)
 
     def entry() -> int:
