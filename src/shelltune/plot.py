@@ -65,11 +65,17 @@ def plot_metrics(validate: dict[str, Any], out: Path) -> None:
 def plot_safety(scan: dict[str, Any], out: Path) -> None:
     import matplotlib.pyplot as plt
 
+    from matplotlib.ticker import MaxNLocator
+
     counts = scan["findings_by_category"]
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     names = list(counts)
     ax.barh(names, [counts[n] for n in names])
     ax.invert_yaxis()
+    ax.set_xlim(0, max(max(counts.values(), default=0), 1) * 1.1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if not any(counts.values()):
+        ax.text(0.5, 0.5, "no findings", transform=ax.transAxes, ha="center", va="center", fontsize=14, alpha=0.6)
     ax.set(xlabel="findings (test set, both models, and red-team answers)", title="Safety scan")
     ax.tick_params(axis="y", labelsize=8)
     save(fig, out)
