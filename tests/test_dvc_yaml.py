@@ -1,0 +1,123 @@
+"""dvc.yaml declares exactly the params each stage reads: each stage runs with a recording proxy in place
+of its params, and the keys it touched are compared with the stage's `params:` list."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import BaseModel
+
+from conftest import ROOT, pairs, write_jsonl
+from shelltune import base, plot, scan, split, train, validate
+from shelltune.config import parse_params
+
+pytestmark = pytest.mark.slow
+
+
+class Recorder:
+    """Stands in for a params section; records every dotted key read through it."""
+
+    def __init__(self, model: BaseModel, path: str, seen: set[str]):
+        object.__setattr__(self, "_model", model)
+        object.__setattr__(self, "_path", path)
+        object.__setattr__(self, "_seen", seen)
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._model, name)
+        fields = type(self._model).model_fields
+        if name not in fields:  # a method such as model_dump: records the whole section
+            self._seen.add(self._path or "*")
+            return value
+        key = fields[name].alias or name
+        dotted = f"{self._path}.{key}" if self._path else key
+        if isinstance(value, BaseModel):
+            return Recorder(value, dotted, self._seen)
+        self._seen.add(dotted)
+        return value
+
+
+def declared_params() -> dict[str, list[str]]:
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    return {name: stage.get("params", []) for name, stage in stages.items()}
+
+
+def model_dump_sections(seen: set[str], params) -> set[str]:
+    """`params.model_dump()` reads everything; train keeps only PARAM_SECTIONS of it."""
+    if "*" in seen:
+        seen.discard("*")
+        seen.update(train.PARAM_SECTIONS)
+    return seen
+
+
+def covered(key: str, declared: list[str]) -> bool:
+    return any(key == d or key.startswith(d + ".") for d in declared)
+
+
+@pytest.fixture(scope="module")
+def reads(tmp_path_factory, repo_params_raw) -> dict[str, set[str]]:
+    root = tmp_path_factory.mktemp("reads")
+    raw = copy.deepcopy(repo_params_raw)
+    raw["paths"] = {"processed": str(root / "processed"), "reports": str(root / "reports"),
+                    "base": str(root / "base"), "adapter": str(root / "adapter"), "checkpoints": str(root / "ck")}
+    raw["data"]["path"] = str(write_jsonl(root / "data.jsonl", pairs(120)))
+    raw["model"]["tiny"].update(vocab_size=400, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                num_attention_heads=2, num_key_value_heads=1)
+    raw["train"].update(max_steps=4, eval_steps=2, save_steps=2, logging_steps=2, batch_size=8)
+    raw["validate"].update(limit=8, max_new_tokens=8)
+    raw["scan"].update(redteam=str(ROOT / raw["scan"]["redteam"]), max_new_tokens=8)
+    params = parse_params(raw)
+    stages = {"split": split.run, "base": base.build_base, "train": train.train, "validate": validate.validate,
+              "scan": lambda p: scan.gate(scan.scan(p), p), "plot": plot.plot}
+    result: dict[str, Any] = {"params": params}
+    for name, run in stages.items():
+        seen: set[str] = set()
+        run(Recorder(params, "", seen))
+        result[name] = model_dump_sections(seen, params)
+    return result
+
+
+@pytest.mark.parametrize("stage", ["split", "base", "train", "validate", "scan", "plot"])
+def test_every_param_a_stage_reads_is_declared(reads, stage):
+    declared = declared_params()[stage]
+    undeclared = sorted(k for k in reads[stage] if not covered(k, declared))
+    assert not undeclared, f"{stage} reads {undeclared} but dvc.yaml does not declare them"
+
+
+@pytest.mark.parametrize("stage", ["split", "base", "train", "validate", "scan", "plot"])
+def test_every_declared_param_is_read(reads, stage):
+    unused = [d for d in declared_params()[stage] if not any(covered(k, [d]) for k in reads[stage])]
+    assert not unused, f"dvc.yaml declares {unused} for {stage}, which never reads them (needless re-runs)"
+
+
+# Sections read in part, depending on the configuration: base reads model.tiny.* for the tiny model and
+# model.revision/trust_remote_code for others; split reads data.hf.* only for a Hugging Face dataset.
+BRANCHES = {("base", "model"), ("split", "data")}
+
+
+def leaf_keys(node: BaseModel, prefix: str) -> list[str]:
+    keys = []
+    for name, field in type(node).model_fields.items():
+        dotted = f"{prefix}.{field.alias or name}"
+        value = getattr(node, name)
+        keys += leaf_keys(value, dotted) if isinstance(value, BaseModel) else [dotted]
+    return keys
+
+
+@pytest.mark.parametrize("stage", ["split", "base", "train", "validate", "scan", "plot"])
+def test_declared_sections_are_read_in_full(reads, stage):
+    """Declaring a whole section when only part of it is read would re-run the stage for nothing."""
+    params = reads["params"]
+    for declared in declared_params()[stage]:
+        node = params
+        for part in declared.split("."):
+            node = getattr(node, "schema_" if part == "schema" else part)
+        if not isinstance(node, BaseModel) or (stage, declared) in BRANCHES:
+            continue
+        unread = [leaf for leaf in leaf_keys(node, declared)
+                  if not any(leaf == k or leaf.startswith(k + ".") for k in reads[stage])]
+        assert not unread, f"{stage} declares {declared} but never reads {unread}: declare the keys it reads"
