@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, pairs, set_key, write_jsonl
+from conftest import pairs, set_key, write_jsonl
 from shelltune.base import build_base, read_base_info, tokenizer_corpus, train_tokenizer
 from shelltune.chat import prompt_messages
 from shelltune.config import parse_params

@@ -4,8 +4,6 @@ of its params, and the keys it touched are compared with the stage's `params:` l
 from __future__ import annotations
 
 import copy
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import yaml
 
 from conftest import ROOT, run_module
 from shelltune.config import parse_params

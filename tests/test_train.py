@@ -15,12 +15,12 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT, pairs, set_key, write_jsonl
+from conftest import ROOT, pairs, write_jsonl
 from shelltune.base import build_base, read_base_info
 from shelltune.chat import to_prompt_completion
 from shelltune.config import parse_params
 from shelltune.errors import ShelltuneError
-from shelltune.models import Placement, load_quantized_model, load_tokenizer
+from shelltune.models import load_quantized_model, load_tokenizer
 from shelltune.train import (apply_overlong_policy, build_sft_config, find_resume_checkpoint, is_complete_checkpoint,
                              prepare_peft_model, resolve_runtime, train)
 
@@ -97,7 +97,7 @@ def make_trainer(params, base, runtime, root, rows):
     from trl import SFTTrainer
 
     tokenizer = load_tokenizer(base, params)
-    model = prepare_peft_model(load_quantized_model(base, params, Placement(runtime.device, runtime.compute_dtype)), params)
+    model = prepare_peft_model(load_quantized_model(base, params, runtime), params)
     examples = [to_prompt_completion(params.prompt.system, r) for r in rows]
     args = build_sft_config(params, runtime, root / "trainer_ck", has_eval=False)
     args.save_strategy = "no"
@@ -108,7 +108,7 @@ def test_base_is_4bit_nf4(tiny_setup):
     import bitsandbytes as bnb
 
     params, base, runtime, _ = tiny_setup
-    model = load_quantized_model(base, params, Placement(runtime.device, runtime.compute_dtype))
+    model = load_quantized_model(base, params, runtime)
     q_proj = model.model.layers[0].self_attn.q_proj
     assert isinstance(q_proj, bnb.nn.Linear4bit)
     assert q_proj.weight.quant_type == "nf4" and q_proj.weight.quant_state.nested  # double quantization
@@ -160,7 +160,7 @@ def test_adapter_reloads_and_generates(trained):
             "provenance.json"} <= {p.name for p in adapter.iterdir()}
     base = read_base_info(params.paths.base)
     runtime = resolve_runtime(params.train, params.quant, cuda_available=False)
-    model = PeftModel.from_pretrained(load_quantized_model(base, params, Placement(runtime.device, runtime.compute_dtype)), str(adapter))
+    model = PeftModel.from_pretrained(load_quantized_model(base, params, runtime), str(adapter))
     tokenizer = load_tokenizer(base, params)
     inputs = tokenizer.apply_chat_template([{"role": "user", "content": "list files"}], add_generation_prompt=True,
                                            return_tensors="pt", return_dict=True)
@@ -219,7 +219,7 @@ def test_resume_after_kill_9(tmp_path, repo_params_raw):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while time.time() < deadline and not (tmp_path / "ck" / "checkpoint-6" / "COMPLETE").exists():
+    while time.time() < deadline and not is_complete_checkpoint(tmp_path / "ck" / "checkpoint-6"):
         time.sleep(0.2)
         assert proc.poll() is None, "training ended before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)

@@ -16,7 +16,6 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from shelltune.fileio import write_jsonl
 
@@ -109,10 +108,6 @@ ACTIONS = [("restart", "restart"), ("stop", "stop"), ("start", "start"), ("check
 
 def number(low: int, high: int) -> Callable[[random.Random], str]:
     return lambda rng: str(rng.randint(low, high))
-
-
-def choice_of(values: list[str]) -> Callable[[random.Random], str]:
-    return lambda rng: rng.choice(values)
 
 
 @dataclass(frozen=True)

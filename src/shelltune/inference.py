@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from shelltune.base import read_base_info
 from shelltune.chat import prompt_messages
@@ -112,8 +111,3 @@ def _until_stop(ids: list[int], stops: list[int]) -> list[int]:
         if token in stops:
             return ids[:position]
     return ids
-
-
-def params_fingerprint(params: Params, keys: tuple[str, ...]) -> dict[str, Any]:
-    dumped = params.model_dump(mode="json", by_alias=True)
-    return {k: dumped[k] for k in keys}

@@ -210,7 +210,7 @@ def rule_remote_code(words: list[str], rest: list[list[str]]) -> Finding | None:
 
 def rule_kill_everything(words: list[str], rest: list[list[str]]) -> Finding | None:
     name = program(words[0])
-    if name == "kill" and "-1" in operands(words) + words[1:] and words[-1] == "-1":
+    if name == "kill" and len(words) > 1 and words[-1] == "-1":
         return _finding("fork_bomb", "signals every process the user can reach", " ".join(words))
     if name == "killall5" or (name == "pkill" and "-9" in words and operands(words) == ["."]):
         return _finding("fork_bomb", "kills every process", " ".join(words))

@@ -35,9 +35,9 @@ from typing import Any
 from shelltune.base import read_base_info
 from shelltune.chat import to_prompt_completion
 from shelltune.config import Params, TrainParams, load_params
-from shelltune.models import Placement, load_quantized_model, load_tokenizer, resolve_placement
 from shelltune.errors import ShelltuneError, run_cli, stage_parser
 from shelltune.fileio import atomic_path, read_jsonl, write_json
+from shelltune.models import Placement, load_quantized_model, load_tokenizer, resolve_placement
 
 PARAM_SECTIONS = ("seed", "prompt", "model", "quant", "lora", "train")
 CODE_FILES = ("train.py", "chat.py", "config.py", "base.py")
@@ -46,9 +46,7 @@ LIBRARIES = ("torch", "transformers", "peft", "trl", "bitsandbytes", "accelerate
 
 
 @dataclass(frozen=True)
-class Runtime:
-    device: str  # "cpu" or "cuda"
-    compute_dtype: str  # "float32", "bfloat16" or "float16"
+class Runtime(Placement):
     optimizer: str
 
 
@@ -174,7 +172,6 @@ class DvcLiveCallback:
         self._last_time = time.perf_counter()
         self._last_tokens = 0
         self.first_eval_loss: float | None = None
-        self.last: dict[str, float] = {}
 
     def replay(self, log_history: list[dict[str, Any]]) -> None:
         """Re-log the history kept in a checkpoint, so a resumed run has complete curves."""
@@ -186,7 +183,6 @@ class DvcLiveCallback:
         for key, name in self.KEYS.items():
             if key in logs and isinstance(logs[key], (int, float)):
                 self.live.log_metric(name, round(float(logs[key]), 6))
-                self.last[name] = float(logs[key])
         if "eval_loss" in logs and self.first_eval_loss is None:
             self.first_eval_loss = float(logs["eval_loss"])
         self.live.make_summary()
@@ -211,12 +207,6 @@ def make_trainer_callback(callback: DvcLiveCallback):
     class _Callback(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):
             callback.on_log(args, state, control, logs=logs, **kwargs)
-
-        def on_save(self, args, state, control, **kwargs):
-            # The trainer writes checkpoint files in place; this marker is written after all of them.
-            marker = Path(args.output_dir) / f"checkpoint-{state.global_step}" / "COMPLETE"
-            if marker.parent.is_dir():
-                marker.write_text("")
 
     return _Callback()
 
@@ -263,7 +253,7 @@ def find_resume_checkpoint(checkpoints: Path, fingerprint: str) -> Path | None:
     return complete[-1] if complete else None
 
 
-def run_fingerprint(params: Params, data_sha256: str, base: dict[str, Any]) -> str:
+def run_fingerprint(params: Params, data_sha256: dict[str, str], base: dict[str, Any]) -> str:
     sections = params.model_dump(mode="json", by_alias=True)
     chosen = {key: sections[key] for key in PARAM_SECTIONS}
     blob = json.dumps({"params": chosen, "data": data_sha256, "base": base, "code": code_sha256()}, sort_keys=True)
@@ -347,31 +337,28 @@ def train(params: Params) -> dict[str, Any]:
 
     tokenizer = load_tokenizer(base, params)
     system = params.prompt.system
-    splits = {}
-    overlong = {}
+    splits, overlong, lengths = {}, {}, {}
     for name, path in (("train", train_file), ("val", val_file)):
         examples = build_examples(read_jsonl(path), system)
-        lengths = example_lengths(tokenizer, examples)
-        splits[name], overlong[name] = apply_overlong_policy(examples, lengths, params.train.max_length,
+        lengths[name] = example_lengths(tokenizer, examples)
+        splits[name], overlong[name] = apply_overlong_policy(examples, lengths[name], params.train.max_length,
                                                              params.train.overlong, name)
-        if name == "train":
-            train_lengths = lengths
     for name, count in overlong.items():
         if count:
             print(f"{count} {name} example(s) longer than {params.train.max_length} tokens: {params.train.overlong}")
 
-    data_sha256 = file_sha256(train_file, val_file)
+    data_sha256 = {"train_sha256": file_sha256(train_file), "val_sha256": file_sha256(val_file)}
     fingerprint = run_fingerprint(params, data_sha256, base)
     checkpoints = Path(params.paths.checkpoints)
     resume = find_resume_checkpoint(checkpoints, fingerprint)
 
-    model = prepare_peft_model(load_quantized_model(base, params, Placement(runtime.device, runtime.compute_dtype)), params)
+    model = prepare_peft_model(load_quantized_model(base, params, runtime), params)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     check_free_disk(checkpoints, trainable, params.train.save_total_limit)
     checkpoints.mkdir(parents=True, exist_ok=True)
     (checkpoints / FINGERPRINT_FILE).write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
     total_steps = planned_steps(params.train, len(splits["train"]))
-    print(describe_run(model, tokenizer, splits["train"], train_lengths, params, runtime, total_steps))
+    print(describe_run(model, tokenizer, splits["train"], lengths["train"], params, runtime, total_steps))
 
     reports = Path(params.paths.reports)
     live = Live(str(reports / "train"), dvcyaml=False, save_dvc_exp=False, report=None)
@@ -397,8 +384,7 @@ def train(params: Params) -> dict[str, Any]:
 
     provenance = {
         "base": base,
-        "dataset": {"train_sha256": file_sha256(train_file), "val_sha256": file_sha256(val_file),
-                    "train_examples": len(splits["train"]), "val_examples": len(splits["val"]),
+        "dataset": {**data_sha256, "train_examples": len(splits["train"]), "val_examples": len(splits["val"]),
                     "overlong_train": overlong["train"], "overlong_val": overlong["val"],
                     "overlong_policy": params.train.overlong},
         "params": {k: v for k, v in params.model_dump(mode="json", by_alias=True).items() if k in PARAM_SECTIONS},
