@@ -239,3 +239,12 @@ def test_saved_configs_do_not_depend_on_hash_seed_or_environment(trained):
     config = json.loads((root / "adapter" / "adapter_config.json").read_text())
     assert config["target_modules"] == sorted(config["target_modules"]) and len(config["target_modules"]) == 7
     assert "local_files_only" not in json.loads((root / "adapter" / "tokenizer_config.json").read_text())
+
+
+def test_code_hash_covers_every_module_the_train_stage_declares():
+    """The resume fingerprint and provenance hash the same code that dvc.yaml says training depends on."""
+    from shelltune.train import CODE_FILES
+
+    train_deps = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train"]["deps"]
+    declared = {Path(d).name for d in train_deps if d.startswith("src/shelltune/")}
+    assert set(CODE_FILES) == declared - {"errors.py", "fileio.py"}  # error text and file helpers shape no weights

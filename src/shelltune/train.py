@@ -40,7 +40,7 @@ from shelltune.fileio import atomic_path, read_jsonl, write_json
 from shelltune.models import Placement, load_quantized_model, load_tokenizer, resolve_placement
 
 PARAM_SECTIONS = ("seed", "prompt", "model", "quant", "lora", "train")
-CODE_FILES = ("train.py", "chat.py", "config.py", "base.py")
+CODE_FILES = ("train.py", "models.py", "chat.py", "config.py", "base.py")  # what shapes the adapter
 FINGERPRINT_FILE = "run_fingerprint.json"
 LIBRARIES = ("torch", "transformers", "peft", "trl", "bitsandbytes", "accelerate", "datasets", "dvclive")
 
