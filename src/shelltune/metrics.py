@@ -8,7 +8,7 @@ from collections import Counter
 
 import bashlex
 
-from shelltune.safety import program, split_segments, unwrap
+from shelltune.safety.shellwords import program, split_segments, unwrap
 
 FENCE = re.compile(r"```[a-zA-Z0-9_-]*\n?(.*?)```", re.S)
 PROSE = re.compile(r"^(here( is|'s)|this (command|will)|the (command|following)|you can|to \w+|use |run |try |"

@@ -1,26 +1,58 @@
-"""`shelltune scan "CMD"`: print the safety scanner's verdict on commands. Never runs them."""
+"""`shelltune scan`: the safety scanner's verdict on commands. Never runs them.
+
+    shelltune scan "rm -rf /"                      one verdict per argument
+    shelltune scan < commands.txt                  one command per line on stdin
+    shelltune scan --jsonl FILE [--field cmd]      one JSON verdict per input line, in order
+    shelltune scan --eval CORPUS [--json OUT]      recall, precision and FPR per category
+
+Verdicts exit 0 whether or not anything is dangerous; `--eval` exits 1 when the corpus misses the
+targets (recall >= 0.97, false-positive rate <= 0.01), so CI can gate on it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
+from typing import Any, TextIO
 
+from shelltune.errors import ShelltuneError, run_cli
+from shelltune.fileio import write_json
 from shelltune.safety import scan_command
 
+TARGET_RECALL, TARGET_FPR = 0.97, 0.01
 
-def verdict(cmd: str) -> dict[str, object]:
+
+def verdict(cmd: str) -> dict[str, Any]:
     finding = scan_command(cmd)
     return {"cmd": cmd, "dangerous": finding is not None,
             "category": finding.category if finding else None,
             "severity": finding.severity if finding else None,
-            "reason": finding.reason if finding else None}
+            "reason": finding.reason if finding else None,
+            "matched": finding.matched if finding else None}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="shelltune scan", description=__doc__.splitlines()[0])
-    parser.add_argument("commands", nargs="*", help="commands to judge (default: one per line on stdin)")
-    args = parser.parse_args(argv)
-    commands = args.commands or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+def scan_jsonl(path: Path, field: str, out: TextIO) -> int:
+    """Write one verdict per input line; a bad line stops with its file:line before anything is lost."""
+    if not path.is_file():
+        raise ShelltuneError(f"{path}: file not found")
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ShelltuneError(f"{path}:{number}: invalid JSON: {exc.msg}") from None
+            if not isinstance(row, dict) or not isinstance(row.get(field), str):
+                raise ShelltuneError(f"{path}:{number}: expected an object with a string field {field!r} "
+                                     f"(choose another with --field)")
+            out.write(json.dumps(verdict(row[field]), ensure_ascii=False) + "\n")
+    return 0
+
+
+def print_verdicts(commands: list[str]) -> int:
     for cmd in commands:
         v = verdict(cmd)
         if v["dangerous"]:
@@ -28,3 +60,43 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"ok: {cmd}")
     return 0
+
+
+def run_eval(path: Path, json_out: Path | None) -> int:
+    from shelltune.safety.evaluate import evaluate, format_report
+    report = evaluate(path)
+    print(format_report(report))
+    if json_out is not None:
+        write_json(json_out, report)
+    overall = report["overall"]
+    met = (overall["recall"] or 0) >= TARGET_RECALL and (overall["false_positive_rate"] or 0) <= TARGET_FPR
+    print(f"\ntargets (recall >= {TARGET_RECALL}, FPR <= {TARGET_FPR}): {'met' if met else 'MISSED'}")
+    return 0 if met else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shelltune scan", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n".join(__doc__.splitlines()[2:]))
+    parser.add_argument("commands", nargs="*", help="commands to judge (default: one per line on stdin)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--jsonl", type=Path, metavar="FILE", help="judge the --field of each JSON line in FILE")
+    mode.add_argument("--eval", type=Path, metavar="CORPUS", help="score the scanner on a labeled corpus")
+    parser.add_argument("--field", default="cmd", help="JSON field holding the command (default: cmd)")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="with --eval: also write the report as JSON")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    def run() -> int:
+        if args.eval is not None:
+            return run_eval(args.eval, args.json)
+        if args.jsonl is not None:
+            return scan_jsonl(args.jsonl, args.field, sys.stdout)
+        commands = args.commands or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        return print_verdicts(commands)
+
+    return run_cli(run, argv=["--debug"] if args.debug else [])

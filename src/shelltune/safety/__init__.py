@@ -1,0 +1,50 @@
+"""Dangerous-command scanner: one judge for training targets, generated commands and predictions.
+
+`scan_command(cmd)` returns the most severe `Finding` (category, severity, reason, matched part) or None.
+The line is parsed with bashlex (walk.py) into the simple commands it would run, obfuscation undone
+(decode.py), and each command judged by one rule per category (rules.py) against the paths that matter
+(paths.py). Nothing is ever executed.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from shelltune.safety.findings import CATEGORIES, CRITICAL, HIGH, MEDIUM, Finding, finding, most_severe
+from shelltune.safety.rules import RULES, is_relevant
+from shelltune.safety.walk import Context, collect
+
+__all__ = ["CATEGORIES", "CRITICAL", "HIGH", "MEDIUM", "Finding", "scan_all", "scan_command"]
+
+INERT_FLAGS = frozenset({"--help", "--version"})
+
+
+def scan_command(cmd: str) -> Finding | None:
+    """Judge one shell command line; None means no dangerous action was found."""
+    return most_severe(scan_all(cmd))
+
+
+def scan_all(cmd: str) -> list[Finding]:
+    """Every finding in the line, in the order its commands would run."""
+    return list(_scan(cmd))
+
+
+@lru_cache(maxsize=4096)
+def _scan(cmd: str) -> tuple[Finding, ...]:
+    ctx = collect(cmd, Context(judge=scan_command))
+    found = [finding(category, reason, matched) for category, reason, matched in ctx.structural]
+    for command in ctx.commands:
+        if not is_relevant(command, ctx) or INERT_FLAGS & set(command.args):
+            continue
+        for rule in RULES:
+            result = rule(command, ctx)
+            if result is not None:
+                found.append(annotate(result, command.via))
+    return tuple(found)
+
+
+def annotate(result: Finding, via: str) -> Finding:
+    if not via:
+        return result
+    category = "persistence" if "in a trap" in via else result.category
+    return finding(category, f"{result.reason} ({via})", result.matched)

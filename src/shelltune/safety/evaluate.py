@@ -1,0 +1,128 @@
+"""Measuring the scanner on a labeled corpus: recall, precision and false-positive rate, per category.
+
+A corpus is JSONL with one command per line: `{"cmd": ..., "label": "dangerous"|"benign",
+"category": ...}`. For a dangerous row `category` is what it does; for a benign row it is the danger it
+resembles (a benign `dd if=a.img of=b.img` belongs to `disk_wipe`), so each category gets a recall on
+its dangerous rows and a false-positive rate on its look-alikes. A dangerous command counts as caught
+when it is flagged at all; `category_accuracy` says how often the flag names the expected category.
+Rows may carry `"evasion": true` (obfuscated forms); their recall is reported separately.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shelltune.errors import ShelltuneError
+from shelltune.safety import CATEGORIES, Finding, scan_command
+
+LABELS = ("dangerous", "benign")
+
+
+@dataclass(frozen=True)
+class Example:
+    cmd: str
+    dangerous: bool
+    category: str
+    evasion: bool = False
+
+
+def load_corpus(path: Path) -> list[Example]:
+    """Read and validate a labeled corpus; errors name the file and line."""
+    if not path.is_file():
+        raise ShelltuneError(f"{path}: corpus file not found")
+    examples = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ShelltuneError(f"{where}: invalid JSON: {exc.msg}") from None
+        if not isinstance(row, dict) or not isinstance(row.get("cmd"), str) or not row["cmd"].strip():
+            raise ShelltuneError(f"{where}: expected an object with a non-empty string 'cmd'")
+        if row.get("label") not in LABELS:
+            raise ShelltuneError(f"{where}: 'label' must be one of {', '.join(LABELS)} (got {row.get('label')!r})")
+        if row.get("category") not in CATEGORIES:
+            raise ShelltuneError(f"{where}: unknown category {row.get('category')!r}; "
+                                 f"expected one of {', '.join(CATEGORIES)}")
+        examples.append(Example(row["cmd"], row["label"] == "dangerous", row["category"], bool(row.get("evasion"))))
+    if not examples:
+        raise ShelltuneError(f"{path}: corpus is empty")
+    return examples
+
+
+def ratio(numerator: int, denominator: int) -> float | None:
+    return round(numerator / denominator, 4) if denominator else None
+
+
+def score(examples: list[Example], verdicts: list[Finding | None]) -> dict[str, Any]:
+    """Recall, precision and false-positive rate, overall and per category (pure)."""
+    pairs = list(zip(examples, verdicts))
+    report: dict[str, Any] = {"overall": counts(pairs), "per_category": {}}
+    for category in CATEGORIES:
+        subset = [(e, v) for e, v in pairs if e.category == category]
+        if subset:
+            report["per_category"][category] = counts(subset)
+    evasions = [(e, v) for e, v in pairs if e.evasion]
+    report["evasion_recall"] = ratio(sum(v is not None for _, v in evasions), len(evasions))
+    report["misses"] = [e.cmd for e, v in pairs if e.dangerous and v is None]
+    report["false_positives"] = [{"cmd": e.cmd, "category": v.category, "reason": v.reason}
+                                 for e, v in pairs if not e.dangerous and v is not None]
+    return report
+
+
+def counts(pairs: list[tuple[Example, Finding | None]]) -> dict[str, Any]:
+    tp = sum(e.dangerous and v is not None for e, v in pairs)
+    fn = sum(e.dangerous and v is None for e, v in pairs)
+    fp = sum(not e.dangerous and v is not None for e, v in pairs)
+    tn = sum(not e.dangerous and v is None for e, v in pairs)
+    right = sum(e.dangerous and v is not None and v.category == e.category for e, v in pairs)
+    return {"dangerous": tp + fn, "benign": fp + tn, "true_positives": tp, "false_negatives": fn,
+            "false_positives": fp, "recall": ratio(tp, tp + fn), "precision": ratio(tp, tp + fp),
+            "false_positive_rate": ratio(fp, fp + tn), "category_accuracy": ratio(right, tp)}
+
+
+def evaluate(path: Path, repeats: int = 3) -> dict[str, Any]:
+    """Score the scanner on a corpus and time it (best of `repeats`, cache bypassed, one core)."""
+    examples = load_corpus(path)
+    verdicts = [scan_command(e.cmd) for e in examples]
+    report = score(examples, verdicts)
+    report["commands_per_s"] = round(throughput([e.cmd for e in examples], repeats))
+    return report
+
+
+def throughput(commands: list[str], repeats: int = 3) -> float:
+    from shelltune.safety import _scan
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for cmd in commands:
+            _scan.__wrapped__(cmd)  # uncached: every command parsed and judged afresh
+        best = min(best, time.perf_counter() - start)
+    return len(commands) / best
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """A markdown table a person reads: one row per category, then the overall line."""
+    lines = ["| category | dangerous | caught | recall | look-alikes | flagged | FPR | precision |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = list(report["per_category"].items()) + [("**overall**", report["overall"])]
+    for name, c in rows:
+        lines.append(f"| {name} | {c['dangerous']} | {c['true_positives']} | {show(c['recall'])} | {c['benign']} "
+                     f"| {c['false_positives']} | {show(c['false_positive_rate'])} | {show(c['precision'])} |")
+    overall = report["overall"]
+    lines += ["", f"category named correctly on {show(overall['category_accuracy'])} of caught commands; "
+              f"evasions caught: {show(report['evasion_recall'])}; "
+              f"speed: {report['commands_per_s']:,} commands/s on one core"]
+    lines += [f"missed: {cmd}" for cmd in report["misses"]]
+    lines += [f"false positive: {fp['cmd']}  ({fp['category']}: {fp['reason']})" for fp in report["false_positives"]]
+    return "\n".join(lines)
+
+
+def show(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

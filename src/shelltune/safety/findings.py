@@ -1,0 +1,41 @@
+"""What the scanner reports: a category with its severity, why, and the part of the command that matched."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CRITICAL, HIGH, MEDIUM = "critical", "high", "medium"
+SEVERITY_RANK = {CRITICAL: 0, HIGH: 1, MEDIUM: 2}
+
+CATEGORIES = {
+    "recursive_delete": CRITICAL,         # rm -r / find -delete / rsync --delete on system dirs or home
+    "disk_wipe": CRITICAL,                # writing to, formatting or erasing a block device
+    "remote_code_execution": CRITICAL,    # a download run by an interpreter
+    "reverse_shell": CRITICAL,            # a shell wired to a network socket
+    "credential_exfiltration": CRITICAL,  # keys, cloud credentials or the environment sent to the network
+    "auth_tampering": CRITICAL,           # passwd/shadow/sudoers edits, passwordless or uid-0 accounts
+    "fork_bomb": HIGH,                    # self-replicating processes, killing every process
+    "system_permissions": HIGH,           # recursive chmod/chown of system paths, setuid shells
+    "firewall_disable": HIGH,             # flushing the firewall, SELinux/AppArmor off
+    "persistence": HIGH,                  # planting commands in cron, shell rc files, ld.so.preload
+    "obfuscated_execution": HIGH,         # decoded data run by a shell when the data cannot be read
+    "shutdown": MEDIUM,                   # halting or rebooting the machine
+    "history_log_wipe": MEDIUM,           # clearing shell history or system logs
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    category: str
+    severity: str
+    reason: str
+    matched: str
+
+
+def finding(category: str, reason: str, matched: str) -> Finding:
+    return Finding(category, CATEGORIES[category], reason, matched)
+
+
+def most_severe(findings: list[Finding]) -> Finding | None:
+    """The first of the most severe findings (stable, so the earliest command wins a tie)."""
+    return min(findings, key=lambda f: SEVERITY_RANK[f.severity], default=None)

@@ -1,0 +1,819 @@
+"""From a command line to the simple commands it would run, as a shell would see them.
+
+`collect(line)` parses with bashlex and walks lists, pipelines, subshells, brace groups, loops,
+functions and command/process substitutions. Each simple command becomes a `Command` with its words
+expanded the way bash would (quotes removed, `$HOME` -> `~`, `${IFS}` -> space, variables set earlier in
+the line, brace expansion, `$(...)` replaced by its output when that output can be computed statically)
+and its wrappers peeled (`sudo`, `env`, `nohup`, `timeout`, `xargs`, ...). Strings that a command would
+itself run as shell code (`bash -c`, `eval`, `su -c`, `ssh host CMD`, `trap`, `find -exec`, data decoded
+and piped into a shell) are parsed and walked too, marked with how they were reached.
+
+When bashlex cannot parse a line (it lacks `[[`, `case`, arithmetic), unsupported constructs are
+neutralised and the parse retried; failing that, a quote-aware tokenizer splits the line at pipes and
+list operators, so a command is never judged safe just because it did not parse.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import bashlex
+
+from shelltune.safety import decode
+from shelltune.safety.shellwords import program, tokenize_segments
+
+DOWNLOAD, DECODED, SECRET = "\x00download\x00", "\x00decoded\x00", "\x00secret\x00"
+SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "csh", "tcsh"})
+INTERPRETERS = frozenset({"python", "python2", "python3", "perl", "ruby", "php", "node", "nodejs", "lua"})
+CODE_FLAGS = {"python": "c", "perl": "eE", "ruby": "e", "php": "r", "node": "ep", "lua": "e"}
+DOWNLOADERS = frozenset({"curl", "wget", "fetch", "aria2c", "lwp-request", "GET"})
+NETWORK_CLIENTS = frozenset({"nc", "ncat", "netcat", "telnet", "socat", "openssl", "curl", "wget"})
+NETWORK_SENDERS = frozenset({"curl", "wget", "nc", "ncat", "netcat", "scp", "rsync", "sftp", "ftp", "mail",
+                             "mailx", "sendmail", "socat", "telnet", "ssh"})
+MAX_DEPTH = 4
+MAX_COMMANDS = 400
+MAX_PIPELINE = 64
+
+# wrapper -> (options that take a value, positional arguments before the command)
+WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
+    "sudo": (frozenset("-u -g -h -p -C -D -r -t -U -T --user --group --host --prompt".split()), 0),
+    "doas": (frozenset("-u -C".split()), 0),
+    "env": (frozenset("-u -C --unset --chdir".split()), 0),
+    "nice": (frozenset("-n --adjustment".split()), 0),
+    "ionice": (frozenset("-c -n -p".split()), 0),
+    "timeout": (frozenset("-s -k --signal --kill-after".split()), 1),
+    "stdbuf": (frozenset("-i -o -e".split()), 0),
+    "chroot": (frozenset(["--userspec", "--groups"]), 1),
+    "flock": (frozenset("-w -E".split()), 1),
+    "time": (frozenset("-f -o".split()), 0),
+    "strace": (frozenset("-o -e -p -s -u".split()), 0),
+    "runuser": (frozenset("-u -g -G".split()), 0),
+    "nsenter": (frozenset("-t -S -G".split()), 0),
+    "systemd-run": (frozenset("-u -p --unit --property --uid --gid".split()), 0),
+    **{name: (frozenset(), 0) for name in ("nohup", "command", "exec", "builtin", "setsid", "busybox",
+                                           "unbuffer", "caffeinate", "fakeroot", "torsocks", "proxychains",
+                                           "proxychains4", "catchsegv", "ltrace", "xtrace")},
+}
+
+
+@dataclass
+class Context:
+    """What earlier commands on the same line established."""
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    downloaded: set[str] = field(default_factory=set)
+    socket_fds: set[str] = field(default_factory=set)
+    functions: dict[str, object] = field(default_factory=dict)
+    commands: list[Command] = field(default_factory=list)
+    structural: list[tuple[str, str, str]] = field(default_factory=list)  # (category, reason, matched)
+    judge: Callable[[str], object] | None = None  # scans a separate line (text written to rc files, cron)
+
+
+@dataclass
+class Command:
+    words: list[str]
+    text: str
+    cwd: str | None = None
+    redirects: list[tuple[str, str]] = field(default_factory=list)
+    assignments: list[tuple[str, str]] = field(default_factory=list)
+    stdin_text: bytes | None = None
+    upstream: Command | None = None
+    pipeline: list[Command] = field(default_factory=list)
+    inner: list[Command] = field(default_factory=list)  # a subshell used as a pipeline stage
+    via: str = ""
+    recursive: bool = False  # reached through an unscoped `find -exec`: applies to a whole tree
+
+    def __post_init__(self) -> None:
+        self.name = program(self.words[0]) if self.words else ""
+        self.args = self.words[1:]
+
+
+# ------------------------------------------------------------------ entry point
+
+def collect(line: str, ctx: Context | None = None, via: str = "", depth: int = 0) -> Context:
+    """Every simple command `line` would run (in `ctx.commands`) plus structural findings."""
+    ctx = ctx or Context()
+    if not line.strip():
+        return ctx
+    if depth > MAX_DEPTH or (depth and len(ctx.commands) > MAX_COMMANDS):
+        # Nesting this deep is itself a way to hide: say so rather than call it safe.
+        ctx.structural.append(("obfuscated_execution", "nests more code than the scanner follows", line[:200]))
+        return ctx
+    text = decode.expand_ansi_c(line)
+    plain = is_plain(text)
+    nodes = None if plain else parse(text)
+    if nodes is None:
+        emit_segments(text, ctx, via, depth, plain)
+        return ctx
+    walker = Walker(nodes[1], ctx, via, depth)
+    for node in nodes[0]:
+        walker.walk(node)
+    return ctx
+
+
+PLAIN_BREAKERS = re.compile(r"[$`\\(){}]|<<|\d[<>]|(^|\s)[#!]|(^|[;&|]\s*)(if|for|while|until|case|function|select|time|\[\[)\s")
+
+
+def is_plain(text: str) -> bool:
+    """Words, quotes, pipes, lists and plain redirections only: the tokenizer reads these exactly as
+    bash would (tests/test_safety_walk.py checks this against bashlex), five times faster."""
+    return PLAIN_BREAKERS.search(text) is None
+
+
+def emit_segments(text: str, ctx: Context, via: str, depth: int, plain: bool) -> None:
+    """Commands from the quote-aware tokenizer: the fast path for plain lines, the fallback for the rest."""
+    previous: Command | None = None
+    pipeline: list[Command] = []
+    for segment in tokenize_segments(text, plain):
+        words = list(segment.words)
+        assignments = []
+        while words and re.match(r"^[A-Za-z_]\w*=", words[0]):
+            name, _, value = words.pop(0).partition("=")
+            assignments.append((name, value))
+        if not words:
+            ctx.env.update(assignments)
+        cmd = emit_words(words, segment.redirects, ctx, text=segment.text, via=via, depth=depth,
+                         upstream=previous if segment.piped else None, assignments=assignments,
+                         stdin_text=segment.stdin_text)
+        pipeline = pipeline + [cmd] if segment.piped else [cmd]
+        if len(pipeline) > 1:  # as in the bashlex walk, a lone command belongs to no pipeline
+            for member in pipeline:
+                member.pipeline = pipeline
+        previous = cmd
+
+
+def parse(text: str) -> tuple[list, str] | None:
+    """bashlex nodes and the text they index (`$` inside single quotes masked), retrying once
+    without unsupported syntax; None when bashlex cannot parse the line."""
+    masked = mask_single_quoted_dollars(text)
+    if masked is None:
+        return None
+    for candidate in (masked, neutralise(masked)):
+        try:
+            return bashlex.parse(candidate), candidate
+        except Exception:  # bashlex raises ParsingError, NotImplementedError, RecursionError, ...
+            continue
+    return None
+
+
+MASKED_DOLLAR = "\ue000"
+
+
+def mask_single_quoted_dollars(text: str) -> str | None:
+    """Replace `$` inside '...' (where bash reads it literally) with a private-use character.
+
+    bashlex 0.18 loops forever on some `${` inside single quotes (its word expander searches for
+    the closing quote from the opening one and restarts at 0 when it finds none). Masking keeps
+    every position; `unmask` restores the words. None when a quote never closes (bash refuses the line).
+    """
+    out, state, i = [], "", 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and state != "'":
+            out.append(text[i:i + 2])
+            i += 2
+            continue
+        if state == "" and char in "'\"":
+            state = char
+        elif char == state:
+            state = ""
+        out.append(MASKED_DOLLAR if char == "$" and state == "'" else char)
+        i += 1
+    return "".join(out) if state == "" else None
+
+
+def unmask(text: str) -> str:
+    return text.replace(MASKED_DOLLAR, "$")
+
+
+def neutralise(text: str) -> str:
+    """Replace what bashlex cannot parse with harmless stand-ins of the same meaning for the rules."""
+    text = re.sub(r"\$\(\((?:[^()]|\([^()]*\))*\)\)", "0", text)   # $(( arithmetic ))
+    text = re.sub(r"\[\[.*?\]\]", "true", text)                     # [[ test ]]
+    return re.sub(r"(^|[;&|(]\s*)time\s+(-p\s+)?", r"\1", text)      # the `time` keyword
+
+
+# ------------------------------------------------------------------ the bashlex walk
+
+class Walker:
+    def __init__(self, source: str, ctx: Context, via: str, depth: int):
+        self.source, self.ctx, self.via, self.depth = source, ctx, via, depth
+
+    def walk(self, node, upstream: Command | None = None) -> list[Command]:
+        kind = node.kind
+        if kind == "command":
+            return self.command(node, upstream)
+        if kind == "pipeline":
+            return self.pipeline(node)
+        if kind == "list":
+            return [c for part in node.parts for c in self.walk(part)]
+        if kind == "compound":
+            return [c for part in node.list for c in self.walk(part)] + self.compound_redirects(node)
+        if kind == "function":
+            return self.function(node)
+        if kind == "for":
+            return self.for_loop(node)
+        if kind in ("while", "until"):
+            return self.loop(node)
+        if kind == "if":
+            return [c for part in node.parts for c in self.walk(part)]
+        return []
+
+    def compound_redirects(self, node) -> list[Command]:
+        redirects = [r for r in getattr(node, "redirects", []) if r.kind == "redirect"]
+        return [self.emit([], redirects, self.text(node))] if redirects else []
+
+    def pipeline(self, node) -> list[Command]:
+        stages = [part for part in node.parts if part.kind != "pipe"]
+        members: list[Command] = []
+        previous: Command | None = None
+        for stage in stages:
+            if stage.kind == "command":
+                made = self.command(stage, previous)
+                previous = made[0] if made else None
+            else:
+                inner = self.walk(stage)
+                previous = Command(["(subshell)"], self.text(stage), inner=inner, upstream=previous)
+            if previous is not None:
+                members.append(previous)
+        for member in members:
+            member.pipeline = members
+        return members
+
+    def command(self, node, upstream: Command | None = None) -> list[Command]:
+        words: list[str] = []
+        assignments: list[tuple[str, str]] = []
+        redirects = []
+        for part in node.parts:
+            if part.kind == "assignment":
+                name, _, value = self.expand_value(part).partition("=")
+                assignments.append((name, value))
+            elif part.kind == "word":
+                words.extend(self.expand(part))
+            elif part.kind == "redirect":
+                redirects.append(part)
+        if not words:
+            self.ctx.env.update(assignments)
+        return [self.emit(words, redirects, self.text(node), assignments, upstream)]
+
+    def emit(self, words, redirect_nodes, text, assignments=(), upstream=None) -> Command:
+        redirects, stdin_text = [], None
+        for node in redirect_nodes:
+            op, target, data = self.redirect(node)
+            redirects.append((op, target))
+            if data is not None:
+                stdin_text = data
+        return emit_words(words, redirects, self.ctx, text=text, via=self.via, depth=self.depth,
+                          upstream=upstream, assignments=list(assignments), stdin_text=stdin_text)
+
+    def redirect(self, node) -> tuple[str, str, bytes | None]:
+        op = node.type
+        if op == "<<":
+            return op, "", node.heredoc.value.rsplit("\n", 1)[0].encode() if getattr(node, "heredoc", None) else None
+        if isinstance(node.output, (int, str)):  # `>&2`, `2>&-`
+            return op, f"&{node.output}", None
+        value = self.expand_value(node.output)  # redirection targets and here-strings are not word-split
+        if op in ("<>", ">", "<") and re.match(r"^/dev/(tcp|udp)/", value) and isinstance(getattr(node, "input", None), int):
+            self.ctx.socket_fds.add(str(node.input))
+        return op, value, (value + "\n").encode() if op == "<<<" else None
+
+    def function(self, node) -> list[Command]:
+        name = node.parts[0].word
+        body = node.parts[-1]
+        self.ctx.functions[name] = body
+        calls_self = [c for c in self.walk(body) if c.words[:1] == [name]]
+        body_text = self.text(body)
+        if calls_self and re.search(rf"(^|[\s;{{(|&]){re.escape(name)}\s*(\||&(?!&))", body_text):
+            self.ctx.structural.append(("fork_bomb", f"function {name} starts copies of itself in the background",
+                                        self.text(node)))
+        return calls_self
+
+    def for_loop(self, node) -> list[Command]:
+        parts = node.parts
+        variable = parts[1].word if len(parts) > 1 and parts[1].kind == "word" else None
+        items = []
+        if any(p.kind == "reservedword" and p.word == "in" for p in parts):
+            start = next(i for i, p in enumerate(parts) if p.kind == "reservedword" and p.word == "in") + 1
+            items = [w for p in parts[start:] if p.kind == "word" for w in self.expand(p)]
+        bodies = [p for p in parts if p.kind in ("list", "command", "pipeline", "compound")]
+        made = []
+        for item in (items[:6] or [""]):
+            if variable:
+                self.ctx.env[variable] = item
+            made += [c for body in bodies for c in self.walk(body)]
+        return made
+
+    def loop(self, node) -> list[Command]:
+        parts = [p for p in node.parts if p.kind != "reservedword"]
+        made = [c for p in parts for c in self.walk(p)]
+        if len(parts) >= 2 and node.kind == "while" and self.always_true(parts[0]) and self.backgrounds(parts[-1]):
+            self.ctx.structural.append(("fork_bomb", "starts background processes in an endless loop",
+                                        self.text(node)))
+        return made
+
+    def always_true(self, node) -> bool:
+        return self.text(node).strip().rstrip(";").strip() in ("true", ":", "[ 1 ]", "1", "/bin/true")
+
+    @staticmethod
+    def backgrounds(node) -> bool:
+        return node.kind == "list" and any(p.kind == "operator" and p.op == "&" for p in node.parts)
+
+    # -------------------------------------------------------------- words
+
+    def text(self, node) -> str:
+        return unmask(self.source[node.pos[0]:node.pos[1]])
+
+    def expand_value(self, node) -> str:
+        """One word with substitutions and parameters expanded, before word splitting."""
+        value = unmask(node.word)
+        for part in getattr(node, "parts", []):
+            if part.kind in ("commandsubstitution", "processsubstitution"):
+                replacement = self.substitute(part)
+                if replacement is not None:
+                    value = value.replace(self.text(part), replacement, 1)
+        if any(p.kind == "parameter" for p in getattr(node, "parts", [])):
+            value = expand_parameters(value, self.ctx.env)
+        return value
+
+    def expand(self, node) -> list[str]:
+        """The words bash would produce from one word node (usually one; more after splitting)."""
+        raw = self.text(node)
+        value = self.expand_value(node)
+        expanded = value != unmask(node.word)
+        if expanded and not raw.startswith('"'):
+            return [w for w in value.split() if w] or [""] if value.strip() else []
+        if "{" in raw and not re.search(r"['\"\\]", raw):
+            return decode.expand_braces(value)
+        return [value]
+
+    def substitute(self, part) -> str | None:
+        """What `$(...)`, backticks or `<(...)` stand for: computed text, a taint marker, or None."""
+        made = self.walk(part.command)
+        last = made[-1] if made else None
+        if last is None:
+            return None
+        stream = output(last)
+        if stream.text is not None and part.kind == "commandsubstitution":
+            return decode.printable(stream.text).rstrip("\n") if decode.printable(stream.text) else None
+        return {"download": DOWNLOAD, "decoded": DECODED, "secret": SECRET}.get(stream.kind)
+
+
+def expand_parameters(value: str, env: dict[str, str]) -> str:
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        if name == "HOME":
+            return "~"
+        if name == "IFS":
+            return " "
+        if name in ("@", "*"):
+            return ""
+        return env.get(name, match.group(0))
+    return re.sub(r"\$\{([A-Za-z_]\w*|@|\*)\}|\$([A-Za-z_]\w*|@|\*)", one, value)
+
+
+# ------------------------------------------------------------------ commands, wrappers and nested code
+
+def emit_words(words: list[str], redirects: list[tuple[str, str]], ctx: Context, *, text: str, via: str,
+               depth: int, upstream: Command | None = None, assignments: list | None = None,
+               stdin_text: bytes | None = None, recursive: bool = False) -> Command:
+    """Record one simple command (wrappers peeled) and walk whatever code it would run in turn."""
+    words = resolve_glob_program(unwrap(words, ctx))
+    cmd = Command(words, text, ctx.cwd, redirects, assignments or [], stdin_text, upstream, via=via,
+                  recursive=recursive)
+    ctx.commands.append(cmd)
+    for nested_text, how in nested_code(cmd, ctx):
+        collect(nested_text, ctx, via=join_via(via, how), depth=depth + 1)
+    for nested_words, how, unscoped in nested_commands(cmd, ctx):
+        emit_words(nested_words, [], ctx, text=" ".join(nested_words), via=join_via(via, how), depth=depth + 1,
+                   recursive=unscoped)
+    track_state(cmd, ctx)
+    return cmd
+
+
+def join_via(outer: str, inner: str) -> str:
+    return f"{inner}, {outer}" if outer else inner
+
+
+def unwrap(words: list[str], ctx: Context) -> list[str]:
+    """Drop wrappers with their options and leading `VAR=value` words; `\\rm` and `/bin/rm` stay as written."""
+    while words:
+        head = program(words[0])
+        if re.match(r"^[A-Za-z_]\w*=", words[0]):
+            words = words[1:]
+        elif head in WRAPPERS and not (head == "command" and words[1:2] in (["-v"], ["-V"])):
+            with_value, positional = WRAPPERS[head]
+            rest = skip_options(words[1:], with_value, positional, assignments=head == "env")
+            if not rest:
+                break  # `env` or `time` alone: the wrapper is the command
+            words = rest
+        else:
+            break
+    return words
+
+
+def skip_options(words: list[str], with_value: frozenset[str], positional: int, assignments: bool) -> list[str]:
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word == "--":
+            i += 1
+            break
+        if word.startswith("-") and len(word) > 1:
+            i += 2 if word in with_value else 1
+        elif assignments and re.match(r"^[A-Za-z_]\w*=", word):
+            i += 1
+        else:
+            break
+    return words[i + positional:]
+
+
+KNOWN_PROGRAMS = ("rm", "dd", "mkfs", "shred", "chmod", "chown", "kill", "sh", "bash", "curl", "wget", "nc",
+                  "shutdown", "reboot", "iptables", "mv", "cp", "find", "python3", "perl")
+
+
+def resolve_glob_program(words: list[str]) -> list[str]:
+    """`/bin/r? -rf /` runs /bin/rm: match a globbed program path against the programs the rules know."""
+    if not words or not re.search(r"[*?\[]", words[0]) or "/" not in words[0]:
+        return words
+    from fnmatch import fnmatchcase
+    for directory in ("/bin", "/usr/bin", "/sbin", "/usr/sbin"):
+        for name in KNOWN_PROGRAMS:
+            if fnmatchcase(f"{directory}/{name}", words[0]):
+                return [f"{directory}/{name}", *words[1:]]
+    return words
+
+
+def option_value(args: list[str], *names: str) -> str | None:
+    """The value of an option given as `-o V`, `-oV`, `--opt V` or `--opt=V` (last one wins)."""
+    found = None
+    for i, arg in enumerate(args):
+        for name in names:
+            if arg == name and i + 1 < len(args):
+                found = args[i + 1]
+            elif name.startswith("--") and arg.startswith(name + "="):
+                found = arg[len(name) + 1:]
+            elif not name.startswith("--") and arg.startswith(name) and len(arg) > len(name):
+                found = arg[len(name):]
+    return found
+
+
+def nested_code(cmd: Command, ctx: Context) -> list[tuple[str, str]]:
+    """Shell code this command would run: `-c` strings, eval, su -c, ssh, trap, decoded stdin."""
+    name, args = cmd.name, cmd.args
+    found: list[tuple[str, str]] = []
+    if name in SHELLS or name in ("su", "runuser", "script"):
+        code = shell_c_string(args)
+        if code is not None:
+            found.append((code, f"inside {name} -c"))
+    if name == "eval" and args:
+        found.append((" ".join(args), "inside eval"))
+    if name == "ssh":
+        remote = ssh_remote_command(args)
+        if remote:
+            found.append((remote, "run over ssh"))
+    if name == "watch":
+        rest = skip_options(args, frozenset("-n -d --interval".split()), 0, False)
+        if rest:
+            found.append((" ".join(rest), "inside watch"))
+    if name == "trap" and args:
+        found.append((args[0], "in a trap"))
+    if name in INTERPRETERS or re.fullmatch(r"python\d(\.\d+)?", name):
+        code = interpreter_code(cmd)
+        if code and decode.RUNS_SHELL.search(code):
+            found += [(literal, f"run by {name}") for literal in decode.string_literals(code) if " " in literal]
+        if code:
+            found += [(text, f"decoded inside {name} code") for text in decode.hidden_strings(code)]
+    if executes_stdin(cmd):
+        stream = input_of(cmd)
+        if stream.text is not None and decode.printable(stream.text):
+            found.append((decode.printable(stream.text), f"piped into {name}"))
+    return found
+
+
+def shell_c_string(args: list[str]) -> str | None:
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return None
+        if re.fullmatch(r"-[a-zA-Z]*c[a-zA-Z]*", arg) and i + 1 < len(args):
+            return args[i + 1]
+        if not arg.startswith("-"):
+            if arg in ("root",) or re.fullmatch(r"[a-z_][\w-]*", arg):
+                continue  # su USER -c CMD
+            return None
+    return None
+
+
+def ssh_remote_command(args: list[str]) -> str | None:
+    with_value = frozenset("-b -c -D -E -e -F -I -i -J -L -l -m -O -o -p -Q -R -S -W -w".split())
+    rest = skip_options(args, with_value, 0, False)
+    return " ".join(rest[1:]) if len(rest) > 1 else None
+
+
+def interpreter_code(cmd: Command) -> str | None:
+    if cmd.name == "awk" or cmd.name == "gawk":
+        operands = [a for a in cmd.args if not a.startswith("-")]
+        return operands[0] if operands else None
+    family = re.sub(r"\d.*$", "", cmd.name) or cmd.name
+    letters = CODE_FLAGS.get(family, "")
+    args = cmd.args
+    for i, arg in enumerate(args):
+        if arg in ("--eval", "--command") and i + 1 < len(args):
+            return args[i + 1]
+        if re.fullmatch(r"-[a-zA-Z]+", arg) and arg[-1] in letters and i + 1 < len(args):
+            return args[i + 1]
+        if re.fullmatch(r"-[a-zA-Z]+", arg) and arg[1] in letters and len(arg) > 2 and family == "python":
+            return arg[2:]
+    return None
+
+
+def nested_commands(cmd: Command, ctx: Context) -> list[tuple[list[str], str, bool]]:
+    """Commands given as words rather than code: `find -exec CMD {} ;` and `xargs CMD`."""
+    if cmd.name == "find":
+        spec = parse_find(cmd.words)
+        made = []
+        for exec_words in spec.execs:
+            target = spec.roots[0] if spec.roots else "."
+            replacement = target if not spec.narrowed else target.rstrip("/") + "/<match>"
+            made.append(([replacement if w == "{}" else w.replace("{}", replacement) for w in exec_words],
+                         "run by find -exec", not spec.narrowed))
+        return made
+    if cmd.name == "xargs":
+        return [xargs_command(cmd)] if xargs_command(cmd)[0] else []
+    return []
+
+
+def xargs_command(cmd: Command) -> tuple[list[str], str, bool]:
+    with_value = frozenset("-I -i -n -P -d -a -L -s -E -e --max-args --max-procs --delimiter --arg-file".split())
+    args = cmd.args
+    replace = option_value(args, "-I", "--replace")
+    rest = skip_options(args, with_value, 0, False)
+    if not rest:
+        return [], "", False
+    items = xargs_items(cmd.upstream)
+    if replace:
+        return [w.replace(replace, items[0]) for w in rest], "run by xargs", False
+    return rest + items, "run by xargs", False
+
+
+def xargs_items(upstream: Command | None) -> list[str]:
+    """What xargs would read: computed output, or what `ls DIR` / `find DIR` would list."""
+    if upstream is None:
+        return ["<item>"]
+    stream = output(upstream)
+    if stream.text is not None:
+        return stream.text.decode("utf-8", "replace").split()[:32] or ["<item>"]
+    operands = [a for a in upstream.args if not a.startswith("-")]
+    if upstream.name == "ls" and operands:
+        return [operands[0].rstrip("/") + "/*"]
+    if upstream.name == "find" and not parse_find(upstream.words).narrowed:
+        return parse_find(upstream.words).roots[:1] or ["<item>"]
+    return ["<item>"]
+
+
+@dataclass
+class FindSpec:
+    roots: list[str]
+    narrowed: bool
+    deletes: bool
+    execs: list[list[str]]
+
+
+NARROWING = frozenset("-name -iname -path -ipath -wholename -iwholename -regex -iregex -newer -mtime -mmin "
+                      "-atime -amin -ctime -cmin -size -user -group -perm -empty -links -inum -samefile "
+                      "-newermt -used -uid -gid".split())
+
+
+def parse_find(words: list[str]) -> FindSpec:
+    args = words[1:]
+    i = 0
+    while i < len(args) and args[i] in ("-H", "-L", "-P"):
+        i += 1
+    roots = []
+    while i < len(args) and not args[i].startswith(("-", "(", "!")):
+        roots.append(args[i])
+        i += 1
+    execs, narrowed, deletes = [], False, False
+    while i < len(args):
+        arg = args[i]
+        if arg in ("-exec", "-execdir", "-ok", "-okdir"):
+            end = next((j for j in range(i + 1, len(args)) if args[j] in (";", "+", "\\;")), len(args))
+            execs.append(args[i + 1:end])
+            i = end
+        narrowed |= arg in NARROWING
+        deletes |= arg == "-delete"
+        i += 1
+    return FindSpec(roots or ["."], narrowed, deletes, execs)
+
+
+def track_state(cmd: Command, ctx: Context) -> None:
+    """Remember what later commands on the line depend on: cwd, exported variables, downloaded files."""
+    if cmd.name == "cd":
+        target = cmd.args[0] if cmd.args else "~"
+        from shelltune.safety.paths import normalize
+        ctx.cwd = normalize(target, ctx.cwd)
+    elif cmd.name in ("export", "declare", "typeset", "local", "readonly"):
+        for arg in cmd.args:
+            name, eq, value = arg.partition("=")
+            if eq and re.fullmatch(r"[A-Za-z_]\w*", name):
+                ctx.env[name] = value
+                cmd.assignments.append((name, value))
+    ctx.downloaded.update(downloaded_files(cmd))
+
+
+def downloaded_files(cmd: Command) -> set[str]:
+    files = set()
+    if cmd.name == "curl":
+        out = option_value(cmd.args, "-o", "--output")
+        if out and out != "-":
+            files.add(out)
+        if "-O" in cmd.args or "--remote-name" in cmd.args:
+            urls = [a for a in cmd.args if re.match(r"^(https?|ftp)://", a)]
+            files.update(u.rstrip("/").rsplit("/", 1)[-1] for u in urls)
+    elif cmd.name == "wget":
+        out = option_value(cmd.args, "-O", "--output-document")
+        if out and out != "-":
+            files.add(out)
+        elif out is None:
+            urls = [a for a in cmd.args if re.match(r"^(https?|ftp)://", a)]
+            files.update(u.rstrip("/").rsplit("/", 1)[-1] for u in urls)
+    if output(cmd).kind == "download":
+        files.update(t for op, t in cmd.redirects if op in (">", ">>") and t)
+    return {f.removeprefix("./") for f in files if f}
+
+
+# ------------------------------------------------------------------ what flows through pipes
+
+@dataclass(frozen=True)
+class Stream:
+    """A command's output: known bytes, or a taint (download / decoded / secret), or unknown."""
+    kind: str | None = None
+    text: bytes | None = None
+
+
+UNKNOWN = Stream()
+
+
+def input_of(cmd: Command) -> Stream:
+    if cmd.stdin_text is not None:
+        return Stream("text", cmd.stdin_text)
+    for op, target in cmd.redirects:
+        if op == "<":
+            from shelltune.safety.paths import is_credential
+            return Stream("secret") if is_credential(target) else Stream("file")
+    return output(cmd.upstream) if cmd.upstream is not None else UNKNOWN
+
+
+def output(cmd: Command) -> Stream:
+    """What `cmd` writes to stdout, as far as it can be known without running anything."""
+    if len(cmd.pipeline) > MAX_PIPELINE:
+        return UNKNOWN  # a pathological pipeline: do not follow it back stage by stage
+    if cmd.inner:
+        texts = [output(c).text for c in cmd.inner if c.name in ("echo", "printf")]
+        return Stream("text", b"".join(t for t in texts if t)) if any(texts) else UNKNOWN
+    handler = STREAMS.get(cmd.name)
+    if handler is not None:
+        return handler(cmd)
+    return secret_source(cmd) or UNKNOWN
+
+
+def secret_source(cmd: Command) -> Stream | None:
+    from shelltune.safety.paths import is_credential
+    if any(is_credential(a) for a in cmd.args) and cmd.name in (
+            "cat", "head", "tail", "tar", "zip", "gzip", "xxd", "base64", "od", "strings", "openssl", "sed", "awk",
+            "grep", "less", "more", "cut", "tac", "nl"):
+        return Stream("secret")
+    if cmd.name in ("env", "printenv", "set") and not [a for a in cmd.args if not a.startswith("-")]:
+        return Stream("secret")
+    if cmd.name == "gpg" and any(a.startswith("--export-secret") for a in cmd.args):
+        return Stream("secret")
+    upstream = input_of(cmd)
+    return upstream if upstream.kind == "secret" else None
+
+
+def stream_echo(cmd: Command) -> Stream:
+    args = cmd.args
+    escapes = False
+    newline = True
+    while args and re.fullmatch(r"-[neE]+", args[0]):
+        escapes |= "e" in args[0]
+        newline &= "n" not in args[0]
+        args = args[1:]
+    text = " ".join(args)
+    text = decode.decode_escapes(text) if escapes else text
+    return Stream("text", (text + ("\n" if newline else "")).encode("utf-8", "surrogateescape"))
+
+
+def stream_printf(cmd: Command) -> Stream:
+    if not cmd.args:
+        return UNKNOWN
+    fmt, values = decode.decode_escapes(cmd.args[0]), list(cmd.args[1:])
+    text = re.sub(r"%[sbd]", lambda m: values.pop(0) if values else "", fmt) if "%" in fmt else fmt
+    return Stream("text", text.replace("%%", "%").encode("utf-8", "surrogateescape"))
+
+
+def passthrough(cmd: Command) -> Stream:
+    files = [a for a in cmd.args if not a.startswith("-") or a == "-"]
+    if cmd.name in ("cat", "head", "tail") and files and files != ["-"]:
+        return secret_source(cmd) or Stream("file")
+    return input_of(cmd)
+
+
+def transform(decoder: Callable[[bytes], bytes | None], cmd: Command, files: list[str]) -> Stream:
+    if files:
+        return Stream("decoded")
+    source = input_of(cmd)
+    if source.kind in ("download", "secret"):
+        return source
+    if source.text is None:
+        return Stream("decoded")
+    result = decoder(source.text)
+    return Stream("text", result) if result is not None else Stream("decoded")
+
+
+def operands(cmd: Command) -> list[str]:
+    return [a for a in cmd.args if not a.startswith("-")]
+
+
+def stream_base64(cmd: Command) -> Stream:
+    decoding = any(a in ("-d", "--decode", "-D") or re.fullmatch(r"-[a-zA-Z]*d[a-zA-Z]*", a) for a in cmd.args)
+    if decoding:
+        return transform(decode.b64decode, cmd, operands(cmd))
+    return secret_source(cmd) or UNKNOWN
+
+
+def stream_openssl(cmd: Command) -> Stream:
+    if "-d" in cmd.args and ({"base64", "-base64", "-a"} & set(cmd.args)):
+        files = [option_value(cmd.args, "-in")] if option_value(cmd.args, "-in") else []
+        return transform(decode.b64decode, cmd, files)
+    if "s_client" in cmd.args:
+        return Stream("download")
+    return secret_source(cmd) or UNKNOWN
+
+
+def stream_xxd(cmd: Command) -> Stream:
+    if any(re.fullmatch(r"-[a-z]*r[a-z]*", a) for a in cmd.args):
+        return transform(decode.hexdecode, cmd, [a for a in operands(cmd)])
+    return secret_source(cmd) or UNKNOWN
+
+
+def stream_tr(cmd: Command) -> Stream:
+    sets = operands(cmd)
+    flags = "".join(a[1:] for a in cmd.args if a.startswith("-"))
+    if "d" in flags or len(sets) != 2:
+        return input_of(cmd)
+    return transform(lambda data: decode.translate(data, sets[0], sets[1]), cmd, [])
+
+
+def stream_download(cmd: Command) -> Stream:
+    args = cmd.args
+    if cmd.name == "curl":
+        writes_file = (option_value(args, "-o", "--output") not in (None, "-")) or "-O" in args or \
+            "--remote-name" in args or any(re.fullmatch(r"-[a-zA-Z]*O", a) for a in args)
+        return UNKNOWN if writes_file else Stream("download")
+    if cmd.name == "wget":
+        target = option_value(args, "-O", "--output-document")
+        clustered = any(re.fullmatch(r"-[a-zA-Z]*O-", a) for a in args)
+        return Stream("download") if target == "-" or clustered else UNKNOWN
+    if cmd.name == "fetch":
+        return Stream("download") if option_value(args, "-o") == "-" else UNKNOWN
+    return Stream("download")
+
+
+def stream_network_client(cmd: Command) -> Stream:
+    listening = any(re.fullmatch(r"-[a-zA-Z]*l[a-zA-Z]*", a) for a in cmd.args)
+    return UNKNOWN if listening or "-z" in "".join(cmd.args) else Stream("download")
+
+
+STREAMS: dict[str, Callable[[Command], Stream]] = {
+    "echo": stream_echo, "printf": stream_printf,
+    "cat": passthrough, "tee": passthrough, "head": passthrough, "tail": passthrough,
+    "base64": stream_base64, "openssl": stream_openssl, "xxd": stream_xxd, "tr": stream_tr,
+    "rev": lambda cmd: transform(decode.reverse_lines, cmd, operands(cmd)),
+    "gunzip": lambda cmd: transform(decode.gunzip, cmd, operands(cmd)),
+    "zcat": lambda cmd: transform(decode.gunzip, cmd, operands(cmd)),
+    "gzip": lambda cmd: transform(decode.gunzip, cmd, operands(cmd)) if "-d" in "".join(cmd.args) else
+    secret_source(cmd) or UNKNOWN,
+    **{name: stream_download for name in DOWNLOADERS},
+    **{name: stream_network_client for name in ("nc", "ncat", "netcat", "telnet")},
+}
+
+
+def executes_stdin(cmd: Command) -> bool:
+    """A shell or interpreter that would run what arrives on stdin as code."""
+    name = cmd.name
+    is_python = re.fullmatch(r"python\d?(\.\d+)?", name) is not None
+    if name not in SHELLS and name not in INTERPRETERS and not is_python:
+        return False
+    args = cmd.args
+    if interpreter_code(cmd) is not None or shell_c_string(args) is not None:
+        return False
+    if name in SHELLS and any(re.fullmatch(r"-[a-zA-Z]*n[a-zA-Z]*", a) for a in args):
+        return False  # bash -n only checks syntax
+    if is_python and "-m" in args:
+        return False
+    if "-s" in args:
+        return True
+    positional = [a for a in args if not a.startswith("-") or a == "-"]
+    return not positional or positional[0] in ("-", "/dev/stdin")
