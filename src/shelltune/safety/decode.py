@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import codecs
 import gzip
 import re
 import zlib
@@ -123,10 +122,6 @@ def translate(data: bytes, set1: str, set2: str) -> bytes:
     target = (target + target[-1] * len(source))[:len(source)]
     table = {ord(s): ord(t) for s, t in zip(source, target)}
     return data.decode("latin-1").translate(table).encode("latin-1")
-
-
-def rot13(text: str) -> str:
-    return codecs.encode(text, "rot13")
 
 
 def printable(data: bytes | None) -> str | None:

@@ -15,7 +15,7 @@ from shelltune.safety import paths
 from shelltune.safety.findings import Finding, finding
 from shelltune.safety.walk import (DECODED, DOWNLOAD, INTERPRETERS, SECRET, SHELLS, Command, Context,
                                    executes_stdin, input_of, interpreter_code, option_value, output,
-                                   parse_find, shell_c_string)
+                                   parse_find)
 
 Rule = Callable[[Command, Context], Finding | None]
 REVERSE_CLIENTS = frozenset({"nc", "ncat", "netcat", "telnet", "socat", "openssl"})
@@ -60,10 +60,6 @@ def operands(cmd: Command, with_value: frozenset[str] = frozenset()) -> list[str
         elif not word.startswith("-") or word == "-":
             result.append(word)
     return result
-
-
-def is_program(cmd: Command, *names: str) -> bool:
-    return cmd.name in names
 
 
 def is_interpreter(cmd: Command) -> bool:

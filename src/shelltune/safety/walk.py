@@ -29,9 +29,6 @@ SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "
 INTERPRETERS = frozenset({"python", "python2", "python3", "perl", "ruby", "php", "node", "nodejs", "lua"})
 CODE_FLAGS = {"python": "c", "perl": "eE", "ruby": "e", "php": "r", "node": "ep", "lua": "e"}
 DOWNLOADERS = frozenset({"curl", "wget", "fetch", "aria2c", "lwp-request", "GET"})
-NETWORK_CLIENTS = frozenset({"nc", "ncat", "netcat", "telnet", "socat", "openssl", "curl", "wget"})
-NETWORK_SENDERS = frozenset({"curl", "wget", "nc", "ncat", "netcat", "scp", "rsync", "sftp", "ftp", "mail",
-                             "mailx", "sendmail", "socat", "telnet", "ssh"})
 MAX_DEPTH = 4
 MAX_COMMANDS = 400
 MAX_PIPELINE = 64
