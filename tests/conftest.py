@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+DVC = str(Path(sys.executable).with_name("dvc"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
@@ -64,3 +66,35 @@ def pairs(n: int, start: int = 0) -> list[dict[str, str]]:
     """n distinct, safe instruction/command pairs."""
     return [{"instruction": f"show the first {i} lines of notes{i}.txt", "command": f"head -n {i} notes{i}.txt"}
             for i in range(start, start + n)]
+
+
+def tool_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for dvc/git/shelltune subprocesses: the venv first on PATH, no analytics."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
+            **(extra or {})}
+
+
+def sh(*args: str, cwd: Path, stdout_only: bool = False, env: dict[str, str] | None = None,
+       check: bool = True, timeout: int = 900) -> str:
+    """Run a command; with check, a failure shows its output. Returns stdout (+ stderr unless stdout_only)."""
+    result = subprocess.run(args, cwd=cwd, env=tool_env(env), capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout if stdout_only else result.stdout + result.stderr
+
+
+def make_clone(dest: Path) -> Path:
+    """A fresh git repository holding the working tree's tracked files (what a newcomer's clone has)."""
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    for name in filter(None, files.split("\0")):
+        if (ROOT / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    sh("git", "init", "-q", "-b", "main", cwd=dest)
+    commit_all(dest, "clone")
+    return dest
+
+
+def commit_all(repo: Path, message: str) -> None:
+    sh("git", "add", "-A", cwd=repo)
+    sh("git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", message, cwd=repo)

@@ -3,40 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import DVC, make_clone, sh
 
 pytestmark = pytest.mark.slow
-DVC = str(Path(sys.executable).with_name("dvc"))
-
-
-def sh(*args: str, cwd: Path, stdout_only: bool = False) -> str:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout if stdout_only else result.stdout + result.stderr
 
 
 @pytest.fixture
 def clone(tmp_path: Path) -> Path:
-    """A fresh git clone of the working tree's tracked files (what a newcomer gets)."""
-    dest = tmp_path / "clone"
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    for name in filter(None, files.split("\0")):
-        if (ROOT / name).is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, dest / name)
-    sh("git", "init", "-q", cwd=dest)
-    sh("git", "add", "-A", cwd=dest)
-    sh("git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "clone", cwd=dest)
-    return dest
+    return make_clone(tmp_path / "clone")
 
 
 def test_split_stage_reproduces_the_committed_lock(clone: Path):

