@@ -98,3 +98,12 @@ def make_clone(dest: Path) -> Path:
 def commit_all(repo: Path, message: str) -> None:
     sh("git", "add", "-A", cwd=repo)
     sh("git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", message, cwd=repo)
+
+
+@pytest.fixture(scope="session")
+def reproduced_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh clone after a full default `dvc repro` (about 4.5 minutes on 2 cores), shared by the slow
+    tests that need real outputs: the reproduction check, remote storage and CI-style runs."""
+    repo = make_clone(tmp_path_factory.mktemp("reproduced") / "repo")
+    sh(DVC, "repro", cwd=repo, timeout=1800)
+    return repo

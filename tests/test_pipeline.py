@@ -79,12 +79,21 @@ def test_whole_pipeline_through_dvc(clone: Path):
     assert (clone / "plots_html" / "index.html").exists(), html
 
 
-def test_fresh_clone_reproduces_the_committed_lock_exactly(clone: Path):
+def test_fresh_clone_reproduces_the_committed_lock_exactly(reproduced_clone: Path):
     """What `make repro` does on a new machine: every hash in dvc.lock and every tracked report comes out
     identical (timings live in the git-ignored reports/runtime/)."""
-    sh(DVC, "repro", cwd=clone)
+    clone = reproduced_clone
     changed = sh("git", "status", "--porcelain", "--untracked-files=no", cwd=clone, stdout_only=True)
     assert changed == "", f"a fresh run changed tracked files:\n{changed}"
     untracked = sh("git", "status", "--porcelain", cwd=clone, stdout_only=True)
     assert untracked == "", f"a fresh run left files git does not know about:\n{untracked}"
     assert "up to date" in sh(DVC, "status", cwd=clone)
+
+
+def test_noop_repro_runs_nothing_and_is_quick(reproduced_clone: Path):
+    import time
+
+    start = time.perf_counter()
+    out = sh(DVC, "repro", cwd=reproduced_clone)
+    assert "Running stage" not in out and out.count("didn't change, skipping") == 6
+    assert time.perf_counter() - start < 30

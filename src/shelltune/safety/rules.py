@@ -310,6 +310,16 @@ def rule_shutdown(cmd: Command, ctx: Context) -> Finding | None:
     return None
 
 
+def erased_by_writing(cmd: Command) -> list[str]:
+    """Files whose contents this command destroys: overwritten, emptied or edited in place, or replaced
+    by /dev/null. Copying or moving something *into* a path (`cp -r a /var/log`) erases nothing."""
+    erased = [t for t, verb in writes(cmd) if verb in ("overwrites", "empties", "edits")]
+    ops = operands(cmd)
+    if cmd.name in ("cp", "mv", "ln", "install") and len(ops) >= 2 and ops[0] == "/dev/null":
+        erased.append(ops[-1])
+    return erased
+
+
 HISTORY_VARIABLES = {"HISTFILE": ("", "/dev/null"), "HISTSIZE": ("0",), "HISTFILESIZE": ("0",)}
 
 
@@ -324,7 +334,7 @@ def rule_history_logs(cmd: Command, ctx: Context) -> Finding | None:
     if name == "unset" and "HISTFILE" in cmd.args or name == "set" and cmd.args[:2] == ["+o", "history"]:
         return finding("history_log_wipe", "turns shell history off", cmd.text)
     recursive = bool({"r", "R"} & short_flags(cmd)) or cmd.recursive
-    for target in removes(cmd) + [t for t, verb in writes(cmd) if verb != "appends to"]:
+    for target in removes(cmd) + erased_by_writing(cmd):
         if paths.is_history_file(target):
             return finding("history_log_wipe", f"erases the shell history {target}", cmd.text)
         log = paths.log_target(target, cmd.cwd)
