@@ -43,7 +43,7 @@ def test_every_problem_is_reported_at_once(params_raw):
     set_key(params_raw, "split.fractions.train", 0.5)
     del params_raw["split"]["dedup"]
     message = problems(params_raw)
-    assert message.startswith("5 problem(s) in params.yaml:")
+    assert message.startswith("5 problems in params.yaml:")
     lines = message.splitlines()[1:]
     assert len(lines) == 5
     text = "\n".join(lines)
@@ -80,7 +80,7 @@ def test_cli_reports_problems_without_traceback(params_raw, tmp_path):
     result = run_module("shelltune.split", "--params", str(path))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert result.stderr.startswith("error: 2 problem(s) in")  # the sum check waits for valid fields
+    assert result.stderr.startswith("error: 2 problems in")  # the sum check waits for valid fields
     assert "split.fractions.val: Input should be greater than or equal to 0" in result.stderr
     assert "data.on_bad_row: Input should be 'error' or 'skip'" in result.stderr
     assert not (tmp_path / "processed").exists()

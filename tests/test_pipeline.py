@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,40 @@ def test_forced_rerun_gives_identical_hashes(clone: Path):
     out = sh(DVC, "repro", "-f", cwd=clone)
     assert out.count("Running stage") == 6
     assert (clone / "dvc.lock").read_text() == first
+
+
+@pytest.mark.parametrize("stage", ["validate", "scan"])
+def test_kill_9_mid_stage_then_repro_recovers(clone: Path, stage: str):
+    """`kill -9` of a stage (and of dvc) while it writes, then `dvc repro`: a clean re-run, the same
+    outputs and lock as before, and no temporary files left behind."""
+    import signal
+    import subprocess
+    import time
+
+    from conftest import tool_env
+
+    shrink_params(clone)
+    sh(DVC, "repro", cwd=clone)
+    lock = (clone / "dvc.lock").read_text()
+    outputs = {p: (clone / p).read_bytes() for p in ("reports/validate.json", "reports/predictions.jsonl",
+                                                      "reports/scan.json", "reports/findings.jsonl")}
+    proc = subprocess.Popen([DVC, "repro", "-f", stage], cwd=clone, env=tool_env(), start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    seen = ""
+    while f"Running stage '{stage}'" not in seen:  # wait until the stage itself is running
+        seen += proc.stdout.readline()
+        assert time.time() < deadline and proc.poll() is None, seen
+    time.sleep(3 if stage == "validate" else 2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    metrics = clone / "reports" / f"{stage}.json"
+    assert not metrics.exists(), "the stage finished before the kill; the test proves nothing"
+    out = sh(DVC, "repro", cwd=clone)
+    assert f"Running stage '{stage}'" in out
+    assert (clone / "dvc.lock").read_text() == lock
+    for path, data in outputs.items():
+        assert (clone / path).read_bytes() == data, path
+    status = sh("git", "status", "--porcelain", "--untracked-files=all", cwd=clone, stdout_only=True)
+    leftovers = [line for line in status.splitlines() if line.startswith("??")]
+    assert leftovers == [], leftovers

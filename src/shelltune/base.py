@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from shelltune.chat import CHATML_TEMPLATE, EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS
-from shelltune.config import TINY, ModelParams, Params, TinyModelParams, load_params
+from shelltune.config import REMOTE_CODE_WARNING, TINY, ModelParams, Params, TinyModelParams, load_params
 from shelltune.errors import ShelltuneError, run_cli, stage_parser
 from shelltune.fileio import atomic_path, read_jsonl
 
@@ -113,7 +114,7 @@ def build_base(params: Params) -> dict[str, Any]:
             info["name_or_path"] = str(out_dir)
         else:
             if params.model.trust_remote_code:
-                print("warning: model.trust_remote_code is on: the model repository's Python code will run")
+                print(REMOTE_CODE_WARNING, file=sys.stderr)
             info = resolve_pretrained(params.model)
         (staged / BASE_INFO).write_text(json.dumps(info, indent=2) + "\n")
     return info
@@ -123,7 +124,13 @@ def read_base_info(base_dir: str | Path) -> dict[str, Any]:
     path = Path(base_dir) / BASE_INFO
     if not path.exists():
         raise ShelltuneError(f"{path}: not found; run the base stage first (dvc repro base)")
-    return json.loads(path.read_text())
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ShelltuneError(f"{path}: corrupted ({exc}); rebuild it with `dvc repro -f base`") from None
+    if not isinstance(info, dict) or "name_or_path" not in info:
+        raise ShelltuneError(f"{path}: corrupted (no name_or_path); rebuild it with `dvc repro -f base`")
+    return info
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,6 +41,8 @@ Float = Annotated[float, BeforeValidator(_number)]
 Int = Annotated[int, BeforeValidator(_number)]
 
 
+REMOTE_CODE_WARNING = "warning: model.trust_remote_code is on: the model repository's Python code will run"
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -247,9 +249,9 @@ def parse_params(raw: Any, source: str = DEFAULT_PARAMS) -> Params:
         return Params.model_validate(raw)
     except ValidationError as exc:
         lines = [format_problem(source, err) for err in exc.errors()]
-        raise ShelltuneError(
-            f"{len(lines)} problem(s) in {source}:\n  " + "\n  ".join(lines)
-        ) from None
+        if len(lines) == 1:
+            raise ShelltuneError(lines[0]) from None
+        raise ShelltuneError(f"{len(lines)} problems in {source}:\n  " + "\n  ".join(lines)) from None
 
 
 def format_problem(source: str, err: dict[str, Any]) -> str:

@@ -50,15 +50,28 @@ def load_model_and_tokenizer(params: Params, adapter: str | Path | None):
     return model, tokenizer
 
 
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+
+
 def attach_adapter(model, adapter: Path):
+    """The trained LoRA adapter on top of `model`. Only safetensors weights are ever loaded: a pickled
+    `adapter_model.bin` could run arbitrary code on load, so it is refused rather than used."""
     from peft import PeftModel
+    from safetensors import SafetensorError
 
     if not (adapter / "adapter_config.json").exists():
         raise ShelltuneError(f"{adapter}: no adapter_config.json; run the train stage first (dvc repro train)")
+    if not (adapter / ADAPTER_WEIGHTS).exists():
+        pickled = sorted(p.name for p in adapter.glob("*.bin"))
+        why = f"{', '.join(pickled)} is pickled and refused: only safetensors weights are loaded" if pickled \
+            else "run the train stage first (dvc repro train)"
+        raise ShelltuneError(f"{adapter}: no {ADAPTER_WEIGHTS}; {why}")
     try:
-        return PeftModel.from_pretrained(model, str(adapter))
+        return PeftModel.from_pretrained(model, str(adapter), use_safetensors=True)
+    except SafetensorError as exc:
+        raise ShelltuneError(f"{adapter / ADAPTER_WEIGHTS}: corrupted or truncated ({exc})") from None
     except (RuntimeError, ValueError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0][:300]
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise ShelltuneError(f"{adapter}: the adapter does not fit the base model: {first}") from None
 
 

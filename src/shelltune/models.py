@@ -6,10 +6,11 @@ from safetensors files, and with `trust_remote_code` off unless params turn it o
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
-from shelltune.config import Params, QuantParams
+from shelltune.config import REMOTE_CODE_WARNING, Params, QuantParams
 from shelltune.errors import ShelltuneError
 
 
@@ -45,9 +46,17 @@ def build_quant_config(quant: QuantParams, compute_dtype: str):
                               bnb_4bit_compute_dtype=torch_dtype(compute_dtype))
 
 
+def warn_if_remote_code(params: Params) -> None:
+    if params.model.trust_remote_code:
+        print(REMOTE_CODE_WARNING, file=sys.stderr)
+
+
 def load_tokenizer(base: dict[str, Any], params: Params):
+    """The base's tokenizer, left-padded for generation. Every stage that loads a model comes through
+    here first, so this is where `trust_remote_code` is announced."""
     from transformers import AutoTokenizer
 
+    warn_if_remote_code(params)
     tokenizer = AutoTokenizer.from_pretrained(base["name_or_path"], revision=base.get("revision"),
                                               trust_remote_code=params.model.trust_remote_code)
     tokenizer.padding_side = "left"  # generation needs left padding; the SFT collator pads by itself
@@ -58,6 +67,7 @@ def load_tokenizer(base: dict[str, Any], params: Params):
 
 def load_quantized_model(base: dict[str, Any], params: Params, runtime: Placement):
     """The frozen base in 4-bit NF4 (or full precision with quant.load_in_4bit: false)."""
+    from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM
 
     try:
@@ -66,8 +76,8 @@ def load_quantized_model(base: dict[str, Any], params: Params, runtime: Placemen
             quantization_config=build_quant_config(params.quant, runtime.compute_dtype),
             device_map={"": 0} if runtime.device == "cuda" else "cpu", use_safetensors=True,
             trust_remote_code=params.model.trust_remote_code)
-    except (OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0]
+    except (OSError, ValueError, SafetensorError) as exc:  # missing, pickled-only or corrupted weights
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise ShelltuneError(f"{base['name_or_path']}: cannot load the base model: {first}") from None
     model.config.use_cache = False  # the KV cache only helps generation
     return model

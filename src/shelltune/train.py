@@ -332,9 +332,6 @@ def train(params: Params) -> dict[str, Any]:
             raise ShelltuneError(f"{path}: not found; run the split stage first (dvc repro split)")
     base = read_base_info(params.paths.base)
     runtime = resolve_runtime(params.train, params.quant, torch.cuda.is_available())
-    if params.model.trust_remote_code:
-        print("warning: model.trust_remote_code is on: the model repository's Python code will run")
-
     tokenizer = load_tokenizer(base, params)
     system = params.prompt.system
     splits, overlong, lengths = {}, {}, {}
