@@ -1,0 +1,342 @@
+"""`shelltune bench`: how fast and lean the pipeline is, measured against the usual set-ups.
+
+    shelltune bench                    # the full benchmark on the default model (needs `dvc repro` first)
+    shelltune bench --size small       # a quick pass (CI): fewer steps, prompts and a smaller memory model
+
+In one process and one sitting, on the same data, model and step count, it measures:
+
+1. train: supervised (loss-bearing) tokens per second of the train stage's set-up (TRL SFTTrainer,
+   completion-only loss, batches padded to their longest row) against the plain set-up many projects
+   use (transformers Trainer + peft, every row padded to `train.max_length`, per-device batch 2), both
+   on the same 4-bit base with the same LoRA; and peak memory of each.
+2. generate: samples per second of the validate stage's batched, left-padded generation against a
+   batch-size-1 loop, and the share of identical predictions.
+3. memory: weight memory of a mid-size random Qwen2 in NF4 with double quantization against bf16, and
+   the adapter's size on disk.
+4. pipeline (optional, `--pipeline`): wall time of `dvc repro` from a fresh clone, and of a no-op repro.
+
+Writes `<paths.reports>/bench.json` and the markdown table `bench.md` beside it (`--out` chooses another
+place). They are not DVC outputs: timings vary from run to run, so they stay out of `dvc.lock`; the
+committed pair is the reference run the README quotes.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from shelltune.config import Params, load_params
+from shelltune.errors import ShelltuneError, run_cli, stage_parser
+from shelltune.fileio import read_jsonl, write_json, write_text
+
+SIZES = {
+    "full": {"warmup_steps": 3, "steps": 20, "prompts": 128, "memory_model": dict(
+        hidden_size=768, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=12,
+        num_key_value_heads=2, vocab_size=8192)},
+    "small": {"warmup_steps": 1, "steps": 3, "prompts": 16, "memory_model": dict(
+        hidden_size=256, intermediate_size=704, num_hidden_layers=4, num_attention_heads=4,
+        num_key_value_heads=2, vocab_size=2048)},
+}
+
+
+# ---------------------------------------------------------------- measuring a training loop
+
+class StepTimer:
+    """A Trainer callback that times optimizer steps after `warmup` steps (the first steps allocate)."""
+
+    def __init__(self, warmup: int):
+        from transformers import TrainerCallback
+
+        outer = self
+
+        class Callback(TrainerCallback):
+            def on_step_begin(self, args, state, control, **kwargs):
+                outer.started = time.perf_counter()
+
+            def on_step_end(self, args, state, control, **kwargs):
+                if state.global_step > outer.warmup:
+                    outer.seconds += time.perf_counter() - outer.started
+
+        self.warmup, self.seconds, self.started = warmup, 0.0, 0.0
+        self.callback = Callback()
+
+
+class TokenCounter:
+    """Wraps a data collator and counts, after warmup batches, the tokens that carry loss."""
+
+    def __init__(self, collator, warmup_batches: int):
+        self.collator, self.warmup, self.batches, self.supervised, self.padded = collator, warmup_batches, 0, 0, 0
+
+    def __call__(self, features):
+        batch = self.collator(features)
+        self.batches += 1
+        if self.batches > self.warmup:
+            self.supervised += int((batch["labels"][:, 1:] != -100).sum())  # next-token targets
+            self.padded += int(batch["input_ids"].numel())
+        return batch
+
+
+def peak_rss_mb() -> float:
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def fresh_peft_model(params: Params):
+    import torch
+    from shelltune.base import read_base_info
+    from shelltune.models import load_quantized_model, load_tokenizer
+    from shelltune.train import prepare_peft_model, resolve_runtime
+
+    base = read_base_info(params.paths.base)
+    runtime = resolve_runtime(params.train, params.quant, torch.cuda.is_available())
+    tokenizer = load_tokenizer(base, params)
+    return prepare_peft_model(load_quantized_model(base, params, runtime), params), tokenizer, runtime
+
+
+def train_ours(params: Params, examples: list[dict], warmup: int, steps: int, workdir: Path) -> dict[str, float]:
+    """The train stage's own trainer (SFTTrainer, completion-only loss, per-batch padding)."""
+    from datasets import Dataset
+    from transformers import set_seed
+    from trl import SFTTrainer
+
+    from shelltune.train import build_sft_config
+
+    set_seed(params.seed)
+    model, tokenizer, runtime = fresh_peft_model(params)
+    config = build_sft_config(params, runtime, workdir / "ours", has_eval=False)
+    config.max_steps, config.save_strategy, config.logging_steps = warmup + steps, "no", 10_000
+    config.disable_tqdm = True
+    timer = StepTimer(warmup)
+    trainer = SFTTrainer(model=model, processing_class=tokenizer, args=config, train_dataset=Dataset.from_list(examples),
+                         callbacks=[timer.callback])
+    counter = TokenCounter(trainer.data_collator, warmup * params.train.gradient_accumulation_steps)
+    trainer.data_collator = counter
+    trainer.train()
+    return {"supervised_tokens_per_s": counter.supervised / timer.seconds, "seconds": timer.seconds,
+            "supervised_tokens": counter.supervised, "padded_tokens": counter.padded,
+            "batch_size": params.train.batch_size}
+
+
+def plain_dataset(tokenizer, examples: list[dict], max_length: int):
+    """Every row padded to max_length; loss on the completion only (the same objective as ours)."""
+    from datasets import Dataset
+
+    rows = []
+    for example in examples:
+        prompt = tokenizer.apply_chat_template(example["prompt"], tokenize=False, add_generation_prompt=True)
+        completion = example["completion"][0]["content"] + tokenizer.eos_token
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        ids = (prompt_ids + tokenizer(completion, add_special_tokens=False)["input_ids"])[:max_length]
+        labels = [-100] * len(prompt_ids) + ids[len(prompt_ids):]
+        pad = max_length - len(ids)
+        rows.append({"input_ids": ids + [tokenizer.pad_token_id] * pad, "attention_mask": [1] * len(ids) + [0] * pad,
+                     "labels": (labels + [-100] * pad)[:max_length]})
+    return Dataset.from_list(rows)
+
+
+def train_plain(params: Params, examples: list[dict], warmup: int, steps: int, workdir: Path) -> dict[str, float]:
+    """The common baseline: Trainer + peft, padding to max_length, per-device batch 2."""
+    from transformers import Trainer, TrainingArguments, default_data_collator, set_seed
+
+    set_seed(params.seed)
+    model, tokenizer, runtime = fresh_peft_model(params)
+    args = TrainingArguments(
+        output_dir=str(workdir / "plain"), max_steps=warmup + steps, per_device_train_batch_size=2,
+        learning_rate=params.train.learning_rate, optim=runtime.optimizer, save_strategy="no", report_to="none",
+        logging_steps=10_000, use_cpu=runtime.device == "cpu", bf16=runtime.compute_dtype == "bfloat16",
+        gradient_checkpointing=params.train.gradient_checkpointing, disable_tqdm=True, seed=params.seed,
+        remove_unused_columns=False)
+    timer = StepTimer(warmup)
+    counter = TokenCounter(default_data_collator, warmup)
+    trainer = Trainer(model=model, args=args, train_dataset=plain_dataset(tokenizer, examples, params.train.max_length),
+                      data_collator=counter, callbacks=[timer.callback])
+    trainer.train()
+    return {"supervised_tokens_per_s": counter.supervised / timer.seconds, "seconds": timer.seconds,
+            "supervised_tokens": counter.supervised, "padded_tokens": counter.padded, "batch_size": 2}
+
+
+def bench_train(params: Params, warmup: int, steps: int) -> dict[str, Any]:
+    from shelltune.train import build_examples
+
+    examples = build_examples(read_jsonl(Path(params.paths.processed) / "train.jsonl"), params.prompt.system)
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = run_isolated(train_plain, params, examples, warmup, steps, Path(tmp))
+        ours = run_isolated(train_ours, params, examples, warmup, steps, Path(tmp))
+    return {"ours": ours, "plain": plain,
+            "train_speedup": round(ours["supervised_tokens_per_s"] / plain["supervised_tokens_per_s"], 2)}
+
+
+def run_isolated(function, *args) -> dict[str, Any]:
+    """Run one measurement in a forked child so peak memory (max RSS) is its own, not the sum of all."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    parent, child = context.Pipe(duplex=False)
+
+    def target() -> None:
+        result = function(*args)
+        result["peak_rss_mb"] = round(peak_rss_mb(), 1)
+        child.send(result)
+
+    process = context.Process(target=target)
+    process.start()
+    result = parent.recv() if parent.poll(3600) else None
+    process.join()
+    if result is None or process.exitcode != 0:
+        raise ShelltuneError(f"benchmark step {function.__name__} failed (exit code {process.exitcode})")
+    return result
+
+
+# ---------------------------------------------------------------- generation
+
+def bench_generate(params: Params, prompts: int) -> dict[str, Any]:
+    from shelltune.inference import generate, load_model_and_tokenizer
+
+    rows = read_jsonl(Path(params.paths.processed) / "test.jsonl")[:prompts]
+    instructions = [row["instruction"] for row in rows]
+    model, tokenizer = load_model_and_tokenizer(params, params.paths.adapter)
+    system, new_tokens = params.prompt.system, params.validate.max_new_tokens
+    generate(model, tokenizer, system, instructions[:2], new_tokens, 2)  # warm-up
+    start = time.perf_counter()
+    batched = generate(model, tokenizer, system, instructions, new_tokens, params.validate.batch_size)
+    batched_s = time.perf_counter() - start
+    start = time.perf_counter()
+    single = generate(model, tokenizer, system, instructions, new_tokens, 1)
+    single_s = time.perf_counter() - start
+    same = sum(a.text == b.text for a, b in zip(batched, single))
+    return {"prompts": len(instructions), "batch_size": params.validate.batch_size,
+            "batched_samples_per_s": round(len(instructions) / batched_s, 2),
+            "batch1_samples_per_s": round(len(instructions) / single_s, 2),
+            "generate_speedup": round(single_s / batched_s, 2),
+            "generate_agreement": round(same / len(instructions), 4)}
+
+
+# ---------------------------------------------------------------- memory
+
+def bench_memory(params: Params, shape: dict[str, int]) -> dict[str, Any]:
+    """Weight memory of one random Qwen2 shape in bf16 and in NF4 + double quantization."""
+    import torch
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig, Qwen2Config
+
+    config = Qwen2Config(**shape, max_position_embeddings=256, tie_word_embeddings=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        torch.manual_seed(params.seed)
+        AutoModelForCausalLM.from_config(config).to(torch.bfloat16).save_pretrained(tmp)
+        bf16 = AutoModelForCausalLM.from_pretrained(tmp, dtype=torch.bfloat16, device_map="cpu")
+        parameters, bf16_bytes = bf16.num_parameters(), bf16.get_memory_footprint()
+        embedding = bf16.get_input_embeddings().weight.numel()
+        del bf16
+        quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                   bnb_4bit_compute_dtype=torch.bfloat16)
+        nf4 = AutoModelForCausalLM.from_pretrained(tmp, quantization_config=quant, dtype=torch.bfloat16, device_map="cpu")
+        nf4_bytes = nf4.get_memory_footprint()
+        del nf4
+    adapter = Path(params.paths.adapter) / "adapter_model.safetensors"
+    # Embeddings stay in bf16 under bitsandbytes; the linear layers alone show the 4-bit ratio itself.
+    linear_ratio = (nf4_bytes - 2 * embedding) / (bf16_bytes - 2 * embedding)
+    return {"parameters": parameters, "embedding_parameters": embedding, "bf16_mb": round(bf16_bytes / 2**20, 2),
+            "nf4_mb": round(nf4_bytes / 2**20, 2), "nf4_memory_ratio": round(nf4_bytes / bf16_bytes, 4),
+            "nf4_linear_layers_ratio": round(linear_ratio, 4),
+            "adapter_mb": round(adapter.stat().st_size / 2**20, 2) if adapter.exists() else None}
+
+
+# ---------------------------------------------------------------- pipeline
+
+def bench_pipeline(repo: Path) -> dict[str, Any]:
+    """`dvc repro` from a fresh clone of `repo` (committed state), then a no-op repro."""
+    with tempfile.TemporaryDirectory() as tmp:
+        clone = Path(tmp) / "clone"
+        subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+        env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+        times = []
+        for _ in range(2):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=clone, env=env, check=True, capture_output=True)
+            times.append(time.perf_counter() - start)
+    return {"repro_from_clean_s": round(times[0], 1), "repro_noop_s": round(times[1], 2)}
+
+
+# ---------------------------------------------------------------- report
+
+TARGETS = {"train_speedup": (">=", 3.0), "generate_speedup": (">=", 4.0), "generate_agreement": (">=", 0.99),
+           "nf4_memory_ratio": ("<=", 0.30), "repro_from_clean_s": ("<=", 300.0)}
+
+
+def format_markdown(result: dict[str, Any]) -> str:
+    lines = ["| measure | ours | baseline | ratio | target |", "|---|---:|---:|---:|---|"]
+    train, gen, mem = result.get("train"), result.get("generate"), result.get("memory")
+    if train:
+        lines.append(f"| train: supervised tokens/s | {train['ours']['supervised_tokens_per_s']:.0f} "
+                     f"| {train['plain']['supervised_tokens_per_s']:.0f} (Trainer+peft, pad to max_length, batch 2) "
+                     f"| {train['train_speedup']:.2f}× | ≥ 3× |")
+        lines.append(f"| train: peak memory (MB) | {train['ours']['peak_rss_mb']:.0f} | {train['plain']['peak_rss_mb']:.0f} | | |")
+    if gen:
+        lines.append(f"| generate: samples/s | {gen['batched_samples_per_s']:.1f} (batch {gen['batch_size']}) "
+                     f"| {gen['batch1_samples_per_s']:.1f} (batch 1) | {gen['generate_speedup']:.2f}× | ≥ 4× |")
+        lines.append(f"| generate: identical predictions | {gen['generate_agreement']:.1%} | | | ≥ 99% |")
+    if mem:
+        lines.append(f"| weights, {mem['parameters'] / 1e6:.0f}M-parameter Qwen2 (MB) | {mem['nf4_mb']:.1f} (NF4+DQ) "
+                     f"| {mem['bf16_mb']:.1f} (bf16) | {mem['nf4_memory_ratio']:.3f} "
+                     f"(linear layers {mem['nf4_linear_layers_ratio']:.3f}) | ≤ 0.30 |")
+        if mem.get("adapter_mb") is not None:
+            lines.append(f"| adapter size (MB) | {mem['adapter_mb']:.2f} | | | |")
+    if result.get("pipeline"):
+        p = result["pipeline"]
+        lines.append(f"| pipeline: `dvc repro` from clean (s) | {p['repro_from_clean_s']:.0f} | | | < 300 |")
+        lines.append(f"| pipeline: no-op `dvc repro` (s) | {p['repro_noop_s']:.1f} | | | |")
+    return "\n".join(lines) + "\n"
+
+
+def run_bench(params: Params, size: str, pipeline: bool, repo: Path) -> dict[str, Any]:
+    spec = SIZES[size]
+    for needed in (Path(params.paths.processed) / "train.jsonl", Path(params.paths.adapter) / "adapter_config.json"):
+        if not needed.exists():
+            raise ShelltuneError(f"{needed}: not found; run the pipeline first (dvc repro)")
+    small = copy.deepcopy(params)
+    train = bench_train(small, spec["warmup_steps"], spec["steps"])
+    print(f"train: ours {train['ours']['supervised_tokens_per_s']:.0f} vs plain "
+          f"{train['plain']['supervised_tokens_per_s']:.0f} supervised tokens/s ({train['train_speedup']}×)")
+    gen = run_isolated(bench_generate, params, spec["prompts"])
+    print(f"generate: {gen['generate_speedup']}× faster than batch 1, {gen['generate_agreement']:.1%} identical")
+    mem = run_isolated(bench_memory, params, spec["memory_model"])
+    print(f"memory: NF4 {mem['nf4_memory_ratio']:.3f}× of bf16")
+    result: dict[str, Any] = {"size": size, "train": train, "generate": gen, "memory": mem,
+                              "train_speedup": train["train_speedup"], "generate_speedup": gen["generate_speedup"],
+                              "generate_agreement": gen["generate_agreement"], "nf4_memory_ratio": mem["nf4_memory_ratio"],
+                              "machine": {"host": platform.node(), "processor": platform.processor(),
+                                          "cpus": os.cpu_count(), "python": platform.python_version()}}
+    if pipeline:
+        result["pipeline"] = bench_pipeline(repo)
+        print(f"pipeline: {result['pipeline']['repro_from_clean_s']} s from clean")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = stage_parser("shelltune bench", __doc__.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="full")
+    parser.add_argument("--pipeline", action="store_true", help="also time `dvc repro` from a fresh clone (minutes)")
+    parser.add_argument("--out", type=Path, default=None, help="JSON output (default: <paths.reports>/bench.json)")
+    args = parser.parse_args(argv)
+
+    def entry() -> int:
+        params = load_params(args.params)
+        result = run_bench(params, args.size, args.pipeline, Path.cwd())
+        out = args.out or Path(params.paths.reports) / "bench.json"
+        write_json(out, result)
+        write_text(out.with_suffix(".md"), format_markdown(result))
+        print(format_markdown(result))
+        print(f"wrote {out} and {out.with_suffix('.md')}")
+        return 0
+
+    return run_cli(entry, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
