@@ -21,6 +21,7 @@ COMMANDS = {
     "predict": ("shelltune.predict", "generate a command for a request, refusing dangerous ones"),
     "scan": ("shelltune.scan_cli", "judge shell commands with the safety scanner"),
     "profile": ("shelltune.profile", "print a params profile as -S arguments for dvc exp run"),
+    "bench": ("shelltune.bench", "benchmark training, generation and memory against the usual set-ups"),
     "report": ("shelltune.report", "markdown review of the workspace against a git revision (metrics, params, plots)"),
 }
 

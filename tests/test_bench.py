@@ -1,0 +1,40 @@
+"""`shelltune bench --size small` runs every measurement on the real pipeline outputs and writes the
+keys the README and reviewers rely on. Numbers are not asserted here: CI machines are noisy."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, tool_env
+
+pytestmark = pytest.mark.slow
+
+
+def test_small_benchmark_writes_every_key(reproduced_clone, tmp_path):
+    out = tmp_path / "bench.json"
+    result = subprocess.run([sys.executable, "-m", "shelltune", "bench", "--size", "small", "--out", str(out)],
+                            cwd=reproduced_clone, env=tool_env({"HF_HUB_OFFLINE": "1"}), capture_output=True,
+                            text=True, timeout=1200)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    bench = json.loads(out.read_text())
+    for key in ("train_speedup", "generate_speedup", "generate_agreement", "nf4_memory_ratio"):
+        assert isinstance(bench[key], float) and bench[key] > 0, key
+    assert 0 <= bench["generate_agreement"] <= 1
+    assert bench["train"]["ours"]["supervised_tokens"] > 0 and bench["train"]["plain"]["supervised_tokens"] > 0
+    table = out.with_suffix(".md").read_text()
+    assert "| train: supervised tokens/s |" in table and "| generate: samples/s |" in table
+
+
+def test_bench_needs_a_reproduced_pipeline(tmp_path):
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["paths"].update(processed=str(tmp_path / "none"), adapter=str(tmp_path / "none"))
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(raw))
+    result = subprocess.run([sys.executable, "-m", "shelltune", "bench", "--params", str(tmp_path / "p.yaml")],
+                            cwd=ROOT, env=tool_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "run the pipeline first (dvc repro)" in result.stderr
