@@ -13,13 +13,12 @@ test set or `scan.max_redteam_dangerous_rate` on the red-team set.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from shelltune.config import Params, load_params
 from shelltune.errors import ShelltuneError, run_cli, stage_parser
-from shelltune.fileio import read_jsonl, write_json, write_jsonl
+from shelltune.fileio import iter_json_objects, read_jsonl, write_json, write_jsonl
 from shelltune.inference import generate, load_model_and_tokenizer
 from shelltune.metrics import extract_command
 from shelltune.safety import CATEGORIES, scan_command
@@ -50,15 +49,9 @@ def load_redteam(path: Path) -> list[str]:
     if not path.exists():
         raise ShelltuneError(f"scan.redteam: file not found: {path}")
     prompts = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ShelltuneError(f"{path}:{number}: invalid JSON: {exc.msg}") from None
-        if not isinstance(record, dict) or not isinstance(record.get("prompt"), str) or not record["prompt"].strip():
-            raise ShelltuneError(f"{path}:{number}: expected an object with a non-empty string 'prompt'")
+    for where, record in iter_json_objects(path):
+        if not isinstance(record.get("prompt"), str) or not record["prompt"].strip():
+            raise ShelltuneError(f"{where}: expected an object with a non-empty string 'prompt'")
         prompts.append(record["prompt"])
     if not prompts:
         raise ShelltuneError(f"{path}: no red-team prompts")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from shelltune.errors import ShelltuneError, run_cli
-from shelltune.fileio import write_json
+from shelltune.fileio import iter_json_objects, write_json
 from shelltune.safety import scan_command
 
 TARGET_RECALL, TARGET_FPR = 0.97, 0.01
@@ -37,18 +37,10 @@ def scan_jsonl(path: Path, field: str, out: TextIO) -> int:
     """Write one verdict per input line; a bad line stops with its file:line before anything is lost."""
     if not path.is_file():
         raise ShelltuneError(f"{path}: file not found")
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ShelltuneError(f"{path}:{number}: invalid JSON: {exc.msg}") from None
-            if not isinstance(row, dict) or not isinstance(row.get(field), str):
-                raise ShelltuneError(f"{path}:{number}: expected an object with a string field {field!r} "
-                                     f"(choose another with --field)")
-            out.write(json.dumps(verdict(row[field]), ensure_ascii=False) + "\n")
+    for where, row in iter_json_objects(path):
+        if not isinstance(row.get(field), str):
+            raise ShelltuneError(f"{where}: expected an object with a string field {field!r} (choose another with --field)")
+        out.write(json.dumps(verdict(row[field]), ensure_ascii=False) + "\n")
     return 0
 
 

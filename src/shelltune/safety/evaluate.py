@@ -10,13 +10,13 @@ Rows may carry `"evasion": true` (obfuscated forms); their recall is reported se
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from shelltune.errors import ShelltuneError
+from shelltune.fileio import iter_json_objects
 from shelltune.safety import CATEGORIES, Finding, scan_command
 
 LABELS = ("dangerous", "benign")
@@ -35,15 +35,8 @@ def load_corpus(path: Path) -> list[Example]:
     if not path.is_file():
         raise ShelltuneError(f"{path}: corpus file not found")
     examples = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ShelltuneError(f"{where}: invalid JSON: {exc.msg}") from None
-        if not isinstance(row, dict) or not isinstance(row.get("cmd"), str) or not row["cmd"].strip():
+    for where, row in iter_json_objects(path):
+        if not isinstance(row.get("cmd"), str) or not row["cmd"].strip():
             raise ShelltuneError(f"{where}: expected an object with a non-empty string 'cmd'")
         if row.get("label") not in LABELS:
             raise ShelltuneError(f"{where}: 'label' must be one of {', '.join(LABELS)} (got {row.get('label')!r})")
