@@ -18,10 +18,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 
 import bashlex
 
 from shelltune.safety import decode
+from shelltune.safety.paths import is_credential, normalize
 from shelltune.safety.shellwords import program, tokenize_segments
 
 DOWNLOAD, DECODED, SECRET = "\x00download\x00", "\x00decoded\x00", "\x00secret\x00"
@@ -353,7 +355,8 @@ class Walker:
             return None
         stream = output(last)
         if stream.text is not None and part.kind == "commandsubstitution":
-            return decode.printable(stream.text).rstrip("\n") if decode.printable(stream.text) else None
+            text = decode.printable(stream.text)
+            return text.rstrip("\n") if text else None
         return {"download": DOWNLOAD, "decoded": DECODED, "secret": SECRET}.get(stream.kind)
 
 
@@ -434,7 +437,6 @@ def resolve_glob_program(words: list[str]) -> list[str]:
     """`/bin/r? -rf /` runs /bin/rm: match a globbed program path against the programs the rules know."""
     if not words or not re.search(r"[*?\[]", words[0]) or "/" not in words[0]:
         return words
-    from fnmatch import fnmatchcase
     for directory in ("/bin", "/usr/bin", "/sbin", "/usr/sbin"):
         for name in KNOWN_PROGRAMS:
             if fnmatchcase(f"{directory}/{name}", words[0]):
@@ -484,8 +486,9 @@ def nested_code(cmd: Command, ctx: Context) -> list[tuple[str, str]]:
             found += [(text, f"decoded inside {name} code") for text in decode.hidden_strings(code)]
     if executes_stdin(cmd):
         stream = input_of(cmd)
-        if stream.text is not None and decode.printable(stream.text):
-            found.append((decode.printable(stream.text), f"piped into {name}"))
+        text = decode.printable(stream.text)
+        if text:
+            found.append((text, f"piped into {name}"))
     return found
 
 
@@ -537,7 +540,8 @@ def nested_commands(cmd: Command, ctx: Context) -> list[tuple[list[str], str, bo
                          "run by find -exec", not spec.narrowed))
         return made
     if cmd.name == "xargs":
-        return [xargs_command(cmd)] if xargs_command(cmd)[0] else []
+        made = xargs_command(cmd)
+        return [made] if made[0] else []
     return []
 
 
@@ -564,8 +568,10 @@ def xargs_items(upstream: Command | None) -> list[str]:
     operands = [a for a in upstream.args if not a.startswith("-")]
     if upstream.name == "ls" and operands:
         return [operands[0].rstrip("/") + "/*"]
-    if upstream.name == "find" and not parse_find(upstream.words).narrowed:
-        return parse_find(upstream.words).roots[:1] or ["<item>"]
+    if upstream.name == "find":
+        spec = parse_find(upstream.words)
+        if not spec.narrowed:
+            return spec.roots[:1] or ["<item>"]
     return ["<item>"]
 
 
@@ -608,7 +614,6 @@ def track_state(cmd: Command, ctx: Context) -> None:
     """Remember what later commands on the line depend on: cwd, exported variables, downloaded files."""
     if cmd.name == "cd":
         target = cmd.args[0] if cmd.args else "~"
-        from shelltune.safety.paths import normalize
         ctx.cwd = normalize(target, ctx.cwd)
     elif cmd.name in ("export", "declare", "typeset", "local", "readonly"):
         for arg in cmd.args:
@@ -657,7 +662,6 @@ def input_of(cmd: Command) -> Stream:
         return Stream("text", cmd.stdin_text)
     for op, target in cmd.redirects:
         if op == "<":
-            from shelltune.safety.paths import is_credential
             return Stream("secret") if is_credential(target) else Stream("file")
     return output(cmd.upstream) if cmd.upstream is not None else UNKNOWN
 
@@ -676,7 +680,6 @@ def output(cmd: Command) -> Stream:
 
 
 def secret_source(cmd: Command) -> Stream | None:
-    from shelltune.safety.paths import is_credential
     if any(is_credential(a) for a in cmd.args) and cmd.name in (
             "cat", "head", "tail", "tar", "zip", "gzip", "xxd", "base64", "od", "strings", "openssl", "sed", "awk",
             "grep", "less", "more", "cut", "tac", "nl"):
