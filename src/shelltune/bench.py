@@ -106,7 +106,7 @@ def train_ours(params: Params, examples: list[dict], warmup: int, steps: int, wo
     from transformers import set_seed
     from trl import SFTTrainer
 
-    from shelltune.train import build_sft_config
+    from shelltune.train import build_sft_config, keep_trainable_in_compute_dtype
 
     set_seed(params.seed)
     model, tokenizer, runtime = fresh_peft_model(params)
@@ -116,6 +116,7 @@ def train_ours(params: Params, examples: list[dict], warmup: int, steps: int, wo
     timer = StepTimer(warmup)
     trainer = SFTTrainer(model=model, processing_class=tokenizer, args=config, train_dataset=Dataset.from_list(examples),
                          callbacks=[timer.callback])
+    keep_trainable_in_compute_dtype(model, runtime.compute_dtype)
     counter = TokenCounter(trainer.data_collator, warmup * params.train.gradient_accumulation_steps)
     trainer.data_collator = counter
     trainer.train()

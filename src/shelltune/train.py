@@ -372,6 +372,9 @@ def train(params: Params) -> dict[str, Any]:
         eval_dataset=Dataset.from_list(splits["val"]) if splits["val"] else None,
         callbacks=callbacks,
     )
+    recast = keep_trainable_in_compute_dtype(model, runtime.compute_dtype)
+    if recast:
+        print(f"trainable parameters kept in {runtime.compute_dtype} ({recast:,} tensors TRL had cast to bfloat16)")
     if resume is not None:
         print(f"resuming from {resume}")
         logger.replay(json.loads((resume / "trainer_state.json").read_text())["log_history"])
@@ -403,6 +406,27 @@ def train(params: Params) -> dict[str, Any]:
     if not params.train.keep_checkpoints:
         shutil.rmtree(checkpoints, ignore_errors=True)
     return provenance
+
+
+def keep_trainable_in_compute_dtype(model, compute_dtype: str) -> int:
+    """Undo TRL's bfloat16 cast of trainable parameters when training computes in float32.
+
+    For quantized models SFTTrainer casts every trainable tensor (LoRA A/B and modules_to_save) to
+    bfloat16, as the QLoRA paper does on GPUs. On a CPU with float32 compute that cast makes each
+    LoRA matmul convert dtypes and run in slow CPU bfloat16, and it rounds the fully trained
+    embeddings and head: measured here, 1.8x fewer tokens/s. Returns how many tensors were recast.
+    Call after SFTTrainer() and before train(), i.e. before the optimizer exists.
+    """
+    import torch
+
+    if compute_dtype != "float32":
+        return 0
+    recast = 0
+    for param in model.parameters():
+        if param.requires_grad and param.dtype != torch.float32:
+            param.data = param.data.to(torch.float32)
+            recast += 1
+    return recast
 
 
 def final_evaluation(trainer) -> dict[str, float]:
