@@ -147,6 +147,7 @@ class QuantParams(Section):
     quant_type: Literal["nf4", "fp4"]
     double_quant: bool
     compute_dtype: Literal["auto", "float32", "bfloat16", "float16"]
+    quant_storage: Literal["uint8", "bfloat16", "float16", "float32"]
 
 
 class LoraParams(Section):
@@ -180,6 +181,9 @@ class TrainParams(Section):
     save_total_limit: Int = Field(gt=0)
     early_stopping_patience: Int = Field(ge=0)
     keep_checkpoints: bool
+    num_processes: Int = Field(ge=1, le=1024)
+    ddp_backend: Literal["auto", "gloo", "nccl"]
+    accelerate_config: str | None
 
     @model_validator(mode="after")
     def _max_steps_not_zero(self) -> TrainParams:

@@ -43,7 +43,8 @@ def build_quant_config(quant: QuantParams, compute_dtype: str):
         return None
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=quant.quant_type,
                               bnb_4bit_use_double_quant=quant.double_quant,
-                              bnb_4bit_compute_dtype=torch_dtype(compute_dtype))
+                              bnb_4bit_compute_dtype=torch_dtype(compute_dtype),
+                              bnb_4bit_quant_storage=torch_dtype(quant.quant_storage))
 
 
 def warn_if_remote_code(params: Params) -> None:
@@ -70,11 +71,19 @@ def load_quantized_model(base: dict[str, Any], params: Params, runtime: Placemen
     from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM
 
+    from shelltune.distributed import current_ranks, uses_fsdp
+
+    if uses_fsdp():
+        device_map = None  # FSDP places and shards the weights itself (cpu_ram_efficient_loading)
+    elif runtime.device == "cuda":
+        device_map = {"": current_ranks().local_rank}  # each DDP process holds a whole copy on its own GPU
+    else:
+        device_map = "cpu"
     try:
         model = AutoModelForCausalLM.from_pretrained(
             base["name_or_path"], revision=base.get("revision"), dtype=torch_dtype(runtime.compute_dtype),
             quantization_config=build_quant_config(params.quant, runtime.compute_dtype),
-            device_map={"": 0} if runtime.device == "cuda" else "cpu", use_safetensors=True,
+            device_map=device_map, use_safetensors=True,
             trust_remote_code=params.model.trust_remote_code)
     except (OSError, ValueError, SafetensorError) as exc:  # missing, pickled-only or corrupted weights
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]

@@ -27,6 +27,7 @@ import platform
 import resource
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,12 +36,14 @@ from typing import Any
 from shelltune.base import read_base_info
 from shelltune.chat import to_prompt_completion
 from shelltune.config import Params, TrainParams, load_params
+from shelltune.distributed import (Ranks, barrier, current_ranks, free_port, is_launched, launch_command,
+                                   resolve_backend, shutdown, uses_fsdp)
 from shelltune.errors import ShelltuneError, run_cli, stage_parser
 from shelltune.fileio import atomic_path, read_jsonl, write_json
 from shelltune.models import Placement, load_quantized_model, load_tokenizer, resolve_placement
 
 PARAM_SECTIONS = ("seed", "prompt", "model", "quant", "lora", "train")
-CODE_FILES = ("train.py", "models.py", "chat.py", "config.py", "base.py")  # what shapes the adapter
+CODE_FILES = ("train.py", "models.py", "chat.py", "config.py", "base.py", "distributed.py")  # what shapes the adapter
 FINGERPRINT_FILE = "run_fingerprint.json"
 LIBRARIES = ("torch", "transformers", "peft", "trl", "bitsandbytes", "accelerate", "datasets", "dvclive")
 
@@ -116,7 +119,11 @@ def build_lora_config(params: Params):
 def prepare_peft_model(model, params: Params):
     from peft import get_peft_model, prepare_model_for_kbit_training
 
-    if params.quant.load_in_4bit:
+    if params.quant.load_in_4bit and uses_fsdp():
+        # FSDP flattens each wrapped block into one tensor of one dtype: the norms stay in the storage dtype
+        # (bf16) instead of being upcast; checkpointing is set on the trainer (peft's FSDP-QLoRA recipe).
+        pass
+    elif params.quant.load_in_4bit:
         # Upcasts the non-quantized weights (norms, embeddings) to fp32 for stable training;
         # ~4 GiB more at 7B.
         model = prepare_model_for_kbit_training(
@@ -132,7 +139,13 @@ def build_sft_config(params: Params, runtime: Runtime, output_dir: Path, has_eva
 
     t = params.train
     early = t.early_stopping_patience > 0
+    distributed = {}
+    if t.num_processes > 1:
+        # Every LoRA matrix gets a gradient each step: no search for unused parameters.
+        distributed = {"ddp_backend": resolve_backend(t.ddp_backend, runtime.device),
+                       "ddp_find_unused_parameters": False}
     return SFTConfig(
+        **distributed,
         output_dir=str(output_dir), seed=params.seed, data_seed=params.seed,
         max_steps=t.max_steps, num_train_epochs=t.epochs,
         per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.batch_size,
@@ -294,14 +307,16 @@ def git_commit() -> dict[str, Any]:
     return {"git_commit": commit, "git_dirty": dirty}
 
 
-def describe_run(model, tokenizer, examples, lengths, params: Params, runtime: Runtime, total_steps: int) -> str:
+def describe_run(model, tokenizer, examples, lengths, params: Params, runtime: Runtime, total_steps: int,
+                 world_size: int = 1) -> str:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
-    effective = params.train.batch_size * params.train.gradient_accumulation_steps
+    effective = params.train.batch_size * params.train.gradient_accumulation_steps * world_size
+    processes = f" in {world_size} processes" if world_size > 1 else ""
     mean_len = sum(lengths) / max(len(lengths), 1)
     memory = model.get_memory_footprint() / 2**20
     return "\n".join([
-        f"device {runtime.device}, compute dtype {runtime.compute_dtype}, optimizer {runtime.optimizer}",
+        f"device {runtime.device}{processes}, compute dtype {runtime.compute_dtype}, optimizer {runtime.optimizer}",
         f"trainable parameters {trainable:,} of {total:,} ({100 * trainable / total:.2f}%)",
         f"base model in memory {memory:.1f} MiB ({'4-bit ' + params.quant.quant_type if params.quant.load_in_4bit else 'full precision'})",
         f"train examples {len(examples):,}, mean {mean_len:.1f} tokens; effective batch {effective} "
@@ -309,15 +324,16 @@ def describe_run(model, tokenizer, examples, lengths, params: Params, runtime: R
     ])
 
 
-def planned_steps(train: TrainParams, n_examples: int) -> int:
+def planned_steps(train: TrainParams, n_examples: int, world_size: int = 1) -> int:
     if train.max_steps > 0:
         return train.max_steps
-    per_epoch = math.ceil(n_examples / (train.batch_size * train.gradient_accumulation_steps))
+    per_epoch = math.ceil(n_examples / (train.batch_size * train.gradient_accumulation_steps * world_size))
     return math.ceil(per_epoch * train.epochs)
 
 
 def train(params: Params) -> dict[str, Any]:
     import torch
+    from accelerate import PartialState
     from datasets import Dataset
     from dvclive import Live
     from transformers import EarlyStoppingCallback, set_seed
@@ -325,6 +341,8 @@ def train(params: Params) -> dict[str, Any]:
 
     started = time.time()
     set_seed(params.seed)
+    ranks = current_ranks()
+    say = print if ranks.is_main else (lambda *args, **kwargs: None)
     processed = Path(params.paths.processed)
     train_file, val_file = processed / "train.jsonl", processed / "val.jsonl"
     for path in (train_file, val_file):
@@ -332,6 +350,9 @@ def train(params: Params) -> dict[str, Any]:
             raise ShelltuneError(f"{path}: not found; run the split stage first (dvc repro split)")
     base = read_base_info(params.paths.base)
     runtime = resolve_runtime(params.train, params.quant, torch.cuda.is_available())
+    # Joins the process group when launched (the trainer reuses it); a no-op in one process.
+    state = PartialState(cpu=runtime.device == "cpu",
+                         backend=resolve_backend(params.train.ddp_backend, runtime.device) if ranks.world_size > 1 else None)
     tokenizer = load_tokenizer(base, params)
     system = params.prompt.system
     splits, overlong, lengths = {}, {}, {}
@@ -342,26 +363,30 @@ def train(params: Params) -> dict[str, Any]:
                                                              params.train.overlong, name)
     for name, count in overlong.items():
         if count:
-            print(f"{count} {name} example(s) longer than {params.train.max_length} tokens: {params.train.overlong}")
+            say(f"{count} {name} example(s) longer than {params.train.max_length} tokens: {params.train.overlong}")
 
     data_sha256 = {"train_sha256": file_sha256(train_file), "val_sha256": file_sha256(val_file)}
     fingerprint = run_fingerprint(params, data_sha256, base)
     checkpoints = Path(params.paths.checkpoints)
-    resume = find_resume_checkpoint(checkpoints, fingerprint)
-
     model = prepare_peft_model(load_quantized_model(base, params, runtime), params)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    check_free_disk(checkpoints, trainable, params.train.save_total_limit)
-    checkpoints.mkdir(parents=True, exist_ok=True)
-    (checkpoints / FINGERPRINT_FILE).write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
-    total_steps = planned_steps(params.train, len(splits["train"]))
-    print(describe_run(model, tokenizer, splits["train"], lengths["train"], params, runtime, total_steps))
+    with state.main_process_first():  # rank 0 clears stale checkpoints and stamps the run; then the others look
+        resume = find_resume_checkpoint(checkpoints, fingerprint)
+        if ranks.is_main:
+            check_free_disk(checkpoints, trainable, params.train.save_total_limit)
+            checkpoints.mkdir(parents=True, exist_ok=True)
+            (checkpoints / FINGERPRINT_FILE).write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
+    total_steps = planned_steps(params.train, len(splits["train"]), ranks.world_size)
+    say(describe_run(model, tokenizer, splits["train"], lengths["train"], params, runtime, total_steps,
+                     ranks.world_size))
 
     reports = Path(params.paths.reports)
-    live = Live(str(reports / "train"), dvcyaml=False, save_dvc_exp=False, report=None)
-    perf = Live(str(reports / "runtime" / "train"), dvcyaml=False, save_dvc_exp=False, report=None)
-    logger = DvcLiveCallback(live, perf, runtime.device)
-    callbacks = [make_trainer_callback(logger)]
+    callbacks, logger = [], None
+    if ranks.is_main:  # one writer for the logs and the adapter
+        live = Live(str(reports / "train"), dvcyaml=False, save_dvc_exp=False, report=None)
+        perf = Live(str(reports / "runtime" / "train"), dvcyaml=False, save_dvc_exp=False, report=None)
+        logger = DvcLiveCallback(live, perf, runtime.device)
+        callbacks.append(make_trainer_callback(logger))
     if params.train.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=params.train.early_stopping_patience))
 
@@ -374,13 +399,17 @@ def train(params: Params) -> dict[str, Any]:
     )
     recast = keep_trainable_in_compute_dtype(model, runtime.compute_dtype)
     if recast:
-        print(f"trainable parameters kept in {runtime.compute_dtype} ({recast:,} tensors TRL had cast to bfloat16)")
+        say(f"trainable parameters kept in {runtime.compute_dtype} ({recast:,} tensors TRL had cast to bfloat16)")
     if resume is not None:
-        print(f"resuming from {resume}")
-        logger.replay(json.loads((resume / "trainer_state.json").read_text())["log_history"])
+        say(f"resuming from {resume}")
+        if logger is not None:
+            logger.replay(json.loads((resume / "trainer_state.json").read_text())["log_history"])
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     final_eval = final_evaluation(trainer) if splits["val"] else {}
-    live.end()
+    state_dict = None
+    if uses_fsdp():  # gather the sharded weights; every process takes part
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+        state_dict = trainer.accelerator.get_state_dict(trainer.model)
 
     provenance = {
         "base": base,
@@ -388,24 +417,40 @@ def train(params: Params) -> dict[str, Any]:
                     "overlong_train": overlong["train"], "overlong_val": overlong["val"],
                     "overlong_policy": params.train.overlong},
         "params": {k: v for k, v in params.model_dump(mode="json", by_alias=True).items() if k in PARAM_SECTIONS},
-        "runtime": {"device": runtime.device, "compute_dtype": runtime.compute_dtype, "optimizer": runtime.optimizer},
+        "runtime": {"device": runtime.device, "compute_dtype": runtime.compute_dtype, "optimizer": runtime.optimizer,
+                    "num_processes": ranks.world_size,
+                    "distributed_type": str(trainer.accelerator.distributed_type.value)},
         "libraries": library_versions(),
         "code_sha256": code_sha256(),
-        "results": {"global_step": trainer.state.global_step, "train_loss": round(result.training_loss, 6),
-                    "first_eval_loss": logger.first_eval_loss, "final_eval_loss": final_eval.get("eval_loss"),
+        "results": {"global_step": trainer.state.global_step, "epoch": round(trainer.state.epoch, 6),
+                    "train_loss": round(result.training_loss, 6),
+                    "first_eval_loss": logger.first_eval_loss if logger else None,
+                    "final_eval_loss": final_eval.get("eval_loss"),
                     "trainable_parameters": trainable},
     }
-    save_adapter(model, tokenizer, provenance, Path(params.paths.adapter))
+    if ranks.is_main:
+        logger.live.end()
+        save_adapter(model, tokenizer, provenance, Path(params.paths.adapter), state_dict)
+        write_run_info(reports, started, result, resume, runtime, ranks)
+        logger.perf.end()
+    barrier()  # the adapter is complete before any process reports success
+    if ranks.is_main and not params.train.keep_checkpoints:
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    shutdown()
+    return provenance
+
+
+def write_run_info(reports: Path, started: float, result, resume: Path | None, runtime: Runtime, ranks: Ranks) -> None:
+    """What differs on every run (not a DVC output): git commit, host, wall time, peak memory of rank 0."""
+    import torch
+
     runtime_info = {**git_commit(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
                     "wall_s": round(time.time() - started, 1), "host": platform.node(),
                     "train_runtime_s": round(result.metrics.get("train_runtime", 0.0), 1),
                     "peak_memory_mb": round(peak_memory_mb(runtime.device), 1), "resumed_from": str(resume) if resume else None,
-                    "device_name": torch.cuda.get_device_name(0) if runtime.device == "cuda" else platform.processor()}
+                    "device_name": torch.cuda.get_device_name(0) if runtime.device == "cuda" else platform.processor(),
+                    "num_processes": ranks.world_size}
     write_json(reports / "runtime" / "train.json", runtime_info)
-    perf.end()
-    if not params.train.keep_checkpoints:
-        shutil.rmtree(checkpoints, ignore_errors=True)
-    return provenance
 
 
 def keep_trainable_in_compute_dtype(model, compute_dtype: str) -> int:
@@ -438,9 +483,9 @@ def final_evaluation(trainer) -> dict[str, float]:
     return trainer.evaluate()  # logged through on_log like every other evaluation
 
 
-def save_adapter(model, tokenizer, provenance: dict[str, Any], out_dir: Path) -> None:
+def save_adapter(model, tokenizer, provenance: dict[str, Any], out_dir: Path, state_dict=None) -> None:
     with atomic_path(out_dir) as staged:
-        model.save_pretrained(staged)
+        model.save_pretrained(staged, state_dict=state_dict)
         tokenizer.save_pretrained(staged)
         (staged / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
         # peft writes a model card with a local path; keep the directory free of run-specific text.
@@ -473,7 +518,14 @@ def main(argv: list[str] | None = None) -> int:
     def entry() -> int:
         params = load_params(args.params)
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        if params.train.num_processes > 1 and not is_launched():
+            command = launch_command(params.train, list(argv if argv is not None else sys.argv[1:]), free_port())
+            print(f"training in {params.train.num_processes} processes: accelerate launch "
+                  f"--num_processes {params.train.num_processes} ... -m shelltune.train", flush=True)
+            return subprocess.run(command, check=False).returncode
         provenance = train(params)
+        if not current_ranks().is_main:
+            return 0
         results = provenance["results"]
         print(f"adapter → {params.paths.adapter}: {results['global_step']} steps, train loss "
               f"{results['train_loss']:.4f}, eval loss {results['first_eval_loss']} → {results['final_eval_loss']}")
