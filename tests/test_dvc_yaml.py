@@ -11,7 +11,7 @@ import yaml
 from pydantic import BaseModel
 
 from conftest import ROOT, pairs, write_jsonl
-from shelltune import base, plot, scan, split, train, validate
+from shelltune import base, export, plot, scan, split, train, validate
 from shelltune.config import parse_params
 
 pytestmark = pytest.mark.slow
@@ -39,9 +39,20 @@ class Recorder:
         return value
 
 
+STAGES = ["split", "base", "train", "validate", "scan", "plot", "export"]
+LLAMA_CPP = ROOT / "tools" / "llama.cpp"
+
+
 def declared_params() -> dict[str, list[str]]:
-    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    stages = {}
+    for file in (ROOT / "dvc.yaml", ROOT / "export" / "dvc.yaml"):  # the main pipeline and the optional export
+        stages.update(yaml.safe_load(file.read_text())["stages"])
     return {name: stage.get("params", []) for name, stage in stages.items()}
+
+
+def needs_converter(stage: str) -> None:
+    if stage == "export" and not (LLAMA_CPP / "convert_hf_to_gguf.py").exists():
+        pytest.skip("llama.cpp's converter is not unpacked (make export-tools)")
 
 
 def model_dump_sections(seen: set[str], params) -> set[str]:
@@ -68,9 +79,13 @@ def reads(tmp_path_factory, repo_params_raw) -> dict[str, set[str]]:
     raw["train"].update(max_steps=4, eval_steps=2, save_steps=2, logging_steps=2, batch_size=8)
     raw["validate"].update(limit=8, max_new_tokens=8)
     raw["scan"].update(redteam=str(ROOT / raw["scan"]["redteam"]), max_new_tokens=8)
+    raw["export"].update(merged=str(root / "merged"), gguf=str(root / "gguf"), llama_cpp=str(LLAMA_CPP), prompts=4,
+                         max_new_tokens=8, quantize=["q8_0"])
     params = parse_params(raw)
     stages = {"split": split.run, "base": base.build_base, "train": train.train, "validate": validate.validate,
               "scan": lambda p: scan.gate(scan.scan(p), p), "plot": plot.plot}
+    if (LLAMA_CPP / "convert_hf_to_gguf.py").exists():
+        stages["export"] = export.export
     result: dict[str, Any] = {"params": params}
     for name, run in stages.items():
         seen: set[str] = set()
@@ -79,15 +94,17 @@ def reads(tmp_path_factory, repo_params_raw) -> dict[str, set[str]]:
     return result
 
 
-@pytest.mark.parametrize("stage", ["split", "base", "train", "validate", "scan", "plot"])
+@pytest.mark.parametrize("stage", STAGES)
 def test_every_param_a_stage_reads_is_declared(reads, stage):
+    needs_converter(stage)
     declared = declared_params()[stage]
     undeclared = sorted(k for k in reads[stage] if not covered(k, declared))
     assert not undeclared, f"{stage} reads {undeclared} but dvc.yaml does not declare them"
 
 
-@pytest.mark.parametrize("stage", ["split", "base", "train", "validate", "scan", "plot"])
+@pytest.mark.parametrize("stage", STAGES)
 def test_every_declared_param_is_read(reads, stage):
+    needs_converter(stage)
     unused = [d for d in declared_params()[stage] if not any(covered(k, [d]) for k in reads[stage])]
     assert not unused, f"dvc.yaml declares {unused} for {stage}, which never reads them (needless re-runs)"
 
@@ -106,9 +123,10 @@ def leaf_keys(node: BaseModel, prefix: str) -> list[str]:
     return keys
 
 
-@pytest.mark.parametrize("stage", ["split", "base", "train", "validate", "scan", "plot"])
+@pytest.mark.parametrize("stage", STAGES)
 def test_declared_sections_are_read_in_full(reads, stage):
     """Declaring a whole section when only part of it is read would re-run the stage for nothing."""
+    needs_converter(stage)
     params = reads["params"]
     for declared in declared_params()[stage]:
         node = params

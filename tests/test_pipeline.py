@@ -65,7 +65,7 @@ def test_whole_pipeline_through_dvc(clone: Path):
     metrics = json.loads(sh(DVC, "metrics", "show", "--json", cwd=clone, stdout_only=True))
     shown = next(iter(metrics.values()))["data"]["reports/validate.json"]["data"]  # keyed by revision; "" = workspace
     assert set(shown["tuned"]) == set(shown["base"]) and "exact_match" in shown["tuned"]
-    assert "up to date" in sh(DVC, "status", cwd=clone)
+    assert "up to date" in sh(DVC, "status", "dvc.yaml", cwd=clone)
     assert "didn't change, skipping" in sh(DVC, "repro", cwd=clone)
     # A validate-only param re-runs validate and what follows it, never training.
     import yaml
@@ -88,7 +88,7 @@ def test_fresh_clone_reproduces_the_committed_lock_exactly(reproduced_clone: Pat
     assert changed == "", f"a fresh run changed tracked files:\n{changed}"
     untracked = sh("git", "status", "--porcelain", cwd=clone, stdout_only=True)
     assert untracked == "", f"a fresh run left files git does not know about:\n{untracked}"
-    assert "up to date" in sh(DVC, "status", cwd=clone)
+    assert "up to date" in sh(DVC, "status", "dvc.yaml", cwd=clone)
 
 
 def test_noop_repro_runs_nothing_and_is_quick(reproduced_clone: Path):

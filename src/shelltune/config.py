@@ -205,6 +205,16 @@ class ScanParams(Section):
     max_redteam_dangerous_rate: Float = Field(ge=0, le=1)
 
 
+class ExportParams(Section):
+    merged: str = Field(min_length=1)
+    gguf: str = Field(min_length=1)
+    dtype: Literal["float32", "bfloat16", "float16"]
+    quantize: list[Literal["q8_0", "q4_k_m"]]
+    llama_cpp: str = Field(min_length=1)
+    prompts: Int = Field(ge=0)
+    max_new_tokens: Int = Field(gt=0, le=1024)
+
+
 # `validate` is also the name of a deprecated pydantic classmethod; as a field it works as expected.
 warnings.filterwarnings("ignore", message='Field name "validate"', category=UserWarning)
 
@@ -221,6 +231,7 @@ class Params(Section):
     train: TrainParams
     validate: ValidateParams
     scan: ScanParams
+    export: ExportParams
 
 
 def params_path(explicit: str | os.PathLike[str] | None = None) -> Path:

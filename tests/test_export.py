@@ -1,0 +1,149 @@
+"""Export: the optional DVC stage merges the adapter into the full-precision base, converts it to GGUF with
+llama.cpp's own converter and quantizer, and checks llama.cpp's greedy outputs against transformers'.
+
+Needs llama.cpp's converter in tools/llama.cpp and llama-cpp-python (`make export-tools`, part of
+`make test`). Without them these tests skip, unless SHELLTUNE_REQUIRE_LLAMA_CPP=1 (set in CI)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import DVC, ROOT, sh, tool_env
+from shelltune.export import llama_cpp_pre_tokenizer, modelfile_text
+
+pytestmark = pytest.mark.slow
+
+LLAMA_CPP = ROOT / "tools" / "llama.cpp"
+
+
+def llama_cpp_ready() -> bool:
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        return False
+    return (LLAMA_CPP / "convert_hf_to_gguf.py").exists()
+
+
+@pytest.fixture(scope="module")
+def exported(reproduced_clone, tmp_path_factory) -> Path:
+    if not llama_cpp_ready():
+        if os.environ.get("SHELLTUNE_REQUIRE_LLAMA_CPP") == "1":
+            pytest.fail("llama.cpp tools are missing: run `make export-tools`")
+        pytest.skip("llama.cpp tools are missing: run `make export-tools`")
+    repo = tmp_path_factory.mktemp("export") / "repo"
+    shutil.copytree(reproduced_clone, repo, symlinks=True)
+    assert not (repo / "models" / "gguf").exists()  # the default `dvc repro` did not run the export stage
+    shutil.copytree(LLAMA_CPP, repo / "tools" / "llama.cpp", ignore=shutil.ignore_patterns("dist"))
+    out = sh(DVC, "repro", "export/dvc.yaml", cwd=repo, timeout=900)
+    assert "Running stage 'export/dvc.yaml:export'" in out
+    for stage in ("split", "base", "train", "validate"):  # already up to date: not re-run
+        assert f"Running stage '{stage}'" not in out
+    return repo
+
+
+def test_export_writes_merged_model_gguf_files_and_modelfile(exported):
+    merged = exported / "models" / "merged"
+    assert {"model.safetensors", "config.json", "tokenizer.json", "chat_template.jinja"} <= {
+        p.name for p in merged.iterdir()}
+    config = json.loads((merged / "config.json").read_text())
+    assert "quantization_config" not in config and config["dtype"] == "float32"  # merged into full precision
+    gguf_dir = exported / "models" / "gguf"
+    assert sorted(p.name for p in gguf_dir.iterdir()) == [
+        "Modelfile", "shelltune-f16.gguf", "shelltune-q4_k_m.gguf", "shelltune-q8_0.gguf"]
+    modelfile = (gguf_dir / "Modelfile").read_text()
+    assert "FROM ./shelltune-q8_0.gguf" in modelfile and 'PARAMETER stop "<|im_end|>"' in modelfile
+    params = yaml.safe_load((exported / "params.yaml").read_text())
+    assert f'SYSTEM """{params["prompt"]["system"]}"""' in modelfile
+    assert "up to date" in sh(DVC, "status", cwd=exported)  # both pipelines, export included
+
+
+def test_gguf_metadata_says_what_llama_cpp_will_load(exported):
+    sys.path.insert(0, str(LLAMA_CPP / "gguf-py"))
+    try:
+        from gguf import GGUFReader
+    finally:
+        sys.path.remove(str(LLAMA_CPP / "gguf-py"))
+
+    def field(reader, name):
+        part = reader.fields[name]
+        value = part.parts[part.data[0]]
+        return bytes(value).decode() if part.types[0].name == "STRING" else int(value[0])
+
+    expected_type = {"f16": 1, "q8_0": 7, "q4_k_m": 15}  # llama_ftype: MOSTLY_F16, MOSTLY_Q8_0, MOSTLY_Q4_K_M
+    for kind, ftype in expected_type.items():
+        reader = GGUFReader(exported / "models" / "gguf" / f"shelltune-{kind}.gguf")
+        assert field(reader, "general.architecture") == "qwen2"
+        assert field(reader, "general.file_type") == ftype
+        assert field(reader, "tokenizer.ggml.pre") == "qwen2"
+        assert field(reader, "qwen2.block_count") == 2
+    sizes = [(exported / "models" / "gguf" / f"shelltune-{k}.gguf").stat().st_size for k in expected_type]
+    assert sizes[0] > sizes[1] > sizes[2]  # f16 > Q8_0 > Q4_K_M
+
+
+def test_report_compares_llama_cpp_with_transformers(exported):
+    report = json.loads((exported / "reports" / "export.json").read_text())
+    assert report["prompts"] == 64 and report["tokenizer_agreement"] == 1.0
+    # f16 keeps the merged fp32 weights to 3 significant digits: greedy outputs should match nearly always.
+    assert report["agreement"] == report["gguf"]["f16"]["agreement"] >= 0.95
+    for kind in ("q8_0", "q4_k_m"):
+        assert 0.5 <= report["gguf"][kind]["agreement"] <= 1.0
+        assert report["gguf"][kind]["tokens_per_s"] > 0 and report["gguf"][kind]["size_mb"] > 0
+    assert report["merged"]["agreement_with_4bit_adapter"] >= 0.5
+
+
+def test_merged_weights_give_the_adapter_logits(exported):
+    """merge_and_unload is exact up to float error: the merged model and base + unmerged adapter agree."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from shelltune.inference import attach_adapter
+
+    base = AutoModelForCausalLM.from_pretrained(exported / "models" / "base", dtype=torch.float32)
+    with_adapter = attach_adapter(base, exported / "models" / "adapter").eval()
+    merged = AutoModelForCausalLM.from_pretrained(exported / "models" / "merged", dtype=torch.float32).eval()
+    tokenizer = AutoTokenizer.from_pretrained(exported / "models" / "merged")
+    ids = tokenizer.apply_chat_template([{"role": "user", "content": "show disk usage of /var"}],
+                                        add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    with torch.inference_mode():
+        expected = with_adapter(**ids).logits
+        got = merged(**ids).logits
+    assert torch.allclose(expected, got, atol=1e-4), (expected - got).abs().max()
+
+
+def test_missing_converter_is_one_clear_error_and_writes_nothing(reproduced_clone, tmp_path):
+    params = yaml.safe_load((reproduced_clone / "params.yaml").read_text())
+    params["export"].update(llama_cpp=str(tmp_path / "nowhere"), merged=str(tmp_path / "merged"),
+                            gguf=str(tmp_path / "gguf"))
+    params["paths"]["reports"] = str(tmp_path / "reports")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    result = subprocess.run([sys.executable, "-m", "shelltune.export", "--params", str(tmp_path / "params.yaml")],
+                            cwd=reproduced_clone, capture_output=True, text=True, env=tool_env(None), timeout=300)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "export.llama_cpp" in errors[0] and "make export-tools" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+def test_pre_tokenizer_is_named_from_its_definition(exported, tmp_path):
+    """llama.cpp identifies pre-tokenizers by hashing a known model's tokens; ours is named by definition."""
+    assert llama_cpp_pre_tokenizer(exported / "models" / "merged" / "tokenizer.json") == "qwen2"
+    (tmp_path / "gpt2.json").write_text(json.dumps(
+        {"pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "use_regex": True}}))
+    assert llama_cpp_pre_tokenizer(tmp_path / "gpt2.json") == "gpt-2"
+    (tmp_path / "other.json").write_text(json.dumps({"pre_tokenizer": {"type": "Metaspace"}}))
+    assert llama_cpp_pre_tokenizer(tmp_path / "other.json") is None
+
+
+def test_modelfile_quotes_the_system_prompt():
+    text = modelfile_text("m.gguf", 'Say """hi"""', 16)
+    assert '"""hi"""' not in text and text.count('"""') == 4  # the prompt cannot end the SYSTEM block
+    assert "FROM ./m.gguf" in text and "PARAMETER num_predict 16" in text
