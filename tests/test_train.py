@@ -189,6 +189,30 @@ def test_trainable_weights_stay_float32_on_cpu(tiny_setup, trained):
     assert dtypes == {"F32"}
 
 
+def test_length_window_feeds_the_trainer_length_sorted_windows(tiny_setup):
+    from datasets import Dataset
+
+    from shelltune.train import WindowedLengthSampler, trainer_class
+
+    params, base, runtime, root = tiny_setup
+    tokenizer = load_tokenizer(base, params)
+    model = prepare_peft_model(load_quantized_model(base, params, runtime), params)
+    examples = [to_prompt_completion(params.prompt.system, r) for r in pairs(64)]
+    args = build_sft_config(params, runtime, root / "window_ck", has_eval=False)
+    trainer = trainer_class(2)(model=model, processing_class=tokenizer, args=args,
+                               train_dataset=Dataset.from_list(examples))
+    sampler = trainer._get_train_sampler()
+    assert isinstance(sampler, WindowedLengthSampler) and sampler.window == 2
+    lengths = [len(ids) for ids in trainer.train_dataset["input_ids"]]
+    order = list(sampler)
+    span = params.train.batch_size * 2
+    for start in range(0, len(order), span):
+        window = [lengths[i] for i in order[start:start + span]]
+        assert window == sorted(window, reverse=True)
+    first_batch = next(iter(trainer.get_train_dataloader()))
+    assert first_batch["input_ids"].shape[0] == params.train.batch_size
+
+
 def test_provenance_records_what_made_the_adapter(trained):
     root, params, provenance = trained
     saved = json.loads((root / "adapter" / "provenance.json").read_text())

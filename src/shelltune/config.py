@@ -173,6 +173,7 @@ class TrainParams(Section):
     optimizer: Literal["auto", "adamw_torch", "paged_adamw_8bit", "adamw_8bit", "paged_adamw_32bit"]
     max_length: Int = Field(gt=8)
     group_by_length: bool
+    length_window: Int = Field(ge=0)
     overlong: Literal["error", "drop", "truncate"]
     gradient_checkpointing: bool
     logging_steps: Int = Field(gt=0)
@@ -189,6 +190,8 @@ class TrainParams(Section):
     def _max_steps_not_zero(self) -> TrainParams:
         if self.max_steps == 0:
             raise ValueError("max_steps must be positive, or -1 to train for `epochs`")
+        if self.group_by_length and self.length_window:
+            raise ValueError("group_by_length and length_window both group rows by length: set one of them")
         return self
 
 
