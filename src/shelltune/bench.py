@@ -6,7 +6,7 @@
 In one process and one sitting, on the same data, model and step count, it measures:
 
 1. train: supervised (loss-bearing) tokens per second of the train stage's set-up (TRL SFTTrainer,
-   completion-only loss, batches padded to their longest row) against the plain set-up many projects
+   completion-only loss, length windows, batches padded to their longest row) against the plain set-up many projects
    use (transformers Trainer + peft, every row padded to `train.max_length`, per-device batch 2), both
    on the same 4-bit base with the same LoRA; and peak memory of each.
 2. generate: samples per second of the validate stage's batched, left-padded generation against a
@@ -37,7 +37,7 @@ from shelltune.errors import ShelltuneError, run_cli, stage_parser
 from shelltune.fileio import read_jsonl, write_json, write_text
 
 SIZES = {
-    "full": {"warmup_steps": 3, "steps": 20, "prompts": 128, "memory_model": dict(
+    "full": {"warmup_steps": 4, "steps": 60, "prompts": 128, "memory_model": dict(
         hidden_size=768, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=12,
         num_key_value_heads=2, vocab_size=8192)},
     "small": {"warmup_steps": 1, "steps": 3, "prompts": 16, "memory_model": dict(
@@ -101,12 +101,11 @@ def fresh_peft_model(params: Params):
 
 
 def train_ours(params: Params, examples: list[dict], warmup: int, steps: int, workdir: Path) -> dict[str, float]:
-    """The train stage's own trainer (SFTTrainer, completion-only loss, per-batch padding)."""
+    """The train stage's own trainer (SFTTrainer, completion-only loss, length windows, per-batch padding)."""
     from datasets import Dataset
     from transformers import set_seed
-    from trl import SFTTrainer
 
-    from shelltune.train import build_sft_config, keep_trainable_in_compute_dtype
+    from shelltune.train import build_sft_config, keep_trainable_in_compute_dtype, trainer_class
 
     set_seed(params.seed)
     model, tokenizer, runtime = fresh_peft_model(params)
@@ -114,8 +113,9 @@ def train_ours(params: Params, examples: list[dict], warmup: int, steps: int, wo
     config.max_steps, config.save_strategy, config.logging_steps = warmup + steps, "no", 10_000
     config.disable_tqdm = True
     timer = StepTimer(warmup)
-    trainer = SFTTrainer(model=model, processing_class=tokenizer, args=config, train_dataset=Dataset.from_list(examples),
-                         callbacks=[timer.callback])
+    trainer = trainer_class(params.train.length_window)(
+        model=model, processing_class=tokenizer, args=config, train_dataset=Dataset.from_list(examples),
+        callbacks=[timer.callback])
     keep_trainable_in_compute_dtype(model, runtime.compute_dtype)
     counter = TokenCounter(trainer.data_collator, warmup * params.train.gradient_accumulation_steps)
     trainer.data_collator = counter
