@@ -304,7 +304,7 @@ def qlora_agreement(predictions: Path, instructions: list[str], merged_texts: li
 def export(params: Params) -> dict[str, Any]:
     from transformers import AutoTokenizer
 
-    from shelltune.inference import render_prompts, stop_token_ids
+    from shelltune.inference import render_prompts
 
     settings = params.export
     llama_cpp_dir, merged_dir, gguf_dir = Path(settings.llama_cpp), Path(settings.merged), Path(settings.gguf)
