@@ -46,21 +46,12 @@ CONVERTER_FILES = ("convert_hf_to_gguf.py", "conversion", "gguf-py")
 
 def merge_adapter(params: Params, out_dir: Path) -> dict[str, Any]:
     """Base in full precision + adapter, merged, saved as safetensors with the tokenizer."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
     from shelltune.inference import attach_adapter
-    from shelltune.models import load_tokenizer, torch_dtype
+    from shelltune.models import load_base_weights, load_tokenizer
 
     base = read_base_info(params.paths.base)
     tokenizer = load_tokenizer(base, params)
-    try:
-        model = AutoModelForCausalLM.from_pretrained(
-            base["name_or_path"], revision=base.get("revision"), dtype=torch_dtype(params.export.dtype),
-            device_map="cpu", use_safetensors=True, trust_remote_code=params.model.trust_remote_code)
-    except (OSError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        raise ShelltuneError(f"{base['name_or_path']}: cannot load the base model: {first}") from None
+    model = load_base_weights(base, params, params.export.dtype)  # full precision, on the CPU
     merged = attach_adapter(model, Path(params.paths.adapter)).merge_and_unload()
     merged.generation_config.eos_token_id = sorted({tokenizer.convert_tokens_to_ids("<|im_end|>"),
                                                     tokenizer.eos_token_id})
@@ -69,8 +60,7 @@ def merge_adapter(params: Params, out_dir: Path) -> dict[str, Any]:
         tokenizer.padding_side = "left"
         tokenizer.save_pretrained(staged)
     parameters = sum(p.numel() for p in merged.parameters())
-    del merged, model
-    torch.cuda.empty_cache() if torch.cuda.is_available() else None
+    del merged, model  # the check below loads the saved files: one copy in memory at a time
     return {"dir": str(out_dir), "dtype": params.export.dtype, "parameters": parameters,
             "size_mb": round(directory_size(out_dir, "*.safetensors") / 2**20, 2)}
 

@@ -68,9 +68,6 @@ def load_tokenizer(base: dict[str, Any], params: Params):
 
 def load_quantized_model(base: dict[str, Any], params: Params, runtime: Placement):
     """The frozen base in 4-bit NF4 (or full precision with quant.load_in_4bit: false)."""
-    from safetensors import SafetensorError
-    from transformers import AutoModelForCausalLM
-
     from shelltune.distributed import current_ranks, uses_fsdp
 
     if uses_fsdp():
@@ -79,16 +76,26 @@ def load_quantized_model(base: dict[str, Any], params: Params, runtime: Placemen
         device_map = {"": current_ranks().local_rank}  # each DDP process holds a whole copy on its own GPU
     else:
         device_map = "cpu"
-    try:
-        model = AutoModelForCausalLM.from_pretrained(
-            base["name_or_path"], revision=base.get("revision"), dtype=torch_dtype(runtime.compute_dtype),
-            quantization_config=build_quant_config(params.quant, runtime.compute_dtype),
-            device_map=device_map, use_safetensors=True,
-            trust_remote_code=params.model.trust_remote_code)
-    except (OSError, ValueError, SafetensorError) as exc:  # missing, pickled-only or corrupted weights
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        raise ShelltuneError(f"{base['name_or_path']}: cannot load the base model: {first}") from None
+    model = load_base_weights(base, params, runtime.compute_dtype,
+                              build_quant_config(params.quant, runtime.compute_dtype), device_map)
     model.config.use_cache = False  # the KV cache only helps generation
     return model
+
+
+def load_base_weights(base: dict[str, Any], params: Params, dtype: str, quantization_config=None,
+                      device_map: Any = "cpu"):
+    """`from_pretrained` for the base: safetensors only, `trust_remote_code` from params, and a one-line
+    error for missing, pickled-only or corrupted weights."""
+    from safetensors import SafetensorError
+    from transformers import AutoModelForCausalLM
+
+    try:
+        return AutoModelForCausalLM.from_pretrained(
+            base["name_or_path"], revision=base.get("revision"), dtype=torch_dtype(dtype),
+            quantization_config=quantization_config, device_map=device_map, use_safetensors=True,
+            trust_remote_code=params.model.trust_remote_code)
+    except (OSError, ValueError, SafetensorError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise ShelltuneError(f"{base['name_or_path']}: cannot load the base model: {first}") from None
 
 
