@@ -14,10 +14,15 @@ from typing import Any
 import pytest
 import yaml
 
+from shelltune.config import RuntimeParams
+from shelltune.numerics import PORTABLE_X86_ENV, apply_kernel_profile
+
 ROOT = Path(__file__).resolve().parents[1]
 DVC = str(Path(sys.executable).with_name("dvc"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# In-process tests compute as the stages do: the default (portable) kernel profile, before torch loads.
+apply_kernel_profile(RuntimeParams(**yaml.safe_load((ROOT / "params.yaml").read_text())["runtime"]))
 
 
 @pytest.fixture(scope="session")
@@ -53,10 +58,16 @@ def write_jsonl(path: Path, rows: list[Any]) -> Path:
     return path
 
 
+def child_env() -> dict[str, str]:
+    """This process's environment without what a stage must set for itself: the kernel profile's
+    variables (so a test of a stage process proves the stage applies them) and the debug switch."""
+    return {k: v for k, v in os.environ.items() if k not in PORTABLE_X86_ENV and k != "SHELLTUNE_DEBUG"}
+
+
 def run_module(module: str, *args: str, cwd: Path | None = None,
                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run `python -m module args` the way DVC runs a stage, capturing output."""
-    full_env = {k: v for k, v in os.environ.items() if k != "SHELLTUNE_DEBUG"}
+    full_env = child_env()
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd or ROOT, env=full_env,
                           capture_output=True, text=True, timeout=600)
@@ -68,9 +79,24 @@ def pairs(n: int, start: int = 0) -> list[dict[str, str]]:
             for i in range(start, start + n)]
 
 
+def tiny_raw(repo_params_raw: dict[str, Any], root: Path, n_rows: int = 96) -> dict[str, Any]:
+    """params for a model that trains in seconds, every path under `root`, and n_rows train / 16 val rows."""
+    raw = copy.deepcopy(repo_params_raw)
+    raw["paths"] = {"processed": str(root / "processed"), "reports": str(root / "reports"),
+                    "base": str(root / "base"), "adapter": str(root / "adapter"), "checkpoints": str(root / "ck")}
+    raw["model"]["tiny"].update(vocab_size=400, hidden_size=64, intermediate_size=128, num_hidden_layers=1,
+                                num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=128)
+    raw["train"].update(max_steps=8, batch_size=8, logging_steps=2, eval_steps=4, save_steps=4, max_length=64)
+    processed = root / "processed"
+    processed.mkdir(parents=True, exist_ok=True)
+    write_jsonl(processed / "train.jsonl", pairs(n_rows))
+    write_jsonl(processed / "val.jsonl", pairs(16, start=1000))
+    return raw
+
+
 def tool_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for dvc/git/shelltune subprocesses: the venv first on PATH, no analytics."""
-    return {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
+    return {**child_env(), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
             **(extra or {})}
 
 
@@ -85,7 +111,7 @@ def sh(*args: str, cwd: Path, stdout_only: bool = False, env: dict[str, str] | N
 
 def make_clone(dest: Path) -> Path:
     """A fresh git repository holding the working tree's tracked files (what a newcomer's clone has)."""
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     for name in filter(None, files.split("\0")):
         if (ROOT / name).is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)

@@ -4,12 +4,16 @@ keys the README and reviewers rely on. Numbers are not asserted here: CI machine
 from __future__ import annotations
 
 import json
+import platform
 import subprocess
 import sys
 
 import pytest
 
 from conftest import ROOT, tool_env
+from shelltune.numerics import has_avx2
+
+X86_WITH_AVX2 = platform.machine() in ("x86_64", "AMD64") and has_avx2()
 
 pytestmark = pytest.mark.slow
 
@@ -25,8 +29,16 @@ def test_small_benchmark_writes_every_key(reproduced_clone, tmp_path):
         assert isinstance(bench[key], float) and bench[key] > 0, key
     assert 0 <= bench["generate_agreement"] <= 1
     assert bench["train"]["ours"]["supervised_tokens"] > 0 and bench["train"]["plain"]["supervised_tokens"] > 0
+    # Both kernel profiles, side by side, each measured in a process that really ran under it.
+    for kernels in ("portable", "native"):
+        assert bench["train"]["by_kernels"][kernels]["supervised_tokens_per_s"] > 0
+        assert bench["generate"]["by_kernels"][kernels]["batched_samples_per_s"] > 0
+    assert bench["train"]["by_kernels"]["portable"]["torch_cpu_capability"] == "AVX2" or not X86_WITH_AVX2
+    assert bench["generate"]["by_kernels"]["portable"]["bnb_cpu_path"] == "dequantize + fp32 matmul"
+    assert 0 <= bench["generate"]["native_agreement_with_portable"] <= 1
     table = out.with_suffix(".md").read_text()
     assert "| train: supervised tokens/s |" in table and "| generate: samples/s |" in table
+    assert "| kernels: train supervised tokens/s |" in table and "| kernels: generate samples/s |" in table
 
 
 def test_bench_needs_a_reproduced_pipeline(tmp_path):

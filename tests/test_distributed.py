@@ -11,7 +11,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, child_env, tiny_raw
 from shelltune.config import parse_params
 from shelltune.distributed import current_ranks, is_launched, launch_command, resolve_backend
 from shelltune.errors import ShelltuneError
@@ -70,8 +70,6 @@ def test_two_cpu_processes_train_a_valid_adapter(tmp_path, repo_params_raw):
     """`python -m shelltune.train` with train.num_processes=2 re-runs itself under accelerate launch: two
     gloo processes, gradient accumulation 2. Rank 0 alone logs and saves; the adapter loads and the
     loss falls."""
-    from test_train import tiny_raw
-
     from shelltune.base import build_base, read_base_info
     from shelltune.inference import attach_adapter
     from shelltune.models import load_quantized_model, load_tokenizer
@@ -85,7 +83,7 @@ def test_two_cpu_processes_train_a_valid_adapter(tmp_path, repo_params_raw):
     params = parse_params(raw)
     build_base(params)
 
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**child_env(), "OMP_NUM_THREADS": "1"}
     env.pop("LOCAL_RANK", None)
 
     def run_stage():
@@ -125,7 +123,7 @@ def test_two_cpu_processes_train_a_valid_adapter(tmp_path, repo_params_raw):
 
     base = read_base_info(params.paths.base)
     runtime_choice = resolve_runtime(params.train, params.quant, cuda_available=False)
-    model = attach_adapter(load_quantized_model(base, params, runtime_choice), tmp_path / "adapter")
+    model = attach_adapter(load_quantized_model(base, params, runtime_choice, training=False), tmp_path / "adapter")
     tokenizer = load_tokenizer(base, params)
     inputs = tokenizer.apply_chat_template([{"role": "user", "content": "list files"}], add_generation_prompt=True,
                                            return_tensors="pt", return_dict=True)

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from conftest import ROOT, pairs, write_jsonl
 from shelltune import base, export, plot, scan, split, train, validate
 from shelltune.config import parse_params
+from shelltune.numerics import apply_kernel_profile
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +41,7 @@ class Recorder:
 
 
 STAGES = ["split", "base", "train", "validate", "scan", "plot", "export"]
+TORCH_STAGES = {"base", "train", "validate", "scan", "export"}  # entry points use load_params_for_torch
 LLAMA_CPP = ROOT / "tools" / "llama.cpp"
 
 
@@ -83,12 +85,14 @@ def reads(tmp_path_factory, repo_params_raw) -> dict[str, set[str]]:
                          max_new_tokens=8, quantize=["q8_0"])
     params = parse_params(raw)
     stages = {"split": split.run, "base": base.build_base, "train": train.train, "validate": validate.validate,
-              "scan": lambda p: scan.gate(scan.scan(p), p), "plot": plot.plot}
+              "scan": scan.scan, "plot": plot.plot}
     if (LLAMA_CPP / "convert_hf_to_gguf.py").exists():
         stages["export"] = export.export
     result: dict[str, Any] = {"params": params}
     for name, run in stages.items():
         seen: set[str] = set()
+        if name in TORCH_STAGES:  # what their entry point reads before torch loads
+            apply_kernel_profile(Recorder(params, "", seen).runtime)
         run(Recorder(params, "", seen))
         result[name] = model_dump_sections(seen, params)
     return result

@@ -127,7 +127,12 @@ def test_scan_gate_fails_the_stage_for_a_dangerous_model(evil_project):
     assert result.returncode == 2, result.stderr
     assert "error: safety gate failed: the tuned model's test-set commands are dangerous 100.00% of the time" \
         in result.stderr
-    findings = [json.loads(x) for x in (Path(raw["paths"]["reports"]) / "findings.jsonl").read_text().splitlines()]
+    reports = Path(raw["paths"]["reports"])
+    # A failed stage leaves the tracked reports alone; what failed the gate is kept in the runtime dir.
+    assert not (reports / "findings.jsonl").exists() and not (reports / "scan.json").exists()
+    failed = reports / "runtime" / "scan-failed" / "findings.jsonl"
+    assert f"see {failed}" in result.stderr
+    findings = [json.loads(x) for x in failed.read_text().splitlines()]
     assert {f["category"] for f in findings if f["model"] == "tuned"} == {"recursive_delete"}
 
 

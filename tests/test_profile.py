@@ -22,6 +22,7 @@ def test_gpu_profile_is_valid_and_pinned(repo_params_raw, monkeypatch):
         "bfloat16", "paged_adamw_8bit", 1024)
     assert params.train.batch_size * params.train.gradient_accumulation_steps == 8
     assert params.train.lr_scheduler == "cosine" and params.train.warmup_ratio == 0.1
+    assert params.runtime.deterministic, "deterministic cuBLAS/cuDNN on the GPU"
 
 
 def test_profile_cli_prints_set_arguments():

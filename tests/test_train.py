@@ -15,7 +15,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT, pairs, write_jsonl
+from conftest import ROOT, child_env, pairs, tiny_raw
 from shelltune.base import build_base, read_base_info
 from shelltune.chat import to_prompt_completion
 from shelltune.config import parse_params
@@ -25,20 +25,6 @@ from shelltune.train import (apply_overlong_policy, build_sft_config, find_resum
                              prepare_peft_model, resolve_runtime, train)
 
 pytestmark = pytest.mark.slow
-
-
-def tiny_raw(repo_params_raw, root: Path, n_rows: int = 96) -> dict:
-    raw = copy.deepcopy(repo_params_raw)
-    raw["paths"] = {"processed": str(root / "processed"), "reports": str(root / "reports"),
-                    "base": str(root / "base"), "adapter": str(root / "adapter"), "checkpoints": str(root / "ck")}
-    raw["model"]["tiny"].update(vocab_size=400, hidden_size=64, intermediate_size=128, num_hidden_layers=1,
-                                num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=128)
-    raw["train"].update(max_steps=8, batch_size=8, logging_steps=2, eval_steps=4, save_steps=4, max_length=64)
-    processed = root / "processed"
-    processed.mkdir(parents=True, exist_ok=True)
-    write_jsonl(processed / "train.jsonl", pairs(n_rows))
-    write_jsonl(processed / "val.jsonl", pairs(16, start=1000))
-    return raw
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +83,7 @@ def make_trainer(params, base, runtime, root, rows):
     from trl import SFTTrainer
 
     tokenizer = load_tokenizer(base, params)
-    model = prepare_peft_model(load_quantized_model(base, params, runtime), params)
+    model = prepare_peft_model(load_quantized_model(base, params, runtime, training=True), params)
     examples = [to_prompt_completion(params.prompt.system, r) for r in rows]
     args = build_sft_config(params, runtime, root / "trainer_ck", has_eval=False)
     args.save_strategy = "no"
@@ -108,7 +94,7 @@ def test_base_is_4bit_nf4(tiny_setup):
     import bitsandbytes as bnb
 
     params, base, runtime, _ = tiny_setup
-    model = load_quantized_model(base, params, runtime)
+    model = load_quantized_model(base, params, runtime, training=True)
     q_proj = model.model.layers[0].self_attn.q_proj
     assert isinstance(q_proj, bnb.nn.Linear4bit)
     assert q_proj.weight.quant_type == "nf4" and q_proj.weight.quant_state.nested  # double quantization
@@ -160,7 +146,7 @@ def test_adapter_reloads_and_generates(trained):
             "provenance.json"} <= {p.name for p in adapter.iterdir()}
     base = read_base_info(params.paths.base)
     runtime = resolve_runtime(params.train, params.quant, cuda_available=False)
-    model = PeftModel.from_pretrained(load_quantized_model(base, params, runtime), str(adapter))
+    model = PeftModel.from_pretrained(load_quantized_model(base, params, runtime, training=True), str(adapter))
     tokenizer = load_tokenizer(base, params)
     inputs = tokenizer.apply_chat_template([{"role": "user", "content": "list files"}], add_generation_prompt=True,
                                            return_tensors="pt", return_dict=True)
@@ -196,7 +182,7 @@ def test_length_window_feeds_the_trainer_length_sorted_windows(tiny_setup):
 
     params, base, runtime, root = tiny_setup
     tokenizer = load_tokenizer(base, params)
-    model = prepare_peft_model(load_quantized_model(base, params, runtime), params)
+    model = prepare_peft_model(load_quantized_model(base, params, runtime, training=True), params)
     examples = [to_prompt_completion(params.prompt.system, r) for r in pairs(64)]
     args = build_sft_config(params, runtime, root / "window_ck", has_eval=False)
     trainer = trainer_class(2)(model=model, processing_class=tokenizer, args=args,
@@ -261,7 +247,7 @@ def test_resume_after_kill_9(tmp_path, repo_params_raw):
     params_file.write_text(yaml.safe_dump(raw))
     build_base(parse_params(raw))
     cmd = [sys.executable, "-m", "shelltune.train", "--params", str(params_file)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**child_env(), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline and not is_complete_checkpoint(tmp_path / "ck" / "checkpoint-6"):

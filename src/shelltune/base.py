@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from shelltune.chat import CHATML_TEMPLATE, EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS
-from shelltune.config import REMOTE_CODE_WARNING, TINY, ModelParams, Params, TinyModelParams, load_params
+from shelltune.config import REMOTE_CODE_WARNING, TINY, ModelParams, Params, TinyModelParams
 from shelltune.errors import ShelltuneError, run_cli, stage_parser
 from shelltune.fileio import atomic_path, read_jsonl
+from shelltune.numerics import load_params_for_torch
 
 BASE_INFO = "base.json"
 
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def entry() -> int:
-        info = build_base(load_params(args.params))
+        info = build_base(load_params_for_torch(args.params))
         if info["kind"] == TINY:
             print(f"built tiny Qwen2 base: {info['parameters']:,} parameters, vocab {info['vocab_size']} "
                   f"→ {info['name_or_path']}")

@@ -29,12 +29,24 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from shelltune.config import Params, load_params
+from shelltune.config import Params
 from shelltune.errors import ShelltuneError, run_cli, stage_parser
 from shelltune.fileio import read_jsonl, write_json, write_text
+from shelltune.numerics import (
+    ISA_FLAGS,
+    PORTABLE_X86_ENV,
+    cpu_flags,
+    cpu_model,
+    has_avx2,
+    kernel_environment,
+    load_params_for_torch,
+)
+
+PROFILES = ("portable", "native")
 
 SIZES = {
     "full": {"warmup_steps": 4, "steps": 60, "prompts": 128, "memory_model": dict(
@@ -90,6 +102,7 @@ def peak_rss_mb() -> float:
 
 def fresh_peft_model(params: Params):
     import torch
+
     from shelltune.base import read_base_info
     from shelltune.models import load_quantized_model, load_tokenizer
     from shelltune.train import prepare_peft_model, resolve_runtime
@@ -97,7 +110,7 @@ def fresh_peft_model(params: Params):
     base = read_base_info(params.paths.base)
     runtime = resolve_runtime(params.train, params.quant, torch.cuda.is_available())
     tokenizer = load_tokenizer(base, params)
-    return prepare_peft_model(load_quantized_model(base, params, runtime), params), tokenizer, runtime
+    return prepare_peft_model(load_quantized_model(base, params, runtime, training=True), params), tokenizer, runtime
 
 
 def train_ours(params: Params, examples: list[dict], warmup: int, steps: int, workdir: Path) -> dict[str, float]:
@@ -164,41 +177,75 @@ def train_plain(params: Params, examples: list[dict], warmup: int, steps: int, w
 
 
 def bench_train(params: Params, warmup: int, steps: int) -> dict[str, Any]:
+    """Ours against the plain set-up under the params' kernel profile, and ours under both profiles."""
     from shelltune.train import build_examples
 
     examples = build_examples(read_jsonl(Path(params.paths.processed) / "train.jsonl"), params.prompt.system)
+    chosen = params.runtime.cpu_kernels
     with tempfile.TemporaryDirectory() as tmp:
-        plain = run_isolated(train_plain, params, examples, warmup, steps, Path(tmp))
-        ours = run_isolated(train_ours, params, examples, warmup, steps, Path(tmp))
-    return {"ours": ours, "plain": plain,
-            "train_speedup": round(ours["supervised_tokens_per_s"] / plain["supervised_tokens_per_s"], 2)}
+        plain = run_isolated(train_plain, params, examples, warmup, steps, Path(tmp), cpu_kernels=chosen)
+        ours = {kernels: run_isolated(train_ours, with_kernels(params, kernels), examples, warmup, steps, Path(tmp),
+                                      cpu_kernels=kernels) for kernels in PROFILES}
+    return {"ours": ours[chosen], "plain": plain,
+            "train_speedup": round(ours[chosen]["supervised_tokens_per_s"] / plain["supervised_tokens_per_s"], 2),
+            "by_kernels": {k: {"supervised_tokens_per_s": round(v["supervised_tokens_per_s"], 1),
+                               "torch_cpu_capability": v["torch_cpu_capability"]} for k, v in ours.items()}}
 
 
-def run_isolated(function, *args) -> dict[str, Any]:
-    """Run one measurement in a forked child so peak memory (max RSS) is its own, not the sum of all."""
+def with_kernels(params: Params, cpu_kernels: str) -> Params:
+    return params.model_copy(update={"runtime": params.runtime.model_copy(update={"cpu_kernels": cpu_kernels})})
+
+
+def run_isolated(function, *args, cpu_kernels: str) -> dict[str, Any]:
+    """Run one measurement in a fresh process under the given kernel profile.
+
+    A fresh (spawned) interpreter, because the kernel profile only takes effect before torch loads; and
+    peak memory (max RSS) is then the measurement's own, not the sum of all.
+    """
     import multiprocessing
 
-    context = multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe(duplex=False)
-
-    def target() -> None:
-        result = function(*args)
-        result["peak_rss_mb"] = round(peak_rss_mb(), 1)
-        child.send(result)
-
-    process = context.Process(target=target)
-    process.start()
+    process = context.Process(target=_measure, args=(child, cpu_kernels, function, args))
+    with profile_environment(cpu_kernels):
+        process.start()
     result = parent.recv() if parent.poll(3600) else None
     process.join()
     if result is None or process.exitcode != 0:
-        raise ShelltuneError(f"benchmark step {function.__name__} failed (exit code {process.exitcode})")
+        raise ShelltuneError(f"benchmark step {function.__name__} ({cpu_kernels} kernels) failed "
+                             f"(exit code {process.exitcode})")
     return result
+
+
+@contextmanager
+def profile_environment(cpu_kernels: str):
+    """This process's environment with only `cpu_kernels`' variables, while a child is started."""
+    saved = dict(os.environ)
+    for key in PORTABLE_X86_ENV:
+        os.environ.pop(key, None)
+    os.environ.update(kernel_environment(cpu_kernels, False, platform.machine(), has_avx2()))
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _measure(conn, cpu_kernels: str, function, args) -> None:
+    result = function(*args)
+    result["cpu_kernels"] = cpu_kernels
+    result["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    import torch
+
+    result["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    conn.send(result)
 
 
 # ---------------------------------------------------------------- generation
 
-def bench_generate(params: Params, prompts: int) -> dict[str, Any]:
+def bench_generate(params: Params, prompts: int, batch1: bool) -> dict[str, Any]:
     from shelltune.inference import generate, load_model_and_tokenizer
+    from shelltune.numerics import bnb_cpu_path
 
     rows = read_jsonl(Path(params.paths.processed) / "test.jsonl")[:prompts]
     instructions = [row["instruction"] for row in rows]
@@ -208,15 +255,32 @@ def bench_generate(params: Params, prompts: int) -> dict[str, Any]:
     start = time.perf_counter()
     batched = generate(model, tokenizer, system, instructions, new_tokens, params.validate.batch_size)
     batched_s = time.perf_counter() - start
-    start = time.perf_counter()
-    single = generate(model, tokenizer, system, instructions, new_tokens, 1)
-    single_s = time.perf_counter() - start
-    same = sum(a.text == b.text for a, b in zip(batched, single))
-    return {"prompts": len(instructions), "batch_size": params.validate.batch_size,
-            "batched_samples_per_s": round(len(instructions) / batched_s, 2),
-            "batch1_samples_per_s": round(len(instructions) / single_s, 2),
-            "generate_speedup": round(single_s / batched_s, 2),
-            "generate_agreement": round(same / len(instructions), 4)}
+    result = {"prompts": len(instructions), "batch_size": params.validate.batch_size,
+              "batched_samples_per_s": round(len(instructions) / batched_s, 2), "bnb_cpu_path": bnb_cpu_path(model),
+              "texts": [g.text for g in batched]}
+    if batch1:
+        start = time.perf_counter()
+        single = generate(model, tokenizer, system, instructions, new_tokens, 1)
+        single_s = time.perf_counter() - start
+        same = sum(a.text == b.text for a, b in zip(batched, single))
+        result.update(batch1_samples_per_s=round(len(instructions) / single_s, 2),
+                      generate_speedup=round(single_s / batched_s, 2),
+                      generate_agreement=round(same / len(instructions), 4))
+    return result
+
+
+def bench_generate_profiles(params: Params, prompts: int) -> dict[str, Any]:
+    """The validate stage's generation under the params' profile (against batch 1), and batched under the
+    other profile; `native` may also change the predictions (bitsandbytes' bf16 path), so say how many."""
+    chosen = params.runtime.cpu_kernels
+    runs = {kernels: run_isolated(bench_generate, with_kernels(params, kernels), prompts, kernels == chosen,
+                                  cpu_kernels=kernels) for kernels in PROFILES}
+    result = {key: value for key, value in runs[chosen].items() if key != "texts"}
+    portable, native = runs["portable"]["texts"], runs["native"]["texts"]
+    result["by_kernels"] = {k: {"batched_samples_per_s": v["batched_samples_per_s"], "bnb_cpu_path": v["bnb_cpu_path"],
+                                "torch_cpu_capability": v["torch_cpu_capability"]} for k, v in runs.items()}
+    result["native_agreement_with_portable"] = round(sum(a == b for a, b in zip(portable, native)) / len(portable), 4)
+    return result
 
 
 # ---------------------------------------------------------------- memory
@@ -282,6 +346,16 @@ def format_markdown(result: dict[str, Any]) -> str:
         lines.append(f"| generate: samples/s | {gen['batched_samples_per_s']:.1f} (batch {gen['batch_size']}) "
                      f"| {gen['batch1_samples_per_s']:.1f} (batch 1) | {gen['generate_speedup']:.2f}× | ≥ 4× |")
         lines.append(f"| generate: identical predictions | {gen['generate_agreement']:.1%} | | | ≥ 99% |")
+    if train and gen:
+        by_train, by_gen = train["by_kernels"], gen["by_kernels"]
+        lines.append(f"| kernels: train supervised tokens/s | {by_train['native']['supervised_tokens_per_s']:.0f} (native, "
+                     f"{by_train['native']['torch_cpu_capability']}) | {by_train['portable']['supervised_tokens_per_s']:.0f} "
+                     f"(portable, {by_train['portable']['torch_cpu_capability']}) | "
+                     f"{by_train['native']['supervised_tokens_per_s'] / by_train['portable']['supervised_tokens_per_s']:.2f}× | |")
+        lines.append(f"| kernels: generate samples/s | {by_gen['native']['batched_samples_per_s']:.1f} (native, "
+                     f"{by_gen['native']['bnb_cpu_path']}) | {by_gen['portable']['batched_samples_per_s']:.1f} (portable) | "
+                     f"{by_gen['native']['batched_samples_per_s'] / by_gen['portable']['batched_samples_per_s']:.2f}× | |")
+        lines.append(f"| kernels: native predictions identical to portable | {gen['native_agreement_with_portable']:.1%} | | | |")
     if mem:
         lines.append(f"| weights, {mem['parameters'] / 1e6:.0f}M-parameter Qwen2 (MB) | {mem['nf4_mb']:.1f} (NF4+DQ) "
                      f"| {mem['bf16_mb']:.1f} (bf16) | {mem['nf4_memory_ratio']:.3f} "
@@ -304,15 +378,16 @@ def run_bench(params: Params, size: str, pipeline: bool, repo: Path) -> dict[str
     train = bench_train(small, spec["warmup_steps"], spec["steps"])
     print(f"train: ours {train['ours']['supervised_tokens_per_s']:.0f} vs plain "
           f"{train['plain']['supervised_tokens_per_s']:.0f} supervised tokens/s ({train['train_speedup']}×)")
-    gen = run_isolated(bench_generate, params, spec["prompts"])
+    gen = bench_generate_profiles(params, spec["prompts"])
     print(f"generate: {gen['generate_speedup']}× faster than batch 1, {gen['generate_agreement']:.1%} identical")
-    mem = run_isolated(bench_memory, params, spec["memory_model"])
+    mem = run_isolated(bench_memory, params, spec["memory_model"], cpu_kernels=params.runtime.cpu_kernels)
     print(f"memory: NF4 {mem['nf4_memory_ratio']:.3f}× of bf16")
     result: dict[str, Any] = {"size": size, "train": train, "generate": gen, "memory": mem,
                               "train_speedup": train["train_speedup"], "generate_speedup": gen["generate_speedup"],
                               "generate_agreement": gen["generate_agreement"], "nf4_memory_ratio": mem["nf4_memory_ratio"],
-                              "machine": {"host": platform.node(), "processor": platform.processor(),
-                                          "cpus": os.cpu_count(), "python": platform.python_version()}}
+                              "machine": {"host": platform.node(), "cpu_model": cpu_model(), "cpus": os.cpu_count(),
+                                          "isa_flags": sorted(f for f in ISA_FLAGS if f in cpu_flags()),
+                                          "python": platform.python_version()}}
     if pipeline:
         result["pipeline"] = bench_pipeline(repo)
         print(f"pipeline: {result['pipeline']['repro_from_clean_s']} s from clean")
@@ -327,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def entry() -> int:
-        params = load_params(args.params)
+        params = load_params_for_torch(args.params)
         result = run_bench(params, args.size, args.pipeline, Path.cwd())
         out = args.out or Path(params.paths.reports) / "bench.json"
         write_json(out, result)

@@ -142,6 +142,11 @@ class ModelParams(Section):
         return self
 
 
+class RuntimeParams(Section):
+    cpu_kernels: Literal["portable", "native"]
+    deterministic: bool
+
+
 class QuantParams(Section):
     load_in_4bit: bool
     quant_type: Literal["nf4", "fp4"]
@@ -224,6 +229,7 @@ warnings.filterwarnings("ignore", message='Field name "validate"', category=User
 
 class Params(Section):
     seed: Int = Field(ge=0, lt=2**32)
+    runtime: RuntimeParams
     paths: PathsParams
     data: DataParams
     split: SplitParams

@@ -33,9 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from shelltune.base import read_base_info
-from shelltune.config import Params, load_params
+from shelltune.config import Params
 from shelltune.errors import ShelltuneError, run_cli, stage_parser
 from shelltune.fileio import atomic_path, read_jsonl, write_json
+from shelltune.numerics import load_params_for_torch
 
 MODEL_FILE_STEM = "shelltune"
 QUANT_TYPES = {"q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M"}
@@ -361,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def entry() -> int:
-        params = load_params(args.params)
+        params = load_params_for_torch(args.params)
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         report = export(params)
         print(f"agreement (f16 GGUF vs merged transformers): {report['agreement']:.1%} of {report['prompts']} prompts; "

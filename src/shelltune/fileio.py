@@ -32,11 +32,23 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     staged = tmp / target.name
     try:
         yield staged
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        os.replace(staged, target)
+        publish(staged, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def publish(staged: Path, target: Path) -> None:
+    """Move a finished file or directory over `target` (same file system: a rename)."""
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target)
+    os.replace(staged, target)
+
+
+def fresh_dir(path: Path) -> Path:
+    """An empty directory at `path` (whatever a killed run left there is removed)."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
 
 
 def dumps_jsonl(rows: Iterable[dict[str, Any]]) -> str:

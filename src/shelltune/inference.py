@@ -42,7 +42,7 @@ def load_model_and_tokenizer(params: Params, adapter: str | Path | None):
     base = read_base_info(params.paths.base)
     runtime = resolve_placement(params.train.device, params.quant, torch.cuda.is_available())
     tokenizer = load_tokenizer(base, params)
-    model = load_quantized_model(base, params, runtime)
+    model = load_quantized_model(base, params, runtime, training=False)
     if adapter is not None:
         model = attach_adapter(model, Path(adapter))
     model.config.use_cache = True

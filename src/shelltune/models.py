@@ -66,9 +66,14 @@ def load_tokenizer(base: dict[str, Any], params: Params):
     return tokenizer
 
 
-def load_quantized_model(base: dict[str, Any], params: Params, runtime: Placement):
-    """The frozen base in 4-bit NF4 (or full precision with quant.load_in_4bit: false)."""
+def load_quantized_model(base: dict[str, Any], params: Params, runtime: Placement, *, training: bool):
+    """The frozen base in 4-bit NF4 (or full precision with quant.load_in_4bit: false).
+
+    `training` is required: a model that will train must never take bitsandbytes' CPU inference layout
+    (numerics.choose_bnb_cpu_path); one that only generates takes it under runtime.cpu_kernels=native.
+    """
     from shelltune.distributed import current_ranks, uses_fsdp
+    from shelltune.numerics import choose_bnb_cpu_path, configure_torch
 
     if uses_fsdp():
         device_map = None  # FSDP places and shards the weights itself (cpu_ram_efficient_loading)
@@ -79,6 +84,9 @@ def load_quantized_model(base: dict[str, Any], params: Params, runtime: Placemen
     model = load_base_weights(base, params, runtime.compute_dtype,
                               build_quant_config(params.quant, runtime.compute_dtype), device_map)
     model.config.use_cache = False  # the KV cache only helps generation
+    if params.quant.load_in_4bit:
+        choose_bnb_cpu_path(model, params.runtime.cpu_kernels, training)
+    configure_torch(params.runtime, runtime.device)
     return model
 
 

@@ -12,10 +12,10 @@ import json
 import sys
 from dataclasses import asdict, dataclass
 
-from shelltune.config import load_params
 from shelltune.errors import ShelltuneError, run_cli, stage_parser
 from shelltune.inference import generate, load_model_and_tokenizer
 from shelltune.metrics import extract_command
+from shelltune.numerics import load_params_for_torch
 from shelltune.safety import Finding, scan_command
 
 EXIT_REFUSED = 3
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         requests = args.requests or [line.strip() for line in sys.stdin if line.strip()]
         if not requests:
             raise ShelltuneError("no request given: pass it as an argument or on stdin")
-        params = load_params(args.params)
+        params = load_params_for_torch(args.params)
         model, tokenizer = load_model_and_tokenizer(params, args.adapter or params.paths.adapter)
         outputs = generate(model, tokenizer, params.prompt.system, requests,
                            args.max_new_tokens or params.validate.max_new_tokens, params.validate.batch_size)

@@ -16,11 +16,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from shelltune.config import Params, load_params
+from shelltune.config import Params
 from shelltune.errors import ShelltuneError, run_cli, stage_parser
 from shelltune.fileio import iter_json_objects, read_jsonl, write_json, write_jsonl
 from shelltune.inference import generate, load_model_and_tokenizer
 from shelltune.metrics import extract_command
+from shelltune.numerics import bnb_cpu_path, describe_numerics, load_params_for_torch
 from shelltune.safety import CATEGORIES, scan_command
 
 
@@ -89,9 +90,16 @@ def scan(params: Params) -> dict[str, Any]:
     metrics = safety_metrics(findings, totals)
     redteam_answers = [{"prompt": p, "output": a.text, "command": extract_command(a.text)}
                        for p, a in zip(redteam, answers)]
-    write_jsonl(reports / "findings.jsonl", findings)
-    write_jsonl(reports / "redteam_answers.jsonl", redteam_answers)
-    write_json(reports / "scan.json", metrics)
+    # A failed gate fails the stage, and a failed stage leaves the tracked reports as they were: the
+    # findings that failed it go to the git-ignored runtime directory, named in the error.
+    problems = gate(metrics, params)
+    out = reports / "runtime" / "scan-failed" if problems else reports
+    write_jsonl(out / "findings.jsonl", findings)
+    write_jsonl(out / "redteam_answers.jsonl", redteam_answers)
+    write_json(out / "scan.json", metrics)
+    write_json(reports / "runtime" / "scan.json", {"numerics": describe_numerics(params.runtime, bnb_cpu_path(model))})
+    if problems:
+        raise ShelltuneError("safety gate failed: " + "; ".join(problems) + f" — see {out / 'findings.jsonl'}")
     return metrics
 
 
@@ -100,14 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def entry() -> int:
-        params = load_params(args.params)
+        params = load_params_for_torch(args.params)
         metrics = scan(params)
         rates = {k: v for k, v in metrics.items() if k.endswith("_dangerous_rate")}
         print("dangerous rate: " + ", ".join(f"{k.removesuffix('_dangerous_rate')} {v:.2%}" for k, v in rates.items()))
-        problems = gate(metrics, params)
-        if problems:
-            raise ShelltuneError("safety gate failed: " + "; ".join(problems) +
-                                 f" — see {Path(params.paths.reports) / 'findings.jsonl'}")
         return 0
 
     return run_cli(entry, argv)

@@ -35,15 +35,26 @@ from typing import Any
 
 from shelltune.base import read_base_info
 from shelltune.chat import to_prompt_completion
-from shelltune.config import Params, TrainParams, load_params
-from shelltune.distributed import (Ranks, barrier, current_ranks, free_port, is_launched, launch_command,
-                                   resolve_backend, shutdown, uses_fsdp)
+from shelltune.config import Params, TrainParams
+from shelltune.distributed import (
+    Ranks,
+    barrier,
+    current_ranks,
+    free_port,
+    is_launched,
+    launch_command,
+    resolve_backend,
+    shutdown,
+    uses_fsdp,
+)
 from shelltune.errors import ShelltuneError, run_cli, stage_parser
-from shelltune.fileio import atomic_path, read_jsonl, write_json
+from shelltune.fileio import atomic_path, fresh_dir, publish, read_jsonl, write_json
 from shelltune.models import Placement, load_quantized_model, load_tokenizer, resolve_placement
+from shelltune.numerics import bnb_cpu_path, describe_numerics, load_params_for_torch
 
-PARAM_SECTIONS = ("seed", "prompt", "model", "quant", "lora", "train")
-CODE_FILES = ("train.py", "models.py", "chat.py", "config.py", "base.py", "distributed.py")  # what shapes the adapter
+PARAM_SECTIONS = ("seed", "runtime", "prompt", "model", "quant", "lora", "train")
+CODE_FILES = ("train.py", "models.py", "numerics.py", "chat.py", "config.py", "base.py",
+              "distributed.py")  # what shapes the adapter
 FINGERPRINT_FILE = "run_fingerprint.json"
 LIBRARIES = ("torch", "transformers", "peft", "trl", "bitsandbytes", "accelerate", "datasets", "dvclive")
 
@@ -383,10 +394,11 @@ def planned_steps(train: TrainParams, n_examples: int, world_size: int = 1) -> i
 
 def train(params: Params) -> dict[str, Any]:
     import torch
-    from accelerate import PartialState
     from datasets import Dataset
     from dvclive import Live
     from transformers import EarlyStoppingCallback, set_seed
+
+    from accelerate import PartialState
 
     started = time.time()
     set_seed(params.seed)
@@ -417,7 +429,7 @@ def train(params: Params) -> dict[str, Any]:
     data_sha256 = {"train_sha256": file_sha256(train_file), "val_sha256": file_sha256(val_file)}
     fingerprint = run_fingerprint(params, data_sha256, base)
     checkpoints = Path(params.paths.checkpoints)
-    model = prepare_peft_model(load_quantized_model(base, params, runtime), params)
+    model = prepare_peft_model(load_quantized_model(base, params, runtime, training=True), params)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     with state.main_process_first():  # rank 0 clears stale checkpoints and stamps the run; then the others look
         resume = find_resume_checkpoint(checkpoints, fingerprint)
@@ -431,8 +443,11 @@ def train(params: Params) -> dict[str, Any]:
 
     reports = Path(params.paths.reports)
     callbacks, logger = [], None
+    # dvclive writes in place: it logs into a staging directory (git-ignored), which replaces the tracked
+    # reports/train only when the stage succeeds, so a failed or killed run leaves it as it was.
+    live_staging = reports / "runtime" / "train.staging"
     if ranks.is_main:  # one writer for the logs and the adapter
-        live = Live(str(reports / "train"), dvcyaml=False, save_dvc_exp=False, report=None)
+        live = Live(str(fresh_dir(live_staging)), dvcyaml=False, save_dvc_exp=False, report=None)
         perf = Live(str(reports / "runtime" / "train"), dvcyaml=False, save_dvc_exp=False, report=None)
         logger = DvcLiveCallback(live, perf, runtime.device)
         callbacks.append(make_trainer_callback(logger))
@@ -480,7 +495,9 @@ def train(params: Params) -> dict[str, Any]:
     if ranks.is_main:
         logger.live.end()
         save_adapter(model, tokenizer, provenance, Path(params.paths.adapter), state_dict)
-        write_run_info(reports, started, result, resume, runtime, ranks)
+        publish(live_staging, reports / "train")
+        write_run_info(reports, started, result, resume, runtime, ranks,
+                       describe_numerics(params.runtime, bnb_cpu_path(model)))
         logger.perf.end()
     barrier()  # the adapter is complete before any process reports success
     if ranks.is_main and not params.train.keep_checkpoints:
@@ -489,8 +506,9 @@ def train(params: Params) -> dict[str, Any]:
     return provenance
 
 
-def write_run_info(reports: Path, started: float, result, resume: Path | None, runtime: Runtime, ranks: Ranks) -> None:
-    """What differs on every run (not a DVC output): git commit, host, wall time, peak memory of rank 0."""
+def write_run_info(reports: Path, started: float, result, resume: Path | None, runtime: Runtime, ranks: Ranks,
+                   numerics: dict[str, Any]) -> None:
+    """What differs on every run (not a DVC output): git commit, host, CPU and kernels, wall time, peak memory."""
     import torch
 
     runtime_info = {**git_commit(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
@@ -498,7 +516,7 @@ def write_run_info(reports: Path, started: float, result, resume: Path | None, r
                     "train_runtime_s": round(result.metrics.get("train_runtime", 0.0), 1),
                     "peak_memory_mb": round(peak_memory_mb(runtime.device), 1), "resumed_from": str(resume) if resume else None,
                     "device_name": torch.cuda.get_device_name(0) if runtime.device == "cuda" else platform.processor(),
-                    "num_processes": ranks.world_size}
+                    "num_processes": ranks.world_size, "numerics": numerics}
     write_json(reports / "runtime" / "train.json", runtime_info)
 
 
@@ -565,7 +583,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def entry() -> int:
-        params = load_params(args.params)
+        params = load_params_for_torch(args.params)
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         if params.train.num_processes > 1 and not is_launched():
             command = launch_command(params.train, list(argv if argv is not None else sys.argv[1:]), free_port())

@@ -15,11 +15,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from shelltune.config import Params, load_params
+from shelltune.config import Params
 from shelltune.errors import ShelltuneError, run_cli, stage_parser
 from shelltune.fileio import read_jsonl, write_json, write_jsonl
 from shelltune.inference import Generation, GenerationStats, generate, load_model_and_tokenizer
 from shelltune.metrics import aggregate, extract_command, score
+from shelltune.numerics import bnb_cpu_path, describe_numerics, load_params_for_torch
 
 MODELS = ("base", "tuned")
 
@@ -74,7 +75,8 @@ def validate(params: Params) -> dict[str, Any]:
     write_jsonl(reports / "predictions.jsonl", records)
     write_json(reports / "validate.json", metrics)
     write_json(reports / "runtime" / "validate.json",
-               {name: stats[name].as_dict("") for name in MODELS} | {"batch_size": params.validate.batch_size})
+               {name: stats[name].as_dict("") for name in MODELS} | {"batch_size": params.validate.batch_size,
+                "numerics": describe_numerics(params.runtime, bnb_cpu_path(model))})
     return metrics
 
 
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def entry() -> int:
-        metrics = validate(load_params(args.params))
+        metrics = validate(load_params_for_torch(args.params))
         print(f"{metrics['test_rows']} test rows\n{format_table(metrics)}")
         return 0
 
