@@ -4,7 +4,6 @@ two-process CPU run (gloo) of the train stage on the tiny 4-bit model."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
