@@ -11,10 +11,10 @@ from __future__ import annotations
 from functools import lru_cache
 
 from shelltune.safety.findings import CATEGORIES, CRITICAL, HIGH, MEDIUM, Finding, finding, most_severe
-from shelltune.safety.rules import RULES, is_relevant
+from shelltune.safety.rules import rules_for
 from shelltune.safety.walk import Context, collect
 
-__all__ = ["CATEGORIES", "CRITICAL", "HIGH", "MEDIUM", "Finding", "scan_all", "scan_command"]
+__all__ = ["CATEGORIES", "CRITICAL", "HIGH", "MEDIUM", "Finding", "scan_all", "scan_command", "scan_line"]
 
 INERT_FLAGS = frozenset({"--help", "--version"})
 
@@ -26,21 +26,25 @@ def scan_command(cmd: str) -> Finding | None:
 
 def scan_all(cmd: str) -> list[Finding]:
     """Every finding in the line, in the order its commands would run."""
-    return list(_scan(cmd))
+    return list(scan_cached(cmd))
 
 
-@lru_cache(maxsize=4096)
-def _scan(cmd: str) -> tuple[Finding, ...]:
+def scan_line(cmd: str) -> tuple[Finding, ...]:
+    """Every finding in the line, computed afresh (no cache): what throughput measurements time."""
     ctx = collect(cmd, Context(judge=scan_command))
     found = [finding(category, reason, matched) for category, reason, matched in ctx.structural]
     for command in ctx.commands:
-        if not is_relevant(command, ctx) or INERT_FLAGS & set(command.args):
+        if INERT_FLAGS & set(command.args):
             continue
-        for rule in RULES:
+        for rule in rules_for(command, ctx):
             result = rule(command, ctx)
             if result is not None:
                 found.append(annotate(result, command.via))
     return tuple(found)
+
+
+# Datasets repeat commands and the split, scan and predict paths judge the same lines more than once.
+scan_cached = lru_cache(maxsize=4096)(scan_line)
 
 
 def annotate(result: Finding, via: str) -> Finding:

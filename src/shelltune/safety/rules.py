@@ -4,67 +4,68 @@ redirections, pipe neighbours and what earlier commands on the line did) and ret
 Rules judge actions, never text: an argument of `grep` or `echo` is data unless it is piped into a
 shell, written into a file the system runs (cron, rc files), or run by `bash -c`/`eval` (walk.py turns
 those into commands of their own).
+
+Each rule declares the commands it can fire on (`@rule(names=..., redirects=...)`); `rules_for` builds
+from those declarations which rules see a command, so most commands (`ls`, `git`, `grep`) meet no rule
+at all, and a rule that starts reading a new program cannot work until it declares it
+(tests/test_safety_rules.py runs every rule on every command to check the declarations).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
 
 from shelltune.safety import paths
 from shelltune.safety.findings import Finding, finding
-from shelltune.safety.walk import (DECODED, DOWNLOAD, INTERPRETERS, SECRET, SHELLS, Command, Context,
-                                   executes_stdin, input_of, interpreter_code, option_value, output,
-                                   parse_find)
+from shelltune.safety.programs import INTERPRETERS, PYTHON, SHELLS, is_interpreter
+from shelltune.safety.shellwords import long_flags, operands, option_value, short_flags
+from shelltune.safety.walk import (DECODED, DOWNLOAD, SECRET, Command, Context, executes_stdin, input_of,
+                                   interpreter_code, output, parse_find)
 
-Rule = Callable[[Command, Context], Finding | None]
+Judge = Callable[[Command, Context], Finding | None]
 REVERSE_CLIENTS = frozenset({"nc", "ncat", "netcat", "telnet", "socat", "openssl"})
 NETWORK_SENDERS = frozenset({"curl", "wget", "nc", "ncat", "netcat", "scp", "rsync", "sftp", "ftp", "mail",
                              "mailx", "sendmail", "socat", "telnet"})
 FIREWALL_UNITS = frozenset({"firewalld", "ufw", "iptables", "ip6tables", "nftables", "apparmor",
                             "netfilter-persistent", "shorewall", "csf"})
+IPTABLES = re.compile(r"ip6?tables(-legacy|-nft)?")
 TLS_OPTIONS = frozenset({"--cacert", "--cert", "--key", "-E", "--capath", "--ca-certificate", "--certificate",
                          "--private-key", "-i", "--identity"})
 
 
-# ------------------------------------------------------------------ reading words
+# ------------------------------------------------------------------ rules and the commands they read
 
-SHORT_FLAGS = re.compile(r"-[A-Za-z]+")
+@dataclass(frozen=True)
+class Rule:
+    """A judge and what it can fire on: command names (exact or by pattern), and any command with output
+    redirections, with `VAR=value` assignments, or that runs a file downloaded earlier on the line."""
+    judge: Judge
+    names: frozenset[str]
+    patterns: tuple[re.Pattern[str], ...] = ()
+    redirects: bool = False
+    assignments: bool = False
+    downloaded: bool = False
 
+    def __call__(self, cmd: Command, ctx: Context) -> Finding | None:
+        return self.judge(cmd, ctx)
 
-def short_flags(cmd: Command) -> set[str]:
-    letters: set[str] = set()
-    for word in cmd.args:
-        if word == "--":
-            break
-        if SHORT_FLAGS.fullmatch(word):
-            letters.update(word[1:])
-    return letters
-
-
-def long_flags(cmd: Command) -> set[str]:
-    return {w.split("=", 1)[0] for w in cmd.args if w.startswith("--") and w != "--"}
-
-
-def operands(cmd: Command, with_value: frozenset[str] = frozenset()) -> list[str]:
-    result, after_dashdash, skip = [], False, False
-    for word in cmd.args:
-        if skip:
-            skip = False
-        elif after_dashdash:
-            result.append(word)
-        elif word == "--":
-            after_dashdash = True
-        elif word in with_value:
-            skip = True
-        elif not word.startswith("-") or word == "-":
-            result.append(word)
-    return result
+    def wants(self, name: str, redirects: bool, assignments: bool, downloaded: bool) -> bool:
+        return (name in self.names or any(p.fullmatch(name) for p in self.patterns)
+                or (self.redirects and redirects) or (self.assignments and assignments)
+                or (self.downloaded and downloaded))
 
 
-def is_interpreter(cmd: Command) -> bool:
-    return cmd.name in INTERPRETERS or re.fullmatch(r"python\d?(\.\d+)?", cmd.name) is not None
+def rule(names: Iterable[str] = (), patterns: Iterable[str | re.Pattern[str]] = (), *, redirects: bool = False,
+         assignments: bool = False, downloaded: bool = False) -> Callable[[Judge], Rule]:
+    """Declare a judge with the commands it reads (see `Rule`)."""
+    compiled = tuple(re.compile(p) if isinstance(p, str) else p for p in patterns)
+    return lambda judge: Rule(judge, frozenset(names), compiled, redirects, assignments, downloaded)
 
+
+# ------------------------------------------------------------------ what a command writes
 
 def writes(cmd: Command) -> list[tuple[str, str]]:
     """(path, verb) for every file this command writes or replaces (computed once per command)."""
@@ -74,10 +75,15 @@ def writes(cmd: Command) -> list[tuple[str, str]]:
     return cached
 
 
+# Programs that write the files they are given (beyond redirections, which any program has).
+WRITERS = frozenset({"tee", "cp", "mv", "install", "ln", "dd", "truncate", "sed", "perl"})
+REMOVERS = frozenset({"rm", "shred", "unlink", "srm"})
+
+
 def find_writes(cmd: Command) -> list[tuple[str, str]]:
     found = [(target, "appends to" if op == ">>" else "overwrites")
              for op, target in cmd.redirects if op in (">", ">>", ">|", "&>", ">&") and not target.startswith("&")]
-    name, ops = cmd.name, operands(cmd)
+    name, ops = cmd.name, operands(cmd.args)
     if name == "tee":
         found += [(t, "writes to") for t in ops if t != "-"]
     elif name in ("cp", "mv", "install", "ln") and len(ops) >= 2:
@@ -85,9 +91,9 @@ def find_writes(cmd: Command) -> list[tuple[str, str]]:
     elif name == "dd":
         found += [(w[3:], "overwrites") for w in cmd.args if w.startswith("of=")]
     elif name == "truncate":
-        found += [(t, "empties") for t in operands(cmd, frozenset({"-s", "--size", "-r", "--reference"}))]
-    elif name in ("sed", "perl") and ("i" in short_flags(cmd) or "--in-place" in long_flags(cmd)):
-        files = operands(cmd, frozenset({"-e", "-f"}))
+        found += [(t, "empties") for t in operands(cmd.args, frozenset({"-s", "--size", "-r", "--reference"}))]
+    elif name in ("sed", "perl") and ("i" in short_flags(cmd.args) or "--in-place" in long_flags(cmd.args)):
+        files = operands(cmd.args, frozenset({"-e", "-f"}))
         found += [(t, "edits") for t in (files if "-e" in cmd.args or name == "perl" else files[1:])]
     return found
 
@@ -99,18 +105,19 @@ def written_text(cmd: Command) -> str | None:
 
 
 def removes(cmd: Command) -> list[str]:
-    if cmd.name in ("rm", "shred", "unlink", "srm"):
-        return operands(cmd, frozenset({"-n", "--iterations", "-s", "--size"}))
+    if cmd.name in REMOVERS:
+        return operands(cmd.args, frozenset({"-n", "--iterations", "-s", "--size"}))
     return []
 
 
 # ------------------------------------------------------------------ rules
 
+@rule(names={"rm", "find", "rsync", "mv", *INTERPRETERS}, patterns=(PYTHON,))
 def rule_recursive_delete(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
-    recursive = bool({"r", "R"} & short_flags(cmd)) or "--recursive" in long_flags(cmd) or cmd.recursive
+    recursive = bool({"r", "R"} & short_flags(cmd.args)) or "--recursive" in long_flags(cmd.args) or cmd.recursive
     if name == "rm" and recursive:
-        for target in operands(cmd):
+        for target in operands(cmd.args):
             root = paths.critical_root(target, cmd.cwd)
             if root:
                 return finding("recursive_delete", f"recursively deletes {root}", cmd.text)
@@ -119,15 +126,15 @@ def rule_recursive_delete(cmd: Command, ctx: Context) -> Finding | None:
         root = next((r for r in spec.roots if paths.critical_root(r, cmd.cwd)), None)
         if spec.deletes and not spec.narrowed and root:
             return finding("recursive_delete", f"deletes everything under {root}", cmd.text)
-    if name == "rsync" and any(f.startswith("--delete") for f in long_flags(cmd)):
-        ops = operands(cmd)
+    if name == "rsync" and any(f.startswith("--delete") for f in long_flags(cmd.args)):
+        ops = operands(cmd.args)
         if len(ops) >= 2 and ":" not in ops[-1] and paths.critical_root(ops[-1], cmd.cwd):
             return finding("recursive_delete", f"syncs over {ops[-1]} deleting what is not in the source", cmd.text)
-    if name == "mv" and len(operands(cmd)) >= 2:
-        moved = [o for o in operands(cmd)[:-1] if paths.critical_root(o, cmd.cwd)]
+    if name == "mv" and len(operands(cmd.args)) >= 2:
+        moved = [o for o in operands(cmd.args)[:-1] if paths.critical_root(o, cmd.cwd)]
         if moved:
             return finding("recursive_delete", f"moves {moved[0]} away", cmd.text)
-    code = interpreter_code(cmd) if is_interpreter(cmd) else None
+    code = interpreter_code(cmd) if is_interpreter(cmd.name) else None
     if code:
         for target in re.findall(r"rmtree\(\s*['\"]([^'\"]+)['\"]", code):
             if paths.critical_root(target):
@@ -141,6 +148,8 @@ DISKUTIL_OPS = frozenset({"eraseDisk", "eraseVolume", "zeroDisk", "randomDisk", 
                           "reformat"})
 
 
+@rule(names={*WRITERS, *DISK_TOOLS, "wipefs", "parted", "hdparm", "diskutil"}, patterns=(r"mkfs.*",),
+      redirects=True)
 def rule_disk_wipe(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
     for target, verb in writes(cmd):
@@ -151,9 +160,9 @@ def rule_disk_wipe(cmd: Command, ctx: Context) -> Finding | None:
         return None
     if name.startswith("mkfs") or name in DISK_TOOLS:
         return finding("disk_wipe", f"{name} destroys the data on {devices[0]}", cmd.text)
-    if name == "wipefs" and ({"a"} & short_flags(cmd) or "--all" in long_flags(cmd)):
+    if name == "wipefs" and ({"a"} & short_flags(cmd.args) or "--all" in long_flags(cmd.args)):
         return finding("disk_wipe", f"wipes the signatures of {devices[0]}", cmd.text)
-    if name == "parted" and (PARTED_OPS & set(cmd.args) or "s" in short_flags(cmd)):
+    if name == "parted" and (PARTED_OPS & set(cmd.args) or "s" in short_flags(cmd.args)):
         return finding("disk_wipe", f"rewrites the partition table of {devices[0]}", cmd.text)
     if name == "hdparm" and any(a.startswith("--security-erase") or a.startswith("--trim") for a in cmd.args):
         return finding("disk_wipe", f"erases {devices[0]} in firmware", cmd.text)
@@ -162,9 +171,10 @@ def rule_disk_wipe(cmd: Command, ctx: Context) -> Finding | None:
     return None
 
 
+@rule(names={*SHELLS, *INTERPRETERS, "source", ".", "eval"}, patterns=(PYTHON,), downloaded=True)
 def rule_remote_code(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
-    runs_code = name in SHELLS or is_interpreter(cmd) or name in ("source", ".", "eval")
+    runs_code = name in SHELLS or is_interpreter(cmd.name) or name in ("source", ".", "eval")
     if executes_stdin(cmd) and input_of(cmd).kind == "download":
         return finding("remote_code_execution", f"pipes a download into {name}", cmd.text)
     if runs_code and any(DOWNLOAD in a for a in cmd.args):
@@ -174,12 +184,13 @@ def rule_remote_code(cmd: Command, ctx: Context) -> Finding | None:
         return finding("remote_code_execution", f"runs {script}, downloaded earlier on the line", cmd.text)
     if cmd.words and cmd.words[0].removeprefix("./") in ctx.downloaded:
         return finding("remote_code_execution", f"executes {cmd.words[0]}, downloaded earlier on the line", cmd.text)
-    code = interpreter_code(cmd) if is_interpreter(cmd) else None
+    code = interpreter_code(cmd) if is_interpreter(cmd.name) else None
     if code and re.search(r"https?://", code) and re.search(r"\b(exec|eval|system)\s*\(", code):
         return finding("remote_code_execution", f"{name} fetches code from a URL and runs it", cmd.text)
     return None
 
 
+@rule(names={*SHELLS, *INTERPRETERS, "eval"}, patterns=(PYTHON,))
 def rule_obfuscated(cmd: Command, ctx: Context) -> Finding | None:
     if executes_stdin(cmd) and input_of(cmd).kind == "decoded":
         return finding("obfuscated_execution", f"pipes decoded data it cannot read into {cmd.name}", cmd.text)
@@ -199,6 +210,7 @@ def kill_targets(cmd: Command) -> tuple[str | None, list[str]]:
     return signal, args
 
 
+@rule(names={"kill", "killall5", *INTERPRETERS}, patterns=(PYTHON,))
 def rule_fork_bomb(cmd: Command, ctx: Context) -> Finding | None:
     if cmd.name == "kill" and cmd.args[:1] not in (["-l"], ["-L"]):
         signal, pids = kill_targets(cmd)
@@ -208,7 +220,7 @@ def rule_fork_bomb(cmd: Command, ctx: Context) -> Finding | None:
             return finding("fork_bomb", "kills init (pid 1), which takes the whole system down", cmd.text)
     if cmd.name == "killall5":
         return finding("fork_bomb", "killall5 signals every process", cmd.text)
-    code = interpreter_code(cmd) if is_interpreter(cmd) else None
+    code = interpreter_code(cmd) if is_interpreter(cmd.name) else None
     if code and re.search(r"\bfork\b\s*(while|until)\b|\b(while|until)\b\s*\(?\s*(1|true|True)\b.*\bfork\b", code):
         return finding("fork_bomb", f"{cmd.name} forks in an endless loop", cmd.text)
     return None
@@ -245,12 +257,13 @@ def mode_exposes_secret(mode: str, target: str) -> bool:
     return secret and re.search(r"(^|,)[a]*o?[+=][wxXst]*r", mode) is not None and "o" in mode
 
 
+@rule(names={"chmod", "chown", "chgrp", "setfacl"})
 def rule_permissions(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
     if name not in ("chmod", "chown", "chgrp", "setfacl"):
         return None
-    recursive = "R" in short_flags(cmd) or "--recursive" in long_flags(cmd) or cmd.recursive
-    ops = operands(cmd, frozenset({"-m", "-x", "-M", "-X", "--modify", "--remove"}))
+    recursive = "R" in short_flags(cmd.args) or "--recursive" in long_flags(cmd.args) or cmd.recursive
+    ops = operands(cmd.args, frozenset({"-m", "-x", "-M", "-X", "--modify", "--remove"}))
     mode = ops[0] if ops and name == "chmod" else ""
     targets = ops[1:] if name in ("chmod", "chown", "chgrp") else ops
     for target in targets:
@@ -270,6 +283,7 @@ def rule_permissions(cmd: Command, ctx: Context) -> Finding | None:
     return None
 
 
+@rule(names={*WRITERS, *REMOVERS, "passwd", "usermod", "useradd", "chpasswd"}, redirects=True)
 def rule_auth(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
     for target, verb in writes(cmd):
@@ -278,7 +292,7 @@ def rule_auth(cmd: Command, ctx: Context) -> Finding | None:
     for target in removes(cmd):
         if paths.is_auth_file(target, cmd.cwd):
             return finding("auth_tampering", f"removes {target}", cmd.text)
-    if name == "passwd" and ("d" in short_flags(cmd) or "--delete" in long_flags(cmd)):
+    if name == "passwd" and ("d" in short_flags(cmd.args) or "--delete" in long_flags(cmd.args)):
         return finding("auth_tampering", "removes an account's password", cmd.text)
     if name in ("usermod", "useradd"):
         if option_value(cmd.args, "-p", "--password") == "":
@@ -292,9 +306,11 @@ def rule_auth(cmd: Command, ctx: Context) -> Finding | None:
     return None
 
 
+@rule(names={*WRITERS, "shutdown", "reboot", "halt", "poweroff", "init", "telinit", "systemctl",
+             "loginctl"}, redirects=True)
 def rule_shutdown(cmd: Command, ctx: Context) -> Finding | None:
-    name, ops = cmd.name, operands(cmd)
-    if name == "shutdown" and not ({"c", "k"} & short_flags(cmd)):
+    name, ops = cmd.name, operands(cmd.args)
+    if name == "shutdown" and not ({"c", "k"} & short_flags(cmd.args)):
         return finding("shutdown", "shuts the machine down", cmd.text)
     if name in ("reboot", "halt", "poweroff"):
         return finding("shutdown", f"{name} stops the machine", cmd.text)
@@ -314,7 +330,7 @@ def erased_by_writing(cmd: Command) -> list[str]:
     """Files whose contents this command destroys: overwritten, emptied or edited in place, or replaced
     by /dev/null. Copying or moving something *into* a path (`cp -r a /var/log`) erases nothing."""
     erased = [t for t, verb in writes(cmd) if verb in ("overwrites", "empties", "edits")]
-    ops = operands(cmd)
+    ops = operands(cmd.args)
     if cmd.name in ("cp", "mv", "ln", "install") and len(ops) >= 2 and ops[0] == "/dev/null":
         erased.append(ops[-1])
     return erased
@@ -323,9 +339,11 @@ def erased_by_writing(cmd: Command) -> list[str]:
 HISTORY_VARIABLES = {"HISTFILE": ("", "/dev/null"), "HISTSIZE": ("0",), "HISTFILESIZE": ("0",)}
 
 
+@rule(names={*WRITERS, *REMOVERS, "history", "unset", "set", "find", "journalctl"}, redirects=True,
+      assignments=True)
 def rule_history_logs(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
-    if name == "history" and "c" in short_flags(cmd):
+    if name == "history" and "c" in short_flags(cmd.args):
         return finding("history_log_wipe", "clears the shell history", cmd.text)
     for variable, value in cmd.assignments:
         if value in HISTORY_VARIABLES.get(variable, ()):
@@ -333,7 +351,7 @@ def rule_history_logs(cmd: Command, ctx: Context) -> Finding | None:
                            cmd.text)
     if name == "unset" and "HISTFILE" in cmd.args or name == "set" and cmd.args[:2] == ["+o", "history"]:
         return finding("history_log_wipe", "turns shell history off", cmd.text)
-    recursive = bool({"r", "R"} & short_flags(cmd)) or cmd.recursive
+    recursive = bool({"r", "R"} & short_flags(cmd.args)) or cmd.recursive
     for target in removes(cmd) + erased_by_writing(cmd):
         if paths.is_history_file(target):
             return finding("history_log_wipe", f"erases the shell history {target}", cmd.text)
@@ -353,9 +371,11 @@ def rule_history_logs(cmd: Command, ctx: Context) -> Finding | None:
     return None
 
 
+@rule(names={*WRITERS, "nft", "ufw", "systemctl", "service", "setenforce", "aa-teardown",
+             "apparmor_teardown", "netsh"}, patterns=(IPTABLES,), redirects=True)
 def rule_firewall(cmd: Command, ctx: Context) -> Finding | None:
-    name, ops = cmd.name, operands(cmd)
-    if re.fullmatch(r"ip6?tables(-legacy|-nft)?", name) and ("F" in short_flags(cmd) or "--flush" in long_flags(cmd)):
+    name, ops = cmd.name, operands(cmd.args)
+    if IPTABLES.fullmatch(name) and ("F" in short_flags(cmd.args) or "--flush" in long_flags(cmd.args)):
         return finding("firewall_disable", "flushes the firewall rules", cmd.text)
     if name == "nft" and "flush" in ops and "ruleset" in ops:
         return finding("firewall_disable", "flushes the nftables ruleset", cmd.text)
@@ -382,10 +402,13 @@ SHELL_CODE = re.compile(r"/bin/(ba|z|da)?sh|subprocess|pty\.spawn|dup2|\bexec\b|
                         r"|getline|system\s*\(")
 
 
+# A `$VAR` program counts as a shell when its redirections reach a socket: hence redirects=True.
+@rule(names={*SHELLS, *INTERPRETERS, "awk", "gawk", "nc", "ncat", "netcat", "socat"}, patterns=(PYTHON,),
+      redirects=True)
 def rule_reverse_shell(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
-    if name in ("nc", "ncat", "netcat") and ({"e", "c"} & short_flags(cmd) or
-                                              {"--exec", "--sh-exec", "--lua-exec"} & long_flags(cmd)):
+    if name in ("nc", "ncat", "netcat") and ({"e", "c"} & short_flags(cmd.args) or
+                                              {"--exec", "--sh-exec", "--lua-exec"} & long_flags(cmd.args)):
         return finding("reverse_shell", f"{name} hands a shell to a network peer", cmd.text)
     if name == "socat" and any(re.search(r"(^|[,!])(exec|system):", a.lower()) for a in cmd.args):
         return finding("reverse_shell", "socat connects a program to a socket", cmd.text)
@@ -397,7 +420,7 @@ def rule_reverse_shell(cmd: Command, ctx: Context) -> Finding | None:
             return finding("reverse_shell", "runs a shell on a socket opened with /dev/tcp", cmd.text)
     if executes_stdin(cmd) and any(m.name in REVERSE_CLIENTS for m in cmd.pipeline if m is not cmd):
         return finding("reverse_shell", f"pipes a network connection through {name}", cmd.text)
-    code = interpreter_code(cmd) if is_interpreter(cmd) or name in ("awk", "gawk") else None
+    code = interpreter_code(cmd) if is_interpreter(cmd.name) or name in ("awk", "gawk") else None
     if code and SOCKET_CODE.search(code) and SHELL_CODE.search(code):
         return finding("reverse_shell", f"{name} code opens a socket and runs a shell on it", cmd.text)
     return None
@@ -417,6 +440,7 @@ def sent_paths(cmd: Command) -> list[str]:
     return found
 
 
+@rule(names={*NETWORK_SENDERS, "ssh"})
 def rule_exfiltration(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
     if name not in NETWORK_SENDERS and name != "ssh":
@@ -431,7 +455,7 @@ def rule_exfiltration(cmd: Command, ctx: Context) -> Finding | None:
     credentials = [p for p in sent_paths(cmd) if paths.is_credential(p)]
     if not credentials:
         return None
-    if name in ("scp", "rsync", "sftp") and not any(re.match(r"^[\w.-]*@?[\w.-]+:", o) for o in operands(cmd)):
+    if name in ("scp", "rsync", "sftp") and not any(re.match(r"^[\w.-]*@?[\w.-]+:", o) for o in operands(cmd.args)):
         return None
     return finding("credential_exfiltration", f"{name} sends {credentials[0]} to another host", cmd.text)
 
@@ -439,9 +463,10 @@ def rule_exfiltration(cmd: Command, ctx: Context) -> Finding | None:
 CRON_FIELDS = re.compile(r"^\s*(@\w+|(\S+\s+){5})")
 
 
+@rule(names={*WRITERS, "crontab"}, redirects=True)
 def rule_persistence(cmd: Command, ctx: Context) -> Finding | None:
     targets = [t for t, _ in writes(cmd) if paths.is_persistence_file(t)]
-    if cmd.name == "crontab" and (operands(cmd) == ["-"] or (not operands(cmd) and cmd.upstream is not None)):
+    if cmd.name == "crontab" and (operands(cmd.args) == ["-"] or (not operands(cmd.args) and cmd.upstream is not None)):
         targets.append("the crontab")
     if not targets:
         return None
@@ -479,26 +504,19 @@ def suspicious_startup(line: str, ctx: Context) -> str | None:
     return None
 
 
-RELEVANT = frozenset({
-    "rm", "find", "rsync", "mv", "awk", "gawk", "dd", "tee", "cp", "install", "ln", "truncate", "sed", "wipefs",
-    "parted", "hdparm", "diskutil", "source", ".", "eval", "kill", "killall5", "chmod", "chown", "chgrp",
-    "setfacl", "unlink", "srm", "passwd", "usermod", "useradd", "chpasswd", "shutdown", "reboot", "halt",
-    "poweroff", "init", "telinit", "systemctl", "loginctl", "service", "history", "unset", "set", "export",
-    "declare", "typeset", "readonly", "local", "journalctl", "nft", "ufw", "setenforce", "aa-teardown",
-    "apparmor_teardown", "netsh", "crontab", *DISK_TOOLS, *SHELLS, *INTERPRETERS, *NETWORK_SENDERS,
-    *REVERSE_CLIENTS, "ssh",
-})
-RELEVANT_PREFIXES = ("mkfs", "python", "iptables", "ip6tables")
-
-
-def is_relevant(cmd: Command, ctx: Context) -> bool:
-    """Whether any rule could fire: a cheap gate in front of the rules (most commands are plain)."""
-    return bool(cmd.redirects or cmd.assignments or cmd.name in RELEVANT or cmd.name.startswith(RELEVANT_PREFIXES)
-                or (cmd.words and (cmd.words[0].startswith("$") or cmd.words[0].removeprefix("./") in ctx.downloaded)))
-
-
-RULES: tuple[Rule, ...] = (
+RULES: tuple[Rule, ...] = (  # the order breaks ties between equally severe findings on one command
     rule_recursive_delete, rule_disk_wipe, rule_reverse_shell, rule_remote_code, rule_exfiltration, rule_auth,
     rule_fork_bomb, rule_permissions, rule_firewall, rule_persistence, rule_obfuscated, rule_shutdown,
     rule_history_logs,
 )
+
+
+def rules_for(cmd: Command, ctx: Context) -> tuple[Rule, ...]:
+    """The rules that declared they read this command, in RULES order."""
+    runs_downloaded = bool(cmd.words) and cmd.words[0].removeprefix("./") in ctx.downloaded
+    return rules_wanting(cmd.name, bool(cmd.redirects), bool(cmd.assignments), runs_downloaded)
+
+
+@lru_cache(maxsize=4096)
+def rules_wanting(name: str, redirects: bool, assignments: bool, downloaded: bool) -> tuple[Rule, ...]:
+    return tuple(r for r in RULES if r.wants(name, redirects, assignments, downloaded))

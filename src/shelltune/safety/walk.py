@@ -24,37 +24,14 @@ import bashlex
 
 from shelltune.safety import decode
 from shelltune.safety.paths import is_credential, normalize
-from shelltune.safety.shellwords import program, tokenize_segments
+from shelltune.safety.programs import (CODE_FLAGS, DOWNLOADERS, SHELLS, interpreter_family, is_interpreter,
+                                       is_python)
+from shelltune.safety.shellwords import operands, option_value, program, skip_options, tokenize_segments, unwrap
 
 DOWNLOAD, DECODED, SECRET = "\x00download\x00", "\x00decoded\x00", "\x00secret\x00"
-SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "csh", "tcsh"})
-INTERPRETERS = frozenset({"python", "python2", "python3", "perl", "ruby", "php", "node", "nodejs", "lua"})
-CODE_FLAGS = {"python": "c", "perl": "eE", "ruby": "e", "php": "r", "node": "ep", "lua": "e"}
-DOWNLOADERS = frozenset({"curl", "wget", "fetch", "aria2c", "lwp-request", "GET"})
 MAX_DEPTH = 4
 MAX_COMMANDS = 400
 MAX_PIPELINE = 64
-
-# wrapper -> (options that take a value, positional arguments before the command)
-WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
-    "sudo": (frozenset("-u -g -h -p -C -D -r -t -U -T --user --group --host --prompt".split()), 0),
-    "doas": (frozenset("-u -C".split()), 0),
-    "env": (frozenset("-u -C --unset --chdir".split()), 0),
-    "nice": (frozenset("-n --adjustment".split()), 0),
-    "ionice": (frozenset("-c -n -p".split()), 0),
-    "timeout": (frozenset("-s -k --signal --kill-after".split()), 1),
-    "stdbuf": (frozenset("-i -o -e".split()), 0),
-    "chroot": (frozenset(["--userspec", "--groups"]), 1),
-    "flock": (frozenset("-w -E".split()), 1),
-    "time": (frozenset("-f -o".split()), 0),
-    "strace": (frozenset("-o -e -p -s -u".split()), 0),
-    "runuser": (frozenset("-u -g -G".split()), 0),
-    "nsenter": (frozenset("-t -S -G".split()), 0),
-    "systemd-run": (frozenset("-u -p --unit --property --uid --gid".split()), 0),
-    **{name: (frozenset(), 0) for name in ("nohup", "command", "exec", "builtin", "setsid", "busybox",
-                                           "unbuffer", "caffeinate", "fakeroot", "torsocks", "proxychains",
-                                           "proxychains4", "catchsegv", "ltrace", "xtrace")},
-}
 
 
 @dataclass
@@ -379,7 +356,7 @@ def emit_words(words: list[str], redirects: list[tuple[str, str]], ctx: Context,
                depth: int, upstream: Command | None = None, assignments: list | None = None,
                stdin_text: bytes | None = None, recursive: bool = False) -> Command:
     """Record one simple command (wrappers peeled) and walk whatever code it would run in turn."""
-    words = resolve_glob_program(unwrap(words, ctx))
+    words = resolve_glob_program(unwrap(words))
     cmd = Command(words, text, ctx.cwd, redirects, assignments or [], stdin_text, upstream, via=via,
                   recursive=recursive)
     ctx.commands.append(cmd)
@@ -396,39 +373,6 @@ def join_via(outer: str, inner: str) -> str:
     return f"{inner}, {outer}" if outer else inner
 
 
-def unwrap(words: list[str], ctx: Context) -> list[str]:
-    """Drop wrappers with their options and leading `VAR=value` words; `\\rm` and `/bin/rm` stay as written."""
-    while words:
-        head = program(words[0])
-        if re.match(r"^[A-Za-z_]\w*=", words[0]):
-            words = words[1:]
-        elif head in WRAPPERS and not (head == "command" and words[1:2] in (["-v"], ["-V"])):
-            with_value, positional = WRAPPERS[head]
-            rest = skip_options(words[1:], with_value, positional, assignments=head == "env")
-            if not rest:
-                break  # `env` or `time` alone: the wrapper is the command
-            words = rest
-        else:
-            break
-    return words
-
-
-def skip_options(words: list[str], with_value: frozenset[str], positional: int, assignments: bool) -> list[str]:
-    i = 0
-    while i < len(words):
-        word = words[i]
-        if word == "--":
-            i += 1
-            break
-        if word.startswith("-") and len(word) > 1:
-            i += 2 if word in with_value else 1
-        elif assignments and re.match(r"^[A-Za-z_]\w*=", word):
-            i += 1
-        else:
-            break
-    return words[i + positional:]
-
-
 KNOWN_PROGRAMS = ("rm", "dd", "mkfs", "shred", "chmod", "chown", "kill", "sh", "bash", "curl", "wget", "nc",
                   "shutdown", "reboot", "iptables", "mv", "cp", "find", "python3", "perl")
 
@@ -442,20 +386,6 @@ def resolve_glob_program(words: list[str]) -> list[str]:
             if fnmatchcase(f"{directory}/{name}", words[0]):
                 return [f"{directory}/{name}", *words[1:]]
     return words
-
-
-def option_value(args: list[str], *names: str) -> str | None:
-    """The value of an option given as `-o V`, `-oV`, `--opt V` or `--opt=V` (last one wins)."""
-    found = None
-    for i, arg in enumerate(args):
-        for name in names:
-            if arg == name and i + 1 < len(args):
-                found = args[i + 1]
-            elif name.startswith("--") and arg.startswith(name + "="):
-                found = arg[len(name) + 1:]
-            elif not name.startswith("--") and arg.startswith(name) and len(arg) > len(name):
-                found = arg[len(name):]
-    return found
 
 
 def nested_code(cmd: Command, ctx: Context) -> list[tuple[str, str]]:
@@ -478,7 +408,7 @@ def nested_code(cmd: Command, ctx: Context) -> list[tuple[str, str]]:
             found.append((" ".join(rest), "inside watch"))
     if name == "trap" and args:
         found.append((args[0], "in a trap"))
-    if name in INTERPRETERS or re.fullmatch(r"python\d(\.\d+)?", name):
+    if is_interpreter(name):
         code = interpreter_code(cmd)
         if code and decode.RUNS_SHELL.search(code):
             found += [(literal, f"run by {name}") for literal in decode.string_literals(code) if " " in literal]
@@ -513,9 +443,9 @@ def ssh_remote_command(args: list[str]) -> str | None:
 
 def interpreter_code(cmd: Command) -> str | None:
     if cmd.name == "awk" or cmd.name == "gawk":
-        operands = [a for a in cmd.args if not a.startswith("-")]
-        return operands[0] if operands else None
-    family = re.sub(r"\d.*$", "", cmd.name) or cmd.name
+        program_text = operands(cmd.args)
+        return program_text[0] if program_text else None
+    family = interpreter_family(cmd.name)
     letters = CODE_FLAGS.get(family, "")
     args = cmd.args
     for i, arg in enumerate(args):
@@ -565,9 +495,9 @@ def xargs_items(upstream: Command | None) -> list[str]:
     stream = output(upstream)
     if stream.text is not None:
         return stream.text.decode("utf-8", "replace").split()[:32] or ["<item>"]
-    operands = [a for a in upstream.args if not a.startswith("-")]
-    if upstream.name == "ls" and operands:
-        return [operands[0].rstrip("/") + "/*"]
+    listed = operands(upstream.args)
+    if upstream.name == "ls" and listed:
+        return [listed[0].rstrip("/") + "/*"]
     if upstream.name == "find":
         spec = parse_find(upstream.words)
         if not spec.narrowed:
@@ -625,24 +555,24 @@ def track_state(cmd: Command, ctx: Context) -> None:
 
 
 def downloaded_files(cmd: Command) -> set[str]:
-    files = set()
+    found: set[str] = set()
     if cmd.name == "curl":
         out = option_value(cmd.args, "-o", "--output")
         if out and out != "-":
-            files.add(out)
+            found.add(out)
         if "-O" in cmd.args or "--remote-name" in cmd.args:
             urls = [a for a in cmd.args if re.match(r"^(https?|ftp)://", a)]
-            files.update(u.rstrip("/").rsplit("/", 1)[-1] for u in urls)
+            found.update(u.rstrip("/").rsplit("/", 1)[-1] for u in urls)
     elif cmd.name == "wget":
         out = option_value(cmd.args, "-O", "--output-document")
         if out and out != "-":
-            files.add(out)
+            found.add(out)
         elif out is None:
             urls = [a for a in cmd.args if re.match(r"^(https?|ftp)://", a)]
-            files.update(u.rstrip("/").rsplit("/", 1)[-1] for u in urls)
+            found.update(u.rstrip("/").rsplit("/", 1)[-1] for u in urls)
     if output(cmd).kind == "download":
-        files.update(t for op, t in cmd.redirects if op in (">", ">>") and t)
-    return {f.removeprefix("./") for f in files if f}
+        found.update(t for op, t in cmd.redirects if op in (">", ">>") and t)
+    return {f.removeprefix("./") for f in found if f}
 
 
 # ------------------------------------------------------------------ what flows through pipes
@@ -732,14 +662,15 @@ def transform(decoder: Callable[[bytes], bytes | None], cmd: Command, files: lis
     return Stream("text", result) if result is not None else Stream("decoded")
 
 
-def operands(cmd: Command) -> list[str]:
-    return [a for a in cmd.args if not a.startswith("-")]
+def files(cmd: Command) -> list[str]:
+    """The files a filter reads; none (or `-`) means it reads stdin."""
+    return [a for a in operands(cmd.args) if a != "-"]
 
 
 def stream_base64(cmd: Command) -> Stream:
     decoding = any(a in ("-d", "--decode", "-D") or re.fullmatch(r"-[a-zA-Z]*d[a-zA-Z]*", a) for a in cmd.args)
     if decoding:
-        return transform(decode.b64decode, cmd, operands(cmd))
+        return transform(decode.b64decode, cmd, files(cmd))
     return secret_source(cmd) or UNKNOWN
 
 
@@ -754,12 +685,12 @@ def stream_openssl(cmd: Command) -> Stream:
 
 def stream_xxd(cmd: Command) -> Stream:
     if any(re.fullmatch(r"-[a-z]*r[a-z]*", a) for a in cmd.args):
-        return transform(decode.hexdecode, cmd, [a for a in operands(cmd)])
+        return transform(decode.hexdecode, cmd, files(cmd))
     return secret_source(cmd) or UNKNOWN
 
 
 def stream_tr(cmd: Command) -> Stream:
-    sets = operands(cmd)
+    sets = [a for a in operands(cmd.args) if a != "-"]
     flags = "".join(a[1:] for a in cmd.args if a.startswith("-"))
     if "d" in flags or len(sets) != 2:
         return input_of(cmd)
@@ -790,10 +721,10 @@ STREAMS: dict[str, Callable[[Command], Stream]] = {
     "echo": stream_echo, "printf": stream_printf,
     "cat": passthrough, "tee": passthrough, "head": passthrough, "tail": passthrough,
     "base64": stream_base64, "openssl": stream_openssl, "xxd": stream_xxd, "tr": stream_tr,
-    "rev": lambda cmd: transform(decode.reverse_lines, cmd, operands(cmd)),
-    "gunzip": lambda cmd: transform(decode.gunzip, cmd, operands(cmd)),
-    "zcat": lambda cmd: transform(decode.gunzip, cmd, operands(cmd)),
-    "gzip": lambda cmd: transform(decode.gunzip, cmd, operands(cmd)) if "-d" in "".join(cmd.args) else
+    "rev": lambda cmd: transform(decode.reverse_lines, cmd, files(cmd)),
+    "gunzip": lambda cmd: transform(decode.gunzip, cmd, files(cmd)),
+    "zcat": lambda cmd: transform(decode.gunzip, cmd, files(cmd)),
+    "gzip": lambda cmd: transform(decode.gunzip, cmd, files(cmd)) if "-d" in "".join(cmd.args) else
     secret_source(cmd) or UNKNOWN,
     **{name: stream_download for name in DOWNLOADERS},
     **{name: stream_network_client for name in ("nc", "ncat", "netcat", "telnet")},
@@ -803,15 +734,14 @@ STREAMS: dict[str, Callable[[Command], Stream]] = {
 def executes_stdin(cmd: Command) -> bool:
     """A shell or interpreter that would run what arrives on stdin as code."""
     name = cmd.name
-    is_python = re.fullmatch(r"python\d?(\.\d+)?", name) is not None
-    if name not in SHELLS and name not in INTERPRETERS and not is_python:
+    if name not in SHELLS and not is_interpreter(name):
         return False
     args = cmd.args
     if interpreter_code(cmd) is not None or shell_c_string(args) is not None:
         return False
     if name in SHELLS and any(re.fullmatch(r"-[a-zA-Z]*n[a-zA-Z]*", a) for a in args):
         return False  # bash -n only checks syntax
-    if is_python and "-m" in args:
+    if is_python(name) and "-m" in args:
         return False
     if "-s" in args:
         return True
