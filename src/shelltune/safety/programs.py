@@ -14,6 +14,7 @@ INTERPRETERS = frozenset({"perl", "ruby", "php", "node", "nodejs", "lua"})
 PYTHON = re.compile(r"python(\d(\.\d+)?)?")
 # The option letters after which each interpreter family reads a program text (`python -c CODE`).
 CODE_FLAGS = {"python": "c", "perl": "eE", "ruby": "e", "php": "r", "node": "ep", "lua": "e"}
+AWKS = frozenset({"awk", "gawk", "mawk", "nawk"})
 DOWNLOADERS = frozenset({"curl", "wget", "fetch", "aria2c", "lwp-request", "GET"})
 
 
@@ -28,4 +29,6 @@ def is_interpreter(name: str) -> bool:
 
 def interpreter_family(name: str) -> str:
     """`python3.12` -> `python`, `perl5.36` -> `perl`: the key into CODE_FLAGS."""
-    return "python" if is_python(name) else re.sub(r"\d.*$", "", name) or name
+    if is_python(name):
+        return "python"
+    return "node" if name == "nodejs" else re.sub(r"\d.*$", "", name) or name

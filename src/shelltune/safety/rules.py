@@ -18,12 +18,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from shelltune.safety import paths
+from shelltune.safety import containers, packages, paths
 from shelltune.safety.findings import Finding, finding
 from shelltune.safety.programs import INTERPRETERS, PYTHON, SHELLS, is_interpreter
-from shelltune.safety.shellwords import long_flags, operands, option_value, short_flags
-from shelltune.safety.walk import (DECODED, DOWNLOAD, SECRET, Command, Context, executes_stdin, input_of,
-                                   interpreter_code, output, parse_find)
+from shelltune.safety.shellwords import (WRAPPERS, long_flags, operands, option_value, program, short_flags,
+                                         short_option_value, skip_options)
+from shelltune.safety.walk import (DECODED, DOWNLOAD, SECRET, Command, Context, collect, downloaded_files,
+                                   executes_stdin, input_of, interpreter_code, output, parse_find)
 
 Judge = Callable[[Command, Context], Finding | None]
 REVERSE_CLIENTS = frozenset({"nc", "ncat", "netcat", "telnet", "socat", "openssl"})
@@ -41,28 +42,30 @@ TLS_OPTIONS = frozenset({"--cacert", "--cert", "--key", "-E", "--capath", "--ca-
 @dataclass(frozen=True)
 class Rule:
     """A judge and what it can fire on: command names (exact or by pattern), and any command with output
-    redirections, with `VAR=value` assignments, or that runs a file downloaded earlier on the line."""
+    redirections, with `VAR=value` assignments, that runs a file downloaded earlier on the line, or that
+    runs inside a container given access to the host."""
     judge: Judge
     names: frozenset[str]
     patterns: tuple[re.Pattern[str], ...] = ()
     redirects: bool = False
     assignments: bool = False
     downloaded: bool = False
+    contained: bool = False
 
     def __call__(self, cmd: Command, ctx: Context) -> Finding | None:
         return self.judge(cmd, ctx)
 
-    def wants(self, name: str, redirects: bool, assignments: bool, downloaded: bool) -> bool:
+    def wants(self, name: str, redirects: bool, assignments: bool, downloaded: bool, contained: bool) -> bool:
         return (name in self.names or any(p.fullmatch(name) for p in self.patterns)
                 or (self.redirects and redirects) or (self.assignments and assignments)
-                or (self.downloaded and downloaded))
+                or (self.downloaded and downloaded) or (self.contained and contained))
 
 
 def rule(names: Iterable[str] = (), patterns: Iterable[str | re.Pattern[str]] = (), *, redirects: bool = False,
-         assignments: bool = False, downloaded: bool = False) -> Callable[[Judge], Rule]:
+         assignments: bool = False, downloaded: bool = False, contained: bool = False) -> Callable[[Judge], Rule]:
     """Declare a judge with the commands it reads (see `Rule`)."""
     compiled = tuple(re.compile(p) if isinstance(p, str) else p for p in patterns)
-    return lambda judge: Rule(judge, frozenset(names), compiled, redirects, assignments, downloaded)
+    return lambda judge: Rule(judge, frozenset(names), compiled, redirects, assignments, downloaded, contained)
 
 
 # ------------------------------------------------------------------ what a command writes
@@ -110,13 +113,49 @@ def removes(cmd: Command) -> list[str]:
     return []
 
 
+def is_recursive(cmd: Command) -> bool:
+    return bool({"r", "R"} & short_flags(cmd.args)) or "--recursive" in long_flags(cmd.args) or cmd.recursive
+
+
+ERASING_SOURCES = frozenset({"if=/dev/zero", "if=/dev/urandom", "if=/dev/random"})
+
+
+def emptied(cmd: Command) -> list[str]:
+    """Files this command leaves empty or overwritten with nothing of their own: `> f`, `: > f`,
+    `cat /dev/null > f`, `truncate`, `cp /dev/null f`, `dd if=/dev/zero of=f`. Writing new content
+    (`echo KEY > f`) is configuring a file, not erasing it."""
+    found = [t for t, verb in writes(cmd) if verb == "empties"]
+    redirected = [t for op, t in cmd.redirects if op in (">", ">|", "&>") and not t.startswith("&")]
+    if redirected and (not cmd.words or output(cmd).text == b"" or
+                       (cmd.name == "cat" and operands(cmd.args) == ["/dev/null"])):
+        found += redirected
+    ops = operands(cmd.args)
+    if cmd.name in ("cp", "mv", "ln", "install") and len(ops) >= 2 and ops[0] == "/dev/null":
+        found.append(ops[-1])
+    if cmd.name == "dd" and ERASING_SOURCES & set(cmd.args):
+        found += [w[3:] for w in cmd.args if w.startswith("of=")]
+    return found
+
+
+def fed_stdin(cmd: Command) -> bool:
+    """Whether the command's stdin is scripted (a pipe, a here-document or a file) instead of a person."""
+    return cmd.upstream is not None or cmd.stdin_text is not None or any(op == "<" for op, _ in cmd.redirects)
+
+
+def from_network(cmd: Command, ctx: Context) -> bool:
+    """Whether what this command writes came from the network: piped from a download, or a file
+    downloaded earlier on the line."""
+    if output(cmd).kind == "download" or input_of(cmd).kind == "download":
+        return True
+    return any(o.removeprefix("./") in ctx.downloaded for o in operands(cmd.args))
+
+
 # ------------------------------------------------------------------ rules
 
 @rule(names={"rm", "find", "rsync", "mv", *INTERPRETERS}, patterns=(PYTHON,))
 def rule_recursive_delete(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
-    recursive = bool({"r", "R"} & short_flags(cmd.args)) or "--recursive" in long_flags(cmd.args) or cmd.recursive
-    if name == "rm" and recursive:
+    if name == "rm" and is_recursive(cmd):
         for target in operands(cmd.args):
             root = paths.critical_root(target, cmd.cwd)
             if root:
@@ -148,26 +187,84 @@ DISKUTIL_OPS = frozenset({"eraseDisk", "eraseVolume", "zeroDisk", "randomDisk", 
                           "reformat"})
 
 
-@rule(names={*WRITERS, *DISK_TOOLS, "wipefs", "parted", "hdparm", "diskutil"}, patterns=(r"mkfs.*",),
-      redirects=True)
+# Options that only read the partition table (or save a copy of it). The letters differ between the two
+# tools: sfdisk -d dumps, sgdisk -d deletes.
+PARTITION_READERS = {
+    "sfdisk": frozenset({"-d", "--dump", "-l", "--list", "-J", "--json", "-F", "--list-free", "-V", "--verify",
+                         "-s", "--show-size", "-g", "--show-geometry", "-T", "--list-types"}),
+    "sgdisk": frozenset({"-p", "--print", "-i", "--info", "-b", "--backup", "-v", "--verify", "-L", "--list-types",
+                         "-O", "--print-mbr", "-E", "--end-of-largest", "-f", "--first-aligned-in-largest", "-F",
+                         "--first-in-largest", "-D", "--display-alignment", "-P", "--pretend"}),
+}
+SCRIPTED_PARTITIONERS = frozenset({"fdisk", "gdisk", "cgdisk"})
+LVM_REMOVERS = frozenset({"pvremove", "vgremove", "lvremove"})
+
+
+@rule(names={*WRITERS, *DISK_TOOLS, *SCRIPTED_PARTITIONERS, *LVM_REMOVERS, "wipefs", "parted", "hdparm",
+             "diskutil", "cryptsetup", "mdadm"}, patterns=(r"mkfs.*",), redirects=True)
 def rule_disk_wipe(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
     for target, verb in writes(cmd):
         if paths.is_device(target) and not (name == "ln"):
             return finding("disk_wipe", f"{verb} the block device {target}", cmd.text)
+    unattended = unattended_volume_destruction(cmd)
+    if unattended:
+        return finding("disk_wipe", unattended, cmd.text)
     devices = [a for a in cmd.args if paths.is_device(a)]
     if not devices and name != "diskutil":
+        return None
+    if name in ("sfdisk", "sgdisk") and only_reads_partitions(cmd):
         return None
     if name.startswith("mkfs") or name in DISK_TOOLS:
         return finding("disk_wipe", f"{name} destroys the data on {devices[0]}", cmd.text)
     if name == "wipefs" and ({"a"} & short_flags(cmd.args) or "--all" in long_flags(cmd.args)):
         return finding("disk_wipe", f"wipes the signatures of {devices[0]}", cmd.text)
-    if name == "parted" and (PARTED_OPS & set(cmd.args) or "s" in short_flags(cmd.args)):
+    if name == "parted" and (PARTED_OPS & set(cmd.args) or scripted_partitioning(cmd)):
         return finding("disk_wipe", f"rewrites the partition table of {devices[0]}", cmd.text)
+    if name in SCRIPTED_PARTITIONERS and scripted_partitioning(cmd):
+        return finding("disk_wipe", f"feeds {name} a script that rewrites the partition table of {devices[0]}",
+                       cmd.text)
     if name == "hdparm" and any(a.startswith("--security-erase") or a.startswith("--trim") for a in cmd.args):
         return finding("disk_wipe", f"erases {devices[0]} in firmware", cmd.text)
     if name == "diskutil" and DISKUTIL_OPS & set(cmd.args):
         return finding("disk_wipe", "diskutil erases a disk", cmd.text)
+    return None
+
+
+def only_reads_partitions(cmd: Command) -> bool:
+    """sfdisk -l / -d, sgdisk -p / --backup: every option only reads (sfdisk without options reads a
+    new layout from stdin, so it counts as writing)."""
+    options = [a.split("=", 1)[0] for a in cmd.args if a.startswith("-")]
+    return bool(options) and all(o in PARTITION_READERS[cmd.name] for o in options)
+
+
+def scripted_partitioning(cmd: Command) -> bool:
+    """An interactive partitioner driven by a script that writes: `printf 'o\\nw\\n' | fdisk /dev/sda`,
+    a here-document, or a script file (unknown text, assumed to write; `echo p | fdisk` only prints)."""
+    if not fed_stdin(cmd) or "l" in short_flags(cmd.args) or "--list" in cmd.args:
+        return False
+    script = input_of(cmd).text
+    if script is None:
+        return True
+    if cmd.name == "parted":
+        return any(op.encode() in script for op in PARTED_OPS)
+    return re.search(rb"(^|\n)\s*w\s*(\n|$)", script) is not None
+
+
+def unattended_volume_destruction(cmd: Command) -> str | None:
+    """LVM, LUKS and RAID tools that destroy a volume once its confirmation prompt is answered for them
+    (`yes | lvremove`, `echo YES | cryptsetup luksFormat`, `-f`, `--batch-mode`)."""
+    name, flags, ops = cmd.name, short_flags(cmd.args), operands(cmd.args)
+    forced = fed_stdin(cmd) or bool({"f", "y"} & flags) or bool({"--force", "--yes"} & long_flags(cmd.args))
+    if name in LVM_REMOVERS and forced and ops:
+        return f"{name} destroys {ops[0]} without asking"
+    if name == "cryptsetup" and ops[:1] and ops[0] in ("luksFormat", "erase", "luksErase") and len(ops) > 1 and \
+            (fed_stdin(cmd) or "q" in flags or "--batch-mode" in cmd.args):
+        return f"cryptsetup {ops[0]} destroys the data on {ops[1]} without asking"
+    if name == "mdadm" and "--zero-superblock" in cmd.args:
+        return "mdadm --zero-superblock erases the RAID metadata of the disks"
+    if name == "mdadm" and ("--create" in cmd.args or "C" in flags) and (fed_stdin(cmd) or "--run" in cmd.args):
+        return "mdadm --create overwrites the disks it is given without asking"
     return None
 
 
@@ -277,13 +374,22 @@ def rule_permissions(cmd: Command, ctx: Context) -> Finding | None:
         if paths.is_home(root):
             if name == "chmod" and recursive and mode_is_dangerous(mode):
                 return finding("system_permissions", f"chmod -R {mode} on the home directory {root}", cmd.text)
+        elif name in ("chown", "chgrp") and root in paths.SERVICE_ROOTS:
+            continue  # handing a web root or /usr/local to a service or a user is routine
         elif recursive or (root in paths.TOP_LEVEL and (name != "chmod" or mode_is_dangerous(mode))):
             return finding("system_permissions", f"{name} {'-R ' if recursive else ''}on the system path {root}",
                            cmd.text)
     return None
 
 
-@rule(names={*WRITERS, *REMOVERS, "passwd", "usermod", "useradd", "chpasswd"}, redirects=True)
+# The single-letter options of useradd/usermod that take a value (so `-ou 0` reads as -o, -u 0).
+ACCOUNT_VALUE_LETTERS = {"useradd": "bcdefgGkKpsuZRP", "usermod": "cdefgGlpsuRPvVwWZ", "adduser": ""}
+SSHD_CONFIG = re.compile(r"^/etc/ssh/sshd_config(\.d/.*)?$")
+SSHD_WEAKENING = re.compile(r"\b(PermitRootLogin\s+yes|PermitEmptyPasswords\s+yes)\b")
+
+
+@rule(names={*WRITERS, *REMOVERS, "passwd", "usermod", "useradd", "adduser", "chpasswd", "visudo", "curl", "wget"},
+      redirects=True)
 def rule_auth(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
     for target, verb in writes(cmd):
@@ -292,17 +398,40 @@ def rule_auth(cmd: Command, ctx: Context) -> Finding | None:
     for target in removes(cmd):
         if paths.is_auth_file(target, cmd.cwd):
             return finding("auth_tampering", f"removes {target}", cmd.text)
+    planted = planted_access(cmd, ctx)
+    if planted:
+        return finding("auth_tampering", planted, cmd.text)
     if name == "passwd" and ("d" in short_flags(cmd.args) or "--delete" in long_flags(cmd.args)):
         return finding("auth_tampering", "removes an account's password", cmd.text)
-    if name in ("usermod", "useradd"):
+    if name in ACCOUNT_VALUE_LETTERS:
         if option_value(cmd.args, "-p", "--password") == "":
             return finding("auth_tampering", f"{name} sets an empty password", cmd.text)
-        if option_value(cmd.args, "-u", "--uid") == "0":
+        uid = option_value(cmd.args, "--uid") or short_option_value(cmd.args, "u", ACCOUNT_VALUE_LETTERS[name])
+        if uid == "0":
             return finding("auth_tampering", f"{name} gives an account uid 0 (root)", cmd.text)
+    if name == "visudo" and fed_stdin(cmd) and "c" not in short_flags(cmd.args):
+        return finding("auth_tampering", "writes its input into the sudoers file through a scripted editor",
+                       cmd.text)
     if name == "chpasswd":
         text = input_of(cmd).text or b""
         if re.search(rb"(^|\n)root:", text):
             return finding("auth_tampering", "sets the root password", cmd.text)
+    return None
+
+
+def planted_access(cmd: Command, ctx: Context) -> str | None:
+    """Access granted to someone else: a key from the network in authorized_keys, sshd opened to root."""
+    keys_files = [t for t, _ in writes(cmd) if paths.is_authorized_keys(t)]
+    if keys_files and from_network(cmd, ctx):
+        return f"adds a key downloaded from the network to {keys_files[0]}: whoever controls it can log in"
+    downloaded_keys = [f for f in downloaded_files(cmd) if paths.is_authorized_keys(f)]
+    if downloaded_keys:
+        return f"replaces {downloaded_keys[0]} with a download: whoever controls it can log in"
+    for target, _ in writes(cmd):
+        normal = paths.normalize(target, cmd.cwd) or ""
+        weakened = SSHD_WEAKENING.search(" ".join(cmd.words) + " " + (written_text(cmd) or ""))
+        if SSHD_CONFIG.match(normal) and weakened:
+            return f"sets `{weakened.group(1)}` in {target}"
     return None
 
 
@@ -490,10 +619,20 @@ def planted_command(line: str, target: str) -> str:
     return line
 
 
+# Commands typed all the time: an alias planted under one of these names runs the next time the user
+# types it, with the user's own arguments appended (`alias cd='rm -rf'` turns `cd ~` into `rm -rf ~`).
+COMMON_COMMANDS = frozenset({"ls", "cd", "cat", "cp", "mv", "vi", "vim", "nano", "less", "git", "sudo", "ssh",
+                             "grep", "clear", "pwd", "make", "python", "python3", "pip", "npm", "docker", "kubectl",
+                             "top", "man", "mkdir", "apt", "brew", "code", "tail", "head", "find", "history"})
+
+
 def suspicious_startup(line: str, ctx: Context) -> str | None:
     inner = ctx.judge(line) if ctx.judge else None
     if inner is not None:
         return inner.reason
+    booby_trap = booby_trapped_definition(line, ctx)
+    if booby_trap:
+        return booby_trap
     if re.search(r"\b(curl|wget|nc|ncat|netcat|socat|telnet)\b|/dev/(tcp|udp)/", line):
         return "runs a network command at every start"
     first = line.strip().split()[0] if line.strip() else ""
@@ -504,19 +643,159 @@ def suspicious_startup(line: str, ctx: Context) -> str | None:
     return None
 
 
+def booby_trapped_definition(line: str, ctx: Context) -> str | None:
+    """An alias or PROMPT_COMMAND in a startup file whose code is dangerous once it runs later."""
+    if ctx.judge is None:
+        return None
+    for name, code in planted_definitions(line):
+        found = ctx.judge(code) if code.strip() else None
+        if found is None and name in COMMON_COMMANDS:
+            found = ctx.judge(f"{code} ~")  # what `{name} ~` would then run
+        if found is not None:
+            when = "at every prompt" if name == "PROMPT_COMMAND" else f"whenever `{name}` is typed"
+            return f"runs `{code}` {when}: {found.reason}"
+    return None
+
+
+def planted_definitions(line: str) -> list[tuple[str, str]]:
+    """(name, code) for each alias and PROMPT_COMMAND that a startup-file line defines."""
+    found = []
+    for command in collect(line).commands:
+        if command.name == "alias":
+            found += [(arg.partition("=")[0], arg.partition("=")[2]) for arg in command.args
+                      if "=" in arg and not arg.startswith("-")]
+        found += [(variable, value) for variable, value in command.assignments if variable == "PROMPT_COMMAND"]
+    return found
+
+
+# ------------------------------------------------------------------ rules added with the v3 corpus
+
+@rule(names={*REMOVERS, *WRITERS, "find"}, redirects=True)
+def rule_secret_destruction(cmd: Command, ctx: Context) -> Finding | None:
+    targets = [(t, is_recursive(cmd)) for t in removes(cmd)] + [(t, False) for t in emptied(cmd)]
+    if cmd.name == "find":
+        spec = parse_find(cmd.words)
+        if spec.deletes and not spec.narrowed:
+            targets += [(root, True) for root in spec.roots]
+    for target, whole_tree in targets:
+        what = paths.home_secret(target, cmd.cwd, whole_tree)
+        if what:
+            verb = "empties" if target in emptied(cmd) else "deletes"
+            return finding("secret_destruction", f"{verb} {target}, which holds {what}: it cannot be recovered",
+                           cmd.text)
+    return None
+
+
+@rule(names={"rm", "find"})
+def rule_empty_variable_delete(cmd: Command, ctx: Context) -> Finding | None:
+    roots: list[str] = []
+    if cmd.name == "rm" and is_recursive(cmd):
+        roots = operands(cmd.args)
+    elif cmd.name == "find":
+        spec = parse_find(cmd.words)
+        roots = spec.roots if spec.deletes and not spec.narrowed else []
+    for target in roots:
+        emptied_form = paths.with_empty_variables(target, ctx.guarded)
+        root = emptied_form and paths.critical_root(emptied_form[0], cmd.cwd)
+        if root:
+            name = emptied_form[1]
+            return finding("empty_variable_delete", f"deletes {root} if ${name} is unset or empty "
+                           f'(write "${{{name}:?}}" to stop instead)', cmd.text)
+    return None
+
+
+CRONTAB_STORE = re.compile(r"^/var/spool/cron(/crontabs)?(/.*)?$|^/etc/crontab$|^/etc/cron\.d(/.*)?$")
+
+
+@rule(names={"crontab", *REMOVERS, *WRITERS}, redirects=True)
+def rule_crontab_wipe(cmd: Command, ctx: Context) -> Finding | None:
+    if cmd.name == "crontab":
+        user = option_value(cmd.args, "-u")
+        whose = f"{user}'s" if user else "the user's"
+        flags, ops = short_flags(cmd.args), operands(cmd.args, frozenset({"-u"}))
+        if "r" in flags and "i" not in flags:
+            return finding("crontab_wipe", f"crontab -r deletes every cron job of {whose} without asking", cmd.text)
+        stdin = input_of(cmd).text if ops == ["-"] or (not ops and cmd.upstream is not None) else None
+        if ops == ["/dev/null"] or (stdin is not None and not stdin.strip()):
+            return finding("crontab_wipe", f"replaces {whose} crontab with an empty one", cmd.text)
+    for target in removes(cmd) + emptied(cmd):
+        normal = paths.normalize(target, cmd.cwd)
+        if normal and CRONTAB_STORE.match(normal):
+            return finding("crontab_wipe", f"erases {target}, where scheduled jobs are kept", cmd.text)
+    return None
+
+
+@rule(names={*containers.ENGINES, "chroot", "mount"}, contained=True)
+def rule_container_escape(cmd: Command, ctx: Context) -> Finding | None:
+    box = containers.parse_run(cmd.words) if cmd.name in containers.ENGINES else None
+    if box is not None:
+        root = box.root_writable()
+        if root and containers.runs_shell(box, SHELLS):
+            return finding("container_escape", f"opens a shell in a container with the host's / mounted writable "
+                           f"at {root.target}: full root access to the host", cmd.text)
+        # a management UI given the socket (portainer, lazydocker) is routine; a shell or a docker client is not
+        client = bool(box.command) and program(box.command[0]) in containers.ENGINES
+        if box.socket() and (containers.runs_shell(box, SHELLS, default_command=False) or client):
+            return finding("container_escape", "hands the host's Docker socket to a shell or client in a container: "
+                           "it can start any container on the host, as root", cmd.text)
+        return None
+    return escape_from_inside(cmd)
+
+
+def escape_from_inside(cmd: Command) -> Finding | None:
+    """A command inside a container that breaks out: chroot into the host's root, nsenter into pid 1
+    through the host's PID namespace, or mounting a host disk in a privileged container."""
+    box = cmd.container
+    if box is None:
+        return None
+    words = cmd.wrappers + cmd.words
+    programs = [program(w) for w in words]
+    if "chroot" in programs:
+        rest = skip_options(words[programs.index("chroot") + 1:], WRAPPERS["chroot"][0], 0, False)
+        if rest[:1] == ["/"]:
+            return finding("container_escape", "chroots into the host's root filesystem from a container", cmd.text)
+    if "nsenter" in programs and box.host_pid and box.all_powerful():
+        target = option_value(words[programs.index("nsenter") + 1:], "-t", "--target")
+        if target == "1":
+            return finding("container_escape", "enters the host's namespaces through pid 1 from a privileged "
+                           "container: a root shell on the host", cmd.text)
+    if cmd.name == "mount" and box.all_powerful() and any(paths.is_device(a) for a in cmd.args):
+        return finding("container_escape", "mounts a host disk inside a privileged container", cmd.text)
+    return None
+
+
+@rule(names={"apt", "apt-get", "aptitude", "yum", "dnf", "microdnf", "zypper", "apk", "dpkg", "rpm", "pacman"})
+def rule_package_removal(cmd: Command, ctx: Context) -> Finding | None:
+    removal = packages.parse_removal(cmd.name, cmd.args)
+    if removal is None:
+        return None
+    for package in removal.packages:
+        essential = packages.essential_package(package)
+        if essential:
+            return finding("system_package_removal", f"{cmd.name} removes {essential}, which the system needs to "
+                           "boot, run or install anything again", cmd.text)
+    if removal.forced and removal.packages:
+        return finding("system_package_removal", f"{cmd.name} is told to remove essential packages "
+                       "(--allow-remove-essential / --force-remove-essential)", cmd.text)
+    return None
+
+
 RULES: tuple[Rule, ...] = (  # the order breaks ties between equally severe findings on one command
     rule_recursive_delete, rule_disk_wipe, rule_reverse_shell, rule_remote_code, rule_exfiltration, rule_auth,
-    rule_fork_bomb, rule_permissions, rule_firewall, rule_persistence, rule_obfuscated, rule_shutdown,
-    rule_history_logs,
+    rule_package_removal, rule_fork_bomb, rule_permissions, rule_secret_destruction, rule_empty_variable_delete,
+    rule_container_escape, rule_firewall, rule_persistence, rule_obfuscated, rule_shutdown, rule_history_logs,
+    rule_crontab_wipe,
 )
 
 
 def rules_for(cmd: Command, ctx: Context) -> tuple[Rule, ...]:
     """The rules that declared they read this command, in RULES order."""
     runs_downloaded = bool(cmd.words) and cmd.words[0].removeprefix("./") in ctx.downloaded
-    return rules_wanting(cmd.name, bool(cmd.redirects), bool(cmd.assignments), runs_downloaded)
+    return rules_wanting(cmd.name, bool(cmd.redirects), bool(cmd.assignments), runs_downloaded,
+                         cmd.container is not None)
 
 
 @lru_cache(maxsize=4096)
-def rules_wanting(name: str, redirects: bool, assignments: bool, downloaded: bool) -> tuple[Rule, ...]:
-    return tuple(r for r in RULES if r.wants(name, redirects, assignments, downloaded))
+def rules_wanting(name: str, redirects: bool, assignments: bool, downloaded: bool,
+                  contained: bool) -> tuple[Rule, ...]:
+    return tuple(r for r in RULES if r.wants(name, redirects, assignments, downloaded, contained))

@@ -34,7 +34,7 @@ WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
     "time": (frozenset("-f -o".split()), 0),
     "strace": (frozenset("-o -e -p -s -u".split()), 0),
     "runuser": (frozenset("-u -g -G".split()), 0),
-    "nsenter": (frozenset("-t -S -G".split()), 0),
+    "nsenter": (frozenset("-t -S -G --target --setuid --setgid".split()), 0),
     "systemd-run": (frozenset("-u -p --unit --property --uid --gid".split()), 0),
     **{name: (frozenset(), 0) for name in ("nohup", "command", "exec", "builtin", "setsid", "busybox",
                                            "unbuffer", "caffeinate", "fakeroot", "torsocks", "proxychains",
@@ -96,21 +96,28 @@ def split_segments(cmd: str, plain: bool = False) -> Iterator[list[str]]:
 def unwrap(words: list[str]) -> list[str]:
     """The command a wrapped command runs: a leading pipe marker (from `split_segments`), wrappers with
     their options, and leading `VAR=value` words dropped. `\\rm` and `/bin/rm` stay as written."""
+    return split_wrappers(words)[1]
+
+
+def split_wrappers(words: list[str]) -> tuple[list[str], list[str]]:
+    """(the wrapper words peeled off, the command they run): `sudo -u bob nsenter -t 1 sh` gives
+    (`sudo -u bob nsenter -t 1`, `sh`). Rules read the wrappers where they change the meaning."""
     if words and words[0] == "|":
         words = [w for w in words if w != "|"]
-    while words:
-        head = program(words[0])
-        if ASSIGNMENT.match(words[0]):
-            words = words[1:]
-        elif head in WRAPPERS and not (head == "command" and words[1:2] in (["-v"], ["-V"])):
+    rest = words
+    while rest:
+        head = program(rest[0])
+        if ASSIGNMENT.match(rest[0]):
+            rest = rest[1:]
+        elif head in WRAPPERS and not (head == "command" and rest[1:2] in (["-v"], ["-V"])):
             with_value, positional = WRAPPERS[head]
-            rest = skip_options(words[1:], with_value, positional, assignments=head == "env")
-            if not rest:
+            after = skip_options(rest[1:], with_value, positional, assignments=head == "env")
+            if not after:
                 break  # `env` or `time` alone: the wrapper is the command
-            words = rest
+            rest = after
         else:
             break
-    return words
+    return words[:len(words) - len(rest)], rest
 
 
 def skip_options(words: list[str], with_value: frozenset[str], positional: int, assignments: bool) -> list[str]:
@@ -141,6 +148,24 @@ def option_value(args: list[str], *names: str) -> str | None:
                 found = arg[len(name) + 1:]
             elif not name.startswith("--") and arg.startswith(name) and len(arg) > len(name):
                 found = arg[len(name):]
+    return found
+
+
+def short_option_value(args: list[str], letter: str, with_value: str) -> str | None:
+    """The value of single-letter option `letter` inside clusters: `-ou 0` and `-ou0` give "0" for "u"
+    when `o` takes no value. `with_value` lists every letter of the program that takes one."""
+    found = None
+    for i, word in enumerate(args):
+        if word == "--":
+            break
+        if not re.match(r"-[A-Za-z]", word):
+            continue
+        for j, char in enumerate(word[1:], start=1):
+            if char in with_value:
+                value = word[j + 1:] or (args[i + 1] if i + 1 < len(args) else None)
+                if char == letter:
+                    found = value
+                break
     return found
 
 

@@ -22,11 +22,13 @@ from fnmatch import fnmatchcase
 
 import bashlex
 
-from shelltune.safety import decode
-from shelltune.safety.paths import is_credential, normalize
-from shelltune.safety.programs import (CODE_FLAGS, DOWNLOADERS, SHELLS, interpreter_family, is_interpreter,
+from shelltune.safety import containers, decode
+from shelltune.safety.containers import Container
+from shelltune.safety.paths import FIND_MATCH, is_credential, normalize
+from shelltune.safety.programs import (AWKS, CODE_FLAGS, DOWNLOADERS, SHELLS, interpreter_family, is_interpreter,
                                        is_python)
-from shelltune.safety.shellwords import operands, option_value, program, skip_options, tokenize_segments, unwrap
+from shelltune.safety.shellwords import (operands, option_value, program, skip_options, split_wrappers,
+                                         tokenize_segments)
 
 DOWNLOAD, DECODED, SECRET = "\x00download\x00", "\x00decoded\x00", "\x00secret\x00"
 MAX_DEPTH = 4
@@ -45,6 +47,8 @@ class Context:
     commands: list[Command] = field(default_factory=list)
     structural: list[tuple[str, str, str]] = field(default_factory=list)  # (category, reason, matched)
     judge: Callable[[str], object] | None = None  # scans a separate line (text written to rc files, cron)
+    guarded: set[str] = field(default_factory=set)  # variables tested for emptiness (`[ -n "$X" ] && ...`)
+    container: Container | None = None  # set while walking the command of a container that reaches the host
 
 
 @dataclass
@@ -60,6 +64,8 @@ class Command:
     inner: list[Command] = field(default_factory=list)  # a subshell used as a pipeline stage
     via: str = ""
     recursive: bool = False  # reached through an unscoped `find -exec`: applies to a whole tree
+    wrappers: list[str] = field(default_factory=list)  # peeled words: `sudo -u x`, `nsenter -t 1`, `chroot /`
+    container: Container | None = None  # the container it runs in, when that container reaches the host
 
     def __post_init__(self) -> None:
         self.name = program(self.words[0]) if self.words else ""
@@ -78,6 +84,8 @@ def collect(line: str, ctx: Context | None = None, via: str = "", depth: int = 0
         ctx.structural.append(("obfuscated_execution", "nests more code than the scanner follows", line[:200]))
         return ctx
     text = decode.expand_ansi_c(line)
+    if "$" in text:
+        ctx.guarded.update(GUARD.findall(text))
     plain = is_plain(text)
     nodes = None if plain else parse(text)
     if nodes is None:
@@ -89,6 +97,8 @@ def collect(line: str, ctx: Context | None = None, via: str = "", depth: int = 0
     return ctx
 
 
+# `[ -n "$X" ] && ...`, `test -d "$X"`, `[[ -z $X ]] || ...`: the line checks X before relying on it.
+GUARD = re.compile(r"(?:\[\[?|\btest)\s+(?:!\s+)?-[nzdefsL]\s+\"?\$\{?([A-Za-z_]\w*)\}?")
 PLAIN_BREAKERS = re.compile(r"[$`\\(){}]|<<|\d[<>]|(^|\s)[#!]|(^|[;&|]\s*)(if|for|while|until|case|function|select|time|\[\[)\s")
 
 
@@ -168,6 +178,7 @@ def neutralise(text: str) -> str:
     """Replace what bashlex cannot parse with harmless stand-ins of the same meaning for the rules."""
     text = re.sub(r"\$\(\((?:[^()]|\([^()]*\))*\)\)", "0", text)   # $(( arithmetic ))
     text = re.sub(r"\[\[.*?\]\]", "true", text)                     # [[ test ]]
+    text = re.sub(r"<<(-?)\s*(['\"])(\w+)\2", r"<<\1\3", text)         # <<'EOF': bashlex wants <<EOF
     return re.sub(r"(^|[;&|(]\s*)time\s+(-p\s+)?", r"\1", text)      # the `time` keyword
 
 
@@ -304,6 +315,12 @@ class Walker:
     def expand_value(self, node) -> str:
         """One word with substitutions and parameters expanded, before word splitting."""
         value = unmask(node.word)
+        parts = getattr(node, "parts", [])
+        raw = self.text(node)
+        if not parts and "\\" in raw and '"' in raw:
+            # bashlex 0.18 drops the backslash of `"a\nb"`; inside double quotes bash keeps it unless
+            # it escapes $ ` " \ or a newline (what `echo -e "o\nw" | fdisk` depends on)
+            value = remove_quotes(raw)
         for part in getattr(node, "parts", []):
             if part.kind in ("commandsubstitution", "processsubstitution"):
                 replacement = self.substitute(part)
@@ -337,6 +354,25 @@ class Walker:
         return {"download": DOWNLOAD, "decoded": DECODED, "secret": SECRET}.get(stream.kind)
 
 
+def remove_quotes(raw: str) -> str:
+    """Bash quote removal of one word without expansions."""
+    out, quote, i = [], "", 0
+    while i < len(raw):
+        char, following = raw[i], raw[i + 1:i + 2]
+        if quote == "'":
+            quote = "" if char == "'" else quote
+            out.append("" if char == "'" else char)
+        elif char == "\\" and following and (not quote or following in '$`"\\\n'):
+            out.append("" if following == "\n" else following)
+            i += 1
+        elif char in "'\"" and (not quote or char == quote):
+            quote = "" if quote else char
+        else:
+            out.append(char)
+        i += 1
+    return "".join(out)
+
+
 def expand_parameters(value: str, env: dict[str, str]) -> str:
     def one(match: re.Match[str]) -> str:
         name = match.group(1) or match.group(2)
@@ -356,17 +392,36 @@ def emit_words(words: list[str], redirects: list[tuple[str, str]], ctx: Context,
                depth: int, upstream: Command | None = None, assignments: list | None = None,
                stdin_text: bytes | None = None, recursive: bool = False) -> Command:
     """Record one simple command (wrappers peeled) and walk whatever code it would run in turn."""
-    words = resolve_glob_program(unwrap(words))
+    box = ctx.container
+    if box is not None:  # inside a container: judge the host paths its words reach
+        words = [box.translate(w) for w in words]
+        redirects = [(op, box.translate(target)) for op, target in redirects]
+    wrappers, words = split_wrappers(words)
+    words = resolve_glob_program(words)
     cmd = Command(words, text, ctx.cwd, redirects, assignments or [], stdin_text, upstream, via=via,
-                  recursive=recursive)
+                  recursive=recursive, wrappers=wrappers, container=box)
     ctx.commands.append(cmd)
     for nested_text, how in nested_code(cmd, ctx):
         collect(nested_text, ctx, via=join_via(via, how), depth=depth + 1)
     for nested_words, how, unscoped in nested_commands(cmd, ctx):
         emit_words(nested_words, [], ctx, text=" ".join(nested_words), via=join_via(via, how), depth=depth + 1,
                    recursive=unscoped)
+    emit_container_command(cmd, ctx, via, depth)
     track_state(cmd, ctx)
     return cmd
+
+
+def emit_container_command(cmd: Command, ctx: Context, via: str, depth: int) -> None:
+    """Walk what `docker run` runs when its container reaches the host (containers.py says why only then)."""
+    box = containers.parse_run(cmd.words) if cmd.name in containers.ENGINES else None
+    if box is None or not box.command or not box.reaches_host():
+        return
+    outer, ctx.container = ctx.container, box
+    try:
+        emit_words(box.command, [], ctx, text=" ".join(box.command), depth=depth + 1,
+                   via=join_via(via, "inside a container given host access"))
+    finally:
+        ctx.container = outer
 
 
 def join_via(outer: str, inner: str) -> str:
@@ -408,11 +463,13 @@ def nested_code(cmd: Command, ctx: Context) -> list[tuple[str, str]]:
             found.append((" ".join(rest), "inside watch"))
     if name == "trap" and args:
         found.append((args[0], "in a trap"))
-    if is_interpreter(name):
+    if is_interpreter(name) or name in AWKS:
         code = interpreter_code(cmd)
         if code and decode.RUNS_SHELL.search(code):
             found += [(literal, f"run by {name}") for literal in decode.string_literals(code) if " " in literal]
         if code:
+            found += [(text, f"run by {name}") for text in decode.shell_commands_in_code(code, interpreter_family(name))
+                      if (text, f"run by {name}") not in found]
             found += [(text, f"decoded inside {name} code") for text in decode.hidden_strings(code)]
     if executes_stdin(cmd):
         stream = input_of(cmd)
@@ -442,8 +499,11 @@ def ssh_remote_command(args: list[str]) -> str | None:
 
 
 def interpreter_code(cmd: Command) -> str | None:
-    if cmd.name == "awk" or cmd.name == "gawk":
-        program_text = operands(cmd.args)
+    """The program text given on the command line (`python -c CODE`, `awk 'CODE' file`), else None."""
+    if cmd.name in AWKS:
+        if "-f" in cmd.args or any(a.startswith("--file") for a in cmd.args):
+            return None  # the program is in a file
+        program_text = operands(cmd.args, frozenset({"-F", "-v", "--field-separator", "--assign"}))
         return program_text[0] if program_text else None
     family = interpreter_family(cmd.name)
     letters = CODE_FLAGS.get(family, "")
@@ -465,7 +525,7 @@ def nested_commands(cmd: Command, ctx: Context) -> list[tuple[list[str], str, bo
         made = []
         for exec_words in spec.execs:
             target = spec.roots[0] if spec.roots else "."
-            replacement = target if not spec.narrowed else target.rstrip("/") + "/<match>"
+            replacement = target if not spec.narrowed else target.rstrip("/") + "/" + FIND_MATCH
             made.append(([replacement if w == "{}" else w.replace("{}", replacement) for w in exec_words],
                          "run by find -exec", not spec.narrowed))
         return made
@@ -534,7 +594,8 @@ def parse_find(words: list[str]) -> FindSpec:
             end = next((j for j in range(i + 1, len(args)) if args[j] in (";", "+", "\\;")), len(args))
             execs.append(args[i + 1:end])
             i = end
-        narrowed |= arg in NARROWING
+        # `-name '*'` matches everything: it narrows nothing
+        narrowed |= arg in NARROWING and args[i + 1:i + 2] not in (["*"], [".*"], ["*/*"])
         deletes |= arg == "-delete"
         i += 1
     return FindSpec(roots or ["."], narrowed, deletes, execs)
@@ -719,6 +780,8 @@ def stream_network_client(cmd: Command) -> Stream:
 
 STREAMS: dict[str, Callable[[Command], Stream]] = {
     "echo": stream_echo, "printf": stream_printf,
+    ":": lambda cmd: Stream("text", b""), "true": lambda cmd: Stream("text", b""),
+    "yes": lambda cmd: Stream("text", ((" ".join(cmd.args) or "y") + "\n").encode() * 8),
     "cat": passthrough, "tee": passthrough, "head": passthrough, "tail": passthrough,
     "base64": stream_base64, "openssl": stream_openssl, "xxd": stream_xxd, "tr": stream_tr,
     "rev": lambda cmd: transform(decode.reverse_lines, cmd, files(cmd)),
@@ -741,8 +804,8 @@ def executes_stdin(cmd: Command) -> bool:
         return False
     if name in SHELLS and any(re.fullmatch(r"-[a-zA-Z]*n[a-zA-Z]*", a) for a in args):
         return False  # bash -n only checks syntax
-    if is_python(name) and "-m" in args:
-        return False
+    if is_python(name) and any(re.fullmatch(r"-[bBdEiIOqsSuvx]*m.*", a) for a in args):
+        return False  # `python -m json.tool`, `-mjson.tool`: a module reads stdin as data
     if "-s" in args:
         return True
     positional = [a for a in args if not a.startswith("-") or a == "-"]
