@@ -35,10 +35,27 @@ def decode_escapes(text: str) -> str:
 
 
 def expand_ansi_c(command: str) -> str:
-    """Rewrite every `$'...'` as a plain single-quoted word holding its decoded text."""
-    def one(match: re.Match[str]) -> str:
-        return "'" + decode_escapes(match.group(1)).replace("'", "'\\''") + "'"
-    return ANSI_C.sub(one, command) if "$'" in command else command
+    """Rewrite every `$'...'` as a plain single-quoted word holding its decoded text. Inside '...' or
+    "..." a `$'` is literal (`bash -c '$'"'"'\\x72'"'"''` quotes it for the inner shell)."""
+    if "$'" not in command:
+        return command
+    out, quote, i = [], "", 0
+    while i < len(command):
+        char = command[i]
+        match = ANSI_C.match(command, i) if char == "$" and not quote else None
+        if match:
+            out.append("'" + decode_escapes(match.group(1)).replace("'", "'\\''") + "'")
+            i = match.end()
+            continue
+        if char == "\\" and quote != "'":
+            out.append(command[i:i + 2])
+            i += 2
+            continue
+        if char in "'\"" and (not quote or char == quote):
+            quote = "" if quote else char
+        out.append(char)
+        i += 1
+    return "".join(out)
 
 
 def expand_braces(word: str, limit: int = 64) -> list[str]:

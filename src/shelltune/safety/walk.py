@@ -83,7 +83,7 @@ def collect(line: str, ctx: Context | None = None, via: str = "", depth: int = 0
         # Nesting this deep is itself a way to hide: say so rather than call it safe.
         ctx.structural.append(("obfuscated_execution", "nests more code than the scanner follows", line[:200]))
         return ctx
-    text = decode.expand_ansi_c(line)
+    text = inline_heredocs(decode.expand_ansi_c(line))
     if "$" in text:
         ctx.guarded.update(GUARD.findall(text))
     plain = is_plain(text)
@@ -128,6 +128,36 @@ def emit_segments(text: str, ctx: Context, via: str, depth: int, plain: bool) ->
             for member in pipeline:
                 member.pipeline = pipeline
         previous = cmd
+
+
+HEREDOC = re.compile(r"(?<!<)<<(-?)\s*(['\"]?)([A-Za-z_]\w*)\2")
+
+
+def inline_heredocs(text: str) -> str:
+    """Rewrite each here-document as a here-string with the same text: `cat <<'EOF'\nbody\nEOF` ->
+    `cat <<< 'body'`. bashlex 0.18 reads the body of a here-document inside `( )` or `{ }` as commands
+    and rejects quoted delimiters; the text a command reads from stdin is what the rules need. A
+    here-document that never ends is left alone."""
+    if "<<" not in text or "\n" not in text:
+        return text
+    lines, out, i = text.split("\n"), [], 0
+    while i < len(lines):
+        line, i = lines[i], i + 1
+        replacements = []
+        for match in HEREDOC.finditer(line):
+            strip_tabs, quoted, delimiter = match.group(1), match.group(2), match.group(3)
+            end = next((j for j in range(i, len(lines))
+                        if (lines[j].lstrip("\t") if strip_tabs else lines[j]) == delimiter), None)
+            if end is None:
+                return text
+            body = "\n".join(b.lstrip("\t") if strip_tabs else b for b in lines[i:end])
+            word = "'" + body.replace("'", "'\\''") + "'" if quoted else '"' + body.replace('"', '\\"') + '"'
+            replacements.append((match.span(), "<<< " + word))
+            i = end + 1
+        for (start, stop), new in reversed(replacements):
+            line = line[:start] + new + line[stop:]
+        out.append(line)
+    return "\n".join(out)
 
 
 def parse(text: str) -> tuple[list, str] | None:
@@ -301,7 +331,8 @@ class Walker:
         return made
 
     def always_true(self, node) -> bool:
-        return self.text(node).strip().rstrip(";").strip() in ("true", ":", "[ 1 ]", "1", "/bin/true")
+        condition = remove_quotes(self.text(node).strip().rstrip(";").strip())  # `while 'true'` is `while true`
+        return condition in ("true", ":", "[ 1 ]", "1", "/bin/true", "/usr/bin/true")
 
     @staticmethod
     def backgrounds(node) -> bool:
@@ -317,9 +348,11 @@ class Walker:
         value = unmask(node.word)
         parts = getattr(node, "parts", [])
         raw = self.text(node)
-        if not parts and "\\" in raw and '"' in raw:
-            # bashlex 0.18 drops the backslash of `"a\nb"`; inside double quotes bash keeps it unless
-            # it escapes $ ` " \ or a newline (what `echo -e "o\nw" | fdisk` depends on)
+        if not parts and ("'" in raw or '"' in raw or "\\" in raw):
+            # bashlex 0.18 gets quote removal wrong in two ways the rules depend on: it drops the
+            # backslash of `"a\nb"` (bash keeps it unless it escapes $ ` " \ or a newline: what
+            # `echo -e "o\nw" | fdisk` relies on), and it keeps the inner quotes of `'a'"'"'b'`
+            # (how `bash -c '...'` quotes a quote)
             value = remove_quotes(raw)
         for part in getattr(node, "parts", []):
             if part.kind in ("commandsubstitution", "processsubstitution"):
@@ -334,7 +367,8 @@ class Walker:
         """The words bash would produce from one word node (usually one; more after splitting)."""
         raw = self.text(node)
         value = self.expand_value(node)
-        expanded = value != unmask(node.word)
+        # only substitutions and parameters are word-split (quote removal is not an expansion)
+        expanded = bool(getattr(node, "parts", [])) and value != unmask(node.word)
         if expanded and not raw.startswith('"'):
             return [w for w in value.split() if w] or [""] if value.strip() else []
         if "{" in raw and not re.search(r"['\"\\]", raw):
