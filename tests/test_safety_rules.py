@@ -84,3 +84,19 @@ def test_v3_reasons_say_what_is_lost():
     assert '"${DIR:?}"' in scan_command('rm -rf "$DIR"/').reason
     assert "libc6" in scan_command("apt purge libc6").reason
     assert "whenever `ls` is typed" in scan_command("echo \"alias ls='rm -rf ~'\" >> ~/.bashrc").reason
+
+
+@pytest.mark.parametrize("cmd,category", [
+    ("find ~/.ssh -name 'id_*' -delete", "secret_destruction"),          # held-out misses, fixed after measuring
+    ("find ~ -name id_ed25519 -exec shred -u {} +", "secret_destruction"),
+    ("perl -e 'system \"rm -rf /usr\"'", "recursive_delete"),
+    ("ruby -e 'exec \"reboot\"'", "shutdown"),
+])
+def test_filtered_find_over_secrets_and_calls_without_parentheses(cmd, category):
+    found = scan_command(cmd)
+    assert found is not None and found.category == category, found
+
+
+def test_filtered_find_elsewhere_and_printed_text_stay_alone():
+    assert scan_command("find ~ -name '*.tmp' -exec rm {} +") is None
+    assert scan_command("perl -e 'print \"system rm -rf /\"'") is None

@@ -183,6 +183,8 @@ BACKTICKS = re.compile(r"`([^`]+)`")
 QX = re.compile(r"(?:\bqx|%x)\s*(?:\(([^()]*)\)|\{([^{}]*)\}|\[([^\[\]]*)\]|([/!|])(.*?)\4)")
 # Perl's q() and qq() are plain string literals with other delimiters.
 PERL_QUOTE = re.compile(r"\bqq?\s*(?:\(([^()]*)\)|\{([^{}]*)\}|\[([^\[\]]*)\])")
+# Perl and Ruby call system/exec without parentheses too: `system "rm -rf /"`, `exec 'cmd'`.
+BARE_CALL = re.compile(r"\b(?:system|exec)\s+([\"'q][^;{}]*)")
 AWK_GETLINE = re.compile(r'"((?:[^"\\]|\\.)*)"\s*\|\s*getline')
 BACKTICK_FAMILIES = frozenset({"perl", "ruby", "php"})
 
@@ -199,6 +201,10 @@ def shell_commands_in_code(code: str, family: str) -> list[str]:
             found += [literal for literal in literals if " " in literal.strip()]
         else:
             found += literals
+    if family in ("perl", "ruby"):
+        for arguments in BARE_CALL.findall(code):
+            literals = code_literals(arguments, family)
+            found += [" ".join(shlex.quote(literal) for literal in literals)] if len(literals) > 1 else literals
     if family in BACKTICK_FAMILIES:
         found += BACKTICKS.findall(code)
     found += ["".join(groups[:3]) + groups[4] for groups in QX.findall(code)]  # groups[3]: the delimiter

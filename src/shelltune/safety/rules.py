@@ -672,17 +672,21 @@ def planted_definitions(line: str) -> list[tuple[str, str]]:
 
 @rule(names={*REMOVERS, *WRITERS, "find"}, redirects=True)
 def rule_secret_destruction(cmd: Command, ctx: Context) -> Finding | None:
-    targets = [(t, is_recursive(cmd)) for t in removes(cmd)] + [(t, False) for t in emptied(cmd)]
+    erased = emptied(cmd)
+    # (path, whether the whole tree under it goes, how the reason names it)
+    targets = [(t, is_recursive(cmd), f"deletes {t}") for t in removes(cmd)] + [(t, False, f"empties {t}") for t in erased]
     if cmd.name == "find":
         spec = parse_find(cmd.words)
-        if spec.deletes and not spec.narrowed:
-            targets += [(root, True) for root in spec.roots]
-    for target, whole_tree in targets:
+        removing = spec.deletes or any(e and program(e[0]) in REMOVERS for e in spec.execs)
+        if removing and not spec.narrowed:
+            targets += [(root, True, f"deletes everything under {root}") for root in spec.roots]
+        elif removing:  # `find ~/.ssh -name 'id_*' -delete`: what the names match, at any depth
+            targets += [(f"{root.rstrip('/')}{middle}{name}", False, f"deletes the files named {name} under {root}")
+                        for root in spec.roots for name in spec.names for middle in ("/", "/*/")]
+    for target, whole_tree, action in targets:
         what = paths.home_secret(target, cmd.cwd, whole_tree)
         if what:
-            verb = "empties" if target in emptied(cmd) else "deletes"
-            return finding("secret_destruction", f"{verb} {target}, which holds {what}: it cannot be recovered",
-                           cmd.text)
+            return finding("secret_destruction", f"{action}, which holds {what}: it cannot be recovered", cmd.text)
     return None
 
 

@@ -605,6 +605,7 @@ class FindSpec:
     narrowed: bool
     deletes: bool
     execs: list[list[str]]
+    names: list[str] = field(default_factory=list)  # the -name / -iname patterns
 
 
 NARROWING = frozenset("-name -iname -path -ipath -wholename -iwholename -regex -iregex -newer -mtime -mmin "
@@ -621,7 +622,7 @@ def parse_find(words: list[str]) -> FindSpec:
     while i < len(args) and not args[i].startswith(("-", "(", "!")):
         roots.append(args[i])
         i += 1
-    execs, narrowed, deletes = [], False, False
+    execs, narrowed, deletes, names = [], False, False, []
     while i < len(args):
         arg = args[i]
         if arg in ("-exec", "-execdir", "-ok", "-okdir"):
@@ -631,8 +632,10 @@ def parse_find(words: list[str]) -> FindSpec:
         # `-name '*'` matches everything: it narrows nothing
         narrowed |= arg in NARROWING and args[i + 1:i + 2] not in (["*"], [".*"], ["*/*"])
         deletes |= arg == "-delete"
+        if arg in ("-name", "-iname") and i + 1 < len(args):
+            names.append(args[i + 1])
         i += 1
-    return FindSpec(roots or ["."], narrowed, deletes, execs)
+    return FindSpec(roots or ["."], narrowed, deletes, execs, names)
 
 
 def track_state(cmd: Command, ctx: Context) -> None:
