@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import ROOT
-from shelltune.safety import scan_command
+from shelltune.safety import scan_all, scan_command
 from shelltune.safety.rules import RULES, rules_for
 from shelltune.safety.walk import Context, collect
 
@@ -100,3 +100,9 @@ def test_filtered_find_over_secrets_and_calls_without_parentheses(cmd, category)
 def test_filtered_find_elsewhere_and_printed_text_stay_alone():
     assert scan_command("find ~ -name '*.tmp' -exec rm {} +") is None
     assert scan_command("perl -e 'print \"system rm -rf /\"'") is None
+
+
+def test_globs_reach_dotfiles_only_when_they_say_so():
+    # bash's `*` skips names starting with a dot: `rm -rf ~/*` leaves ~/.ssh alone
+    assert [f.category for f in scan_all("rm -rf ~/*")] == ["recursive_delete"]
+    assert scan_command("rm -rf ~/.s*").category == "secret_destruction"

@@ -154,9 +154,31 @@ def home_secret(path: str, cwd: str | None = None, whole_tree: bool = False) -> 
     for secret, what in HOME_SECRETS.items():
         parts = secret.split("/")
         candidates = ["/".join(parts[:n]) for n in range(2, len(parts) + 1)] if whole_tree else [secret]
-        if any(in_home == c or fnmatchcase(c, in_home) for c in candidates):
+        if any(in_home == c or glob_matches(c, in_home) for c in candidates):
             return what
     return None
+
+
+def home_secret_named(root: str, name: str, cwd: str | None = None) -> str | None:
+    """What secret `find ROOT -name NAME` reaches: one under ROOT whose file name NAME matches (find
+    descends into hidden directories and its `*` matches a leading dot)."""
+    normal = normalize(root, cwd)
+    if normal in ("/", "/home", "/Users"):
+        normal = "~"  # every home lies below
+    in_home = HOME_PREFIX.sub("~", normal) if normal and normal.startswith("/") else normal
+    if in_home is None or not in_home.startswith("~"):
+        return None
+    return next((what for secret, what in HOME_SECRETS.items()
+                 if secret.startswith(in_home.rstrip("/") + "/") and fnmatchcase(secret.rsplit("/", 1)[1], name)), None)
+
+
+def glob_matches(path: str, pattern: str) -> bool:
+    """Whether the shell glob `pattern` names `path`: component by component, and a `*` or `?` at the
+    start of a component never matches a leading dot (`~/*` does not reach `~/.ssh`)."""
+    parts, globs = path.split("/"), pattern.split("/")
+    return len(parts) == len(globs) and all(
+        fnmatchcase(part, glob) and not (part.startswith(".") and not glob.startswith("."))
+        for part, glob in zip(parts, globs))
 
 
 def is_authorized_keys(path: str) -> bool:

@@ -681,8 +681,12 @@ def rule_secret_destruction(cmd: Command, ctx: Context) -> Finding | None:
         if removing and not spec.narrowed:
             targets += [(root, True, f"deletes everything under {root}") for root in spec.roots]
         elif removing:  # `find ~/.ssh -name 'id_*' -delete`: what the names match, at any depth
-            targets += [(f"{root.rstrip('/')}{middle}{name}", False, f"deletes the files named {name} under {root}")
-                        for root in spec.roots for name in spec.names for middle in ("/", "/*/")]
+            for root in spec.roots:
+                for name in spec.names:
+                    what = paths.home_secret_named(root, name, cmd.cwd)
+                    if what:
+                        return finding("secret_destruction", f"deletes the files named {name} under {root}, "
+                                       f"which hold {what}: it cannot be recovered", cmd.text)
     for target, whole_tree, action in targets:
         what = paths.home_secret(target, cmd.cwd, whole_tree)
         if what:
