@@ -2,8 +2,10 @@
 
 `scan_command(cmd)` returns the most severe `Finding` (category, severity, reason, matched part) or None.
 The line is parsed with bashlex (walk.py) into the simple commands it would run, obfuscation undone
-(decode.py), and each command judged by one rule per category (rules.py) against the paths that matter
-(paths.py). Nothing is ever executed.
+(decode.py), containers that reach the host opened up (containers.py), and each command judged by the
+rules that declared they read it (rules.py) against the paths and packages that matter (paths.py,
+packages.py). Nothing is ever executed. docs/safety.md describes what it catches and what it misses;
+evaluate.py and mutate.py measure it.
 """
 
 from __future__ import annotations

@@ -120,9 +120,11 @@ def mutation_report(examples: list[Example]) -> dict[str, Any]:
 
 
 def format_mutations(report: dict[str, Any]) -> str:
-    lines = ["| rewrite | dangerous | still flagged as before | benign | still unflagged |", "|---|---:|---:|---:|---:|"]
+    lines = ["| rewrite | dangerous | still flagged as before | benign | still unflagged |",
+             "|---|---:|---:|---:|---:|"]
     for name, c in report["per_rewrite"].items():
-        lines.append(f"| {name} | {c['dangerous']} | {c['dangerous_survived']} | {c['benign']} | {c['benign_survived']} |")
+        lines.append(f"| {name} | {c['dangerous']} | {c['dangerous_survived']} "
+                     f"| {c['benign']} | {c['benign_survived']} |")
     lines += ["", f"{report['rewrites']:,} rewrites, {report['survived']:,} survived ({show(report['survival_rate'])})"]
     lines += [f"failed {f['rewrite']}: {f['rewritten']!r} (expected {f['expected'] or 'ok'}, got {f['got'] or 'ok'})"
               for f in report["failures"]]

@@ -178,7 +178,7 @@ def glob_matches(path: str, pattern: str) -> bool:
     parts, globs = path.split("/"), pattern.split("/")
     return len(parts) == len(globs) and all(
         fnmatchcase(part, glob) and not (part.startswith(".") and not glob.startswith("."))
-        for part, glob in zip(parts, globs))
+        for part, glob in zip(parts, globs, strict=True))
 
 
 def is_authorized_keys(path: str) -> bool:

@@ -674,7 +674,8 @@ def planted_definitions(line: str) -> list[tuple[str, str]]:
 def rule_secret_destruction(cmd: Command, ctx: Context) -> Finding | None:
     erased = emptied(cmd)
     # (path, whether the whole tree under it goes, how the reason names it)
-    targets = [(t, is_recursive(cmd), f"deletes {t}") for t in removes(cmd)] + [(t, False, f"empties {t}") for t in erased]
+    targets = [(t, is_recursive(cmd), f"deletes {t}") for t in removes(cmd)]
+    targets += [(t, False, f"empties {t}") for t in erased]
     if cmd.name == "find":
         spec = parse_find(cmd.words)
         removing = spec.deletes or any(e and program(e[0]) in REMOVERS for e in spec.execs)

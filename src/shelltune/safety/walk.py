@@ -5,12 +5,15 @@ functions and command/process substitutions. Each simple command becomes a `Comm
 expanded the way bash would (quotes removed, `$HOME` -> `~`, `${IFS}` -> space, variables set earlier in
 the line, brace expansion, `$(...)` replaced by its output when that output can be computed statically)
 and its wrappers peeled (`sudo`, `env`, `nohup`, `timeout`, `xargs`, ...). Strings that a command would
-itself run as shell code (`bash -c`, `eval`, `su -c`, `ssh host CMD`, `trap`, `find -exec`, data decoded
-and piped into a shell) are parsed and walked too, marked with how they were reached.
+itself run as shell code (`bash -c`, `eval`, `su -c`, `ssh host CMD`, `trap`, `find -exec`, the
+`system()` of an interpreter one-liner, data decoded and piped into a shell, the command of a container
+given the host) are parsed and walked too, marked with how they were reached.
 
 When bashlex cannot parse a line (it lacks `[[`, `case`, arithmetic), unsupported constructs are
 neutralised and the parse retried; failing that, a quote-aware tokenizer splits the line at pipes and
-list operators, so a command is never judged safe just because it did not parse.
+list operators, so a command is never judged safe just because it did not parse. Where bashlex parses
+but reads wrongly (quote removal of `'a'"'"'b'` and `"a\\nb"`, here-documents inside groups), the walk
+does that part itself.
 """
 
 from __future__ import annotations
