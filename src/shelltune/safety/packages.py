@@ -67,5 +67,6 @@ def essential_package(package: str) -> str | None:
     if name in ESSENTIAL:
         return name
     if re.search(r"[*?\[]", name):
-        return next((e for e in (*sorted(ESSENTIAL), *KERNEL_SAMPLES) if fnmatchcase(e, name)), None)
+        matched = next((e for e in (*sorted(ESSENTIAL), *KERNEL_SAMPLES) if fnmatchcase(e, name)), None)
+        return f"{name} (which includes {matched})" if matched else None
     return None
