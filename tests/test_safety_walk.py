@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import ROOT
-from shelltune.safety import _scan, scan_command
+from shelltune.safety import scan_command, scan_line
 from shelltune.safety import decode
 from shelltune.safety.walk import Context, Walker, collect, is_plain, parse
 
@@ -115,5 +115,21 @@ def test_mutated_commands_never_crash_or_hang():
         for _ in range(rng.randint(1, 4)):
             at = rng.randrange(len(line) + 1)
             line = line[:at] + rng.choice(pieces) + line[at:] if rng.random() < 0.5 else line[:at] + line[at + 1:]
-        _scan.__wrapped__(line)
+        scan_line(line)
     assert time.perf_counter() - start < 60
+
+
+@pytest.mark.parametrize("line", [
+    "bash -c 'awk '\"'\"'BEGIN { system(\"rm -rf /\") }'\"'\"''",   # bashlex kept the inner quotes of '"'"'
+    "bash -c '$'\"'\"'\\x72\\x6d'\"'\"' -rf /'",                     # $'..' is literal inside '...'
+    "(\ncat <<'EOF' | sh\nrm -rf /\nEOF\n)",                            # a here-document inside ( )
+    "{ cat <<EOF | bash\nrm -rf ~\nEOF\n}",
+])
+def test_nested_quoting_and_here_documents_are_read_as_bash_reads_them(line):
+    finding = scan_command(line)
+    assert finding is not None and finding.category == "recursive_delete"
+
+
+def test_here_document_bodies_are_data_not_commands():
+    assert scan_command("(\ncat <<'EOF' > notes.txt\nrm -rf /\nEOF\n)") is None
+    assert scan_command("while 'true'; do bash & done").category == "fork_bomb"

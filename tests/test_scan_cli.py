@@ -61,3 +61,14 @@ def test_eval_rejects_unknown_category(tmp_path):
     corpus = write_jsonl(tmp_path / "c.jsonl", [{"cmd": "ls", "label": "benign", "category": "nope"}])
     result = shelltune("scan", "--eval", str(corpus))
     assert result.returncode == 2 and f"{corpus}:1: unknown category 'nope'" in result.stderr
+
+
+def test_eval_mutations_reports_every_rewrite(tmp_path):
+    rows = [{"cmd": "rm -rf /", "label": "dangerous", "category": "recursive_delete"},
+            {"cmd": "rm -rf ./build", "label": "benign", "category": "recursive_delete"}]
+    corpus = write_jsonl(tmp_path / "c.jsonl", rows)
+    result = shelltune("scan", "--eval", str(corpus), "--mutations", "--json", str(tmp_path / "r.json"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "| sudo | 1 | 1 | 1 | 1 |" in result.stdout and "| long_options | 1 | 1 | 1 | 1 |" in result.stdout
+    mutations = json.loads((tmp_path / "r.json").read_text())["mutations"]
+    assert mutations["rewrites"] == mutations["survived"] > 30

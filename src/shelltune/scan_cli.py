@@ -4,9 +4,11 @@
     shelltune scan < commands.txt                  one command per line on stdin
     shelltune scan --jsonl FILE [--field cmd]      one JSON verdict per input line, in order
     shelltune scan --eval CORPUS [--json OUT]      recall, precision and FPR per category
+    shelltune scan --eval CORPUS --mutations       ... and every row through meaning-preserving rewrites
 
 Verdicts exit 0 whether or not anything is dangerous; `--eval` exits 1 when the corpus misses the
-targets (recall >= 0.97, false-positive rate <= 0.01), so CI can gate on it.
+targets (recall >= 0.97, false-positive rate <= 0.01, and with --mutations at least 99% of rewrites
+judged like their row), so CI can gate on it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from shelltune.errors import ShelltuneError, run_cli
 from shelltune.fileio import iter_json_objects, write_json
 from shelltune.safety import scan_command
 
-TARGET_RECALL, TARGET_FPR = 0.97, 0.01
+TARGET_RECALL, TARGET_FPR, TARGET_MUTATION_SURVIVAL = 0.97, 0.01, 0.99
 
 
 def verdict(cmd: str) -> dict[str, Any]:
@@ -54,15 +56,21 @@ def print_verdicts(commands: list[str]) -> int:
     return 0
 
 
-def run_eval(path: Path, json_out: Path | None) -> int:
-    from shelltune.safety.evaluate import evaluate, format_report
-    report = evaluate(path)
+def run_eval(path: Path, json_out: Path | None, mutations: bool = False) -> int:
+    from shelltune.safety.evaluate import evaluate, format_mutations, format_report
+    report = evaluate(path, mutations=mutations)
     print(format_report(report))
+    if mutations:
+        print("\n" + format_mutations(report["mutations"]))
     if json_out is not None:
         write_json(json_out, report)
     overall = report["overall"]
     met = (overall["recall"] or 0) >= TARGET_RECALL and (overall["false_positive_rate"] or 0) <= TARGET_FPR
-    print(f"\ntargets (recall >= {TARGET_RECALL}, FPR <= {TARGET_FPR}): {'met' if met else 'MISSED'}")
+    targets = f"recall >= {TARGET_RECALL}, FPR <= {TARGET_FPR}"
+    if mutations:
+        met = met and (report["mutations"]["survival_rate"] or 0) >= TARGET_MUTATION_SURVIVAL
+        targets += f", rewrites judged like their row >= {TARGET_MUTATION_SURVIVAL}"
+    print(f"\ntargets ({targets}): {'met' if met else 'MISSED'}")
     return 0 if met else 1
 
 
@@ -76,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--eval", type=Path, metavar="CORPUS", help="score the scanner on a labeled corpus")
     parser.add_argument("--field", default="cmd", help="JSON field holding the command (default: cmd)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="with --eval: also write the report as JSON")
+    parser.add_argument("--mutations", action="store_true",
+                        help="with --eval: also judge every row through meaning-preserving rewrites")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
@@ -85,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def run() -> int:
         if args.eval is not None:
-            return run_eval(args.eval, args.json)
+            return run_eval(args.eval, args.json, args.mutations)
         if args.jsonl is not None:
             return scan_jsonl(args.jsonl, args.field, sys.stdout)
         commands = args.commands or [line.rstrip("\n") for line in sys.stdin if line.strip()]

@@ -2,8 +2,10 @@
 
 `scan_command(cmd)` returns the most severe `Finding` (category, severity, reason, matched part) or None.
 The line is parsed with bashlex (walk.py) into the simple commands it would run, obfuscation undone
-(decode.py), and each command judged by one rule per category (rules.py) against the paths that matter
-(paths.py). Nothing is ever executed.
+(decode.py), containers that reach the host opened up (containers.py), and each command judged by the
+rules that declared they read it (rules.py) against the paths and packages that matter (paths.py,
+packages.py). Nothing is ever executed. docs/safety.md describes what it catches and what it misses;
+evaluate.py and mutate.py measure it.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ from __future__ import annotations
 from functools import lru_cache
 
 from shelltune.safety.findings import CATEGORIES, CRITICAL, HIGH, MEDIUM, Finding, finding, most_severe
-from shelltune.safety.rules import RULES, is_relevant
+from shelltune.safety.rules import rules_for
 from shelltune.safety.walk import Context, collect
 
-__all__ = ["CATEGORIES", "CRITICAL", "HIGH", "MEDIUM", "Finding", "scan_all", "scan_command"]
+__all__ = ["CATEGORIES", "CRITICAL", "HIGH", "MEDIUM", "Finding", "scan_all", "scan_command", "scan_line"]
 
 INERT_FLAGS = frozenset({"--help", "--version"})
 
@@ -26,21 +28,25 @@ def scan_command(cmd: str) -> Finding | None:
 
 def scan_all(cmd: str) -> list[Finding]:
     """Every finding in the line, in the order its commands would run."""
-    return list(_scan(cmd))
+    return list(scan_cached(cmd))
 
 
-@lru_cache(maxsize=4096)
-def _scan(cmd: str) -> tuple[Finding, ...]:
+def scan_line(cmd: str) -> tuple[Finding, ...]:
+    """Every finding in the line, computed afresh (no cache): what throughput measurements time."""
     ctx = collect(cmd, Context(judge=scan_command))
     found = [finding(category, reason, matched) for category, reason, matched in ctx.structural]
     for command in ctx.commands:
-        if not is_relevant(command, ctx) or INERT_FLAGS & set(command.args):
+        if INERT_FLAGS & set(command.args):
             continue
-        for rule in RULES:
+        for rule in rules_for(command, ctx):
             result = rule(command, ctx)
             if result is not None:
                 found.append(annotate(result, command.via))
     return tuple(found)
+
+
+# Datasets repeat commands and the split, scan and predict paths judge the same lines more than once.
+scan_cached = lru_cache(maxsize=4096)(scan_line)
 
 
 def annotate(result: Finding, via: str) -> Finding:

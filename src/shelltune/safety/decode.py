@@ -10,6 +10,7 @@ import base64
 import binascii
 import gzip
 import re
+import shlex
 import zlib
 
 ANSI_C = re.compile(r"\$'((?:[^'\\]|\\.)*)'", re.S)
@@ -34,10 +35,27 @@ def decode_escapes(text: str) -> str:
 
 
 def expand_ansi_c(command: str) -> str:
-    """Rewrite every `$'...'` as a plain single-quoted word holding its decoded text."""
-    def one(match: re.Match[str]) -> str:
-        return "'" + decode_escapes(match.group(1)).replace("'", "'\\''") + "'"
-    return ANSI_C.sub(one, command) if "$'" in command else command
+    """Rewrite every `$'...'` as a plain single-quoted word holding its decoded text. Inside '...' or
+    "..." a `$'` is literal (`bash -c '$'"'"'\\x72'"'"''` quotes it for the inner shell)."""
+    if "$'" not in command:
+        return command
+    out, quote, i = [], "", 0
+    while i < len(command):
+        char = command[i]
+        match = ANSI_C.match(command, i) if char == "$" and not quote else None
+        if match:
+            out.append("'" + decode_escapes(match.group(1)).replace("'", "'\\''") + "'")
+            i = match.end()
+            continue
+        if char == "\\" and quote != "'":
+            out.append(command[i:i + 2])
+            i += 2
+            continue
+        if char in "'\"" and (not quote or char == quote):
+            quote = "" if quote else char
+        out.append(char)
+        i += 1
+    return "".join(out)
 
 
 def expand_braces(word: str, limit: int = 64) -> list[str]:
@@ -154,3 +172,71 @@ def hidden_strings(code: str) -> list[str]:
         elif len(compact) >= 8 and re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", compact):
             found.append(printable(b64decode(compact.encode())))
     return [text for text in found if text]
+
+
+# Calls that hand their arguments to a shell or exec: os.system, subprocess.run, execSync, os.execute,
+# shell_exec, awk's system(). Their string arguments are a command line or, in list form, its argv.
+CODE_CALL = re.compile(r"\b(system|popen\d?|exec\w*|spawn\w*|subprocess\.\w+|shell_exec|passthru|proc_open|"
+                       r"check_output|check_call|getoutput|getstatusoutput|execute)\s*\(")
+# Quoting forms that run their text as a shell command: Perl/Ruby/PHP backticks, Perl qx//, Ruby %x().
+BACKTICKS = re.compile(r"`([^`]+)`")
+QX = re.compile(r"(?:\bqx|%x)\s*(?:\(([^()]*)\)|\{([^{}]*)\}|\[([^\[\]]*)\]|([/!|])(.*?)\4)")
+# Perl's q() and qq() are plain string literals with other delimiters.
+PERL_QUOTE = re.compile(r"\bqq?\s*(?:\(([^()]*)\)|\{([^{}]*)\}|\[([^\[\]]*)\])")
+# Perl and Ruby call system/exec without parentheses too: `system "rm -rf /"`, `exec 'cmd'`.
+BARE_CALL = re.compile(r"\b(?:system|exec)\s+([\"'q][^;{}]*)")
+AWK_GETLINE = re.compile(r'"((?:[^"\\]|\\.)*)"\s*\|\s*getline')
+BACKTICK_FAMILIES = frozenset({"perl", "ruby", "php"})
+
+
+def shell_commands_in_code(code: str, family: str) -> list[str]:
+    """Command lines an interpreter one-liner hands to a shell: `system("rm -rf /")`,
+    `subprocess.run(["rm", "-rf", "/"])` (argv joined), `` `cmd` ``, `qx{cmd}`, `%x(cmd)`, awk's
+    `system()` and `"cmd" | getline`. Text the code merely prints is not among them."""
+    found = []
+    for match in CODE_CALL.finditer(code):
+        literals = code_literals(call_arguments(code, match.end() - 1), family)
+        if len(literals) > 1:  # argv form, or a command line followed by options: try both readings
+            found.append(" ".join(shlex.quote(literal) for literal in literals))
+            found += [literal for literal in literals if " " in literal.strip()]
+        else:
+            found += literals
+    if family in ("perl", "ruby"):
+        for arguments in BARE_CALL.findall(code):
+            literals = code_literals(arguments, family)
+            found += [" ".join(shlex.quote(literal) for literal in literals)] if len(literals) > 1 else literals
+    if family in BACKTICK_FAMILIES:
+        found += BACKTICKS.findall(code)
+    found += ["".join(groups[:3]) + groups[4] for groups in QX.findall(code)]  # groups[3]: the delimiter
+    if family == "awk":
+        found += [decode_escapes(text) for text in AWK_GETLINE.findall(code)]
+    return list(dict.fromkeys(text.strip() for text in found if text.strip()))
+
+
+def code_literals(text: str, family: str) -> list[str]:
+    literals = string_literals(text)
+    if family == "perl":
+        literals += ["".join(groups) for groups in PERL_QUOTE.findall(text)]
+    return literals
+
+
+def call_arguments(code: str, open_paren: int) -> str:
+    """The text between a call's parentheses (nesting and quoted parentheses respected)."""
+    depth, quote, i = 0, "", open_paren
+    while i < len(code):
+        char = code[i]
+        if quote:
+            if char == "\\":
+                i += 1
+            elif char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return code[open_paren + 1:i]
+        i += 1
+    return code[open_paren + 1:]

@@ -6,6 +6,7 @@ resembles (a benign `dd if=a.img of=b.img` belongs to `disk_wipe`), so each cate
 its dangerous rows and a false-positive rate on its look-alikes. A dangerous command counts as caught
 when it is flagged at all; `category_accuracy` says how often the flag names the expected category.
 Rows may carry `"evasion": true` (obfuscated forms); their recall is reported separately.
+`mutation_report` runs every row through meaning-preserving rewrites (mutate.py), a second yardstick.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from shelltune.errors import ShelltuneError
 from shelltune.fileio import iter_json_objects
-from shelltune.safety import CATEGORIES, Finding, scan_command
+from shelltune.safety import CATEGORIES, Finding, scan_command, scan_line
 
 LABELS = ("dangerous", "benign")
 
@@ -80,24 +81,54 @@ def counts(pairs: list[tuple[Example, Finding | None]]) -> dict[str, Any]:
             "false_positive_rate": ratio(fp, fp + tn), "category_accuracy": ratio(right, tp)}
 
 
-def evaluate(path: Path, repeats: int = 3) -> dict[str, Any]:
-    """Score the scanner on a corpus and time it (best of `repeats`, cache bypassed, one core)."""
+def evaluate(path: Path, repeats: int = 3, mutations: bool = False) -> dict[str, Any]:
+    """Score the scanner on a corpus and time it (best of `repeats`, cache bypassed, one core); with
+    `mutations`, also on every meaning-preserving rewrite of every row."""
     examples = load_corpus(path)
     verdicts = [scan_command(e.cmd) for e in examples]
     report = score(examples, verdicts)
     report["commands_per_s"] = round(throughput([e.cmd for e in examples], repeats))
+    if mutations:
+        report["mutations"] = mutation_report(examples)
     return report
 
 
 def throughput(commands: list[str], repeats: int = 3) -> float:
-    from shelltune.safety import _scan
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
         for cmd in commands:
-            _scan.__wrapped__(cmd)  # uncached: every command parsed and judged afresh
+            scan_line(cmd)  # uncached: every command parsed and judged afresh
         best = min(best, time.perf_counter() - start)
     return len(commands) / best
+
+
+def mutation_report(examples: list[Example]) -> dict[str, Any]:
+    """Every row through every rewrite that keeps its meaning: how many stayed right, per rewrite."""
+    from shelltune.safety.mutate import mutate_all, summarize
+
+    def category(cmd: str) -> str | None:
+        found = scan_command(cmd)
+        return found.category if found else None
+    outcomes = mutate_all([(e.cmd, e.dangerous, e.category) for e in examples], category)
+    failed = [o for o in outcomes if not o.survived]
+    return {"rewrites": len(outcomes), "survived": len(outcomes) - len(failed),
+            "survival_rate": ratio(len(outcomes) - len(failed), len(outcomes)),
+            "per_rewrite": summarize(outcomes),
+            "failures": [{"rewrite": o.rewrite, "original": o.original, "rewritten": o.mutated,
+                          "expected": o.expected if o.dangerous else None, "got": o.got} for o in failed]}
+
+
+def format_mutations(report: dict[str, Any]) -> str:
+    lines = ["| rewrite | dangerous | still flagged as before | benign | still unflagged |",
+             "|---|---:|---:|---:|---:|"]
+    for name, c in report["per_rewrite"].items():
+        lines.append(f"| {name} | {c['dangerous']} | {c['dangerous_survived']} "
+                     f"| {c['benign']} | {c['benign_survived']} |")
+    lines += ["", f"{report['rewrites']:,} rewrites, {report['survived']:,} survived ({show(report['survival_rate'])})"]
+    lines += [f"failed {f['rewrite']}: {f['rewritten']!r} (expected {f['expected'] or 'ok'}, got {f['got'] or 'ok'})"
+              for f in report["failures"]]
+    return "\n".join(lines)
 
 
 def format_report(report: dict[str, Any]) -> str:

@@ -18,6 +18,8 @@ SYSTEM_DIRS = frozenset({
     "/System", "/Library", "/Applications", "/Users", "/private", "/mnt", "/media",
 })
 TOP_LEVEL = frozenset(p for p in SYSTEM_DIRS if p.count("/") == 1)
+# What `find ROOT -name PAT -exec rm -rf {} ;` deletes: entries that matched a filter, never ROOT itself.
+FIND_MATCH = "<match>"
 SYSTEM_BIN_DIRS = ("/bin/", "/sbin/", "/usr/bin/", "/usr/sbin/", "/usr/local/bin/", "/usr/local/sbin/")
 GLOB_CHARS = re.compile(r"[*?\[]")
 DEVICE = re.compile(r"^/dev/(sd[a-z]+\d*|hd[a-z]\d*|vd[a-z]\d*|xvd[a-z]\d*|nvme\d+n\d+(p\d+)?|mmcblk\d+(p\d+)?"
@@ -32,7 +34,8 @@ LOG_DIR = "/var/log"
 KEY_LOGS = re.compile(r"^/var/log/(syslog|auth\.log|messages|secure|wtmp|btmp|lastlog|kern\.log|faillog"
                       r"|audit/audit\.log|audit)$")
 PERSISTENCE_FILE = re.compile(
-    r"(^|/)\.(bashrc|bash_profile|bash_login|profile|zshrc|zprofile|zshenv|zlogin|kshrc|cshrc|tcshrc)$"
+    r"(^|/)\.(bashrc|bash_profile|bash_login|bash_logout|bash_aliases|profile|zshrc|zprofile|zshenv|zlogin"
+    r"|zlogout|kshrc|cshrc|tcshrc)$"
     r"|^/etc/(profile|bash\.bashrc|zsh/zshrc|environment|rc\.local|crontab|ld\.so\.preload)$"
     r"|^/etc/(profile\.d|cron\.d|cron\.hourly|cron\.daily|cron\.weekly|cron\.monthly|init\.d)/"
     r"|^/var/spool/cron/|(^|/)\.config/autostart/")
@@ -63,7 +66,7 @@ def is_everything_glob(component: str) -> bool:
 def critical_root(path: str, cwd: str | None = None) -> str | None:
     """The system directory or home that `path` stands for (itself or all its entries), else None."""
     normal = normalize(path, cwd)
-    if normal is None:
+    if normal is None or FIND_MATCH in normal:
         return None
     head, _, last = normal.rpartition("/")
     if normal not in ("/", "~") and is_everything_glob(last):
@@ -120,3 +123,95 @@ def is_system_binary(path: str) -> bool:
 def is_temporary_executable(word: str) -> bool:
     """A program run from a world-writable directory or a hidden file: how droppers hide."""
     return re.match(r"^/(tmp|dev/shm|var/tmp)/", word) is not None or re.search(r"/\.[^/.][^/]*$", word) is not None
+
+
+# ------------------------------------------------------------------ secrets kept in a home directory
+
+# What each secret is, for the reason a user reads; a path is one of them, or a directory holding one.
+HOME_SECRETS = {
+    **{f"~/.ssh/id_{kind}": "an SSH private key" for kind in ("rsa", "dsa", "ecdsa", "ed25519", "ecdsa_sk",
+                                                                 "ed25519_sk")},
+    "~/.gnupg/private-keys-v1.d": "your GPG secret keys", "~/.gnupg/secring.gpg": "your GPG secret keys",
+    "~/.aws/credentials": "your AWS credentials", "~/.kube/config": "your Kubernetes credentials",
+    "~/.config/gcloud/credentials.db": "your Google Cloud credentials",
+    "~/.config/gcloud/application_default_credentials.json": "your Google Cloud credentials",
+    "~/.azure/msal_token_cache.json": "your Azure credentials", "~/.password-store": "your password store",
+    "~/.netrc": "saved passwords", "~/.git-credentials": "saved Git credentials", "~/.pgpass": "saved passwords",
+    "~/.vault-token": "your Vault token",
+}
+HOME_PREFIX = re.compile(r"^(/root|/(home|Users)/[^/]+)(?=/|$)")
+
+
+def home_secret(path: str, cwd: str | None = None, whole_tree: bool = False) -> str | None:
+    """What secret deleting or emptying `path` destroys (a key, a credentials file, or with `whole_tree`
+    a directory holding one, globs included), for any user's home; None otherwise."""
+    normal = normalize(path, cwd)
+    if normal is None:
+        return None
+    in_home = HOME_PREFIX.sub("~", normal) if normal.startswith("/") else normal
+    if not in_home.startswith("~/"):
+        return None
+    for secret, what in HOME_SECRETS.items():
+        parts = secret.split("/")
+        candidates = ["/".join(parts[:n]) for n in range(2, len(parts) + 1)] if whole_tree else [secret]
+        if any(in_home == c or glob_matches(c, in_home) for c in candidates):
+            return what
+    return None
+
+
+def home_secret_named(root: str, name: str, cwd: str | None = None) -> str | None:
+    """What secret `find ROOT -name NAME` reaches: one under ROOT whose file name NAME matches (find
+    descends into hidden directories and its `*` matches a leading dot)."""
+    normal = normalize(root, cwd)
+    if normal in ("/", "/home", "/Users"):
+        normal = "~"  # every home lies below
+    in_home = HOME_PREFIX.sub("~", normal) if normal and normal.startswith("/") else normal
+    if in_home is None or not in_home.startswith("~"):
+        return None
+    return next((what for secret, what in HOME_SECRETS.items()
+                 if secret.startswith(in_home.rstrip("/") + "/") and fnmatchcase(secret.rsplit("/", 1)[1], name)), None)
+
+
+def glob_matches(path: str, pattern: str) -> bool:
+    """Whether the shell glob `pattern` names `path`: component by component, and a `*` or `?` at the
+    start of a component never matches a leading dot (`~/*` does not reach `~/.ssh`)."""
+    parts, globs = path.split("/"), pattern.split("/")
+    return len(parts) == len(globs) and all(
+        fnmatchcase(part, glob) and not (part.startswith(".") and not glob.startswith("."))
+        for part, glob in zip(parts, globs, strict=True))
+
+
+def is_authorized_keys(path: str) -> bool:
+    return re.search(r"(^|/)\.ssh/authorized_keys2?$", path) is not None
+
+
+# ------------------------------------------------------------------ variables that may be empty
+
+# Set by the shell itself or by login: never empty in the lines this scanner judges.
+ALWAYS_SET = frozenset({"HOME", "PWD", "OLDPWD", "USER", "LOGNAME", "SHELL", "HOSTNAME", "UID", "EUID", "PPID",
+                        "RANDOM", "SECONDS", "LINENO", "BASH_VERSION"})
+VARIABLE = re.compile(r"\$\{([A-Za-z_]\w*)(:?[-=?+])?([^}]*)\}|\$([A-Za-z_]\w*)")
+
+
+def with_empty_variables(word: str, guarded: set[str]) -> tuple[str, str] | None:
+    """(`word` as it reads when its unset variables are empty, the first such variable), or None when no
+    variable in it can be empty: `${X:?}` stops the shell, `${X:-default}` gives the default, and a
+    variable tested earlier on the line (`[ -n "$X" ] && ...`) is known to be set."""
+    empty: list[str] = []
+
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(4)
+        operator, default = match.group(2) or "", match.group(3) or ""
+        if name in ALWAYS_SET or name in guarded or "?" in operator:
+            return "set"
+        if operator.lstrip(":") in ("-", "="):
+            return default
+        empty.append(name)
+        return ""
+    result = VARIABLE.sub(one, word)
+    return (result, empty[0]) if empty else None
+
+
+# Directories whose ownership admins routinely hand to a service or a user (web roots, locally built
+# software); recursive chown/chgrp of them is routine, unlike /usr, /var or /etc.
+SERVICE_ROOTS = frozenset({"/var/www", "/srv", "/usr/local"})

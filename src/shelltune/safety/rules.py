@@ -4,67 +4,71 @@ redirections, pipe neighbours and what earlier commands on the line did) and ret
 Rules judge actions, never text: an argument of `grep` or `echo` is data unless it is piped into a
 shell, written into a file the system runs (cron, rc files), or run by `bash -c`/`eval` (walk.py turns
 those into commands of their own).
+
+Each rule declares the commands it can fire on (`@rule(names=..., redirects=...)`); `rules_for` builds
+from those declarations which rules see a command, so most commands (`ls`, `git`, `grep`) meet no rule
+at all, and a rule that starts reading a new program cannot work until it declares it
+(tests/test_safety_rules.py runs every rule on every command to check the declarations).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
 
-from shelltune.safety import paths
+from shelltune.safety import containers, packages, paths
 from shelltune.safety.findings import Finding, finding
-from shelltune.safety.walk import (DECODED, DOWNLOAD, INTERPRETERS, SECRET, SHELLS, Command, Context,
-                                   executes_stdin, input_of, interpreter_code, option_value, output,
-                                   parse_find)
+from shelltune.safety.programs import INTERPRETERS, PYTHON, SHELLS, is_interpreter
+from shelltune.safety.shellwords import (WRAPPERS, long_flags, operands, option_value, program, short_flags,
+                                         short_option_value, skip_options)
+from shelltune.safety.walk import (DECODED, DOWNLOAD, SECRET, Command, Context, collect, downloaded_files,
+                                   executes_stdin, input_of, interpreter_code, output, parse_find)
 
-Rule = Callable[[Command, Context], Finding | None]
+Judge = Callable[[Command, Context], Finding | None]
 REVERSE_CLIENTS = frozenset({"nc", "ncat", "netcat", "telnet", "socat", "openssl"})
 NETWORK_SENDERS = frozenset({"curl", "wget", "nc", "ncat", "netcat", "scp", "rsync", "sftp", "ftp", "mail",
                              "mailx", "sendmail", "socat", "telnet"})
 FIREWALL_UNITS = frozenset({"firewalld", "ufw", "iptables", "ip6tables", "nftables", "apparmor",
                             "netfilter-persistent", "shorewall", "csf"})
+IPTABLES = re.compile(r"ip6?tables(-legacy|-nft)?")
 TLS_OPTIONS = frozenset({"--cacert", "--cert", "--key", "-E", "--capath", "--ca-certificate", "--certificate",
                          "--private-key", "-i", "--identity"})
 
 
-# ------------------------------------------------------------------ reading words
+# ------------------------------------------------------------------ rules and the commands they read
 
-SHORT_FLAGS = re.compile(r"-[A-Za-z]+")
+@dataclass(frozen=True)
+class Rule:
+    """A judge and what it can fire on: command names (exact or by pattern), and any command with output
+    redirections, with `VAR=value` assignments, that runs a file downloaded earlier on the line, or that
+    runs inside a container given access to the host."""
+    judge: Judge
+    names: frozenset[str]
+    patterns: tuple[re.Pattern[str], ...] = ()
+    redirects: bool = False
+    assignments: bool = False
+    downloaded: bool = False
+    contained: bool = False
 
+    def __call__(self, cmd: Command, ctx: Context) -> Finding | None:
+        return self.judge(cmd, ctx)
 
-def short_flags(cmd: Command) -> set[str]:
-    letters: set[str] = set()
-    for word in cmd.args:
-        if word == "--":
-            break
-        if SHORT_FLAGS.fullmatch(word):
-            letters.update(word[1:])
-    return letters
-
-
-def long_flags(cmd: Command) -> set[str]:
-    return {w.split("=", 1)[0] for w in cmd.args if w.startswith("--") and w != "--"}
-
-
-def operands(cmd: Command, with_value: frozenset[str] = frozenset()) -> list[str]:
-    result, after_dashdash, skip = [], False, False
-    for word in cmd.args:
-        if skip:
-            skip = False
-        elif after_dashdash:
-            result.append(word)
-        elif word == "--":
-            after_dashdash = True
-        elif word in with_value:
-            skip = True
-        elif not word.startswith("-") or word == "-":
-            result.append(word)
-    return result
+    def wants(self, name: str, redirects: bool, assignments: bool, downloaded: bool, contained: bool) -> bool:
+        return (name in self.names or any(p.fullmatch(name) for p in self.patterns)
+                or (self.redirects and redirects) or (self.assignments and assignments)
+                or (self.downloaded and downloaded) or (self.contained and contained))
 
 
-def is_interpreter(cmd: Command) -> bool:
-    return cmd.name in INTERPRETERS or re.fullmatch(r"python\d?(\.\d+)?", cmd.name) is not None
+def rule(names: Iterable[str] = (), patterns: Iterable[str | re.Pattern[str]] = (), *, redirects: bool = False,
+         assignments: bool = False, downloaded: bool = False, contained: bool = False) -> Callable[[Judge], Rule]:
+    """Declare a judge with the commands it reads (see `Rule`)."""
+    compiled = tuple(re.compile(p) if isinstance(p, str) else p for p in patterns)
+    return lambda judge: Rule(judge, frozenset(names), compiled, redirects, assignments, downloaded, contained)
 
+
+# ------------------------------------------------------------------ what a command writes
 
 def writes(cmd: Command) -> list[tuple[str, str]]:
     """(path, verb) for every file this command writes or replaces (computed once per command)."""
@@ -74,10 +78,15 @@ def writes(cmd: Command) -> list[tuple[str, str]]:
     return cached
 
 
+# Programs that write the files they are given (beyond redirections, which any program has).
+WRITERS = frozenset({"tee", "cp", "mv", "install", "ln", "dd", "truncate", "sed", "perl"})
+REMOVERS = frozenset({"rm", "shred", "unlink", "srm"})
+
+
 def find_writes(cmd: Command) -> list[tuple[str, str]]:
     found = [(target, "appends to" if op == ">>" else "overwrites")
              for op, target in cmd.redirects if op in (">", ">>", ">|", "&>", ">&") and not target.startswith("&")]
-    name, ops = cmd.name, operands(cmd)
+    name, ops = cmd.name, operands(cmd.args)
     if name == "tee":
         found += [(t, "writes to") for t in ops if t != "-"]
     elif name in ("cp", "mv", "install", "ln") and len(ops) >= 2:
@@ -85,9 +94,9 @@ def find_writes(cmd: Command) -> list[tuple[str, str]]:
     elif name == "dd":
         found += [(w[3:], "overwrites") for w in cmd.args if w.startswith("of=")]
     elif name == "truncate":
-        found += [(t, "empties") for t in operands(cmd, frozenset({"-s", "--size", "-r", "--reference"}))]
-    elif name in ("sed", "perl") and ("i" in short_flags(cmd) or "--in-place" in long_flags(cmd)):
-        files = operands(cmd, frozenset({"-e", "-f"}))
+        found += [(t, "empties") for t in operands(cmd.args, frozenset({"-s", "--size", "-r", "--reference"}))]
+    elif name in ("sed", "perl") and ("i" in short_flags(cmd.args) or "--in-place" in long_flags(cmd.args)):
+        files = operands(cmd.args, frozenset({"-e", "-f"}))
         found += [(t, "edits") for t in (files if "-e" in cmd.args or name == "perl" else files[1:])]
     return found
 
@@ -99,18 +108,55 @@ def written_text(cmd: Command) -> str | None:
 
 
 def removes(cmd: Command) -> list[str]:
-    if cmd.name in ("rm", "shred", "unlink", "srm"):
-        return operands(cmd, frozenset({"-n", "--iterations", "-s", "--size"}))
+    if cmd.name in REMOVERS:
+        return operands(cmd.args, frozenset({"-n", "--iterations", "-s", "--size"}))
     return []
+
+
+def is_recursive(cmd: Command) -> bool:
+    return bool({"r", "R"} & short_flags(cmd.args)) or "--recursive" in long_flags(cmd.args) or cmd.recursive
+
+
+ERASING_SOURCES = frozenset({"if=/dev/zero", "if=/dev/urandom", "if=/dev/random"})
+
+
+def emptied(cmd: Command) -> list[str]:
+    """Files this command leaves empty or overwritten with nothing of their own: `> f`, `: > f`,
+    `cat /dev/null > f`, `truncate`, `cp /dev/null f`, `dd if=/dev/zero of=f`. Writing new content
+    (`echo KEY > f`) is configuring a file, not erasing it."""
+    found = [t for t, verb in writes(cmd) if verb == "empties"]
+    redirected = [t for op, t in cmd.redirects if op in (">", ">|", "&>") and not t.startswith("&")]
+    if redirected and (not cmd.words or output(cmd).text == b"" or
+                       (cmd.name == "cat" and operands(cmd.args) == ["/dev/null"])):
+        found += redirected
+    ops = operands(cmd.args)
+    if cmd.name in ("cp", "mv", "ln", "install") and len(ops) >= 2 and ops[0] == "/dev/null":
+        found.append(ops[-1])
+    if cmd.name == "dd" and ERASING_SOURCES & set(cmd.args):
+        found += [w[3:] for w in cmd.args if w.startswith("of=")]
+    return found
+
+
+def fed_stdin(cmd: Command) -> bool:
+    """Whether the command's stdin is scripted (a pipe, a here-document or a file) instead of a person."""
+    return cmd.upstream is not None or cmd.stdin_text is not None or any(op == "<" for op, _ in cmd.redirects)
+
+
+def from_network(cmd: Command, ctx: Context) -> bool:
+    """Whether what this command writes came from the network: piped from a download, or a file
+    downloaded earlier on the line."""
+    if output(cmd).kind == "download" or input_of(cmd).kind == "download":
+        return True
+    return any(o.removeprefix("./") in ctx.downloaded for o in operands(cmd.args))
 
 
 # ------------------------------------------------------------------ rules
 
+@rule(names={"rm", "find", "rsync", "mv", *INTERPRETERS}, patterns=(PYTHON,))
 def rule_recursive_delete(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
-    recursive = bool({"r", "R"} & short_flags(cmd)) or "--recursive" in long_flags(cmd) or cmd.recursive
-    if name == "rm" and recursive:
-        for target in operands(cmd):
+    if name == "rm" and is_recursive(cmd):
+        for target in operands(cmd.args):
             root = paths.critical_root(target, cmd.cwd)
             if root:
                 return finding("recursive_delete", f"recursively deletes {root}", cmd.text)
@@ -119,15 +165,15 @@ def rule_recursive_delete(cmd: Command, ctx: Context) -> Finding | None:
         root = next((r for r in spec.roots if paths.critical_root(r, cmd.cwd)), None)
         if spec.deletes and not spec.narrowed and root:
             return finding("recursive_delete", f"deletes everything under {root}", cmd.text)
-    if name == "rsync" and any(f.startswith("--delete") for f in long_flags(cmd)):
-        ops = operands(cmd)
+    if name == "rsync" and any(f.startswith("--delete") for f in long_flags(cmd.args)):
+        ops = operands(cmd.args)
         if len(ops) >= 2 and ":" not in ops[-1] and paths.critical_root(ops[-1], cmd.cwd):
             return finding("recursive_delete", f"syncs over {ops[-1]} deleting what is not in the source", cmd.text)
-    if name == "mv" and len(operands(cmd)) >= 2:
-        moved = [o for o in operands(cmd)[:-1] if paths.critical_root(o, cmd.cwd)]
+    if name == "mv" and len(operands(cmd.args)) >= 2:
+        moved = [o for o in operands(cmd.args)[:-1] if paths.critical_root(o, cmd.cwd)]
         if moved:
             return finding("recursive_delete", f"moves {moved[0]} away", cmd.text)
-    code = interpreter_code(cmd) if is_interpreter(cmd) else None
+    code = interpreter_code(cmd) if is_interpreter(cmd.name) else None
     if code:
         for target in re.findall(r"rmtree\(\s*['\"]([^'\"]+)['\"]", code):
             if paths.critical_root(target):
@@ -141,20 +187,43 @@ DISKUTIL_OPS = frozenset({"eraseDisk", "eraseVolume", "zeroDisk", "randomDisk", 
                           "reformat"})
 
 
+# Options that only read the partition table (or save a copy of it). The letters differ between the two
+# tools: sfdisk -d dumps, sgdisk -d deletes.
+PARTITION_READERS = {
+    "sfdisk": frozenset({"-d", "--dump", "-l", "--list", "-J", "--json", "-F", "--list-free", "-V", "--verify",
+                         "-s", "--show-size", "-g", "--show-geometry", "-T", "--list-types"}),
+    "sgdisk": frozenset({"-p", "--print", "-i", "--info", "-b", "--backup", "-v", "--verify", "-L", "--list-types",
+                         "-O", "--print-mbr", "-E", "--end-of-largest", "-f", "--first-aligned-in-largest", "-F",
+                         "--first-in-largest", "-D", "--display-alignment", "-P", "--pretend"}),
+}
+SCRIPTED_PARTITIONERS = frozenset({"fdisk", "gdisk", "cgdisk"})
+LVM_REMOVERS = frozenset({"pvremove", "vgremove", "lvremove"})
+
+
+@rule(names={*WRITERS, *DISK_TOOLS, *SCRIPTED_PARTITIONERS, *LVM_REMOVERS, "wipefs", "parted", "hdparm",
+             "diskutil", "cryptsetup", "mdadm"}, patterns=(r"mkfs.*",), redirects=True)
 def rule_disk_wipe(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
     for target, verb in writes(cmd):
         if paths.is_device(target) and not (name == "ln"):
             return finding("disk_wipe", f"{verb} the block device {target}", cmd.text)
+    unattended = unattended_volume_destruction(cmd)
+    if unattended:
+        return finding("disk_wipe", unattended, cmd.text)
     devices = [a for a in cmd.args if paths.is_device(a)]
     if not devices and name != "diskutil":
         return None
+    if name in ("sfdisk", "sgdisk") and only_reads_partitions(cmd):
+        return None
     if name.startswith("mkfs") or name in DISK_TOOLS:
         return finding("disk_wipe", f"{name} destroys the data on {devices[0]}", cmd.text)
-    if name == "wipefs" and ({"a"} & short_flags(cmd) or "--all" in long_flags(cmd)):
+    if name == "wipefs" and ({"a"} & short_flags(cmd.args) or "--all" in long_flags(cmd.args)):
         return finding("disk_wipe", f"wipes the signatures of {devices[0]}", cmd.text)
-    if name == "parted" and (PARTED_OPS & set(cmd.args) or "s" in short_flags(cmd)):
+    if name == "parted" and (PARTED_OPS & set(cmd.args) or scripted_partitioning(cmd)):
         return finding("disk_wipe", f"rewrites the partition table of {devices[0]}", cmd.text)
+    if name in SCRIPTED_PARTITIONERS and scripted_partitioning(cmd):
+        return finding("disk_wipe", f"feeds {name} a script that rewrites the partition table of {devices[0]}",
+                       cmd.text)
     if name == "hdparm" and any(a.startswith("--security-erase") or a.startswith("--trim") for a in cmd.args):
         return finding("disk_wipe", f"erases {devices[0]} in firmware", cmd.text)
     if name == "diskutil" and DISKUTIL_OPS & set(cmd.args):
@@ -162,9 +231,47 @@ def rule_disk_wipe(cmd: Command, ctx: Context) -> Finding | None:
     return None
 
 
+def only_reads_partitions(cmd: Command) -> bool:
+    """sfdisk -l / -d, sgdisk -p / --backup: every option only reads (sfdisk without options reads a
+    new layout from stdin, so it counts as writing)."""
+    options = [a.split("=", 1)[0] for a in cmd.args if a.startswith("-")]
+    return bool(options) and all(o in PARTITION_READERS[cmd.name] for o in options)
+
+
+def scripted_partitioning(cmd: Command) -> bool:
+    """An interactive partitioner driven by a script that writes: `printf 'o\\nw\\n' | fdisk /dev/sda`,
+    a here-document, or a script file (unknown text, assumed to write; `echo p | fdisk` only prints)."""
+    if not fed_stdin(cmd) or "l" in short_flags(cmd.args) or "--list" in cmd.args:
+        return False
+    script = input_of(cmd).text
+    if script is None:
+        return True
+    if cmd.name == "parted":
+        return any(op.encode() in script for op in PARTED_OPS)
+    return re.search(rb"(^|\n)\s*w\s*(\n|$)", script) is not None
+
+
+def unattended_volume_destruction(cmd: Command) -> str | None:
+    """LVM, LUKS and RAID tools that destroy a volume once its confirmation prompt is answered for them
+    (`yes | lvremove`, `echo YES | cryptsetup luksFormat`, `-f`, `--batch-mode`)."""
+    name, flags, ops = cmd.name, short_flags(cmd.args), operands(cmd.args)
+    forced = fed_stdin(cmd) or bool({"f", "y"} & flags) or bool({"--force", "--yes"} & long_flags(cmd.args))
+    if name in LVM_REMOVERS and forced and ops:
+        return f"{name} destroys {ops[0]} without asking"
+    if name == "cryptsetup" and ops[:1] and ops[0] in ("luksFormat", "erase", "luksErase") and len(ops) > 1 and \
+            (fed_stdin(cmd) or "q" in flags or "--batch-mode" in cmd.args):
+        return f"cryptsetup {ops[0]} destroys the data on {ops[1]} without asking"
+    if name == "mdadm" and "--zero-superblock" in cmd.args:
+        return "mdadm --zero-superblock erases the RAID metadata of the disks"
+    if name == "mdadm" and ("--create" in cmd.args or "C" in flags) and (fed_stdin(cmd) or "--run" in cmd.args):
+        return "mdadm --create overwrites the disks it is given without asking"
+    return None
+
+
+@rule(names={*SHELLS, *INTERPRETERS, "source", ".", "eval"}, patterns=(PYTHON,), downloaded=True)
 def rule_remote_code(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
-    runs_code = name in SHELLS or is_interpreter(cmd) or name in ("source", ".", "eval")
+    runs_code = name in SHELLS or is_interpreter(cmd.name) or name in ("source", ".", "eval")
     if executes_stdin(cmd) and input_of(cmd).kind == "download":
         return finding("remote_code_execution", f"pipes a download into {name}", cmd.text)
     if runs_code and any(DOWNLOAD in a for a in cmd.args):
@@ -174,12 +281,13 @@ def rule_remote_code(cmd: Command, ctx: Context) -> Finding | None:
         return finding("remote_code_execution", f"runs {script}, downloaded earlier on the line", cmd.text)
     if cmd.words and cmd.words[0].removeprefix("./") in ctx.downloaded:
         return finding("remote_code_execution", f"executes {cmd.words[0]}, downloaded earlier on the line", cmd.text)
-    code = interpreter_code(cmd) if is_interpreter(cmd) else None
+    code = interpreter_code(cmd) if is_interpreter(cmd.name) else None
     if code and re.search(r"https?://", code) and re.search(r"\b(exec|eval|system)\s*\(", code):
         return finding("remote_code_execution", f"{name} fetches code from a URL and runs it", cmd.text)
     return None
 
 
+@rule(names={*SHELLS, *INTERPRETERS, "eval"}, patterns=(PYTHON,))
 def rule_obfuscated(cmd: Command, ctx: Context) -> Finding | None:
     if executes_stdin(cmd) and input_of(cmd).kind == "decoded":
         return finding("obfuscated_execution", f"pipes decoded data it cannot read into {cmd.name}", cmd.text)
@@ -199,6 +307,7 @@ def kill_targets(cmd: Command) -> tuple[str | None, list[str]]:
     return signal, args
 
 
+@rule(names={"kill", "killall5", *INTERPRETERS}, patterns=(PYTHON,))
 def rule_fork_bomb(cmd: Command, ctx: Context) -> Finding | None:
     if cmd.name == "kill" and cmd.args[:1] not in (["-l"], ["-L"]):
         signal, pids = kill_targets(cmd)
@@ -208,7 +317,7 @@ def rule_fork_bomb(cmd: Command, ctx: Context) -> Finding | None:
             return finding("fork_bomb", "kills init (pid 1), which takes the whole system down", cmd.text)
     if cmd.name == "killall5":
         return finding("fork_bomb", "killall5 signals every process", cmd.text)
-    code = interpreter_code(cmd) if is_interpreter(cmd) else None
+    code = interpreter_code(cmd) if is_interpreter(cmd.name) else None
     if code and re.search(r"\bfork\b\s*(while|until)\b|\b(while|until)\b\s*\(?\s*(1|true|True)\b.*\bfork\b", code):
         return finding("fork_bomb", f"{cmd.name} forks in an endless loop", cmd.text)
     return None
@@ -245,12 +354,13 @@ def mode_exposes_secret(mode: str, target: str) -> bool:
     return secret and re.search(r"(^|,)[a]*o?[+=][wxXst]*r", mode) is not None and "o" in mode
 
 
+@rule(names={"chmod", "chown", "chgrp", "setfacl"})
 def rule_permissions(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
     if name not in ("chmod", "chown", "chgrp", "setfacl"):
         return None
-    recursive = "R" in short_flags(cmd) or "--recursive" in long_flags(cmd) or cmd.recursive
-    ops = operands(cmd, frozenset({"-m", "-x", "-M", "-X", "--modify", "--remove"}))
+    recursive = "R" in short_flags(cmd.args) or "--recursive" in long_flags(cmd.args) or cmd.recursive
+    ops = operands(cmd.args, frozenset({"-m", "-x", "-M", "-X", "--modify", "--remove"}))
     mode = ops[0] if ops and name == "chmod" else ""
     targets = ops[1:] if name in ("chmod", "chown", "chgrp") else ops
     for target in targets:
@@ -264,12 +374,22 @@ def rule_permissions(cmd: Command, ctx: Context) -> Finding | None:
         if paths.is_home(root):
             if name == "chmod" and recursive and mode_is_dangerous(mode):
                 return finding("system_permissions", f"chmod -R {mode} on the home directory {root}", cmd.text)
+        elif name in ("chown", "chgrp") and root in paths.SERVICE_ROOTS:
+            continue  # handing a web root or /usr/local to a service or a user is routine
         elif recursive or (root in paths.TOP_LEVEL and (name != "chmod" or mode_is_dangerous(mode))):
             return finding("system_permissions", f"{name} {'-R ' if recursive else ''}on the system path {root}",
                            cmd.text)
     return None
 
 
+# The single-letter options of useradd/usermod that take a value (so `-ou 0` reads as -o, -u 0).
+ACCOUNT_VALUE_LETTERS = {"useradd": "bcdefgGkKpsuZRP", "usermod": "cdefgGlpsuRPvVwWZ", "adduser": ""}
+SSHD_CONFIG = re.compile(r"^/etc/ssh/sshd_config(\.d/.*)?$")
+SSHD_WEAKENING = re.compile(r"\b(PermitRootLogin\s+yes|PermitEmptyPasswords\s+yes)\b")
+
+
+@rule(names={*WRITERS, *REMOVERS, "passwd", "usermod", "useradd", "adduser", "chpasswd", "visudo", "curl", "wget"},
+      redirects=True)
 def rule_auth(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
     for target, verb in writes(cmd):
@@ -278,13 +398,20 @@ def rule_auth(cmd: Command, ctx: Context) -> Finding | None:
     for target in removes(cmd):
         if paths.is_auth_file(target, cmd.cwd):
             return finding("auth_tampering", f"removes {target}", cmd.text)
-    if name == "passwd" and ("d" in short_flags(cmd) or "--delete" in long_flags(cmd)):
+    planted = planted_access(cmd, ctx)
+    if planted:
+        return finding("auth_tampering", planted, cmd.text)
+    if name == "passwd" and ("d" in short_flags(cmd.args) or "--delete" in long_flags(cmd.args)):
         return finding("auth_tampering", "removes an account's password", cmd.text)
-    if name in ("usermod", "useradd"):
+    if name in ACCOUNT_VALUE_LETTERS:
         if option_value(cmd.args, "-p", "--password") == "":
             return finding("auth_tampering", f"{name} sets an empty password", cmd.text)
-        if option_value(cmd.args, "-u", "--uid") == "0":
+        uid = option_value(cmd.args, "--uid") or short_option_value(cmd.args, "u", ACCOUNT_VALUE_LETTERS[name])
+        if uid == "0":
             return finding("auth_tampering", f"{name} gives an account uid 0 (root)", cmd.text)
+    if name == "visudo" and fed_stdin(cmd) and "c" not in short_flags(cmd.args):
+        return finding("auth_tampering", "writes its input into the sudoers file through a scripted editor",
+                       cmd.text)
     if name == "chpasswd":
         text = input_of(cmd).text or b""
         if re.search(rb"(^|\n)root:", text):
@@ -292,9 +419,27 @@ def rule_auth(cmd: Command, ctx: Context) -> Finding | None:
     return None
 
 
+def planted_access(cmd: Command, ctx: Context) -> str | None:
+    """Access granted to someone else: a key from the network in authorized_keys, sshd opened to root."""
+    keys_files = [t for t, _ in writes(cmd) if paths.is_authorized_keys(t)]
+    if keys_files and from_network(cmd, ctx):
+        return f"adds a key downloaded from the network to {keys_files[0]}: whoever controls it can log in"
+    downloaded_keys = [f for f in downloaded_files(cmd) if paths.is_authorized_keys(f)]
+    if downloaded_keys:
+        return f"replaces {downloaded_keys[0]} with a download: whoever controls it can log in"
+    for target, _ in writes(cmd):
+        normal = paths.normalize(target, cmd.cwd) or ""
+        weakened = SSHD_WEAKENING.search(" ".join(cmd.words) + " " + (written_text(cmd) or ""))
+        if SSHD_CONFIG.match(normal) and weakened:
+            return f"sets `{weakened.group(1)}` in {target}"
+    return None
+
+
+@rule(names={*WRITERS, "shutdown", "reboot", "halt", "poweroff", "init", "telinit", "systemctl",
+             "loginctl"}, redirects=True)
 def rule_shutdown(cmd: Command, ctx: Context) -> Finding | None:
-    name, ops = cmd.name, operands(cmd)
-    if name == "shutdown" and not ({"c", "k"} & short_flags(cmd)):
+    name, ops = cmd.name, operands(cmd.args)
+    if name == "shutdown" and not ({"c", "k"} & short_flags(cmd.args)):
         return finding("shutdown", "shuts the machine down", cmd.text)
     if name in ("reboot", "halt", "poweroff"):
         return finding("shutdown", f"{name} stops the machine", cmd.text)
@@ -314,7 +459,7 @@ def erased_by_writing(cmd: Command) -> list[str]:
     """Files whose contents this command destroys: overwritten, emptied or edited in place, or replaced
     by /dev/null. Copying or moving something *into* a path (`cp -r a /var/log`) erases nothing."""
     erased = [t for t, verb in writes(cmd) if verb in ("overwrites", "empties", "edits")]
-    ops = operands(cmd)
+    ops = operands(cmd.args)
     if cmd.name in ("cp", "mv", "ln", "install") and len(ops) >= 2 and ops[0] == "/dev/null":
         erased.append(ops[-1])
     return erased
@@ -323,9 +468,11 @@ def erased_by_writing(cmd: Command) -> list[str]:
 HISTORY_VARIABLES = {"HISTFILE": ("", "/dev/null"), "HISTSIZE": ("0",), "HISTFILESIZE": ("0",)}
 
 
+@rule(names={*WRITERS, *REMOVERS, "history", "unset", "set", "find", "journalctl"}, redirects=True,
+      assignments=True)
 def rule_history_logs(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
-    if name == "history" and "c" in short_flags(cmd):
+    if name == "history" and "c" in short_flags(cmd.args):
         return finding("history_log_wipe", "clears the shell history", cmd.text)
     for variable, value in cmd.assignments:
         if value in HISTORY_VARIABLES.get(variable, ()):
@@ -333,7 +480,7 @@ def rule_history_logs(cmd: Command, ctx: Context) -> Finding | None:
                            cmd.text)
     if name == "unset" and "HISTFILE" in cmd.args or name == "set" and cmd.args[:2] == ["+o", "history"]:
         return finding("history_log_wipe", "turns shell history off", cmd.text)
-    recursive = bool({"r", "R"} & short_flags(cmd)) or cmd.recursive
+    recursive = bool({"r", "R"} & short_flags(cmd.args)) or cmd.recursive
     for target in removes(cmd) + erased_by_writing(cmd):
         if paths.is_history_file(target):
             return finding("history_log_wipe", f"erases the shell history {target}", cmd.text)
@@ -353,9 +500,11 @@ def rule_history_logs(cmd: Command, ctx: Context) -> Finding | None:
     return None
 
 
+@rule(names={*WRITERS, "nft", "ufw", "systemctl", "service", "setenforce", "aa-teardown",
+             "apparmor_teardown", "netsh"}, patterns=(IPTABLES,), redirects=True)
 def rule_firewall(cmd: Command, ctx: Context) -> Finding | None:
-    name, ops = cmd.name, operands(cmd)
-    if re.fullmatch(r"ip6?tables(-legacy|-nft)?", name) and ("F" in short_flags(cmd) or "--flush" in long_flags(cmd)):
+    name, ops = cmd.name, operands(cmd.args)
+    if IPTABLES.fullmatch(name) and ("F" in short_flags(cmd.args) or "--flush" in long_flags(cmd.args)):
         return finding("firewall_disable", "flushes the firewall rules", cmd.text)
     if name == "nft" and "flush" in ops and "ruleset" in ops:
         return finding("firewall_disable", "flushes the nftables ruleset", cmd.text)
@@ -382,10 +531,13 @@ SHELL_CODE = re.compile(r"/bin/(ba|z|da)?sh|subprocess|pty\.spawn|dup2|\bexec\b|
                         r"|getline|system\s*\(")
 
 
+# A `$VAR` program counts as a shell when its redirections reach a socket: hence redirects=True.
+@rule(names={*SHELLS, *INTERPRETERS, "awk", "gawk", "nc", "ncat", "netcat", "socat"}, patterns=(PYTHON,),
+      redirects=True)
 def rule_reverse_shell(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
-    if name in ("nc", "ncat", "netcat") and ({"e", "c"} & short_flags(cmd) or
-                                              {"--exec", "--sh-exec", "--lua-exec"} & long_flags(cmd)):
+    if name in ("nc", "ncat", "netcat") and ({"e", "c"} & short_flags(cmd.args) or
+                                              {"--exec", "--sh-exec", "--lua-exec"} & long_flags(cmd.args)):
         return finding("reverse_shell", f"{name} hands a shell to a network peer", cmd.text)
     if name == "socat" and any(re.search(r"(^|[,!])(exec|system):", a.lower()) for a in cmd.args):
         return finding("reverse_shell", "socat connects a program to a socket", cmd.text)
@@ -397,7 +549,7 @@ def rule_reverse_shell(cmd: Command, ctx: Context) -> Finding | None:
             return finding("reverse_shell", "runs a shell on a socket opened with /dev/tcp", cmd.text)
     if executes_stdin(cmd) and any(m.name in REVERSE_CLIENTS for m in cmd.pipeline if m is not cmd):
         return finding("reverse_shell", f"pipes a network connection through {name}", cmd.text)
-    code = interpreter_code(cmd) if is_interpreter(cmd) or name in ("awk", "gawk") else None
+    code = interpreter_code(cmd) if is_interpreter(cmd.name) or name in ("awk", "gawk") else None
     if code and SOCKET_CODE.search(code) and SHELL_CODE.search(code):
         return finding("reverse_shell", f"{name} code opens a socket and runs a shell on it", cmd.text)
     return None
@@ -417,6 +569,7 @@ def sent_paths(cmd: Command) -> list[str]:
     return found
 
 
+@rule(names={*NETWORK_SENDERS, "ssh"})
 def rule_exfiltration(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
     if name not in NETWORK_SENDERS and name != "ssh":
@@ -431,7 +584,7 @@ def rule_exfiltration(cmd: Command, ctx: Context) -> Finding | None:
     credentials = [p for p in sent_paths(cmd) if paths.is_credential(p)]
     if not credentials:
         return None
-    if name in ("scp", "rsync", "sftp") and not any(re.match(r"^[\w.-]*@?[\w.-]+:", o) for o in operands(cmd)):
+    if name in ("scp", "rsync", "sftp") and not any(re.match(r"^[\w.-]*@?[\w.-]+:", o) for o in operands(cmd.args)):
         return None
     return finding("credential_exfiltration", f"{name} sends {credentials[0]} to another host", cmd.text)
 
@@ -439,9 +592,10 @@ def rule_exfiltration(cmd: Command, ctx: Context) -> Finding | None:
 CRON_FIELDS = re.compile(r"^\s*(@\w+|(\S+\s+){5})")
 
 
+@rule(names={*WRITERS, "crontab"}, redirects=True)
 def rule_persistence(cmd: Command, ctx: Context) -> Finding | None:
     targets = [t for t, _ in writes(cmd) if paths.is_persistence_file(t)]
-    if cmd.name == "crontab" and (operands(cmd) == ["-"] or (not operands(cmd) and cmd.upstream is not None)):
+    if cmd.name == "crontab" and (operands(cmd.args) == ["-"] or (not operands(cmd.args) and cmd.upstream is not None)):
         targets.append("the crontab")
     if not targets:
         return None
@@ -465,10 +619,20 @@ def planted_command(line: str, target: str) -> str:
     return line
 
 
+# Commands typed all the time: an alias planted under one of these names runs the next time the user
+# types it, with the user's own arguments appended (`alias cd='rm -rf'` turns `cd ~` into `rm -rf ~`).
+COMMON_COMMANDS = frozenset({"ls", "cd", "cat", "cp", "mv", "vi", "vim", "nano", "less", "git", "sudo", "ssh",
+                             "grep", "clear", "pwd", "make", "python", "python3", "pip", "npm", "docker", "kubectl",
+                             "top", "man", "mkdir", "apt", "brew", "code", "tail", "head", "find", "history"})
+
+
 def suspicious_startup(line: str, ctx: Context) -> str | None:
     inner = ctx.judge(line) if ctx.judge else None
     if inner is not None:
         return inner.reason
+    booby_trap = booby_trapped_definition(line, ctx)
+    if booby_trap:
+        return booby_trap
     if re.search(r"\b(curl|wget|nc|ncat|netcat|socat|telnet)\b|/dev/(tcp|udp)/", line):
         return "runs a network command at every start"
     first = line.strip().split()[0] if line.strip() else ""
@@ -479,26 +643,168 @@ def suspicious_startup(line: str, ctx: Context) -> str | None:
     return None
 
 
-RELEVANT = frozenset({
-    "rm", "find", "rsync", "mv", "awk", "gawk", "dd", "tee", "cp", "install", "ln", "truncate", "sed", "wipefs",
-    "parted", "hdparm", "diskutil", "source", ".", "eval", "kill", "killall5", "chmod", "chown", "chgrp",
-    "setfacl", "unlink", "srm", "passwd", "usermod", "useradd", "chpasswd", "shutdown", "reboot", "halt",
-    "poweroff", "init", "telinit", "systemctl", "loginctl", "service", "history", "unset", "set", "export",
-    "declare", "typeset", "readonly", "local", "journalctl", "nft", "ufw", "setenforce", "aa-teardown",
-    "apparmor_teardown", "netsh", "crontab", *DISK_TOOLS, *SHELLS, *INTERPRETERS, *NETWORK_SENDERS,
-    *REVERSE_CLIENTS, "ssh",
-})
-RELEVANT_PREFIXES = ("mkfs", "python", "iptables", "ip6tables")
+def booby_trapped_definition(line: str, ctx: Context) -> str | None:
+    """An alias or PROMPT_COMMAND in a startup file whose code is dangerous once it runs later."""
+    if ctx.judge is None:
+        return None
+    for name, code in planted_definitions(line):
+        found = ctx.judge(code) if code.strip() else None
+        if found is None and name in COMMON_COMMANDS:
+            found = ctx.judge(f"{code} ~")  # what `{name} ~` would then run
+        if found is not None:
+            when = "at every prompt" if name == "PROMPT_COMMAND" else f"whenever `{name}` is typed"
+            return f"runs `{code}` {when}: {found.reason}"
+    return None
 
 
-def is_relevant(cmd: Command, ctx: Context) -> bool:
-    """Whether any rule could fire: a cheap gate in front of the rules (most commands are plain)."""
-    return bool(cmd.redirects or cmd.assignments or cmd.name in RELEVANT or cmd.name.startswith(RELEVANT_PREFIXES)
-                or (cmd.words and (cmd.words[0].startswith("$") or cmd.words[0].removeprefix("./") in ctx.downloaded)))
+def planted_definitions(line: str) -> list[tuple[str, str]]:
+    """(name, code) for each alias and PROMPT_COMMAND that a startup-file line defines."""
+    found = []
+    for command in collect(line).commands:
+        if command.name == "alias":
+            found += [(arg.partition("=")[0], arg.partition("=")[2]) for arg in command.args
+                      if "=" in arg and not arg.startswith("-")]
+        found += [(variable, value) for variable, value in command.assignments if variable == "PROMPT_COMMAND"]
+    return found
 
 
-RULES: tuple[Rule, ...] = (
+# ------------------------------------------------------------------ rules added with the v3 corpus
+
+@rule(names={*REMOVERS, *WRITERS, "find"}, redirects=True)
+def rule_secret_destruction(cmd: Command, ctx: Context) -> Finding | None:
+    erased = emptied(cmd)
+    # (path, whether the whole tree under it goes, how the reason names it)
+    targets = [(t, is_recursive(cmd), f"deletes {t}") for t in removes(cmd)]
+    targets += [(t, False, f"empties {t}") for t in erased]
+    if cmd.name == "find":
+        spec = parse_find(cmd.words)
+        removing = spec.deletes or any(e and program(e[0]) in REMOVERS for e in spec.execs)
+        if removing and not spec.narrowed:
+            targets += [(root, True, f"deletes everything under {root}") for root in spec.roots]
+        elif removing:  # `find ~/.ssh -name 'id_*' -delete`: what the names match, at any depth
+            for root in spec.roots:
+                for name in spec.names:
+                    what = paths.home_secret_named(root, name, cmd.cwd)
+                    if what:
+                        return finding("secret_destruction", f"deletes the files named {name} under {root}, "
+                                       f"which hold {what}: it cannot be recovered", cmd.text)
+    for target, whole_tree, action in targets:
+        what = paths.home_secret(target, cmd.cwd, whole_tree)
+        if what:
+            return finding("secret_destruction", f"{action}, which holds {what}: it cannot be recovered", cmd.text)
+    return None
+
+
+@rule(names={"rm", "find"})
+def rule_empty_variable_delete(cmd: Command, ctx: Context) -> Finding | None:
+    roots: list[str] = []
+    if cmd.name == "rm" and is_recursive(cmd):
+        roots = operands(cmd.args)
+    elif cmd.name == "find":
+        spec = parse_find(cmd.words)
+        roots = spec.roots if spec.deletes and not spec.narrowed else []
+    for target in roots:
+        emptied_form = paths.with_empty_variables(target, ctx.guarded)
+        root = emptied_form and paths.critical_root(emptied_form[0], cmd.cwd)
+        if root:
+            name = emptied_form[1]
+            return finding("empty_variable_delete", f"deletes {root} if ${name} is unset or empty "
+                           f'(write "${{{name}:?}}" to stop instead)', cmd.text)
+    return None
+
+
+CRONTAB_STORE = re.compile(r"^/var/spool/cron(/crontabs)?(/.*)?$|^/etc/crontab$|^/etc/cron\.d(/.*)?$")
+
+
+@rule(names={"crontab", *REMOVERS, *WRITERS}, redirects=True)
+def rule_crontab_wipe(cmd: Command, ctx: Context) -> Finding | None:
+    if cmd.name == "crontab":
+        user = option_value(cmd.args, "-u")
+        whose = f"{user}'s" if user else "the user's"
+        flags, ops = short_flags(cmd.args), operands(cmd.args, frozenset({"-u"}))
+        if "r" in flags and "i" not in flags:
+            return finding("crontab_wipe", f"crontab -r deletes every cron job of {whose} without asking", cmd.text)
+        stdin = input_of(cmd).text if ops == ["-"] or (not ops and cmd.upstream is not None) else None
+        if ops == ["/dev/null"] or (stdin is not None and not stdin.strip()):
+            return finding("crontab_wipe", f"replaces {whose} crontab with an empty one", cmd.text)
+    for target in removes(cmd) + emptied(cmd):
+        normal = paths.normalize(target, cmd.cwd)
+        if normal and CRONTAB_STORE.match(normal):
+            return finding("crontab_wipe", f"erases {target}, where scheduled jobs are kept", cmd.text)
+    return None
+
+
+@rule(names={*containers.ENGINES, "chroot", "mount"}, contained=True)
+def rule_container_escape(cmd: Command, ctx: Context) -> Finding | None:
+    box = containers.parse_run(cmd.words) if cmd.name in containers.ENGINES else None
+    if box is not None:
+        root = box.root_writable()
+        if root and containers.runs_shell(box, SHELLS):
+            return finding("container_escape", f"opens a shell in a container with the host's / mounted writable "
+                           f"at {root.target}: full root access to the host", cmd.text)
+        # a management UI given the socket (portainer, lazydocker) is routine; a shell or a docker client is not
+        client = bool(box.command) and program(box.command[0]) in containers.ENGINES
+        if box.socket() and (containers.runs_shell(box, SHELLS, default_command=False) or client):
+            return finding("container_escape", "hands the host's Docker socket to a shell or client in a container: "
+                           "it can start any container on the host, as root", cmd.text)
+        return None
+    return escape_from_inside(cmd)
+
+
+def escape_from_inside(cmd: Command) -> Finding | None:
+    """A command inside a container that breaks out: chroot into the host's root, nsenter into pid 1
+    through the host's PID namespace, or mounting a host disk in a privileged container."""
+    box = cmd.container
+    if box is None:
+        return None
+    words = cmd.wrappers + cmd.words
+    programs = [program(w) for w in words]
+    if "chroot" in programs:
+        rest = skip_options(words[programs.index("chroot") + 1:], WRAPPERS["chroot"][0], 0, False)
+        if rest[:1] == ["/"]:
+            return finding("container_escape", "chroots into the host's root filesystem from a container", cmd.text)
+    if "nsenter" in programs and box.host_pid and box.all_powerful():
+        target = option_value(words[programs.index("nsenter") + 1:], "-t", "--target")
+        if target == "1":
+            return finding("container_escape", "enters the host's namespaces through pid 1 from a privileged "
+                           "container: a root shell on the host", cmd.text)
+    if cmd.name == "mount" and box.all_powerful() and any(paths.is_device(a) for a in cmd.args):
+        return finding("container_escape", "mounts a host disk inside a privileged container", cmd.text)
+    return None
+
+
+@rule(names={"apt", "apt-get", "aptitude", "yum", "dnf", "microdnf", "zypper", "apk", "dpkg", "rpm", "pacman"})
+def rule_package_removal(cmd: Command, ctx: Context) -> Finding | None:
+    removal = packages.parse_removal(cmd.name, cmd.args)
+    if removal is None:
+        return None
+    for package in removal.packages:
+        essential = packages.essential_package(package)
+        if essential:
+            return finding("system_package_removal", f"{cmd.name} removes {essential}, which the system needs to "
+                           "boot, run or install anything again", cmd.text)
+    if removal.forced and removal.packages:
+        return finding("system_package_removal", f"{cmd.name} is told to remove essential packages "
+                       "(--allow-remove-essential / --force-remove-essential)", cmd.text)
+    return None
+
+
+RULES: tuple[Rule, ...] = (  # the order breaks ties between equally severe findings on one command
     rule_recursive_delete, rule_disk_wipe, rule_reverse_shell, rule_remote_code, rule_exfiltration, rule_auth,
-    rule_fork_bomb, rule_permissions, rule_firewall, rule_persistence, rule_obfuscated, rule_shutdown,
-    rule_history_logs,
+    rule_package_removal, rule_fork_bomb, rule_permissions, rule_secret_destruction, rule_empty_variable_delete,
+    rule_container_escape, rule_firewall, rule_persistence, rule_obfuscated, rule_shutdown, rule_history_logs,
+    rule_crontab_wipe,
 )
+
+
+def rules_for(cmd: Command, ctx: Context) -> tuple[Rule, ...]:
+    """The rules that declared they read this command, in RULES order."""
+    runs_downloaded = bool(cmd.words) and cmd.words[0].removeprefix("./") in ctx.downloaded
+    return rules_wanting(cmd.name, bool(cmd.redirects), bool(cmd.assignments), runs_downloaded,
+                         cmd.container is not None)
+
+
+@lru_cache(maxsize=4096)
+def rules_wanting(name: str, redirects: bool, assignments: bool, downloaded: bool,
+                  contained: bool) -> tuple[Rule, ...]:
+    return tuple(r for r in RULES if r.wants(name, redirects, assignments, downloaded, contained))

@@ -1,7 +1,9 @@
-"""Quote-aware word splitting without a grammar: the scanner's fallback and the metrics' tokenizer.
+"""Words of a shell command without a grammar: splitting, wrappers, options and operands.
 
-bashlex is the scanner's parser; this module is what remains when it fails (unbalanced quotes, syntax
-it lacks), and what `metrics.canonical` uses to compare commands word by word.
+bashlex is the scanner's parser; the tokenizer here is what remains when it fails (unbalanced quotes,
+syntax it lacks), and what `metrics.canonical` uses to compare commands word by word. The word helpers
+(`unwrap`, `operands`, `option_value`, flags) are the only ones the package has: the scanner's walk and
+rules and the task metrics all read options the same way.
 """
 
 from __future__ import annotations
@@ -13,8 +15,31 @@ from dataclasses import dataclass
 
 SEPARATORS = {"|", "||", "&&", ";", "&", "|&"}
 REDIRECT = re.compile(r"^(\d*)(>>|>&|&>|>\||<>|<<<|<<|<&|>|<)$")
-SIMPLE_WRAPPERS = {"sudo", "doas", "env", "nohup", "time", "nice", "ionice", "command", "exec", "builtin",
-                   "xargs", "timeout", "stdbuf", "chroot", "su"}
+ASSIGNMENT = re.compile(r"^[A-Za-z_]\w*=")
+SHORT_FLAGS = re.compile(r"-[A-Za-z]+")
+
+# Programs that run the command given in their remaining words: wrapper -> (its options that take a
+# value, positional arguments before the command). `su`, `xargs`, `find -exec`, `watch` and shells are
+# not here: what they run is not simply the rest of the words (walk.py reads them one by one).
+WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
+    "sudo": (frozenset("-u -g -h -p -C -D -r -t -U -T --user --group --host --prompt".split()), 0),
+    "doas": (frozenset("-u -C".split()), 0),
+    "env": (frozenset("-u -C --unset --chdir".split()), 0),
+    "nice": (frozenset("-n --adjustment".split()), 0),
+    "ionice": (frozenset("-c -n -p".split()), 0),
+    "timeout": (frozenset("-s -k --signal --kill-after".split()), 1),
+    "stdbuf": (frozenset("-i -o -e".split()), 0),
+    "chroot": (frozenset(["--userspec", "--groups"]), 1),
+    "flock": (frozenset("-w -E".split()), 1),
+    "time": (frozenset("-f -o".split()), 0),
+    "strace": (frozenset("-o -e -p -s -u".split()), 0),
+    "runuser": (frozenset("-u -g -G".split()), 0),
+    "nsenter": (frozenset("-t -S -G --target --setuid --setgid".split()), 0),
+    "systemd-run": (frozenset("-u -p --unit --property --uid --gid".split()), 0),
+    **{name: (frozenset(), 0) for name in ("nohup", "command", "exec", "builtin", "setsid", "busybox",
+                                           "unbuffer", "caffeinate", "fakeroot", "torsocks", "proxychains",
+                                           "proxychains4", "catchsegv", "ltrace", "xtrace")},
+}
 
 
 def program(word: str) -> str:
@@ -69,18 +94,112 @@ def split_segments(cmd: str, plain: bool = False) -> Iterator[list[str]]:
 
 
 def unwrap(words: list[str]) -> list[str]:
-    """Drop a leading pipe marker, simple wrappers with their options, and `VAR=value` words."""
-    words = [w for w in words if w != "|"] if words and words[0] == "|" else list(words)
-    while words:
-        if "=" in words[0] and not words[0].startswith("="):
-            words = words[1:]
-        elif program(words[0]) in SIMPLE_WRAPPERS:
-            words = words[1:]
-            while words and (words[0].startswith("-") or re.fullmatch(r"\d+[smhd]?", words[0])):
-                words = words[1:]
+    """The command a wrapped command runs: a leading pipe marker (from `split_segments`), wrappers with
+    their options, and leading `VAR=value` words dropped. `\\rm` and `/bin/rm` stay as written."""
+    return split_wrappers(words)[1]
+
+
+def split_wrappers(words: list[str]) -> tuple[list[str], list[str]]:
+    """(the wrapper words peeled off, the command they run): `sudo -u bob nsenter -t 1 sh` gives
+    (`sudo -u bob nsenter -t 1`, `sh`). Rules read the wrappers where they change the meaning."""
+    if words and words[0] == "|":
+        words = [w for w in words if w != "|"]
+    rest = words
+    while rest:
+        head = program(rest[0])
+        if ASSIGNMENT.match(rest[0]):
+            rest = rest[1:]
+        elif head in WRAPPERS and not (head == "command" and rest[1:2] in (["-v"], ["-V"])):
+            with_value, positional = WRAPPERS[head]
+            after = skip_options(rest[1:], with_value, positional, assignments=head == "env")
+            if not after:
+                break  # `env` or `time` alone: the wrapper is the command
+            rest = after
         else:
             break
-    return words
+    return words[:len(words) - len(rest)], rest
+
+
+def skip_options(words: list[str], with_value: frozenset[str], positional: int, assignments: bool) -> list[str]:
+    """The words after the leading options (and, for `env`, assignments) and `positional` operands."""
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word == "--":
+            i += 1
+            break
+        if word.startswith("-") and len(word) > 1:
+            i += 2 if word in with_value else 1
+        elif assignments and ASSIGNMENT.match(word):
+            i += 1
+        else:
+            break
+    return words[i + positional:]
+
+
+def option_value(args: list[str], *names: str) -> str | None:
+    """The value of an option given as `-o V`, `-oV`, `--opt V` or `--opt=V` (last one wins)."""
+    found = None
+    for i, arg in enumerate(args):
+        for name in names:
+            if arg == name and i + 1 < len(args):
+                found = args[i + 1]
+            elif name.startswith("--") and arg.startswith(name + "="):
+                found = arg[len(name) + 1:]
+            elif not name.startswith("--") and arg.startswith(name) and len(arg) > len(name):
+                found = arg[len(name):]
+    return found
+
+
+def short_option_value(args: list[str], letter: str, with_value: str) -> str | None:
+    """The value of single-letter option `letter` inside clusters: `-ou 0` and `-ou0` give "0" for "u"
+    when `o` takes no value. `with_value` lists every letter of the program that takes one."""
+    found = None
+    for i, word in enumerate(args):
+        if word == "--":
+            break
+        if not re.match(r"-[A-Za-z]", word):
+            continue
+        for j, char in enumerate(word[1:], start=1):
+            if char in with_value:
+                value = word[j + 1:] or (args[i + 1] if i + 1 < len(args) else None)
+                if char == letter:
+                    found = value
+                break
+    return found
+
+
+def operands(args: list[str], with_value: frozenset[str] = frozenset()) -> list[str]:
+    """The non-option words: everything after `--`, `-` (stdin), minus the values of `with_value` options."""
+    result, after_dashdash, skip = [], False, False
+    for word in args:
+        if skip:
+            skip = False
+        elif after_dashdash:
+            result.append(word)
+        elif word == "--":
+            after_dashdash = True
+        elif word in with_value:
+            skip = True
+        elif not word.startswith("-") or word == "-":
+            result.append(word)
+    return result
+
+
+def short_flags(args: list[str]) -> set[str]:
+    """Single-letter options however they are grouped: `-rf`, `-r -f` and `-fr` all give {r, f}."""
+    letters: set[str] = set()
+    for word in args:
+        if word == "--":
+            break
+        if SHORT_FLAGS.fullmatch(word):
+            letters.update(word[1:])
+    return letters
+
+
+def long_flags(args: list[str]) -> set[str]:
+    """`--name` options, with any `=value` removed."""
+    return {w.split("=", 1)[0] for w in args if w.startswith("--") and w != "--"}
 
 
 @dataclass

@@ -5,12 +5,15 @@ functions and command/process substitutions. Each simple command becomes a `Comm
 expanded the way bash would (quotes removed, `$HOME` -> `~`, `${IFS}` -> space, variables set earlier in
 the line, brace expansion, `$(...)` replaced by its output when that output can be computed statically)
 and its wrappers peeled (`sudo`, `env`, `nohup`, `timeout`, `xargs`, ...). Strings that a command would
-itself run as shell code (`bash -c`, `eval`, `su -c`, `ssh host CMD`, `trap`, `find -exec`, data decoded
-and piped into a shell) are parsed and walked too, marked with how they were reached.
+itself run as shell code (`bash -c`, `eval`, `su -c`, `ssh host CMD`, `trap`, `find -exec`, the
+`system()` of an interpreter one-liner, data decoded and piped into a shell, the command of a container
+given the host) are parsed and walked too, marked with how they were reached.
 
 When bashlex cannot parse a line (it lacks `[[`, `case`, arithmetic), unsupported constructs are
 neutralised and the parse retried; failing that, a quote-aware tokenizer splits the line at pipes and
-list operators, so a command is never judged safe just because it did not parse.
+list operators, so a command is never judged safe just because it did not parse. Where bashlex parses
+but reads wrongly (quote removal of `'a'"'"'b'` and `"a\\nb"`, here-documents inside groups), the walk
+does that part itself.
 """
 
 from __future__ import annotations
@@ -22,39 +25,18 @@ from fnmatch import fnmatchcase
 
 import bashlex
 
-from shelltune.safety import decode
-from shelltune.safety.paths import is_credential, normalize
-from shelltune.safety.shellwords import program, tokenize_segments
+from shelltune.safety import containers, decode
+from shelltune.safety.containers import Container
+from shelltune.safety.paths import FIND_MATCH, is_credential, normalize
+from shelltune.safety.programs import (AWKS, CODE_FLAGS, DOWNLOADERS, SHELLS, interpreter_family, is_interpreter,
+                                       is_python)
+from shelltune.safety.shellwords import (operands, option_value, program, skip_options, split_wrappers,
+                                         tokenize_segments)
 
 DOWNLOAD, DECODED, SECRET = "\x00download\x00", "\x00decoded\x00", "\x00secret\x00"
-SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "csh", "tcsh"})
-INTERPRETERS = frozenset({"python", "python2", "python3", "perl", "ruby", "php", "node", "nodejs", "lua"})
-CODE_FLAGS = {"python": "c", "perl": "eE", "ruby": "e", "php": "r", "node": "ep", "lua": "e"}
-DOWNLOADERS = frozenset({"curl", "wget", "fetch", "aria2c", "lwp-request", "GET"})
 MAX_DEPTH = 4
 MAX_COMMANDS = 400
 MAX_PIPELINE = 64
-
-# wrapper -> (options that take a value, positional arguments before the command)
-WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
-    "sudo": (frozenset("-u -g -h -p -C -D -r -t -U -T --user --group --host --prompt".split()), 0),
-    "doas": (frozenset("-u -C".split()), 0),
-    "env": (frozenset("-u -C --unset --chdir".split()), 0),
-    "nice": (frozenset("-n --adjustment".split()), 0),
-    "ionice": (frozenset("-c -n -p".split()), 0),
-    "timeout": (frozenset("-s -k --signal --kill-after".split()), 1),
-    "stdbuf": (frozenset("-i -o -e".split()), 0),
-    "chroot": (frozenset(["--userspec", "--groups"]), 1),
-    "flock": (frozenset("-w -E".split()), 1),
-    "time": (frozenset("-f -o".split()), 0),
-    "strace": (frozenset("-o -e -p -s -u".split()), 0),
-    "runuser": (frozenset("-u -g -G".split()), 0),
-    "nsenter": (frozenset("-t -S -G".split()), 0),
-    "systemd-run": (frozenset("-u -p --unit --property --uid --gid".split()), 0),
-    **{name: (frozenset(), 0) for name in ("nohup", "command", "exec", "builtin", "setsid", "busybox",
-                                           "unbuffer", "caffeinate", "fakeroot", "torsocks", "proxychains",
-                                           "proxychains4", "catchsegv", "ltrace", "xtrace")},
-}
 
 
 @dataclass
@@ -68,6 +50,8 @@ class Context:
     commands: list[Command] = field(default_factory=list)
     structural: list[tuple[str, str, str]] = field(default_factory=list)  # (category, reason, matched)
     judge: Callable[[str], object] | None = None  # scans a separate line (text written to rc files, cron)
+    guarded: set[str] = field(default_factory=set)  # variables tested for emptiness (`[ -n "$X" ] && ...`)
+    container: Container | None = None  # set while walking the command of a container that reaches the host
 
 
 @dataclass
@@ -83,6 +67,8 @@ class Command:
     inner: list[Command] = field(default_factory=list)  # a subshell used as a pipeline stage
     via: str = ""
     recursive: bool = False  # reached through an unscoped `find -exec`: applies to a whole tree
+    wrappers: list[str] = field(default_factory=list)  # peeled words: `sudo -u x`, `nsenter -t 1`, `chroot /`
+    container: Container | None = None  # the container it runs in, when that container reaches the host
 
     def __post_init__(self) -> None:
         self.name = program(self.words[0]) if self.words else ""
@@ -100,7 +86,9 @@ def collect(line: str, ctx: Context | None = None, via: str = "", depth: int = 0
         # Nesting this deep is itself a way to hide: say so rather than call it safe.
         ctx.structural.append(("obfuscated_execution", "nests more code than the scanner follows", line[:200]))
         return ctx
-    text = decode.expand_ansi_c(line)
+    text = inline_heredocs(decode.expand_ansi_c(line))
+    if "$" in text:
+        ctx.guarded.update(GUARD.findall(text))
     plain = is_plain(text)
     nodes = None if plain else parse(text)
     if nodes is None:
@@ -112,6 +100,8 @@ def collect(line: str, ctx: Context | None = None, via: str = "", depth: int = 0
     return ctx
 
 
+# `[ -n "$X" ] && ...`, `test -d "$X"`, `[[ -z $X ]] || ...`: the line checks X before relying on it.
+GUARD = re.compile(r"(?:\[\[?|\btest)\s+(?:!\s+)?-[nzdefsL]\s+\"?\$\{?([A-Za-z_]\w*)\}?")
 PLAIN_BREAKERS = re.compile(r"[$`\\(){}]|<<|\d[<>]|(^|\s)[#!]|(^|[;&|]\s*)(if|for|while|until|case|function|select|time|\[\[)\s")
 
 
@@ -141,6 +131,36 @@ def emit_segments(text: str, ctx: Context, via: str, depth: int, plain: bool) ->
             for member in pipeline:
                 member.pipeline = pipeline
         previous = cmd
+
+
+HEREDOC = re.compile(r"(?<!<)<<(-?)\s*(['\"]?)([A-Za-z_]\w*)\2")
+
+
+def inline_heredocs(text: str) -> str:
+    """Rewrite each here-document as a here-string with the same text: `cat <<'EOF'\nbody\nEOF` ->
+    `cat <<< 'body'`. bashlex 0.18 reads the body of a here-document inside `( )` or `{ }` as commands
+    and rejects quoted delimiters; the text a command reads from stdin is what the rules need. A
+    here-document that never ends is left alone."""
+    if "<<" not in text or "\n" not in text:
+        return text
+    lines, out, i = text.split("\n"), [], 0
+    while i < len(lines):
+        line, i = lines[i], i + 1
+        replacements = []
+        for match in HEREDOC.finditer(line):
+            strip_tabs, quoted, delimiter = match.group(1), match.group(2), match.group(3)
+            end = next((j for j in range(i, len(lines))
+                        if (lines[j].lstrip("\t") if strip_tabs else lines[j]) == delimiter), None)
+            if end is None:
+                return text
+            body = "\n".join(b.lstrip("\t") if strip_tabs else b for b in lines[i:end])
+            word = "'" + body.replace("'", "'\\''") + "'" if quoted else '"' + body.replace('"', '\\"') + '"'
+            replacements.append((match.span(), "<<< " + word))
+            i = end + 1
+        for (start, stop), new in reversed(replacements):
+            line = line[:start] + new + line[stop:]
+        out.append(line)
+    return "\n".join(out)
 
 
 def parse(text: str) -> tuple[list, str] | None:
@@ -191,6 +211,7 @@ def neutralise(text: str) -> str:
     """Replace what bashlex cannot parse with harmless stand-ins of the same meaning for the rules."""
     text = re.sub(r"\$\(\((?:[^()]|\([^()]*\))*\)\)", "0", text)   # $(( arithmetic ))
     text = re.sub(r"\[\[.*?\]\]", "true", text)                     # [[ test ]]
+    text = re.sub(r"<<(-?)\s*(['\"])(\w+)\2", r"<<\1\3", text)         # <<'EOF': bashlex wants <<EOF
     return re.sub(r"(^|[;&|(]\s*)time\s+(-p\s+)?", r"\1", text)      # the `time` keyword
 
 
@@ -313,7 +334,8 @@ class Walker:
         return made
 
     def always_true(self, node) -> bool:
-        return self.text(node).strip().rstrip(";").strip() in ("true", ":", "[ 1 ]", "1", "/bin/true")
+        condition = remove_quotes(self.text(node).strip().rstrip(";").strip())  # `while 'true'` is `while true`
+        return condition in ("true", ":", "[ 1 ]", "1", "/bin/true", "/usr/bin/true")
 
     @staticmethod
     def backgrounds(node) -> bool:
@@ -327,6 +349,14 @@ class Walker:
     def expand_value(self, node) -> str:
         """One word with substitutions and parameters expanded, before word splitting."""
         value = unmask(node.word)
+        parts = getattr(node, "parts", [])
+        raw = self.text(node)
+        if not parts and ("'" in raw or '"' in raw or "\\" in raw):
+            # bashlex 0.18 gets quote removal wrong in two ways the rules depend on: it drops the
+            # backslash of `"a\nb"` (bash keeps it unless it escapes $ ` " \ or a newline: what
+            # `echo -e "o\nw" | fdisk` relies on), and it keeps the inner quotes of `'a'"'"'b'`
+            # (how `bash -c '...'` quotes a quote)
+            value = remove_quotes(raw)
         for part in getattr(node, "parts", []):
             if part.kind in ("commandsubstitution", "processsubstitution"):
                 replacement = self.substitute(part)
@@ -340,7 +370,8 @@ class Walker:
         """The words bash would produce from one word node (usually one; more after splitting)."""
         raw = self.text(node)
         value = self.expand_value(node)
-        expanded = value != unmask(node.word)
+        # only substitutions and parameters are word-split (quote removal is not an expansion)
+        expanded = bool(getattr(node, "parts", [])) and value != unmask(node.word)
         if expanded and not raw.startswith('"'):
             return [w for w in value.split() if w] or [""] if value.strip() else []
         if "{" in raw and not re.search(r"['\"\\]", raw):
@@ -358,6 +389,25 @@ class Walker:
             text = decode.printable(stream.text)
             return text.rstrip("\n") if text else None
         return {"download": DOWNLOAD, "decoded": DECODED, "secret": SECRET}.get(stream.kind)
+
+
+def remove_quotes(raw: str) -> str:
+    """Bash quote removal of one word without expansions."""
+    out, quote, i = [], "", 0
+    while i < len(raw):
+        char, following = raw[i], raw[i + 1:i + 2]
+        if quote == "'":
+            quote = "" if char == "'" else quote
+            out.append("" if char == "'" else char)
+        elif char == "\\" and following and (not quote or following in '$`"\\\n'):
+            out.append("" if following == "\n" else following)
+            i += 1
+        elif char in "'\"" and (not quote or char == quote):
+            quote = "" if quote else char
+        else:
+            out.append(char)
+        i += 1
+    return "".join(out)
 
 
 def expand_parameters(value: str, env: dict[str, str]) -> str:
@@ -379,54 +429,40 @@ def emit_words(words: list[str], redirects: list[tuple[str, str]], ctx: Context,
                depth: int, upstream: Command | None = None, assignments: list | None = None,
                stdin_text: bytes | None = None, recursive: bool = False) -> Command:
     """Record one simple command (wrappers peeled) and walk whatever code it would run in turn."""
-    words = resolve_glob_program(unwrap(words, ctx))
+    box = ctx.container
+    if box is not None:  # inside a container: judge the host paths its words reach
+        words = [box.translate(w) for w in words]
+        redirects = [(op, box.translate(target)) for op, target in redirects]
+    wrappers, words = split_wrappers(words)
+    words = resolve_glob_program(words)
     cmd = Command(words, text, ctx.cwd, redirects, assignments or [], stdin_text, upstream, via=via,
-                  recursive=recursive)
+                  recursive=recursive, wrappers=wrappers, container=box)
     ctx.commands.append(cmd)
     for nested_text, how in nested_code(cmd, ctx):
         collect(nested_text, ctx, via=join_via(via, how), depth=depth + 1)
     for nested_words, how, unscoped in nested_commands(cmd, ctx):
         emit_words(nested_words, [], ctx, text=" ".join(nested_words), via=join_via(via, how), depth=depth + 1,
                    recursive=unscoped)
+    emit_container_command(cmd, ctx, via, depth)
     track_state(cmd, ctx)
     return cmd
 
 
+def emit_container_command(cmd: Command, ctx: Context, via: str, depth: int) -> None:
+    """Walk what `docker run` runs when its container reaches the host (containers.py says why only then)."""
+    box = containers.parse_run(cmd.words) if cmd.name in containers.ENGINES else None
+    if box is None or not box.command or not box.reaches_host():
+        return
+    outer, ctx.container = ctx.container, box
+    try:
+        emit_words(box.command, [], ctx, text=" ".join(box.command), depth=depth + 1,
+                   via=join_via(via, "inside a container given host access"))
+    finally:
+        ctx.container = outer
+
+
 def join_via(outer: str, inner: str) -> str:
     return f"{inner}, {outer}" if outer else inner
-
-
-def unwrap(words: list[str], ctx: Context) -> list[str]:
-    """Drop wrappers with their options and leading `VAR=value` words; `\\rm` and `/bin/rm` stay as written."""
-    while words:
-        head = program(words[0])
-        if re.match(r"^[A-Za-z_]\w*=", words[0]):
-            words = words[1:]
-        elif head in WRAPPERS and not (head == "command" and words[1:2] in (["-v"], ["-V"])):
-            with_value, positional = WRAPPERS[head]
-            rest = skip_options(words[1:], with_value, positional, assignments=head == "env")
-            if not rest:
-                break  # `env` or `time` alone: the wrapper is the command
-            words = rest
-        else:
-            break
-    return words
-
-
-def skip_options(words: list[str], with_value: frozenset[str], positional: int, assignments: bool) -> list[str]:
-    i = 0
-    while i < len(words):
-        word = words[i]
-        if word == "--":
-            i += 1
-            break
-        if word.startswith("-") and len(word) > 1:
-            i += 2 if word in with_value else 1
-        elif assignments and re.match(r"^[A-Za-z_]\w*=", word):
-            i += 1
-        else:
-            break
-    return words[i + positional:]
 
 
 KNOWN_PROGRAMS = ("rm", "dd", "mkfs", "shred", "chmod", "chown", "kill", "sh", "bash", "curl", "wget", "nc",
@@ -442,20 +478,6 @@ def resolve_glob_program(words: list[str]) -> list[str]:
             if fnmatchcase(f"{directory}/{name}", words[0]):
                 return [f"{directory}/{name}", *words[1:]]
     return words
-
-
-def option_value(args: list[str], *names: str) -> str | None:
-    """The value of an option given as `-o V`, `-oV`, `--opt V` or `--opt=V` (last one wins)."""
-    found = None
-    for i, arg in enumerate(args):
-        for name in names:
-            if arg == name and i + 1 < len(args):
-                found = args[i + 1]
-            elif name.startswith("--") and arg.startswith(name + "="):
-                found = arg[len(name) + 1:]
-            elif not name.startswith("--") and arg.startswith(name) and len(arg) > len(name):
-                found = arg[len(name):]
-    return found
 
 
 def nested_code(cmd: Command, ctx: Context) -> list[tuple[str, str]]:
@@ -478,11 +500,13 @@ def nested_code(cmd: Command, ctx: Context) -> list[tuple[str, str]]:
             found.append((" ".join(rest), "inside watch"))
     if name == "trap" and args:
         found.append((args[0], "in a trap"))
-    if name in INTERPRETERS or re.fullmatch(r"python\d(\.\d+)?", name):
+    if is_interpreter(name) or name in AWKS:
         code = interpreter_code(cmd)
         if code and decode.RUNS_SHELL.search(code):
             found += [(literal, f"run by {name}") for literal in decode.string_literals(code) if " " in literal]
         if code:
+            found += [(text, f"run by {name}") for text in decode.shell_commands_in_code(code, interpreter_family(name))
+                      if (text, f"run by {name}") not in found]
             found += [(text, f"decoded inside {name} code") for text in decode.hidden_strings(code)]
     if executes_stdin(cmd):
         stream = input_of(cmd)
@@ -512,10 +536,13 @@ def ssh_remote_command(args: list[str]) -> str | None:
 
 
 def interpreter_code(cmd: Command) -> str | None:
-    if cmd.name == "awk" or cmd.name == "gawk":
-        operands = [a for a in cmd.args if not a.startswith("-")]
-        return operands[0] if operands else None
-    family = re.sub(r"\d.*$", "", cmd.name) or cmd.name
+    """The program text given on the command line (`python -c CODE`, `awk 'CODE' file`), else None."""
+    if cmd.name in AWKS:
+        if "-f" in cmd.args or any(a.startswith("--file") for a in cmd.args):
+            return None  # the program is in a file
+        program_text = operands(cmd.args, frozenset({"-F", "-v", "--field-separator", "--assign"}))
+        return program_text[0] if program_text else None
+    family = interpreter_family(cmd.name)
     letters = CODE_FLAGS.get(family, "")
     args = cmd.args
     for i, arg in enumerate(args):
@@ -535,7 +562,7 @@ def nested_commands(cmd: Command, ctx: Context) -> list[tuple[list[str], str, bo
         made = []
         for exec_words in spec.execs:
             target = spec.roots[0] if spec.roots else "."
-            replacement = target if not spec.narrowed else target.rstrip("/") + "/<match>"
+            replacement = target if not spec.narrowed else target.rstrip("/") + "/" + FIND_MATCH
             made.append(([replacement if w == "{}" else w.replace("{}", replacement) for w in exec_words],
                          "run by find -exec", not spec.narrowed))
         return made
@@ -565,9 +592,9 @@ def xargs_items(upstream: Command | None) -> list[str]:
     stream = output(upstream)
     if stream.text is not None:
         return stream.text.decode("utf-8", "replace").split()[:32] or ["<item>"]
-    operands = [a for a in upstream.args if not a.startswith("-")]
-    if upstream.name == "ls" and operands:
-        return [operands[0].rstrip("/") + "/*"]
+    listed = operands(upstream.args)
+    if upstream.name == "ls" and listed:
+        return [listed[0].rstrip("/") + "/*"]
     if upstream.name == "find":
         spec = parse_find(upstream.words)
         if not spec.narrowed:
@@ -581,6 +608,7 @@ class FindSpec:
     narrowed: bool
     deletes: bool
     execs: list[list[str]]
+    names: list[str] = field(default_factory=list)  # the -name / -iname patterns
 
 
 NARROWING = frozenset("-name -iname -path -ipath -wholename -iwholename -regex -iregex -newer -mtime -mmin "
@@ -597,17 +625,20 @@ def parse_find(words: list[str]) -> FindSpec:
     while i < len(args) and not args[i].startswith(("-", "(", "!")):
         roots.append(args[i])
         i += 1
-    execs, narrowed, deletes = [], False, False
+    execs, narrowed, deletes, names = [], False, False, []
     while i < len(args):
         arg = args[i]
         if arg in ("-exec", "-execdir", "-ok", "-okdir"):
             end = next((j for j in range(i + 1, len(args)) if args[j] in (";", "+", "\\;")), len(args))
             execs.append(args[i + 1:end])
             i = end
-        narrowed |= arg in NARROWING
+        # `-name '*'` matches everything: it narrows nothing
+        narrowed |= arg in NARROWING and args[i + 1:i + 2] not in (["*"], [".*"], ["*/*"])
         deletes |= arg == "-delete"
+        if arg in ("-name", "-iname") and i + 1 < len(args):
+            names.append(args[i + 1])
         i += 1
-    return FindSpec(roots or ["."], narrowed, deletes, execs)
+    return FindSpec(roots or ["."], narrowed, deletes, execs, names)
 
 
 def track_state(cmd: Command, ctx: Context) -> None:
@@ -625,24 +656,24 @@ def track_state(cmd: Command, ctx: Context) -> None:
 
 
 def downloaded_files(cmd: Command) -> set[str]:
-    files = set()
+    found: set[str] = set()
     if cmd.name == "curl":
         out = option_value(cmd.args, "-o", "--output")
         if out and out != "-":
-            files.add(out)
+            found.add(out)
         if "-O" in cmd.args or "--remote-name" in cmd.args:
             urls = [a for a in cmd.args if re.match(r"^(https?|ftp)://", a)]
-            files.update(u.rstrip("/").rsplit("/", 1)[-1] for u in urls)
+            found.update(u.rstrip("/").rsplit("/", 1)[-1] for u in urls)
     elif cmd.name == "wget":
         out = option_value(cmd.args, "-O", "--output-document")
         if out and out != "-":
-            files.add(out)
+            found.add(out)
         elif out is None:
             urls = [a for a in cmd.args if re.match(r"^(https?|ftp)://", a)]
-            files.update(u.rstrip("/").rsplit("/", 1)[-1] for u in urls)
+            found.update(u.rstrip("/").rsplit("/", 1)[-1] for u in urls)
     if output(cmd).kind == "download":
-        files.update(t for op, t in cmd.redirects if op in (">", ">>") and t)
-    return {f.removeprefix("./") for f in files if f}
+        found.update(t for op, t in cmd.redirects if op in (">", ">>") and t)
+    return {f.removeprefix("./") for f in found if f}
 
 
 # ------------------------------------------------------------------ what flows through pipes
@@ -732,14 +763,15 @@ def transform(decoder: Callable[[bytes], bytes | None], cmd: Command, files: lis
     return Stream("text", result) if result is not None else Stream("decoded")
 
 
-def operands(cmd: Command) -> list[str]:
-    return [a for a in cmd.args if not a.startswith("-")]
+def files(cmd: Command) -> list[str]:
+    """The files a filter reads; none (or `-`) means it reads stdin."""
+    return [a for a in operands(cmd.args) if a != "-"]
 
 
 def stream_base64(cmd: Command) -> Stream:
     decoding = any(a in ("-d", "--decode", "-D") or re.fullmatch(r"-[a-zA-Z]*d[a-zA-Z]*", a) for a in cmd.args)
     if decoding:
-        return transform(decode.b64decode, cmd, operands(cmd))
+        return transform(decode.b64decode, cmd, files(cmd))
     return secret_source(cmd) or UNKNOWN
 
 
@@ -754,12 +786,12 @@ def stream_openssl(cmd: Command) -> Stream:
 
 def stream_xxd(cmd: Command) -> Stream:
     if any(re.fullmatch(r"-[a-z]*r[a-z]*", a) for a in cmd.args):
-        return transform(decode.hexdecode, cmd, [a for a in operands(cmd)])
+        return transform(decode.hexdecode, cmd, files(cmd))
     return secret_source(cmd) or UNKNOWN
 
 
 def stream_tr(cmd: Command) -> Stream:
-    sets = operands(cmd)
+    sets = [a for a in operands(cmd.args) if a != "-"]
     flags = "".join(a[1:] for a in cmd.args if a.startswith("-"))
     if "d" in flags or len(sets) != 2:
         return input_of(cmd)
@@ -788,12 +820,14 @@ def stream_network_client(cmd: Command) -> Stream:
 
 STREAMS: dict[str, Callable[[Command], Stream]] = {
     "echo": stream_echo, "printf": stream_printf,
+    ":": lambda cmd: Stream("text", b""), "true": lambda cmd: Stream("text", b""),
+    "yes": lambda cmd: Stream("text", ((" ".join(cmd.args) or "y") + "\n").encode() * 8),
     "cat": passthrough, "tee": passthrough, "head": passthrough, "tail": passthrough,
     "base64": stream_base64, "openssl": stream_openssl, "xxd": stream_xxd, "tr": stream_tr,
-    "rev": lambda cmd: transform(decode.reverse_lines, cmd, operands(cmd)),
-    "gunzip": lambda cmd: transform(decode.gunzip, cmd, operands(cmd)),
-    "zcat": lambda cmd: transform(decode.gunzip, cmd, operands(cmd)),
-    "gzip": lambda cmd: transform(decode.gunzip, cmd, operands(cmd)) if "-d" in "".join(cmd.args) else
+    "rev": lambda cmd: transform(decode.reverse_lines, cmd, files(cmd)),
+    "gunzip": lambda cmd: transform(decode.gunzip, cmd, files(cmd)),
+    "zcat": lambda cmd: transform(decode.gunzip, cmd, files(cmd)),
+    "gzip": lambda cmd: transform(decode.gunzip, cmd, files(cmd)) if "-d" in "".join(cmd.args) else
     secret_source(cmd) or UNKNOWN,
     **{name: stream_download for name in DOWNLOADERS},
     **{name: stream_network_client for name in ("nc", "ncat", "netcat", "telnet")},
@@ -803,16 +837,15 @@ STREAMS: dict[str, Callable[[Command], Stream]] = {
 def executes_stdin(cmd: Command) -> bool:
     """A shell or interpreter that would run what arrives on stdin as code."""
     name = cmd.name
-    is_python = re.fullmatch(r"python\d?(\.\d+)?", name) is not None
-    if name not in SHELLS and name not in INTERPRETERS and not is_python:
+    if name not in SHELLS and not is_interpreter(name):
         return False
     args = cmd.args
     if interpreter_code(cmd) is not None or shell_c_string(args) is not None:
         return False
     if name in SHELLS and any(re.fullmatch(r"-[a-zA-Z]*n[a-zA-Z]*", a) for a in args):
         return False  # bash -n only checks syntax
-    if is_python and "-m" in args:
-        return False
+    if is_python(name) and any(re.fullmatch(r"-[bBdEiIOqsSuvx]*m.*", a) for a in args):
+        return False  # `python -m json.tool`, `-mjson.tool`: a module reads stdin as data
     if "-s" in args:
         return True
     positional = [a for a in args if not a.startswith("-") or a == "-"]
