@@ -24,7 +24,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup tools export-tools repro test test-fast lock clean-venv
+.PHONY: setup tools export-tools repro lint test test-fast lock clean-venv
 
 setup: $(STAMP)
 
@@ -60,10 +60,15 @@ $(LLAMA_STAMP): | $(STAMP)
 		$(BIN)/python -m pip install --quiet -c constraints.txt $(LLAMA_TOOLS)/dist/$(LLAMA_SDIST).tar.gz sentencepiece
 	@touch $@
 
-test: setup tools export-tools
+# ruff: lint and format check (`ruff format src tests` fixes the formatting).
+lint: setup
+	ruff check src tests
+	ruff format --check src tests
+
+test: lint tools export-tools
 	pytest
 
-test-fast: setup
+test-fast: lint
 	pytest -m "not slow"
 
 # Refresh constraints.txt from the current environment (after a deliberate upgrade).

@@ -64,29 +64,65 @@ def child_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in PORTABLE_X86_ENV and k != "SHELLTUNE_DEBUG"}
 
 
-def run_module(module: str, *args: str, cwd: Path | None = None,
-               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_module(
+    module: str, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run `python -m module args` the way DVC runs a stage, capturing output."""
     full_env = child_env()
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd or ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd or ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def pairs(n: int, start: int = 0) -> list[dict[str, str]]:
     """n distinct, safe instruction/command pairs."""
-    return [{"instruction": f"show the first {i} lines of notes{i}.txt", "command": f"head -n {i} notes{i}.txt"}
-            for i in range(start, start + n)]
+    return [
+        {"instruction": f"show the first {i} lines of notes{i}.txt", "command": f"head -n {i} notes{i}.txt"}
+        for i in range(start, start + n)
+    ]
 
 
-def tiny_raw(repo_params_raw: dict[str, Any], root: Path, n_rows: int = 96) -> dict[str, Any]:
-    """params for a model that trains in seconds, every path under `root`, and n_rows train / 16 val rows."""
-    raw = copy.deepcopy(repo_params_raw)
-    raw["paths"] = {"processed": str(root / "processed"), "reports": str(root / "reports"),
-                    "base": str(root / "base"), "adapter": str(root / "adapter"), "checkpoints": str(root / "ck")}
-    raw["model"]["tiny"].update(vocab_size=400, hidden_size=64, intermediate_size=128, num_hidden_layers=1,
-                                num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=128)
-    raw["train"].update(max_steps=8, batch_size=8, logging_steps=2, eval_steps=4, save_steps=4, max_length=64)
+# The one tiny shape every test that trains uses: a Qwen2 that learns templated pairs in seconds.
+TINY_MODEL = {
+    "vocab_size": 400,
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "max_position_embeddings": 128,
+}
+TINY_TRAIN = {"max_steps": 8, "batch_size": 8, "logging_steps": 2, "eval_steps": 4, "save_steps": 4, "max_length": 64}
+
+
+def shrink(raw: dict[str, Any], **train: Any) -> dict[str, Any]:
+    """params at the tiny size: TINY_MODEL and TINY_TRAIN, with `train` keys overriding."""
+    raw["model"]["tiny"].update(TINY_MODEL)
+    raw["train"].update({**TINY_TRAIN, **train})
+    return raw
+
+
+def tiny_paths(raw: dict[str, Any], root: Path) -> dict[str, Any]:
+    """Every output path under `root`."""
+    raw["paths"] = {
+        "processed": str(root / "processed"),
+        "reports": str(root / "reports"),
+        "base": str(root / "base"),
+        "adapter": str(root / "adapter"),
+        "checkpoints": str(root / "ck"),
+    }
+    return raw
+
+
+def tiny_raw(repo_params_raw: dict[str, Any], root: Path, n_rows: int = 96, **train: Any) -> dict[str, Any]:
+    """Tiny params with every path under `root`, and n_rows train / 16 val rows written there."""
+    raw = shrink(tiny_paths(copy.deepcopy(repo_params_raw), root), **train)
     processed = root / "processed"
     processed.mkdir(parents=True, exist_ok=True)
     write_jsonl(processed / "train.jsonl", pairs(n_rows))
@@ -94,14 +130,86 @@ def tiny_raw(repo_params_raw: dict[str, Any], root: Path, n_rows: int = 96) -> d
     return raw
 
 
+def shrink_params_file(path: Path, **train: Any) -> None:
+    """A clone's params.yaml at the tiny size, so the whole default pipeline runs in about a minute."""
+    raw = yaml.safe_load(path.read_text())
+    shrink(
+        raw,
+        **{
+            "max_steps": 20,
+            "eval_steps": 10,
+            "save_steps": 10,
+            "logging_steps": 5,
+            "batch_size": 32,
+            "max_length": 128,
+            **train,
+        },
+    )
+    raw["validate"]["limit"] = 32
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+def trained_project(repo_params_raw: dict[str, Any], root: Path, rows: list[dict], steps: int) -> tuple[dict, Path]:
+    """A tiny base and adapter trained on `rows` (test split: the first 24), with params written to root."""
+    from shelltune.config import parse_params
+    from shelltune.stages.base import run as build_base
+    from shelltune.stages.train import run as train
+
+    raw = shrink(
+        tiny_paths(copy.deepcopy(repo_params_raw), root),
+        max_steps=steps,
+        batch_size=16,
+        logging_steps=5,
+        eval_steps=steps,
+        save_steps=steps,
+        learning_rate=0.01,
+    )
+    raw["validate"].update(limit=24, max_new_tokens=16)
+    raw["scan"]["max_new_tokens"] = 16
+    processed = root / "processed"
+    processed.mkdir(parents=True)
+    write_jsonl(processed / "train.jsonl", [{"id": str(i), **r, "source": "t"} for i, r in enumerate(rows)])
+    write_jsonl(processed / "val.jsonl", [{"id": f"v{i}", **r, "source": "t"} for i, r in enumerate(rows[:16])])
+    write_jsonl(processed / "test.jsonl", [{"id": f"t{i}", **r, "source": "t"} for i, r in enumerate(rows[:24])])
+    reports = root / "reports"
+    reports.mkdir()
+    (reports / "split.json").write_text(
+        json.dumps(
+            {
+                "rows_read": len(rows),
+                "rows_kept": len(rows),
+                "dropped_unsafe": 0,
+                "train_rows": len(rows),
+                "val_rows": 16,
+                "test_rows": 24,
+            }
+        )
+    )
+    params_file = write_params(root / "params.yaml", raw)
+    params = parse_params(raw)
+    build_base(params)
+    train(params)
+    return raw, params_file
+
+
 def tool_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for dvc/git/shelltune subprocesses: the venv first on PATH, no analytics."""
-    return {**child_env(), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
-            **(extra or {})}
+    return {
+        **child_env(),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        **(extra or {}),
+    }
 
 
-def sh(*args: str, cwd: Path, stdout_only: bool = False, env: dict[str, str] | None = None,
-       check: bool = True, timeout: int = 900) -> str:
+def sh(
+    *args: str,
+    cwd: Path,
+    stdout_only: bool = False,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    timeout: int = 900,
+) -> str:
     """Run a command; with check, a failure shows its output. Returns stdout (+ stderr unless stdout_only)."""
     result = subprocess.run(args, cwd=cwd, env=tool_env(env), capture_output=True, text=True, timeout=timeout)
     if check:
@@ -111,7 +219,13 @@ def sh(*args: str, cwd: Path, stdout_only: bool = False, env: dict[str, str] | N
 
 def make_clone(dest: Path) -> Path:
     """A fresh git repository holding the working tree's tracked files (what a newcomer's clone has)."""
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     for name in filter(None, files.split("\0")):
         if (ROOT / name).is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)

@@ -8,17 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import pairs, set_key, write_jsonl
-from shelltune.base import build_base, read_base_info, tokenizer_corpus, train_tokenizer
+from shelltune.basemodel import read_base_info, tokenizer_corpus, train_tokenizer
 from shelltune.chat import prompt_messages
 from shelltune.config import parse_params
 from shelltune.errors import ShelltuneError
+from shelltune.stages.base import run as build_base
 
-
-def small_tiny(raw):
-    raw["model"]["tiny"].update(vocab_size=400, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=128)
-    return raw
+from conftest import TINY_MODEL, pairs, set_key, shrink, write_jsonl
 
 
 @pytest.fixture
@@ -27,7 +23,7 @@ def base_params(params_raw, tmp_path):
     processed.mkdir(parents=True)
     write_jsonl(processed / "train.jsonl", pairs(60))
     set_key(params_raw, "paths.base", str(tmp_path / "base"))
-    return small_tiny(params_raw)
+    return shrink(params_raw)
 
 
 def digests(directory: Path) -> dict[str, str]:
@@ -38,10 +34,12 @@ def test_tokenizer_has_chatml_tokens_and_qwen_template():
     tok = train_tokenizer(tokenizer_corpus(pairs(50), "Be safe."), vocab_size=400)
     for token in ("<|im_start|>", "<|im_end|>", "<|endoftext|>"):
         assert len(tok(token, add_special_tokens=False)["input_ids"]) == 1
-    text = tok.apply_chat_template(prompt_messages("Be safe.", "list files"), tokenize=False,
-                                   add_generation_prompt=True)
-    assert text == ("<|im_start|>system\nBe safe.<|im_end|>\n<|im_start|>user\nlist files<|im_end|>\n"
-                    "<|im_start|>assistant\n")
+    text = tok.apply_chat_template(
+        prompt_messages("Be safe.", "list files"), tokenize=False, add_generation_prompt=True
+    )
+    assert text == (
+        "<|im_start|>system\nBe safe.<|im_end|>\n<|im_start|>user\nlist files<|im_end|>\n<|im_start|>assistant\n"
+    )
     assert tok.eos_token == "<|im_end|>" and tok.pad_token == "<|endoftext|>"
     # byte-level: anything round-trips, even characters never seen in training
     command = "grep -rn 'ünïcode ✓' ~/src | head -n 3"
@@ -57,7 +55,7 @@ def test_tiny_base_is_deterministic(base_params, tmp_path):
     assert {"model.safetensors", "config.json", "tokenizer.json", "base.json"} <= set(first)
     assert info["kind"] == "tiny" and read_base_info(tmp_path / "base")["vocab_size"] <= 400
     config = json.loads((tmp_path / "base" / "config.json").read_text())
-    assert config["architectures"] == ["Qwen2ForCausalLM"] and config["hidden_size"] == 32
+    assert config["architectures"] == ["Qwen2ForCausalLM"] and config["hidden_size"] == TINY_MODEL["hidden_size"]
     set_key(base_params, "seed", 1)
     build_base(parse_params(base_params))
     assert digests(tmp_path / "base")["model.safetensors"] != first["model.safetensors"]

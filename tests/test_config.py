@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
-from conftest import ROOT, run_module, set_key, write_params
 from shelltune.config import Params, load_params, parse_params
 from shelltune.errors import ShelltuneError
+
+from conftest import ROOT, run_module, set_key, write_params
 
 
 def problems(raw) -> str:
@@ -24,7 +26,7 @@ def test_repository_params_are_valid():
 
 def test_config_is_frozen(params_raw):
     params = parse_params(params_raw)
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         params.seed = 1  # type: ignore[misc]
 
 
@@ -32,7 +34,8 @@ def test_unknown_keys_are_named_with_allowed_keys(params_raw):
     params_raw["colour"] = "blue"
     params_raw["split"]["shuffle"] = True
     message = problems(params_raw)
-    assert "params.yaml: colour: unknown key (allowed here: data, export, lora, model, paths, prompt, quant, runtime, scan, seed, split, train, validate)" in message
+    allowed = "data, export, lora, model, paths, prompt, quant, runtime, scan, seed, split, train, validate"
+    assert f"params.yaml: colour: unknown key (allowed here: {allowed})" in message
     assert "split.shuffle: unknown key (allowed here: dedup, drop_unsafe, fractions)" in message
 
 
@@ -77,7 +80,7 @@ def test_cli_reports_problems_without_traceback(params_raw, tmp_path):
     set_key(params_raw, "split.fractions.val", -0.1)
     set_key(params_raw, "data.on_bad_row", "ignore")
     path = write_params(tmp_path / "bad.yaml", params_raw)
-    result = run_module("shelltune.split", "--params", str(path))
+    result = run_module("shelltune.stages.split", "--params", str(path))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("error: 2 problems in")  # the sum check waits for valid fields
@@ -101,5 +104,5 @@ def test_missing_params_file(tmp_path):
 def test_debug_env_shows_traceback(params_raw, tmp_path):
     set_key(params_raw, "seed", -1)
     path = write_params(tmp_path / "bad.yaml", params_raw)
-    result = run_module("shelltune.split", "--params", str(path), env={"SHELLTUNE_DEBUG": "1"})
+    result = run_module("shelltune.stages.split", "--params", str(path), env={"SHELLTUNE_DEBUG": "1"})
     assert result.returncode != 0 and "Traceback" in result.stderr

@@ -10,10 +10,11 @@ import sys
 import pytest
 import yaml
 
-from conftest import ROOT, child_env, tiny_raw
 from shelltune.config import parse_params
 from shelltune.distributed import current_ranks, is_launched, launch_command, resolve_backend
 from shelltune.errors import ShelltuneError
+
+from conftest import ROOT, child_env, tiny_raw
 
 
 def train_params(repo_params_raw, **overrides):
@@ -34,10 +35,13 @@ def test_launch_command_uses_accelerate_launch(repo_params_raw):
     assert command[:3] == [sys.executable, "-m", "accelerate.commands.launch"]
     assert command[command.index("--num_processes") + 1] == "4"
     assert command[command.index("--main_process_port") + 1] == "29611"
-    assert "--multi_gpu" in command and command[-4:] == ["-m", "shelltune.train", "--params", "p.yaml"]
+    assert "--multi_gpu" in command and command[-4:] == ["-m", "shelltune.stages.train", "--params", "p.yaml"]
 
-    with_config = launch_command(train_params(repo_params_raw, num_processes=2,
-                                              accelerate_config=str(ROOT / "accelerate" / "fsdp_qlora.yaml")), [], 1)
+    with_config = launch_command(
+        train_params(repo_params_raw, num_processes=2, accelerate_config=str(ROOT / "accelerate" / "fsdp_qlora.yaml")),
+        [],
+        1,
+    )
     assert with_config[with_config.index("--config_file") + 1].endswith("fsdp_qlora.yaml")
     assert "--multi_gpu" not in with_config
 
@@ -69,14 +73,25 @@ def test_two_cpu_processes_train_a_valid_adapter(tmp_path, repo_params_raw):
     """`python -m shelltune.train` with train.num_processes=2 re-runs itself under accelerate launch: two
     gloo processes, gradient accumulation 2. Rank 0 alone logs and saves; the adapter loads and the
     loss falls."""
-    from shelltune.base import build_base, read_base_info
+    from shelltune.basemodel import read_base_info
     from shelltune.inference import attach_adapter
     from shelltune.models import load_quantized_model, load_tokenizer
-    from shelltune.train import is_complete_checkpoint, resolve_runtime
+    from shelltune.stages.base import run as build_base
+    from shelltune.training.checkpoints import is_complete_checkpoint
+    from shelltune.training.trainer import resolve_train_placement
 
     raw = tiny_raw(repo_params_raw, tmp_path, n_rows=128)
-    raw["train"].update(num_processes=2, gradient_accumulation_steps=2, max_steps=10, batch_size=4,
-                        logging_steps=1, eval_steps=5, save_steps=5, learning_rate=0.01, keep_checkpoints=True)
+    raw["train"].update(
+        num_processes=2,
+        gradient_accumulation_steps=2,
+        max_steps=10,
+        batch_size=4,
+        logging_steps=1,
+        eval_steps=5,
+        save_steps=5,
+        learning_rate=0.01,
+        keep_checkpoints=True,
+    )
     params_file = tmp_path / "params.yaml"
     params_file.write_text(yaml.safe_dump(raw))
     params = parse_params(raw)
@@ -86,8 +101,14 @@ def test_two_cpu_processes_train_a_valid_adapter(tmp_path, repo_params_raw):
     env.pop("LOCAL_RANK", None)
 
     def run_stage():
-        done = subprocess.run([sys.executable, "-m", "shelltune.train", "--params", str(params_file)], cwd=tmp_path,
-                              capture_output=True, text=True, env=env, timeout=600)
+        done = subprocess.run(
+            [sys.executable, "-m", "shelltune.stages.train", "--params", str(params_file)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         return done
 
@@ -121,10 +142,11 @@ def test_two_cpu_processes_train_a_valid_adapter(tmp_path, repo_params_raw):
     assert (tmp_path / "adapter" / "adapter_model.safetensors").read_bytes() == adapter_before
 
     base = read_base_info(params.paths.base)
-    runtime_choice = resolve_runtime(params.train, params.quant, cuda_available=False)
+    runtime_choice = resolve_train_placement(params.train, params.quant, cuda_available=False)
     model = attach_adapter(load_quantized_model(base, params, runtime_choice, training=False), tmp_path / "adapter")
     tokenizer = load_tokenizer(base, params)
-    inputs = tokenizer.apply_chat_template([{"role": "user", "content": "list files"}], add_generation_prompt=True,
-                                           return_tensors="pt", return_dict=True)
+    inputs = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "list files"}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
     out = model.generate(**inputs, max_new_tokens=4, do_sample=False)
     assert out.shape[1] > inputs["input_ids"].shape[1]

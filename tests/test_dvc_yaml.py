@@ -1,21 +1,23 @@
-"""dvc.yaml declares exactly the params each stage reads: each stage runs with a recording proxy in place
-of its params, and the keys it touched are compared with the stage's `params:` list."""
+"""dvc.yaml declares exactly what each stage reads.
+
+Params: each stage runs (its entry's start-up included) with a recording proxy in place of its params,
+and the keys it touched are compared with the stage's `params:` list. Code: the files each stage's
+module imports, followed transitively (`shelltune.codedeps`), are compared with its `deps:`, both ways.
+"""
 
 from __future__ import annotations
 
 import copy
+import importlib
 from typing import Any
 
 import pytest
 import yaml
 from pydantic import BaseModel
 
-from conftest import ROOT, pairs, write_jsonl
-from shelltune import base, export, plot, scan, split, train, validate
 from shelltune.config import parse_params
-from shelltune.numerics import apply_kernel_profile
 
-pytestmark = pytest.mark.slow
+from conftest import ROOT, pairs, shrink, tiny_paths, write_jsonl
 
 
 class Recorder:
@@ -41,7 +43,6 @@ class Recorder:
 
 
 STAGES = ["split", "base", "train", "validate", "scan", "plot", "export"]
-TORCH_STAGES = {"base", "train", "validate", "scan", "export"}  # entry points use load_params_for_torch
 LLAMA_CPP = ROOT / "tools" / "llama.cpp"
 
 
@@ -59,9 +60,11 @@ def needs_converter(stage: str) -> None:
 
 def model_dump_sections(seen: set[str], params) -> set[str]:
     """`params.model_dump()` reads everything; train keeps only PARAM_SECTIONS of it."""
+    from shelltune.training.provenance import PARAM_SECTIONS
+
     if "*" in seen:
         seen.discard("*")
-        seen.update(train.PARAM_SECTIONS)
+        seen.update(PARAM_SECTIONS)
     return seen
 
 
@@ -72,32 +75,31 @@ def covered(key: str, declared: list[str]) -> bool:
 @pytest.fixture(scope="module")
 def reads(tmp_path_factory, repo_params_raw) -> dict[str, set[str]]:
     root = tmp_path_factory.mktemp("reads")
-    raw = copy.deepcopy(repo_params_raw)
-    raw["paths"] = {"processed": str(root / "processed"), "reports": str(root / "reports"),
-                    "base": str(root / "base"), "adapter": str(root / "adapter"), "checkpoints": str(root / "ck")}
+    raw = shrink(tiny_paths(copy.deepcopy(repo_params_raw), root), max_steps=4, eval_steps=2, save_steps=2)
     raw["data"]["path"] = str(write_jsonl(root / "data.jsonl", pairs(120)))
-    raw["model"]["tiny"].update(vocab_size=400, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                num_attention_heads=2, num_key_value_heads=1)
-    raw["train"].update(max_steps=4, eval_steps=2, save_steps=2, logging_steps=2, batch_size=8)
     raw["validate"].update(limit=8, max_new_tokens=8)
     raw["scan"].update(redteam=str(ROOT / raw["scan"]["redteam"]), max_new_tokens=8)
-    raw["export"].update(merged=str(root / "merged"), gguf=str(root / "gguf"), llama_cpp=str(LLAMA_CPP), prompts=4,
-                         max_new_tokens=8, quantize=["q8_0"])
+    raw["export"].update(
+        merged=str(root / "merged"),
+        gguf=str(root / "gguf"),
+        llama_cpp=str(LLAMA_CPP),
+        prompts=4,
+        max_new_tokens=8,
+        quantize=["q8_0"],
+    )
     params = parse_params(raw)
-    stages = {"split": split.run, "base": base.build_base, "train": train.train, "validate": validate.validate,
-              "scan": scan.scan, "plot": plot.plot}
-    if (LLAMA_CPP / "convert_hf_to_gguf.py").exists():
-        stages["export"] = export.export
+    names = [n for n in STAGES if n != "export" or (LLAMA_CPP / "convert_hf_to_gguf.py").exists()]
     result: dict[str, Any] = {"params": params}
-    for name, run in stages.items():
+    for name in names:
+        stage = importlib.import_module(f"shelltune.stages.{name}").STAGE
         seen: set[str] = set()
-        if name in TORCH_STAGES:  # what their entry point reads before torch loads
-            apply_kernel_profile(Recorder(params, "", seen).runtime)
-        run(Recorder(params, "", seen))
+        stage.start(Recorder(params, "", seen))  # what the entry point reads before the stage runs
+        stage.run(Recorder(params, "", seen))
         result[name] = model_dump_sections(seen, params)
     return result
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", STAGES)
 def test_every_param_a_stage_reads_is_declared(reads, stage):
     needs_converter(stage)
@@ -106,6 +108,7 @@ def test_every_param_a_stage_reads_is_declared(reads, stage):
     assert not undeclared, f"{stage} reads {undeclared} but dvc.yaml does not declare them"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", STAGES)
 def test_every_declared_param_is_read(reads, stage):
     needs_converter(stage)
@@ -127,6 +130,7 @@ def leaf_keys(node: BaseModel, prefix: str) -> list[str]:
     return keys
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", STAGES)
 def test_declared_sections_are_read_in_full(reads, stage):
     """Declaring a whole section when only part of it is read would re-run the stage for nothing."""
@@ -138,6 +142,9 @@ def test_declared_sections_are_read_in_full(reads, stage):
             node = getattr(node, "schema_" if part == "schema" else part)
         if not isinstance(node, BaseModel) or (stage, declared) in BRANCHES:
             continue
-        unread = [leaf for leaf in leaf_keys(node, declared)
-                  if not any(leaf == k or leaf.startswith(k + ".") for k in reads[stage])]
+        unread = [
+            leaf
+            for leaf in leaf_keys(node, declared)
+            if not any(leaf == k or leaf.startswith(k + ".") for k in reads[stage])
+        ]
         assert not unread, f"{stage} declares {declared} but never reads {unread}: declare the keys it reads"

@@ -7,9 +7,11 @@ from collections import Counter
 
 import pytest
 
-from conftest import ROOT
-from shelltune.embedded import DEFAULT_OUT, generate, main
+from shelltune.commands.gen_data import main
+from shelltune.embedded import DEFAULT_OUT, generate
 from shelltune.safety import scan_command
+
+from conftest import ROOT
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import DVC, ROOT, sh, tool_env
-from shelltune.export import llama_cpp_pre_tokenizer, modelfile_text
+from shelltune.exporting import llama_cpp_pre_tokenizer, modelfile_text
 
-pytestmark = pytest.mark.slow
+from conftest import DVC, ROOT, sh, tool_env
 
 LLAMA_CPP = ROOT / "tools" / "llama.cpp"
 
@@ -49,15 +48,21 @@ def exported(reproduced_clone, tmp_path_factory) -> Path:
     return repo
 
 
+@pytest.mark.slow
 def test_export_writes_merged_model_gguf_files_and_modelfile(exported):
     merged = exported / "models" / "merged"
     assert {"model.safetensors", "config.json", "tokenizer.json", "chat_template.jinja"} <= {
-        p.name for p in merged.iterdir()}
+        p.name for p in merged.iterdir()
+    }
     config = json.loads((merged / "config.json").read_text())
     assert "quantization_config" not in config and config["dtype"] == "float32"  # merged into full precision
     gguf_dir = exported / "models" / "gguf"
     assert sorted(p.name for p in gguf_dir.iterdir()) == [
-        "Modelfile", "shelltune-f16.gguf", "shelltune-q4_k_m.gguf", "shelltune-q8_0.gguf"]
+        "Modelfile",
+        "shelltune-f16.gguf",
+        "shelltune-q4_k_m.gguf",
+        "shelltune-q8_0.gguf",
+    ]
     modelfile = (gguf_dir / "Modelfile").read_text()
     assert "FROM ./shelltune-q8_0.gguf" in modelfile and 'PARAMETER stop "<|im_end|>"' in modelfile
     params = yaml.safe_load((exported / "params.yaml").read_text())
@@ -65,6 +70,7 @@ def test_export_writes_merged_model_gguf_files_and_modelfile(exported):
     assert "up to date" in sh(DVC, "status", cwd=exported)  # both pipelines, export included
 
 
+@pytest.mark.slow
 def test_gguf_metadata_says_what_llama_cpp_will_load(exported):
     sys.path.insert(0, str(LLAMA_CPP / "gguf-py"))
     try:
@@ -88,6 +94,7 @@ def test_gguf_metadata_says_what_llama_cpp_will_load(exported):
     assert sizes[0] > sizes[1] > sizes[2]  # f16 > Q8_0 > Q4_K_M
 
 
+@pytest.mark.slow
 def test_report_compares_llama_cpp_with_transformers(exported):
     report = json.loads((exported / "reports" / "export.json").read_text())
     assert report["prompts"] == 64 and report["tokenizer_agreement"] == 1.0
@@ -99,6 +106,7 @@ def test_report_compares_llama_cpp_with_transformers(exported):
     assert report["merged"]["agreement_with_4bit_adapter"] >= 0.5
 
 
+@pytest.mark.slow
 def test_merged_weights_give_the_adapter_logits(exported):
     """merge_and_unload is exact up to float error: the merged model and base + unmerged adapter agree."""
     import torch
@@ -110,22 +118,34 @@ def test_merged_weights_give_the_adapter_logits(exported):
     with_adapter = attach_adapter(base, exported / "models" / "adapter").eval()
     merged = AutoModelForCausalLM.from_pretrained(exported / "models" / "merged", dtype=torch.float32).eval()
     tokenizer = AutoTokenizer.from_pretrained(exported / "models" / "merged")
-    ids = tokenizer.apply_chat_template([{"role": "user", "content": "show disk usage of /var"}],
-                                        add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    ids = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "show disk usage of /var"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
     with torch.inference_mode():
         expected = with_adapter(**ids).logits
         got = merged(**ids).logits
     assert torch.allclose(expected, got, atol=1e-4), (expected - got).abs().max()
 
 
+@pytest.mark.slow
 def test_missing_converter_is_one_clear_error_and_writes_nothing(reproduced_clone, tmp_path):
     params = yaml.safe_load((reproduced_clone / "params.yaml").read_text())
-    params["export"].update(llama_cpp=str(tmp_path / "nowhere"), merged=str(tmp_path / "merged"),
-                            gguf=str(tmp_path / "gguf"))
+    params["export"].update(
+        llama_cpp=str(tmp_path / "nowhere"), merged=str(tmp_path / "merged"), gguf=str(tmp_path / "gguf")
+    )
     params["paths"]["reports"] = str(tmp_path / "reports")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    result = subprocess.run([sys.executable, "-m", "shelltune.export", "--params", str(tmp_path / "params.yaml")],
-                            cwd=reproduced_clone, capture_output=True, text=True, env=tool_env(None), timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "shelltune.stages.export", "--params", str(tmp_path / "params.yaml")],
+        cwd=reproduced_clone,
+        capture_output=True,
+        text=True,
+        env=tool_env(None),
+        timeout=300,
+    )
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "export.llama_cpp" in errors[0] and "make export-tools" in errors[0]
@@ -133,11 +153,13 @@ def test_missing_converter_is_one_clear_error_and_writes_nothing(reproduced_clon
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
 
 
+@pytest.mark.slow
 def test_pre_tokenizer_is_named_from_its_definition(exported, tmp_path):
     """llama.cpp identifies pre-tokenizers by hashing a known model's tokens; ours is named by definition."""
     assert llama_cpp_pre_tokenizer(exported / "models" / "merged" / "tokenizer.json") == "qwen2"
-    (tmp_path / "gpt2.json").write_text(json.dumps(
-        {"pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "use_regex": True}}))
+    (tmp_path / "gpt2.json").write_text(
+        json.dumps({"pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "use_regex": True}})
+    )
     assert llama_cpp_pre_tokenizer(tmp_path / "gpt2.json") == "gpt-2"
     (tmp_path / "other.json").write_text(json.dumps({"pre_tokenizer": {"type": "Metaspace"}}))
     assert llama_cpp_pre_tokenizer(tmp_path / "other.json") is None

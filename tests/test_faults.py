@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import pairs, set_key, write_jsonl
+from conftest import pairs, set_key, trained_project, write_jsonl
 
 GOOD_ROWS = pairs(40)
 
@@ -28,6 +28,7 @@ def jsonl_text(rows: list[dict]) -> str:
 
 def data_file(name: str, content: str | bytes, **data: Any) -> Callable[[Path, dict], str]:
     """A case whose dataset file is `content` (after 40 good rows when it is JSONL text)."""
+
     def setup(tmp: Path, raw: dict) -> str:
         path = tmp / name
         if isinstance(content, bytes):
@@ -38,6 +39,7 @@ def data_file(name: str, content: str | bytes, **data: Any) -> Callable[[Path, d
         for key, value in data.items():
             set_key(raw, f"data.{key}", value)
         return str(path)
+
     return setup
 
 
@@ -53,6 +55,7 @@ def param(dotted: str, value: Any) -> Callable[[Path, dict], str]:
             node = node.setdefault(part, {})
         node[last] = value
         return dotted
+
     return setup
 
 
@@ -62,10 +65,11 @@ def nl_cm(nl: str, cm: str) -> Callable[[Path, dict], str]:
         (tmp / "pairs.cm").write_text(cm)
         set_key(raw, "data.path", str(tmp / "pairs"))
         return "pairs.nl"
+
     return setup
 
 
-GOOD_CSV = "instruction,command\n" + "".join(f"\"{p['instruction']}\",\"{p['command']}\"\n" for p in GOOD_ROWS)
+GOOD_CSV = "instruction,command\n" + "".join(f'"{p["instruction"]}","{p["command"]}"\n' for p in GOOD_ROWS)
 L41 = ":41:"  # the bad row follows 40 good ones
 
 DATA_CASES = [
@@ -74,35 +78,65 @@ DATA_CASES = [
     ("empty-file", data_file("d.jsonl", ""), "file is empty"),
     ("blank-lines-only", data_file("d.jsonl", "\n  \n\n"), "file is empty"),
     ("missing-field", data_file("d.jsonl", after_good('{"instruction": "a"}')), L41 + " missing field 'command'"),
-    ("empty-field", data_file("d.jsonl", after_good('{"instruction": " ", "command": "ls"}')),
-     L41 + " field 'instruction' is empty"),
-    ("non-string-field", data_file("d.jsonl", after_good('{"instruction": "a", "command": 5}')),
-     L41 + " field 'command' must be a string, got int"),
-    ("null-field", data_file("d.jsonl", after_good('{"instruction": null, "command": "ls"}')),
-     L41 + " missing field 'instruction'"),
+    (
+        "empty-field",
+        data_file("d.jsonl", after_good('{"instruction": " ", "command": "ls"}')),
+        L41 + " field 'instruction' is empty",
+    ),
+    (
+        "non-string-field",
+        data_file("d.jsonl", after_good('{"instruction": "a", "command": 5}')),
+        L41 + " field 'command' must be a string, got int",
+    ),
+    (
+        "null-field",
+        data_file("d.jsonl", after_good('{"instruction": null, "command": "ls"}')),
+        L41 + " missing field 'instruction'",
+    ),
     ("array-row", data_file("d.jsonl", after_good('["a", "ls"]')), L41 + " expected a JSON object, got list"),
-    ("latin1-bytes", data_file("d.jsonl", jsonl_text(GOOD_ROWS).encode() + b'{"instruction": "caf\xe9", "command": "ls"}\n'),
-     L41 + " not valid UTF-8"),
+    (
+        "latin1-bytes",
+        data_file("d.jsonl", jsonl_text(GOOD_ROWS).encode() + b'{"instruction": "caf\xe9", "command": "ls"}\n'),
+        L41 + " not valid UTF-8",
+    ),
     ("utf16-file", data_file("d.jsonl", jsonl_text(GOOD_ROWS).encode("utf-16")), ":1: "),
-    ("huge-command", data_file("d.jsonl", after_good('{"instruction": "x", "command": "echo ' + "y" * 600 + '"}')),
-     L41 + " command is 605 characters (data.max_command_chars is 500)"),
-    ("huge-instruction", data_file("d.jsonl", after_good('{"instruction": "' + "x" * 1200 + '", "command": "ls"}')),
-     L41 + " instruction is 1200 characters"),
+    (
+        "huge-command",
+        data_file("d.jsonl", after_good('{"instruction": "x", "command": "echo ' + "y" * 600 + '"}')),
+        L41 + " command is 605 characters (data.max_command_chars is 500)",
+    ),
+    (
+        "huge-instruction",
+        data_file("d.jsonl", after_good('{"instruction": "' + "x" * 1200 + '", "command": "ls"}')),
+        L41 + " instruction is 1200 characters",
+    ),
     ("csv-missing-column", data_file("d.csv", "instruction,cmd\nlist,ls\n"), "d.csv:1: missing column(s) 'command'"),
     ("csv-extra-cells", data_file("d.csv", GOOD_CSV + "list,ls,extra\n"), "d.csv:42: 3 cells, header has 2"),
     ("csv-header-only", data_file("d.csv", "instruction,command\n"), "d.csv"),
     ("tsv-missing-column", data_file("d.tsv", "instruction\tcommand_text\nlist\tls\n"), "d.tsv:1: missing column(s)"),
     ("nl-cm-mismatch", nl_cm("a\nb\nc\n", "ls\npwd\n"), "has 3 lines but"),
     ("corrupt-parquet", data_file("d.parquet", b"PAR1 this is not parquet"), "not a readable parquet file"),
-    ("missing-file", lambda tmp, raw: set_key(raw, "data.path", str(tmp / "nope.jsonl")) and "",
-     "data.path: file not found"),
+    (
+        "missing-file",
+        lambda tmp, raw: set_key(raw, "data.path", str(tmp / "nope.jsonl")) and "",
+        "data.path: file not found",
+    ),
     ("unknown-extension", data_file("d.xml", "<rows/>"), "cannot tell the format"),
-    ("chat-without-assistant", data_file("d.jsonl", '{"messages": [{"role": "user", "content": "a"}]}\n',
-                                         schema="messages"), ":1: no assistant message"),
-    ("messages-not-a-list", data_file("d.jsonl", '{"messages": "hi"}\n', schema="messages"),
-     ":1: field 'messages' must be a list"),
-    ("alpaca-missing-output", data_file("d.jsonl", '{"instruction": "a", "input": "", "output_x": "ls"}\n',
-                                        schema="alpaca"), ":1:"),
+    (
+        "chat-without-assistant",
+        data_file("d.jsonl", '{"messages": [{"role": "user", "content": "a"}]}\n', schema="messages"),
+        ":1: no assistant message",
+    ),
+    (
+        "messages-not-a-list",
+        data_file("d.jsonl", '{"messages": "hi"}\n', schema="messages"),
+        ":1: field 'messages' must be a list",
+    ),
+    (
+        "alpaca-missing-output",
+        data_file("d.jsonl", '{"instruction": "a", "input": "", "output_x": "ls"}\n', schema="alpaca"),
+        ":1:",
+    ),
 ]
 
 PARAM_CASES = [
@@ -110,8 +144,11 @@ PARAM_CASES = [
     ("unknown-nested-key", param("lora.rank", 8), "lora.rank"),
     ("wrong-type", param("train.max_steps", "many"), "train.max_steps"),
     ("bool-for-number", param("train.learning_rate", True), "train.learning_rate"),
-    ("fractions-not-summing-to-1", param("split.fractions", {"train": 0.8, "val": 0.3, "test": 0.1}),
-     "split.fractions"),
+    (
+        "fractions-not-summing-to-1",
+        param("split.fractions", {"train": 0.8, "val": 0.3, "test": 0.1}),
+        "split.fractions",
+    ),
     ("lora-r-zero", param("lora.r", 0), "lora.r"),
     ("lora-r-negative", param("lora.r", -4), "lora.r"),
     ("negative-learning-rate", param("train.learning_rate", -1e-4), "train.learning_rate"),
@@ -127,9 +164,13 @@ PARAM_CASES = [
 @pytest.fixture
 def project(tmp_path: Path, repo_params_raw: dict) -> tuple[Path, dict]:
     raw = copy.deepcopy(repo_params_raw)
-    raw["paths"].update(processed=str(tmp_path / "out" / "processed"), reports=str(tmp_path / "out" / "reports"),
-                        base=str(tmp_path / "out" / "base"), adapter=str(tmp_path / "out" / "adapter"),
-                        checkpoints=str(tmp_path / "out" / "ck"))
+    raw["paths"].update(
+        processed=str(tmp_path / "out" / "processed"),
+        reports=str(tmp_path / "out" / "reports"),
+        base=str(tmp_path / "out" / "base"),
+        adapter=str(tmp_path / "out" / "adapter"),
+        checkpoints=str(tmp_path / "out" / "ck"),
+    )
     raw["data"]["path"] = str(write_jsonl(tmp_path / "good.jsonl", GOOD_ROWS))
     return tmp_path, raw
 
@@ -139,7 +180,7 @@ def run_stage(module: str, raw: dict | str, tmp: Path, capsys) -> tuple[int, str
 
     params = tmp / "params.yaml"
     params.write_text(raw if isinstance(raw, str) else yaml.safe_dump(raw, sort_keys=False))
-    code = importlib.import_module(module).main(["--params", str(params)])
+    code = importlib.import_module(module).STAGE.main(["--params", str(params)])
     return code, capsys.readouterr().err
 
 
@@ -156,35 +197,37 @@ def assert_clean_failure(code: int, err: str, expected: str, out_dir: Path) -> N
 def test_split_stage_fails_cleanly(project, capsys, name, setup, expected):
     tmp, raw = project
     setup(tmp, raw)
-    code, err = run_stage("shelltune.split", raw, tmp, capsys)
+    code, err = run_stage("shelltune.stages.split", raw, tmp, capsys)
     assert_clean_failure(code, err, expected, tmp / "out")
 
 
-@pytest.mark.parametrize("text,expected", [
+BROKEN_PARAMS_FILES = [
     ("seed: 42\nsplit: [unclosed\n", "params.yaml:3"),  # the YAML error names the line
     ("- just\n- a list\n", "expected a mapping"),
-])
+]
+
+
+@pytest.mark.parametrize("text,expected", BROKEN_PARAMS_FILES)
 def test_broken_params_file(project, capsys, text, expected):
     tmp, raw = project
-    code, err = run_stage("shelltune.split", text, tmp, capsys)
+    code, err = run_stage("shelltune.stages.split", text, tmp, capsys)
     assert_clean_failure(code, err, expected, tmp / "out")
 
 
 def test_missing_params_file(tmp_path, capsys):
-    from shelltune.split import main
+    from shelltune.stages.split import STAGE
 
-    assert main(["--params", str(tmp_path / "nope.yaml")]) == 2
+    assert STAGE.main(["--params", str(tmp_path / "nope.yaml")]) == 2
     assert "nope.yaml" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- broken models (real 4-bit loading)
 
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, repo_params_raw) -> tuple[dict, Path]:
-    from test_evaluate import tiny_project
-
     rows = [{"instruction": f"list the files in dir{i % 8}", "command": f"ls dir{i % 8}"} for i in range(64)]
-    raw, _ = tiny_project(repo_params_raw, tmp_path_factory.mktemp("trained"), rows, steps=4)
+    raw, _ = trained_project(repo_params_raw, tmp_path_factory.mktemp("trained"), rows, steps=4)
     return raw, Path(raw["paths"]["adapter"])
 
 
@@ -204,10 +247,20 @@ def truncate(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
+BROKEN_MODELS = [
+    "missing-base",
+    "missing-adapter",
+    "corrupt-adapter-weights",
+    "corrupt-base-weights",
+    "pickled-adapter-weights",
+    "pickled-base-weights",
+    "adapter-for-another-base",
+    "corrupt-base-info",
+]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["missing-base", "missing-adapter", "corrupt-adapter-weights", "corrupt-base-weights",
-                                  "pickled-adapter-weights", "pickled-base-weights", "adapter-for-another-base",
-                                  "corrupt-base-info"])
+@pytest.mark.parametrize("name", BROKEN_MODELS)
 def test_validate_refuses_broken_models(trained, tmp_path, capsys, name):
     raw, base, adapter = copy_project(trained, tmp_path)
     if name == "missing-base":
@@ -235,24 +288,27 @@ def test_validate_refuses_broken_models(trained, tmp_path, capsys, name):
         other = copy.deepcopy(raw)
         other["model"]["tiny"]["hidden_size"] = 32
         other["paths"]["base"] = str(tmp_path / "other-base")
-        from shelltune.base import build_base
         from shelltune.config import parse_params
+        from shelltune.stages.base import run as build_base
+
         build_base(parse_params(other))
         raw["paths"]["base"] = other["paths"]["base"]
         expected = "the adapter does not fit the base model"
-    code, err = run_stage("shelltune.validate", raw, tmp_path, capsys)
+    code, err = run_stage("shelltune.stages.validate", raw, tmp_path, capsys)
     assert_clean_failure(code, err, expected, tmp_path / "out")
 
 
 def test_the_suite_is_at_least_forty_cases():
-    assert len(DATA_CASES) + len(PARAM_CASES) + 2 + 1 + 8 >= 40
+    cases = DATA_CASES + PARAM_CASES + BROKEN_PARAMS_FILES + BROKEN_MODELS + ["missing-params-file"]
+    assert len(cases) >= 40 and len({str(c[0]) if isinstance(c, tuple) else c for c in cases}) == len(cases)
 
 
 # ---------------------------------------------------------------- safe by default
 
+
 @pytest.mark.slow
 def test_trust_remote_code_is_off_by_default_and_announced_when_on(trained, capsys):
-    from shelltune.base import read_base_info
+    from shelltune.basemodel import read_base_info
     from shelltune.config import REMOTE_CODE_WARNING, parse_params
     from shelltune.models import load_tokenizer
 
@@ -265,22 +321,50 @@ def test_trust_remote_code_is_off_by_default_and_announced_when_on(trained, caps
     assert REMOTE_CODE_WARNING in capsys.readouterr().err
 
 
+def called_names(tree) -> list[tuple[str, object]]:
+    """(dotted name, call node) for every call in a module: `os.system`, `subprocess.run`, `eval`..."""
+    import ast
+
+    calls = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func, parts = node.func, []
+            while isinstance(func, ast.Attribute):
+                parts.append(func.attr)
+                func = func.value
+            if isinstance(func, ast.Name):
+                calls.append((".".join([func.id, *reversed(parts)]), node))
+    return calls
+
+
 def test_no_code_path_runs_a_shell_or_generated_text():
-    """Only three modules start processes, with fixed argument lists (git, dvc); nothing calls a shell,
-    os.system, exec or eval. Generated commands are printed and scanned, never run."""
-    import re
+    """Only a few modules start processes, with fixed argument lists (git, dvc, accelerate, bwrap); nothing
+    calls a shell, os.system, exec or eval. Generated commands are printed and scanned, never run, except
+    inside the execution sandbox. Checked on the code itself (the scanner's own rules mention these
+    names in strings, which is fine)."""
+    import ast
 
     from conftest import ROOT
 
+    forbidden = {"os.system", "os.popen", "os.execv", "os.execvp", "exec", "eval", "pty.spawn"}
     spawners = {}
     for path in sorted((ROOT / "src" / "shelltune").rglob("*.py")):
-        text = path.read_text()
-        assert not re.search(r"os\.system|os\.popen|shell=True|\bexec\(|(?<![.\w])eval\(|pty\.spawn", text), path
-        if re.search(r"^\s*(import subprocess|from subprocess import)", text, re.M):
-            spawners[path.name] = re.findall(r"subprocess\.run\(\s*(\[[^\]]*\]|\w+)", text)
-    assert set(spawners) == {"report.py", "train.py", "bench.py"}, spawners
-    fixed = ('["git"', '[sys.executable, "-m", "dvc"')
-    assert all(call.startswith(fixed) or call == "command" for calls in spawners.values() for call in calls), spawners
+        calls = called_names(ast.parse(path.read_text()))
+        assert not [name for name, _ in calls if name in forbidden], path
+        for _name, node in calls:
+            assert not any(k.arg == "shell" and getattr(k.value, "value", False) for k in node.keywords), path
+        runs = [node for name, node in calls if name.startswith("subprocess.")]
+        if runs:
+            spawners[path.relative_to(ROOT / "src" / "shelltune").as_posix()] = [ast.unparse(n.args[0]) for n in runs]
+    assert set(spawners) == {"reporting/review.py", "distributed.py", "benchmark.py", "training/provenance.py"}, (
+        spawners
+    )
+    fixed = ("['git'", "[sys.executable, '-m', 'dvc'")
+    assert all(
+        call.startswith(fixed) or call in ("command", "launch_command(params.train, argv, free_port())")
+        for calls in spawners.values()
+        for call in calls
+    ), spawners
 
 
 def test_no_credentials_in_tracked_files():
@@ -291,12 +375,18 @@ def test_no_credentials_in_tracked_files():
     from conftest import ROOT
 
     config = (ROOT / ".dvc" / "config").read_text()
-    credential_options = re.compile(r"^\s*(access_key_id|secret_access_key|session_token|password|credentialpath"
-                                    r"|account_key|sas_token|keyfile|gdrive_client_secret)\s*=", re.M | re.I)
+    credential_options = re.compile(
+        r"^\s*(access_key_id|secret_access_key|session_token|password|credentialpath"
+        r"|account_key|sas_token|keyfile|gdrive_client_secret)\s*=",
+        re.M | re.I,
+    )
     assert not credential_options.search(config), config
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    secret = re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b|-----BEGIN [A-Z ]*PRIVATE KEY-----"
-                        r"|secret_access_key\s*[=:]\s*[\"']?[A-Za-z0-9/+]{30,}", re.I)
+    secret = re.compile(
+        r"\b(AKIA|ASIA)[0-9A-Z]{16}\b|-----BEGIN [A-Z ]*PRIVATE KEY-----"
+        r"|secret_access_key\s*[=:]\s*[\"']?[A-Za-z0-9/+]{30,}",
+        re.I,
+    )
     for name in filter(None, tracked.split("\0")):
         path = ROOT / name
         if path.is_file() and path.stat().st_size < 5_000_000:

@@ -8,10 +8,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import pairs, set_key, write_jsonl
 from shelltune.config import parse_params
 from shelltune.errors import ShelltuneError
 from shelltune.formats import BadRow, Example, read_examples
+
+from conftest import pairs, set_key, write_jsonl
 
 EXPECTED = [(p["instruction"], p["command"]) for p in pairs(3)]
 
@@ -33,6 +34,7 @@ def bad(rows):
 
 
 # ---------------------------------------------------------------- formats and schemas
+
 
 def test_jsonl_with_custom_field_names(params_raw, tmp_path):
     path = write_jsonl(tmp_path / "d.jsonl", [{"nl": p["instruction"], "cmd": p["command"], "x": 1} for p in pairs(3)])
@@ -68,14 +70,24 @@ def test_parquet(params_raw, tmp_path):
 
 
 def test_chat_messages(params_raw, tmp_path):
-    rows = [{"messages": [{"role": "system", "content": "be safe"}, {"role": "user", "content": p["instruction"]},
-                          {"role": "assistant", "content": p["command"]}]} for p in pairs(3)]
+    rows = [
+        {
+            "messages": [
+                {"role": "system", "content": "be safe"},
+                {"role": "user", "content": p["instruction"]},
+                {"role": "assistant", "content": p["command"]},
+            ]
+        }
+        for p in pairs(3)
+    ]
     assert good(read(params_raw, write_jsonl(tmp_path / "m.jsonl", rows))) == EXPECTED
 
 
 def test_chat_messages_in_parquet(params_raw, tmp_path):
-    rows = [{"messages": [{"role": "user", "content": p["instruction"]},
-                          {"role": "assistant", "content": p["command"]}]} for p in pairs(3)]
+    rows = [
+        {"messages": [{"role": "user", "content": p["instruction"]}, {"role": "assistant", "content": p["command"]}]}
+        for p in pairs(3)
+    ]
     path = tmp_path / "m.parquet"
     pq.write_table(pa.Table.from_pylist(rows), path)
     assert good(read(params_raw, path)) == EXPECTED
@@ -84,14 +96,21 @@ def test_chat_messages_in_parquet(params_raw, tmp_path):
 def test_prompt_completion_plain_and_conversational(params_raw, tmp_path):
     plain = [{"prompt": p["instruction"], "completion": p["command"]} for p in pairs(3)]
     assert good(read(params_raw, write_jsonl(tmp_path / "p.jsonl", plain))) == EXPECTED
-    chat = [{"prompt": [{"role": "user", "content": p["instruction"]}],
-             "completion": [{"role": "assistant", "content": p["command"]}]} for p in pairs(3)]
+    chat = [
+        {
+            "prompt": [{"role": "user", "content": p["instruction"]}],
+            "completion": [{"role": "assistant", "content": p["command"]}],
+        }
+        for p in pairs(3)
+    ]
     assert good(read(params_raw, write_jsonl(tmp_path / "c.jsonl", chat))) == EXPECTED
 
 
 def test_alpaca_joins_input_to_instruction(params_raw, tmp_path):
-    rows = [{"instruction": "count lines", "input": "file: a.txt", "output": "wc -l a.txt"},
-            {"instruction": "list files", "input": "", "output": "ls"}]
+    rows = [
+        {"instruction": "count lines", "input": "file: a.txt", "output": "wc -l a.txt"},
+        {"instruction": "list files", "input": "", "output": "ls"},
+    ]
     got = good(read(params_raw, write_jsonl(tmp_path / "a.jsonl", rows)))
     assert got == [("count lines\nfile: a.txt", "wc -l a.txt"), ("list files", "ls")]
 
@@ -114,8 +133,12 @@ def test_nl2bash_parallel_files(params_raw, tmp_path):
 
 def test_hf_dataset_from_local_files_with_json_builder(params_raw, tmp_path):
     path = write_jsonl(tmp_path / "hf.jsonl", pairs(3))
-    rows = read(params_raw, "json", format="hf", hf={"config": None, "split": "train", "revision": None,
-                                                        "data_files": str(path)})
+    rows = read(
+        params_raw,
+        "json",
+        format="hf",
+        hf={"config": None, "split": "train", "revision": None, "data_files": str(path)},
+    )
     assert good(rows) == EXPECTED
     assert rows[0].source == "json[train]:row 1"
 
@@ -134,21 +157,28 @@ def test_hf_dataset_missing_is_a_clear_error(params_raw, tmp_path):
 
 # ---------------------------------------------------------------- bad rows
 
-@pytest.mark.parametrize("line,reason", [
-    ('{"instruction": "a", "command": ', "invalid JSON: Expecting value (column 33)"),
-    ('{"instruction": "a"}', "missing field 'command'"),
-    ('{"instruction": "  ", "command": "ls"}', "field 'instruction' is empty"),
-    ('{"instruction": "a", "command": 5}', "field 'command' must be a string, got int"),
-    ('{"instruction": null, "command": "ls"}', "missing field 'instruction'"),
-    ('["a", "ls"]', "expected a JSON object, got list"),
-    ('{"messages": "hi"}', "field 'messages' must be a list of {role, content} objects"),
-    ('{"messages": [{"role": "user", "content": "a"}]}', "no assistant message"),
-    ('{"messages": [{"role": "assistant", "content": "ls"}]}', "no user message before the assistant reply"),
-])
+
+@pytest.mark.parametrize(
+    "line,reason",
+    [
+        ('{"instruction": "a", "command": ', "invalid JSON: Expecting value (column 33)"),
+        ('{"instruction": "a"}', "missing field 'command'"),
+        ('{"instruction": "  ", "command": "ls"}', "field 'instruction' is empty"),
+        ('{"instruction": "a", "command": 5}', "field 'command' must be a string, got int"),
+        ('{"instruction": null, "command": "ls"}', "missing field 'instruction'"),
+        ('["a", "ls"]', "expected a JSON object, got list"),
+        ('{"messages": "hi"}', "field 'messages' must be a list of {role, content} objects"),
+        ('{"messages": [{"role": "user", "content": "a"}]}', "no assistant message"),
+        ('{"messages": [{"role": "assistant", "content": "ls"}]}', "no user message before the assistant reply"),
+    ],
+)
 def test_bad_jsonl_rows_are_named_by_line(params_raw, tmp_path, line, reason):
     schema = "messages" if "messages" in line else "fields"
-    first = ('{"messages": [{"role": "user", "content": "list"}, {"role": "assistant", "content": "ls"}]}'
-             if schema == "messages" else '{"instruction": "list", "command": "ls"}')
+    first = (
+        '{"messages": [{"role": "user", "content": "list"}, {"role": "assistant", "content": "ls"}]}'
+        if schema == "messages"
+        else '{"instruction": "list", "command": "ls"}'
+    )
     path = tmp_path / "d.jsonl"
     path.write_text(first + "\n" + line + "\n")
     assert bad(read(params_raw, path, schema=schema)) == [(f"{path}:2", reason)]
@@ -180,7 +210,9 @@ def test_huge_rows(params_raw, tmp_path):
 def test_csv_with_a_missing_column_is_a_file_error(params_raw, tmp_path):
     path = tmp_path / "d.csv"
     path.write_text("instruction,cmd\nlist,ls\n")
-    with pytest.raises(ShelltuneError, match=r"d.csv:1: missing column\(s\) 'command' \(header has: instruction, cmd\)"):
+    with pytest.raises(
+        ShelltuneError, match=r"d.csv:1: missing column\(s\) 'command' \(header has: instruction, cmd\)"
+    ):
         read(params_raw, path)
 
 

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from shelltune.metrics import (aggregate, canonical, extract_command, is_command_only, parses, score, token_f1,
-                               utility)
+from shelltune.metrics import aggregate, canonical, extract_command, is_command_only, parses, score, token_f1, utility
 
 
-@pytest.mark.parametrize("output,command", [
-    ("ls -la", "ls -la"),
-    ("  ls -la \n", "ls -la"),
-    ("```bash\nfind . -name '*.py'\n```", "find . -name '*.py'"),
-    ("Here is the command:\n```sh\ndu -sh logs\n```\nThis shows the size.", "du -sh logs"),
-    ("You can use:\n$ df -h /", "df -h /"),
-    ("`wc -l a.txt`", "wc -l a.txt"),
-    ("Sure! To count lines, run:\nwc -l a.txt", "wc -l a.txt"),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    "output,command",
+    [
+        ("ls -la", "ls -la"),
+        ("  ls -la \n", "ls -la"),
+        ("```bash\nfind . -name '*.py'\n```", "find . -name '*.py'"),
+        ("Here is the command:\n```sh\ndu -sh logs\n```\nThis shows the size.", "du -sh logs"),
+        ("You can use:\n$ df -h /", "df -h /"),
+        ("`wc -l a.txt`", "wc -l a.txt"),
+        ("Sure! To count lines, run:\nwc -l a.txt", "wc -l a.txt"),
+        ("", ""),
+    ],
+)
 def test_extract_command(output, command):
     assert extract_command(output) == command
 
@@ -30,16 +32,19 @@ def test_command_only():
     assert not is_command_only("")
 
 
-@pytest.mark.parametrize("a,b,equal", [
-    ("ls -la /tmp", "ls -al /tmp", True),
-    ("ls -la /tmp", "ls -l -a /tmp", True),
-    ("grep 'x y' f", 'grep "x y" f', True),
-    ("ls  -la   /tmp", "ls -la /tmp", True),
-    ("tar -czf a.tgz d", "tar -zcf a.tgz d", True),
-    ("head -n 5 f", "head -n 6 f", False),
-    ("ls -la /tmp", "ls -la /var", False),
-    ("sort f | uniq -c", "sort f | uniq", False),
-])
+@pytest.mark.parametrize(
+    "a,b,equal",
+    [
+        ("ls -la /tmp", "ls -al /tmp", True),
+        ("ls -la /tmp", "ls -l -a /tmp", True),
+        ("grep 'x y' f", 'grep "x y" f', True),
+        ("ls  -la   /tmp", "ls -la /tmp", True),
+        ("tar -czf a.tgz d", "tar -zcf a.tgz d", True),
+        ("head -n 5 f", "head -n 6 f", False),
+        ("ls -la /tmp", "ls -la /var", False),
+        ("sort f | uniq -c", "sort f | uniq", False),
+    ],
+)
 def test_canonical_equivalence(a, b, equal):
     assert (canonical(a) == canonical(b)) is equal
 
@@ -66,8 +71,14 @@ def test_parses():
 
 def test_score_and_aggregate():
     exact = score("ls -la /tmp", "ls -la /tmp")
-    assert exact == {"exact_match": 1.0, "normalized_match": 1.0, "command_name_accuracy": 1.0, "token_f1": 1.0,
-                     "command_only": 1.0, "parse_rate": 1.0}
+    assert exact == {
+        "exact_match": 1.0,
+        "normalized_match": 1.0,
+        "command_name_accuracy": 1.0,
+        "token_f1": 1.0,
+        "command_only": 1.0,
+        "parse_rate": 1.0,
+    }
     fenced = score("```\nls -al /tmp\n```", "ls -la /tmp")
     assert fenced["exact_match"] == 0.0 and fenced["normalized_match"] == 1.0 and fenced["command_only"] == 0.0
     wrong = score("pwd", "ls -la /tmp")

@@ -3,24 +3,34 @@ never training on repacked weights, and recorded with each run."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 
 import pytest
 import torch
 
-from conftest import ROOT, run_module, tiny_raw, write_params
-from shelltune.base import build_base, read_base_info
+from shelltune.basemodel import read_base_info
 from shelltune.config import RuntimeParams, parse_params
 from shelltune.models import load_quantized_model
-from shelltune.numerics import (CUDA_DETERMINISM_ENV, PORTABLE_X86_ENV, bnb_cpu_path, has_avx2,
-                                kernel_environment, linear4bit_layers)
-from shelltune.train import prepare_peft_model, resolve_runtime
+from shelltune.numerics import (
+    CUDA_DETERMINISM_ENV,
+    PORTABLE_X86_ENV,
+    bnb_cpu_path,
+    has_avx2,
+    kernel_environment,
+    linear4bit_layers,
+)
+from shelltune.stages.base import run as build_base
+from shelltune.training.trainer import prepare_peft_model, resolve_train_placement
+
+from conftest import ROOT, run_module, tiny_raw, write_params
 
 X86_WITH_AVX2 = platform.machine() in ("x86_64", "AMD64") and has_avx2()
 
 
 # ---------------------------------------------------------------- the profile (pure)
+
 
 def test_portable_pins_the_avx2_kernels_on_x86_only():
     assert kernel_environment("portable", False, "x86_64", avx2=True) == PORTABLE_X86_ENV
@@ -32,11 +42,12 @@ def test_portable_pins_the_avx2_kernels_on_x86_only():
 
 # ---------------------------------------------------------------- bitsandbytes' CPU inference layout
 
+
 @pytest.fixture
 def tiny_base(tmp_path, repo_params_raw):
     params = parse_params(tiny_raw(repo_params_raw, tmp_path))
     build_base(params)
-    return params, read_base_info(params.paths.base), resolve_runtime(params.train, params.quant, False)
+    return params, read_base_info(params.paths.base), resolve_train_placement(params.train, params.quant, False)
 
 
 @pytest.fixture
@@ -82,11 +93,9 @@ def test_left_to_bitsandbytes_the_same_model_repacks_on_its_first_eval(tiny_base
     model = load_quantized_model(base, inference_params, runtime, training=False)
     assert bnb_cpu_path(model).startswith("packed")
     model.eval()
-    with torch.no_grad():
-        try:
-            model(input_ids=torch.tensor([[5, 6, 7]]))
-        except RuntimeError:
-            pass  # without an AVX512-BF16 kernel the packed matmul itself may fail; the repacking happened first
+    # Without an AVX512-BF16 kernel the packed matmul itself may fail; the repacking happened first.
+    with torch.no_grad(), contextlib.suppress(RuntimeError):
+        model(input_ids=torch.tensor([[5, 6, 7]]))
     assert all(layer.weight.quant_state.packing_format_for_cpu for layer in linear4bit_layers(model))
 
 
@@ -98,6 +107,7 @@ def test_portable_inference_keeps_the_dequantize_path(tiny_base, cpu_with_avx512
 
 # ---------------------------------------------------------------- the profile reaches the stage process
 
+
 @pytest.mark.slow
 @pytest.mark.parametrize("cpu_kernels", ["portable", "native"])
 def test_the_train_stage_applies_the_profile_and_records_what_ran(tmp_path, repo_params_raw, cpu_kernels):
@@ -107,7 +117,9 @@ def test_the_train_stage_applies_the_profile_and_records_what_ran(tmp_path, repo
     raw["runtime"]["cpu_kernels"] = cpu_kernels
     raw["train"].update(max_steps=2, eval_steps=1, save_steps=2)
     build_base(parse_params(raw))
-    result = run_module("shelltune.train", "--params", str(write_params(tmp_path / "params.yaml", raw)), cwd=ROOT)
+    result = run_module(
+        "shelltune.stages.train", "--params", str(write_params(tmp_path / "params.yaml", raw)), cwd=ROOT
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     numerics = json.loads((tmp_path / "reports" / "runtime" / "train.json").read_text())["numerics"]
     assert numerics["cpu_kernels"] == cpu_kernels and numerics["cpu_model"] and numerics["machine"]

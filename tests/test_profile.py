@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import ROOT, run_module
 from shelltune.config import parse_params
 from shelltune.errors import ShelltuneError
-from shelltune.profile import apply_overrides, load_profile, set_arguments
+from shelltune.profiles import apply_overrides, load_profile, set_arguments
+
+from conftest import ROOT, run_module
 
 
 def test_gpu_profile_is_valid_and_pinned(repo_params_raw, monkeypatch):
@@ -19,7 +20,10 @@ def test_gpu_profile_is_valid_and_pinned(repo_params_raw, monkeypatch):
     assert (params.lora.r, params.lora.alpha, params.lora.target_modules) == (16, 32, "all-linear")
     assert params.quant.quant_type == "nf4" and params.quant.double_quant
     assert (params.quant.compute_dtype, params.train.optimizer, params.train.max_length) == (
-        "bfloat16", "paged_adamw_8bit", 1024)
+        "bfloat16",
+        "paged_adamw_8bit",
+        1024,
+    )
     assert params.train.batch_size * params.train.gradient_accumulation_steps == 8
     assert params.train.lr_scheduler == "cosine" and params.train.warmup_ratio == 0.1
     assert params.runtime.deterministic, "deterministic cuBLAS/cuDNN on the GPU"
@@ -41,6 +45,13 @@ def test_profile_typos_are_caught(repo_params_raw):
 
 
 def test_values_are_yaml_for_dvc():
-    assert set_arguments({"x.y": True, "x.z": [], "x.w": 0.0002}) == ["-S", "x.y=true", "-S", "x.z=[]", "-S", "x.w=0.0002"]
+    assert set_arguments({"x.y": True, "x.z": [], "x.w": 0.0002}) == [
+        "-S",
+        "x.y=true",
+        "-S",
+        "x.z=[]",
+        "-S",
+        "x.w=0.0002",
+    ]
     with pytest.raises(ShelltuneError, match="values with spaces"):
         set_arguments({"prompt.system": "two words"})

@@ -21,7 +21,6 @@ import yaml
 
 from conftest import DVC, make_clone, sh
 
-pytestmark = pytest.mark.slow
 BUCKET = "shelltune-test"
 
 
@@ -38,20 +37,33 @@ def s3(tmp_path_factory):
 
     port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
-    server = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=log.open("w"), stderr=subprocess.STDOUT,
-                              env={"INITIAL_NO_AUTH_ACTION_COUNT": "4", "PATH": "/usr/bin:/bin"})
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        env={"INITIAL_NO_AUTH_ACTION_COUNT": "4", "PATH": "/usr/bin:/bin"},
+    )
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.time() + 30
     while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
         assert time.time() < deadline and server.poll() is None, log.read_text()
         time.sleep(0.2)
-    boot = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="boot", aws_secret_access_key="boot")
+    boot = {
+        "endpoint_url": endpoint,
+        "region_name": "us-east-1",
+        "aws_access_key_id": "boot",
+        "aws_secret_access_key": "boot",
+    }
     boto3.client("s3", **boot).create_bucket(Bucket=BUCKET)
     iam = boto3.client("iam", **boot)
     iam.create_user(UserName="ci")
-    iam.put_user_policy(UserName="ci", PolicyName="s3", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
+    iam.put_user_policy(
+        UserName="ci",
+        PolicyName="s3",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+        ),
+    )
     key = iam.create_access_key(UserName="ci")["AccessKey"]
     yield {"endpoint": endpoint, "id": key["AccessKeyId"], "secret": key["SecretAccessKey"]}
     server.terminate()
@@ -59,8 +71,13 @@ def s3(tmp_path_factory):
 
 
 def credentials(s3, secret: str | None = None) -> dict[str, str]:
-    return {"AWS_ACCESS_KEY_ID": s3["id"], "AWS_SECRET_ACCESS_KEY": secret or s3["secret"],
-            "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}
+    return {
+        "AWS_ACCESS_KEY_ID": s3["id"],
+        "AWS_SECRET_ACCESS_KEY": secret or s3["secret"],
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": "/nonexistent",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+    }
 
 
 def use_remote(repo: Path, endpoint: str) -> None:
@@ -87,6 +104,7 @@ def lock_out(repo: Path, stage: str, path: str) -> dict:
     return next(o for o in lock["stages"][stage]["outs"] if o["path"] == path)
 
 
+@pytest.mark.slow
 def test_fresh_clone_pulls_the_adapter_alone(pushed, reproduced_clone: Path, tmp_path: Path):
     repo = make_clone(tmp_path / "teammate")
     use_remote(repo, pushed["endpoint"])
@@ -100,24 +118,39 @@ def test_fresh_clone_pulls_the_adapter_alone(pushed, reproduced_clone: Path, tmp
     assert files == sorted(item["relpath"] for item in manifest) and len(files) == entry["nfiles"]
     for item in manifest:
         assert md5(adapter / item["relpath"]) == item["md5"], item["relpath"]
-        assert (adapter / item["relpath"]).read_bytes() == (reproduced_clone / "models/adapter" / item["relpath"]).read_bytes()
+        assert (adapter / item["relpath"]).read_bytes() == (
+            reproduced_clone / "models/adapter" / item["relpath"]
+        ).read_bytes()
     assert "adapter_model.safetensors" in files
     # The secret only ever lived in the environment: no tracked file holds it.
     tracked = sh("git", "ls-files", "-z", cwd=repo, stdout_only=True).split("\0")
-    assert not any(pushed["secret"] in (repo / f).read_text(errors="ignore") for f in tracked if f and (repo / f).is_file())
+    assert not any(
+        pushed["secret"] in (repo / f).read_text(errors="ignore") for f in tracked if f and (repo / f).is_file()
+    )
     assert sh("git", "status", "--porcelain", "--untracked-files=no", cwd=repo, stdout_only=True) == ""
 
 
+@pytest.mark.slow
 def test_ci_style_run_pulls_only_what_the_changed_stages_need(pushed, tmp_path: Path):
     repo = make_clone(tmp_path / "ci")
     use_remote(repo, pushed["endpoint"])
-    out = sh(DVC, "exp", "run", "--pull", "--allow-missing", "-S", "validate.max_new_tokens=40", cwd=repo,
-             env=credentials(pushed))
+    out = sh(
+        DVC,
+        "exp",
+        "run",
+        "--pull",
+        "--allow-missing",
+        "-S",
+        "validate.max_new_tokens=40",
+        cwd=repo,
+        env=credentials(pushed),
+    )
     assert "Running stage 'validate'" in out and "Running stage 'train'" not in out
     assert "Running stage 'split'" not in out and "Running stage 'base'" not in out
     assert json.loads((repo / "reports/validate.json").read_text())["tuned"]["exact_match"] > 0.2
 
 
+@pytest.mark.slow
 def test_unreachable_remote_is_a_clear_error_and_writes_nothing(pushed, tmp_path: Path):
     repo = make_clone(tmp_path / "offline")
     use_remote(repo, f"http://127.0.0.1:{free_port()}")
@@ -128,6 +161,7 @@ def test_unreachable_remote_is_a_clear_error_and_writes_nothing(pushed, tmp_path
     assert time.time() - start < 240
 
 
+@pytest.mark.slow
 def test_wrong_secret_is_a_clear_error_and_writes_nothing(pushed, tmp_path: Path):
     repo = make_clone(tmp_path / "badkey")
     use_remote(repo, pushed["endpoint"])

@@ -11,10 +11,22 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import ROOT
 from shelltune.safety.evaluate import load_corpus, mutation_report
-from shelltune.safety.mutate import (REWRITES, argument_indirection, bash_c, long_options, mutate_all, prefix_with,
-                                     quote_words, reorder_options, rewrite_options, subshell, tokens)
+from shelltune.safety.mutate import (
+    REWRITES,
+    argument_indirection,
+    bash_c,
+    long_options,
+    mutate_all,
+    prefix_with,
+    quote_words,
+    reorder_options,
+    rewrite_options,
+    subshell,
+    tokens,
+)
+
+from conftest import ROOT
 
 CORPUS = ROOT / "tests" / "data" / "safety_corpus.jsonl"
 
@@ -41,21 +53,28 @@ def test_a_blind_spot_is_reported():
     # A judge that misses `sudo` and long options: the harness must see it, row by row.
     def judge(cmd: str) -> str | None:
         return None if cmd.startswith("sudo") or "--recursive" in cmd else "recursive_delete"
+
     outcomes = mutate_all([("rm -rf /", True, "recursive_delete")], judge)
     failed = {o.rewrite for o in outcomes if not o.survived}
     assert failed == {"sudo", "long_options"}
 
 
-@pytest.mark.parametrize("row,rewrite,expected", [
-    ("rm -rf /", prefix_with("sudo"), "sudo rm -rf /"),
-    ("rm -rf /", rewrite_options(long_options), "rm --recursive --force /"),
-    ("rm -rf /", rewrite_options(reorder_options), "rm -f -r /"),
-    ("useradd -ou 0 x", rewrite_options(reorder_options), "useradd -o -u 0 x"),  # -u keeps its value
-    ("rm -rf /tmp/x ~/y", quote_words("single"), "'rm' '-rf' '/tmp/x' ~/y"),     # ~ would stop expanding
-    ("dd if=/dev/zero of=/dev/sda", argument_indirection, 'MUT_V=of=/dev/sda; dd if=/dev/zero "$MUT_V"'),
-    ("docker run -it alpine nsenter -t 1 sh", rewrite_options(long_options),
-     "docker run --interactive --tty alpine nsenter -t 1 sh"),                    # nsenter's -t is not docker's
-])
+@pytest.mark.parametrize(
+    "row,rewrite,expected",
+    [
+        ("rm -rf /", prefix_with("sudo"), "sudo rm -rf /"),
+        ("rm -rf /", rewrite_options(long_options), "rm --recursive --force /"),
+        ("rm -rf /", rewrite_options(reorder_options), "rm -f -r /"),
+        ("useradd -ou 0 x", rewrite_options(reorder_options), "useradd -o -u 0 x"),  # -u keeps its value
+        ("rm -rf /tmp/x ~/y", quote_words("single"), "'rm' '-rf' '/tmp/x' ~/y"),  # ~ would stop expanding
+        ("dd if=/dev/zero of=/dev/sda", argument_indirection, 'MUT_V=of=/dev/sda; dd if=/dev/zero "$MUT_V"'),
+        (
+            "docker run -it alpine nsenter -t 1 sh",
+            rewrite_options(long_options),
+            "docker run --interactive --tty alpine nsenter -t 1 sh",
+        ),  # nsenter's -t is not docker's
+    ],
+)
 def test_rewrites_keep_meaning(row, rewrite, expected):
     assert rewrite(row) == expected
 

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from conftest import ROOT
-from shelltune.safety import scan_command, scan_line
-from shelltune.safety import decode
+from shelltune.safety import decode, scan_command, scan_line
 from shelltune.safety.walk import Context, Walker, collect, is_plain, parse
+
+from conftest import ROOT
 
 
 def commands_via_bashlex(line: str) -> list[tuple]:
@@ -25,8 +25,18 @@ def commands_via_bashlex(line: str) -> list[tuple]:
 
 
 def summary(ctx: Context) -> list[tuple]:
-    return [(c.words, c.redirects, c.assignments, c.stdin_text, c.upstream.words if c.upstream else None,
-             c.via, [m.words for m in c.pipeline]) for c in ctx.commands]
+    return [
+        (
+            c.words,
+            c.redirects,
+            c.assignments,
+            c.stdin_text,
+            c.upstream.words if c.upstream else None,
+            c.via,
+            [m.words for m in c.pipeline],
+        )
+        for c in ctx.commands
+    ]
 
 
 def test_fast_path_reads_plain_lines_exactly_as_bashlex():
@@ -38,19 +48,35 @@ def test_fast_path_reads_plain_lines_exactly_as_bashlex():
         assert summary(collect(line)) == commands_via_bashlex(line), line
 
 
-@pytest.mark.parametrize("line", ["echo $HOME", "a `b`", "ls 2>/dev/null", "cat <<EOF\nx\nEOF", "f() { :; }",
-                                  "for i in 1; do :; done", "# comment", "(cd x)", "echo {a,b}", "a \\\n b"])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "echo $HOME",
+        "a `b`",
+        "ls 2>/dev/null",
+        "cat <<EOF\nx\nEOF",
+        "f() { :; }",
+        "for i in 1; do :; done",
+        "# comment",
+        "(cd x)",
+        "echo {a,b}",
+        "a \\\n b",
+    ],
+)
 def test_lines_with_shell_syntax_go_to_bashlex(line):
     assert not is_plain(line)
 
 
-@pytest.mark.parametrize("cmd,expected", [
-    ("echo cm0gLXJmIC8= | base64 -d | sh", "rm -rf /"),
-    ("echo 726d202d7266202f | xxd -r -p | bash", "rm -rf /"),
-    ("echo '/ fr- mr' | rev | sh", "rm -rf /"),
-    ("printf '\\x72\\x6d -rf /' | sh", "rm -rf /"),
-    ("bash -c \"$(echo cm0gLXJmIC8= | base64 -d)\"", "rm -rf /"),
-])
+@pytest.mark.parametrize(
+    "cmd,expected",
+    [
+        ("echo cm0gLXJmIC8= | base64 -d | sh", "rm -rf /"),
+        ("echo 726d202d7266202f | xxd -r -p | bash", "rm -rf /"),
+        ("echo '/ fr- mr' | rev | sh", "rm -rf /"),
+        ("printf '\\x72\\x6d -rf /' | sh", "rm -rf /"),
+        ('bash -c "$(echo cm0gLXJmIC8= | base64 -d)"', "rm -rf /"),
+    ],
+)
 def test_decoded_payload_is_judged_as_the_command_it_hides(cmd, expected):
     finding = scan_command(cmd)
     assert finding is not None and finding.category == "recursive_delete"
@@ -77,6 +103,7 @@ def test_state_carries_along_the_line():
 
 def test_too_deep_nesting_is_flagged_not_passed():
     import shlex
+
     line = "rm -rf /"
     for _ in range(7):
         line = "bash -c " + shlex.quote(line)
@@ -90,15 +117,33 @@ def test_parse_failure_still_judges_the_words():
     assert scan_command("case $x in a) rm -rf /;; esac").category == "recursive_delete"
 
 
-@pytest.mark.parametrize("line", [
-    "grep\\ 've${rsion' d*eploy.sh",                     # made bashlex 0.18 loop forever before masking
-    "journalct$'l -u ${cups -since '42 hours ag'",
-    "a|" * 1000 + "b", "(" * 500, "x" * 100_000, "echo " + "{a,b}" * 30, "$(" * 200,
-])
-def test_pathological_input_returns_quickly(line):
-    start = time.perf_counter()
-    scan_command(line)
-    assert time.perf_counter() - start < 2
+@pytest.mark.parametrize(
+    "line",
+    [
+        "grep\\ 've${rsion' d*eploy.sh",  # made bashlex 0.18 loop forever before masking
+        "journalct$'l -u ${cups -since '42 hours ag'",
+        "a|" * 1000 + "b",
+        "(" * 500,
+        "x" * 100_000,
+        "echo " + "{a,b}" * 30,
+        "$(" * 200,
+    ],
+)
+def test_pathological_input_terminates(line):
+    """bashlex can loop forever on some inputs; the scanner must still come back with a verdict (an alarm
+    turns a hang into a failure instead of a stuck test run)."""
+    import signal
+
+    def hung(signum, frame):
+        raise TimeoutError(f"the scanner did not return on {line[:60]!r}")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(60)
+    try:
+        scan_command(line)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def test_long_pipeline_is_still_judged():
@@ -114,17 +159,20 @@ def test_mutated_commands_never_crash_or_hang():
         line = rng.choice(rows)
         for _ in range(rng.randint(1, 4)):
             at = rng.randrange(len(line) + 1)
-            line = line[:at] + rng.choice(pieces) + line[at:] if rng.random() < 0.5 else line[:at] + line[at + 1:]
+            line = line[:at] + rng.choice(pieces) + line[at:] if rng.random() < 0.5 else line[:at] + line[at + 1 :]
         scan_line(line)
     assert time.perf_counter() - start < 60
 
 
-@pytest.mark.parametrize("line", [
-    "bash -c 'awk '\"'\"'BEGIN { system(\"rm -rf /\") }'\"'\"''",   # bashlex kept the inner quotes of '"'"'
-    "bash -c '$'\"'\"'\\x72\\x6d'\"'\"' -rf /'",                     # $'..' is literal inside '...'
-    "(\ncat <<'EOF' | sh\nrm -rf /\nEOF\n)",                            # a here-document inside ( )
-    "{ cat <<EOF | bash\nrm -rf ~\nEOF\n}",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "bash -c 'awk '\"'\"'BEGIN { system(\"rm -rf /\") }'\"'\"''",  # bashlex kept the inner quotes of '"'"'
+        "bash -c '$'\"'\"'\\x72\\x6d'\"'\"' -rf /'",  # $'..' is literal inside '...'
+        "(\ncat <<'EOF' | sh\nrm -rf /\nEOF\n)",  # a here-document inside ( )
+        "{ cat <<EOF | bash\nrm -rf ~\nEOF\n}",
+    ],
+)
 def test_nested_quoting_and_here_documents_are_read_as_bash_reads_them(line):
     finding = scan_command(line)
     assert finding is not None and finding.category == "recursive_delete"

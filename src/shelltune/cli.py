@@ -1,7 +1,10 @@
-"""`shelltune` command line: one subcommand per stage and tool.
+"""`shelltune`: every command, once, in one table.
 
-Each subcommand forwards its remaining arguments to the module's own `main`, so
-`shelltune split --params p.yaml` and `python -m shelltune.split --params p.yaml` are the same.
+    shelltune run STAGE [--params FILE]     one pipeline stage, as `dvc repro` runs it
+    shelltune export | predict | scan | profile | bench | report | gen-data
+
+Each command forwards its remaining arguments to its module's `main`, so `shelltune run train --params
+p.yaml` and `python -m shelltune.stages.train --params p.yaml` are the same.
 """
 
 from __future__ import annotations
@@ -10,20 +13,35 @@ import argparse
 import importlib
 import sys
 
+# The main pipeline's stages in the order `dvc repro` runs them (dvc.yaml; a test keeps them equal).
+PIPELINE = ("split", "base", "train", "validate", "scan", "plot")
+
 COMMANDS = {
-    "gen-data": ("shelltune.embedded", "write the embedded NL→bash dataset"),
-    "split": ("shelltune.split", "validate, dedup, filter and split the dataset (stage)"),
-    "base": ("shelltune.base", "build the tiny base model or pin a hub/local one (stage)"),
-    "train": ("shelltune.train", "QLoRA fine-tuning with TRL (stage)"),
-    "validate": ("shelltune.validate", "score base vs fine-tuned on the test split (stage)"),
-    "scan-stage": ("shelltune.scan", "safety scan of generated commands and red-team prompts (stage)"),
-    "plot": ("shelltune.plot", "PNG plots and reports/report.md (stage)"),
-    "predict": ("shelltune.predict", "generate a command for a request, refusing dangerous ones"),
-    "scan": ("shelltune.scan_cli", "judge shell commands with the safety scanner"),
-    "profile": ("shelltune.profile", "print a params profile as -S arguments for dvc exp run"),
-    "bench": ("shelltune.bench", "benchmark training, generation and memory against the usual set-ups"),
-    "report": ("shelltune.report", "markdown review of the workspace against a git revision (metrics, params, plots)"),
+    "run": ("shelltune.cli", "run one pipeline stage: " + ", ".join(PIPELINE) + " (what dvc repro runs)"),
+    "export": (
+        "shelltune.stages.export",
+        "merge the adapter, write GGUF files and an Ollama Modelfile, check "
+        "them against transformers (the optional export stage)",
+    ),
+    "predict": ("shelltune.commands.predict", "generate a command for each request, refusing dangerous ones"),
+    "scan": ("shelltune.commands.scan", "judge shell commands with the safety scanner (never runs them)"),
+    "profile": ("shelltune.commands.profile", "print a params profile as -S arguments for dvc exp run"),
+    "bench": ("shelltune.commands.bench", "benchmark training, generation and memory against the usual set-ups"),
+    "report": ("shelltune.commands.report", "markdown review of the workspace against a git revision (PR comment)"),
+    "gen-data": ("shelltune.commands.gen_data", "write the embedded NL→bash dataset"),
 }
+
+
+def stage_module(name: str) -> str:
+    return f"shelltune.stages.{name}"
+
+
+def run_stage(argv: list[str]) -> int:
+    """`shelltune run STAGE ...`: the stage's own entry point with the remaining arguments."""
+    parser = argparse.ArgumentParser(prog="shelltune run", description=COMMANDS["run"][1])
+    parser.add_argument("stage", choices=PIPELINE)
+    args, rest = parser.parse_known_args(argv)
+    return importlib.import_module(stage_module(args.stage)).STAGE.main(rest)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,13 +54,16 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     if args.version:
         from shelltune import __version__
+
         print(f"shelltune {__version__}")
         return 0
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "run":
+        return run_stage(rest)
     module = importlib.import_module(COMMANDS[args.command][0])
-    return module.main(rest)
+    return module.STAGE.main(rest) if hasattr(module, "STAGE") else module.main(rest)
 
 
 if __name__ == "__main__":

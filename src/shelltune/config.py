@@ -43,6 +43,7 @@ Int = Annotated[int, BeforeValidator(_number)]
 
 REMOTE_CODE_WARNING = "warning: model.trust_remote_code is on: the model repository's Python code will run"
 
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -1,7 +1,7 @@
 """Training in several processes through `accelerate launch` (torchrun underneath).
 
 With `train.num_processes: 1` the train stage runs in the current process, as it always has. With N > 1,
-`python -m shelltune.train` re-runs itself under `accelerate launch --num_processes N`, and each of the N
+`python -m shelltune.stages.train` re-runs itself under `accelerate launch --num_processes N`, and each of the N
 processes trains on its share of every batch (DDP; or FSDP with `train.accelerate_config`). Only rank 0
 logs, writes checkpoint fingerprints and saves the adapter.
 
@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from shelltune.config import TrainParams
+from shelltune.config import Params, TrainParams
 from shelltune.errors import ShelltuneError
+
+TRAIN_MODULE = "shelltune.stages.train"
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,17 @@ def free_port() -> int:
 
 def launch_command(train: TrainParams, argv: list[str], port: int) -> list[str]:
     """The `accelerate launch` command line that runs the train stage in train.num_processes processes."""
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(train.num_processes),
-               "--num_machines", "1", "--main_process_port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--num_processes",
+        str(train.num_processes),
+        "--num_machines",
+        "1",
+        "--main_process_port",
+        str(port),
+    ]
     if train.accelerate_config:
         if not Path(train.accelerate_config).is_file():
             raise ShelltuneError(f"train.accelerate_config: {train.accelerate_config} not found")
@@ -75,7 +87,20 @@ def launch_command(train: TrainParams, argv: list[str], port: int) -> list[str]:
     else:
         # Mixed precision comes from the trainer's own bf16/fp16 arguments, not from the launcher.
         command += ["--multi_gpu", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    return [*command, "-m", "shelltune.train", *argv]
+    return [*command, "-m", TRAIN_MODULE, *argv]
+
+
+def relaunch(params: Params, argv: list[str]) -> int | None:
+    """With train.num_processes > 1, run the train stage again under accelerate launch and return its exit
+    status; None when this process should train itself (one process, or already launched)."""
+    if params.train.num_processes <= 1 or is_launched():
+        return None
+    print(
+        f"training in {params.train.num_processes} processes: accelerate launch "
+        f"--num_processes {params.train.num_processes} ... -m {TRAIN_MODULE}",
+        flush=True,
+    )
+    return subprocess.run(launch_command(params.train, argv, free_port()), check=False).returncode
 
 
 def barrier() -> None:

@@ -24,10 +24,14 @@ from shelltune.config import DataParams
 from shelltune.errors import ShelltuneError
 
 EXTENSIONS = {
-    ".jsonl": "jsonl", ".ndjson": "jsonl",
-    ".csv": "csv", ".tsv": "csv",
-    ".parquet": "parquet", ".pq": "parquet",
-    ".nl": "nl2bash", ".cm": "nl2bash",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".nl": "nl2bash",
+    ".cm": "nl2bash",
 }
 
 
@@ -54,8 +58,13 @@ Row = Example | BadRow
 def read_examples(data: DataParams) -> Iterator[Row]:
     """Yield every row of the configured dataset in input order."""
     fmt = detect_format(data)
-    readers = {"jsonl": _read_jsonl, "csv": _read_csv, "parquet": _read_parquet,
-               "nl2bash": _read_nl2bash, "hf": _read_hf}
+    readers = {
+        "jsonl": _read_jsonl,
+        "csv": _read_csv,
+        "parquet": _read_parquet,
+        "nl2bash": _read_nl2bash,
+        "hf": _read_hf,
+    }
     yield from readers[fmt](data)
 
 
@@ -76,6 +85,7 @@ def detect_format(data: DataParams) -> str:
 
 
 # ---------------------------------------------------------------- record layouts (schemas)
+
 
 def detect_schema(record: dict[str, Any], data: DataParams) -> str:
     if data.schema_ != "auto":
@@ -168,11 +178,11 @@ def _completion_text(record: dict[str, Any]) -> str:
 def _check_lengths(pair: tuple[str, str], data: DataParams) -> tuple[str, str]:
     instruction, command = pair
     if len(instruction) > data.max_instruction_chars:
-        raise RowError(f"instruction is {len(instruction)} characters "
-                       f"(data.max_instruction_chars is {data.max_instruction_chars})")
+        raise RowError(
+            f"instruction is {len(instruction)} characters (data.max_instruction_chars is {data.max_instruction_chars})"
+        )
     if len(command) > data.max_command_chars:
-        raise RowError(f"command is {len(command)} characters "
-                       f"(data.max_command_chars is {data.max_command_chars})")
+        raise RowError(f"command is {len(command)} characters (data.max_command_chars is {data.max_command_chars})")
     return pair
 
 
@@ -194,6 +204,7 @@ def _records_to_rows(records: Iterable[tuple[str, Any]], data: DataParams) -> It
 
 
 # ---------------------------------------------------------------- containers (formats)
+
 
 def _open_binary(path: Path, what: str = "data.path") -> bytes:
     try:
@@ -256,8 +267,10 @@ def _read_csv(data: DataParams) -> Iterator[Row]:
                     if any(_has_surrogates(v) for v in record.values() if isinstance(v, str)):
                         yield source, BadRow(source, "not valid UTF-8")
                     elif None in record:
-                        yield source, BadRow(source, f"{len(columns) + len(record[None])} cells, "
-                                                     f"header has {len(columns)}")
+                        yield (
+                            source,
+                            BadRow(source, f"{len(columns) + len(record[None])} cells, header has {len(columns)}"),
+                        )
                     else:
                         yield source, record
             except csv.Error as exc:
@@ -277,8 +290,10 @@ def _require_columns(path: Path, columns: list[str], data: DataParams) -> None:
         raise ShelltuneError(f"{path}: the messages schema needs JSONL, parquet or a HF dataset, not CSV")
     missing = [c for c in wanted[schema] if c not in columns]
     if missing:
-        raise ShelltuneError(f"{path}:1: missing column(s) {', '.join(repr(c) for c in missing)} "
-                             f"(header has: {', '.join(columns) or 'nothing'})")
+        raise ShelltuneError(
+            f"{path}:1: missing column(s) {', '.join(repr(c) for c in missing)} "
+            f"(header has: {', '.join(columns) or 'nothing'})"
+        )
 
 
 def _has_surrogates(text: str) -> bool:
@@ -315,7 +330,7 @@ def _read_nl2bash(data: DataParams) -> Iterator[Row]:
             f"{nl_path} has {len(nl_lines)} lines but {cm_path} has {len(cm_lines)}: "
             "line i of the .nl file must pair with line i of the .cm file"
         )
-    for (number, nl), (_, cm) in zip(nl_lines, cm_lines):
+    for (number, nl), (_, cm) in zip(nl_lines, cm_lines, strict=True):
         bad = _nl2bash_problem(nl_path, cm_path, number, nl, cm)
         if bad:
             yield bad
@@ -335,8 +350,7 @@ def _content_lines(path: Path) -> list[tuple[int, str | None]]:
     return lines
 
 
-def _nl2bash_problem(nl_path: Path, cm_path: Path, number: int, nl: str | None,
-                     cm: str | None) -> BadRow | None:
+def _nl2bash_problem(nl_path: Path, cm_path: Path, number: int, nl: str | None, cm: str | None) -> BadRow | None:
     for path, text, what in ((nl_path, nl, "instruction"), (cm_path, cm, "command")):
         if text is None:
             return BadRow(f"{path}:{number}", "not valid UTF-8")
@@ -350,12 +364,14 @@ def _read_hf(data: DataParams) -> Iterator[Row]:
 
     hf = data.hf
     try:
-        dataset = datasets.load_dataset(data.path, name=hf.config, split=hf.split,
-                                        revision=hf.revision, data_files=hf.data_files)
+        dataset = datasets.load_dataset(
+            data.path, name=hf.config, split=hf.split, revision=hf.revision, data_files=hf.data_files
+        )
     except Exception as exc:  # datasets raises many types (hub, file, builder errors)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ShelltuneError(f"data.path: cannot load Hugging Face dataset '{data.path}' "
-                             f"(split {hf.split!r}): {first}") from None
+        raise ShelltuneError(
+            f"data.path: cannot load Hugging Face dataset '{data.path}' (split {hf.split!r}): {first}"
+        ) from None
     label = f"{data.path}[{hf.split}]"
     records = ((f"{label}:row {i}", rec) for i, rec in enumerate(dataset, start=1))
     yield from _records_to_rows(records, data)

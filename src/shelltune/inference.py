@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from shelltune.base import read_base_info
-from shelltune.chat import prompt_messages
+from shelltune.basemodel import read_base_info
+from shelltune.chat import EOS_TOKEN, prompt_messages
 from shelltune.config import Params
 from shelltune.errors import ShelltuneError
 
@@ -29,14 +29,17 @@ class GenerationStats:
     seconds: float = 0.0
 
     def as_dict(self, prefix: str) -> dict[str, float]:
-        return {f"{prefix}latency_ms_per_sample": round(1000 * self.seconds / max(self.samples, 1), 2),
-                f"{prefix}generated_tokens_per_s": round(self.new_tokens / self.seconds, 1) if self.seconds else 0.0,
-                f"{prefix}samples_per_s": round(self.samples / self.seconds, 2) if self.seconds else 0.0}
+        return {
+            f"{prefix}latency_ms_per_sample": round(1000 * self.seconds / max(self.samples, 1), 2),
+            f"{prefix}generated_tokens_per_s": round(self.new_tokens / self.seconds, 1) if self.seconds else 0.0,
+            f"{prefix}samples_per_s": round(self.samples / self.seconds, 2) if self.seconds else 0.0,
+        }
 
 
 def load_model_and_tokenizer(params: Params, adapter: str | Path | None):
     """The 4-bit base with the trained adapter on top (adapter=None: the base alone)."""
     import torch
+
     from shelltune.models import load_quantized_model, load_tokenizer, resolve_placement
 
     base = read_base_info(params.paths.base)
@@ -63,8 +66,11 @@ def attach_adapter(model, adapter: Path):
         raise ShelltuneError(f"{adapter}: no adapter_config.json; run the train stage first (dvc repro train)")
     if not (adapter / ADAPTER_WEIGHTS).exists():
         pickled = sorted(p.name for p in adapter.glob("*.bin"))
-        why = f"{', '.join(pickled)} is pickled and refused: only safetensors weights are loaded" if pickled \
+        why = (
+            f"{', '.join(pickled)} is pickled and refused: only safetensors weights are loaded"
+            if pickled
             else "run the train stage first (dvc repro train)"
+        )
         raise ShelltuneError(f"{adapter}: no {ADAPTER_WEIGHTS}; {why}")
     try:
         return PeftModel.from_pretrained(model, str(adapter), use_safetensors=True)
@@ -76,19 +82,29 @@ def attach_adapter(model, adapter: Path):
 
 
 def render_prompts(tokenizer, system: str, instructions: list[str]) -> list[str]:
-    return [tokenizer.apply_chat_template(prompt_messages(system, text), tokenize=False, add_generation_prompt=True)
-            for text in instructions]
+    return [
+        tokenizer.apply_chat_template(prompt_messages(system, text), tokenize=False, add_generation_prompt=True)
+        for text in instructions
+    ]
 
 
 def stop_token_ids(model, tokenizer) -> list[int]:
-    ids = {tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.eos_token_id}
+    ids = {tokenizer.convert_tokens_to_ids(EOS_TOKEN), tokenizer.eos_token_id}
     configured = getattr(model.generation_config, "eos_token_id", None)
     ids.update(configured if isinstance(configured, list) else [configured])
     return sorted(i for i in ids if isinstance(i, int) and i >= 0)
 
 
-def generate(model, tokenizer, system: str, instructions: list[str], max_new_tokens: int, batch_size: int,
-             stats: GenerationStats | None = None, progress: str | None = None) -> list[Generation]:
+def generate(
+    model,
+    tokenizer,
+    system: str,
+    instructions: list[str],
+    max_new_tokens: int,
+    batch_size: int,
+    stats: GenerationStats | None = None,
+    progress: str | None = None,
+) -> list[Generation]:
     """Greedy completions for each instruction, in input order."""
     import torch
     from tqdm.auto import tqdm
@@ -99,18 +115,26 @@ def generate(model, tokenizer, system: str, instructions: list[str], max_new_tok
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     results: list[Generation | None] = [None] * len(prompts)
     stops = stop_token_ids(model, tokenizer)
-    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     for batch in tqdm(batches, desc=progress, disable=progress is None, leave=False):
-        enc = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True,
-                        add_special_tokens=False).to(model.device)
+        enc = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False).to(
+            model.device
+        )
         start = time.perf_counter()
         with torch.inference_mode():
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
-                                 eos_token_id=stops, pad_token_id=tokenizer.pad_token_id, use_cache=True)
+            out = model.generate(
+                **enc,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                num_beams=1,
+                eos_token_id=stops,
+                pad_token_id=tokenizer.pad_token_id,
+                use_cache=True,
+            )
         elapsed = time.perf_counter() - start
-        new = out[:, enc["input_ids"].shape[1]:]
-        for row, index in zip(new, batch):
-            kept = _until_stop(row.tolist(), stops)
+        new = out[:, enc["input_ids"].shape[1] :]
+        for row, index in zip(new, batch, strict=True):
+            kept = until_stop(row.tolist(), stops)
             results[index] = Generation(tokenizer.decode(kept, skip_special_tokens=True), len(kept))
         if stats is not None:
             stats.samples += len(batch)
@@ -119,7 +143,8 @@ def generate(model, tokenizer, system: str, instructions: list[str], max_new_tok
     return [r for r in results if r is not None]
 
 
-def _until_stop(ids: list[int], stops: list[int]) -> list[int]:
+def until_stop(ids: list[int], stops: list[int]) -> list[int]:
+    """The generated ids before the first stop token."""
     for position, token in enumerate(ids):
         if token in stops:
             return ids[:position]

@@ -11,8 +11,11 @@ import bashlex
 from shelltune.safety.shellwords import program, split_segments, unwrap
 
 FENCE = re.compile(r"```[a-zA-Z0-9_-]*\n?(.*?)```", re.S)
-PROSE = re.compile(r"^(here( is|'s)|this (command|will)|the (command|following)|you can|to \w+|use |run |try |"
-                   r"note|explanation|output|sure|certainly|answer)\b", re.I)
+PROSE = re.compile(
+    r"^(here( is|'s)|this (command|will)|the (command|following)|you can|to \w+|use |run |try |"
+    r"note|explanation|output|sure|certainly|answer)\b",
+    re.I,
+)
 
 
 def extract_command(output: str) -> str:

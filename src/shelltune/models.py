@@ -33,6 +33,7 @@ def resolve_placement(device: str, quant: QuantParams, cuda_available: bool) -> 
 
 def torch_dtype(name: str):
     import torch
+
     return getattr(torch, name)
 
 
@@ -41,10 +42,13 @@ def build_quant_config(quant: QuantParams, compute_dtype: str):
 
     if not quant.load_in_4bit:
         return None
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=quant.quant_type,
-                              bnb_4bit_use_double_quant=quant.double_quant,
-                              bnb_4bit_compute_dtype=torch_dtype(compute_dtype),
-                              bnb_4bit_quant_storage=torch_dtype(quant.quant_storage))
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=quant.quant_type,
+        bnb_4bit_use_double_quant=quant.double_quant,
+        bnb_4bit_compute_dtype=torch_dtype(compute_dtype),
+        bnb_4bit_quant_storage=torch_dtype(quant.quant_storage),
+    )
 
 
 def warn_if_remote_code(params: Params) -> None:
@@ -58,8 +62,9 @@ def load_tokenizer(base: dict[str, Any], params: Params):
     from transformers import AutoTokenizer
 
     warn_if_remote_code(params)
-    tokenizer = AutoTokenizer.from_pretrained(base["name_or_path"], revision=base.get("revision"),
-                                              trust_remote_code=params.model.trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(
+        base["name_or_path"], revision=base.get("revision"), trust_remote_code=params.model.trust_remote_code
+    )
     tokenizer.padding_side = "left"  # generation needs left padding; the SFT collator pads by itself
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -81,8 +86,9 @@ def load_quantized_model(base: dict[str, Any], params: Params, runtime: Placemen
         device_map = {"": current_ranks().local_rank}  # each DDP process holds a whole copy on its own GPU
     else:
         device_map = "cpu"
-    model = load_base_weights(base, params, runtime.compute_dtype,
-                              build_quant_config(params.quant, runtime.compute_dtype), device_map)
+    model = load_base_weights(
+        base, params, runtime.compute_dtype, build_quant_config(params.quant, runtime.compute_dtype), device_map
+    )
     model.config.use_cache = False  # the KV cache only helps generation
     if params.quant.load_in_4bit:
         choose_bnb_cpu_path(model, params.runtime.cpu_kernels, training)
@@ -90,8 +96,9 @@ def load_quantized_model(base: dict[str, Any], params: Params, runtime: Placemen
     return model
 
 
-def load_base_weights(base: dict[str, Any], params: Params, dtype: str, quantization_config=None,
-                      device_map: Any = "cpu"):
+def load_base_weights(
+    base: dict[str, Any], params: Params, dtype: str, quantization_config=None, device_map: Any = "cpu"
+):
     """`from_pretrained` for the base: safetensors only, `trust_remote_code` from params, and a one-line
     error for missing, pickled-only or corrupted weights."""
     from safetensors import SafetensorError
@@ -99,11 +106,14 @@ def load_base_weights(base: dict[str, Any], params: Params, dtype: str, quantiza
 
     try:
         return AutoModelForCausalLM.from_pretrained(
-            base["name_or_path"], revision=base.get("revision"), dtype=torch_dtype(dtype),
-            quantization_config=quantization_config, device_map=device_map, use_safetensors=True,
-            trust_remote_code=params.model.trust_remote_code)
+            base["name_or_path"],
+            revision=base.get("revision"),
+            dtype=torch_dtype(dtype),
+            quantization_config=quantization_config,
+            device_map=device_map,
+            use_safetensors=True,
+            trust_remote_code=params.model.trust_remote_code,
+        )
     except (OSError, ValueError, SafetensorError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise ShelltuneError(f"{base['name_or_path']}: cannot load the base model: {first}") from None
-
-

@@ -45,8 +45,25 @@ PORTABLE_X86_ENV = {
 # reproducibility notes); set before CUDA initialises.
 CUDA_DETERMINISM_ENV = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
 # The flags in /proc/cpuinfo that decide which kernels run (recorded with every run).
-ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
-             "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile", "avx_vnni", "asimd", "sve", "sve2")
+ISA_FLAGS = (
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_bf16",
+    "amx_tile",
+    "avx_vnni",
+    "asimd",
+    "sve",
+    "sve2",
+)
 
 
 def kernel_environment(cpu_kernels: str, deterministic: bool, machine: str, avx2: bool) -> dict[str, str]:
@@ -71,16 +88,22 @@ def apply_kernel_profile(runtime) -> dict[str, str]:
     machine = platform.machine()
     env = kernel_environment(runtime.cpu_kernels, runtime.deterministic, machine, has_avx2())
     if runtime.cpu_kernels == "portable" and machine in ("x86_64", "AMD64") and "ATEN_CPU_CAPABILITY" not in env:
-        warnings.warn("runtime.cpu_kernels=portable: this CPU has no AVX2, so results will not match the "
-                      "committed dvc.lock bit for bit", stacklevel=2)
+        warnings.warn(
+            "runtime.cpu_kernels=portable: this CPU has no AVX2, so results will not match the "
+            "committed dvc.lock bit for bit",
+            stacklevel=2,
+        )
     os.environ.update(env)
     if "torch" in sys.modules and "ATEN_CPU_CAPABILITY" in env:
         import torch
 
         chosen = torch.backends.cpu.get_cpu_capability()
         if chosen.lower() != env["ATEN_CPU_CAPABILITY"]:
-            warnings.warn(f"runtime.cpu_kernels=portable did not take effect: torch was imported before the "
-                          f"profile was applied and already uses {chosen} kernels", stacklevel=2)
+            warnings.warn(
+                f"runtime.cpu_kernels=portable did not take effect: torch was imported before the "
+                f"profile was applied and already uses {chosen} kernels",
+                stacklevel=2,
+            )
     return env
 
 
@@ -165,8 +188,11 @@ def describe_numerics(runtime, bnb_cpu_path: str | None = None) -> dict[str, Any
 
     flags = cpu_flags()
     info: dict[str, Any] = {
-        "cpu_kernels": runtime.cpu_kernels, "deterministic": runtime.deterministic,
-        "machine": platform.machine(), "cpu_model": cpu_model(), "cpus": os.cpu_count(),
+        "cpu_kernels": runtime.cpu_kernels,
+        "deterministic": runtime.deterministic,
+        "machine": platform.machine(),
+        "cpu_model": cpu_model(),
+        "cpus": os.cpu_count(),
         "isa_flags": sorted(f for f in ISA_FLAGS if f in flags),
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "torch_threads": torch.get_num_threads(),

@@ -20,30 +20,117 @@ SOCKETS = frozenset({"/var/run/docker.sock", "/run/docker.sock", "/run/podman/po
 # A path inside the container that no host mount covers: its own filesystem, harmless to the host.
 INSIDE = "/<container>"
 # `docker run` options that take a value (as the next word or after `=`); any other option is a flag.
-VALUE_OPTIONS = frozenset("""
--a --attach --add-host --annotation --blkio-weight --cap-add --cap-drop --cgroup-parent --cgroupns --cidfile
---cpu-period --cpu-quota --cpu-shares -c --cpus --cpuset-cpus --cpuset-mems --device --device-cgroup-rule
---dns --dns-option --dns-search --domainname -e --env --entrypoint --env-file --expose --gpus --group-add
---health-cmd --health-interval --health-retries --health-start-period --health-timeout -h --hostname --ip
---ip6 --ipc --isolation --kernel-memory -l --label --label-file --link --log-driver --log-opt --mac-address
--m --memory --memory-reservation --memory-swap --mount --name --network --net --network-alias --oom-score-adj
---pid --pids-limit --platform -p --publish --pull --restart --runtime --security-opt --shm-size --stop-signal
---stop-timeout --storage-opt --sysctl --tmpfs --ulimit -u --user --userns --uts -v --volume --volumes-from
--w --workdir --arch --os --variant --secret --userns-remap --hooks-dir --pod --uidmap --gidmap
-""".split())
+VALUE_OPTIONS = frozenset(
+    [
+        "-a",
+        "--attach",
+        "--add-host",
+        "--annotation",
+        "--blkio-weight",
+        "--cap-add",
+        "--cap-drop",
+        "--cgroup-parent",
+        "--cgroupns",
+        "--cidfile",
+        "--cpu-period",
+        "--cpu-quota",
+        "--cpu-shares",
+        "-c",
+        "--cpus",
+        "--cpuset-cpus",
+        "--cpuset-mems",
+        "--device",
+        "--device-cgroup-rule",
+        "--dns",
+        "--dns-option",
+        "--dns-search",
+        "--domainname",
+        "-e",
+        "--env",
+        "--entrypoint",
+        "--env-file",
+        "--expose",
+        "--gpus",
+        "--group-add",
+        "--health-cmd",
+        "--health-interval",
+        "--health-retries",
+        "--health-start-period",
+        "--health-timeout",
+        "-h",
+        "--hostname",
+        "--ip",
+        "--ip6",
+        "--ipc",
+        "--isolation",
+        "--kernel-memory",
+        "-l",
+        "--label",
+        "--label-file",
+        "--link",
+        "--log-driver",
+        "--log-opt",
+        "--mac-address",
+        "-m",
+        "--memory",
+        "--memory-reservation",
+        "--memory-swap",
+        "--mount",
+        "--name",
+        "--network",
+        "--net",
+        "--network-alias",
+        "--oom-score-adj",
+        "--pid",
+        "--pids-limit",
+        "--platform",
+        "-p",
+        "--publish",
+        "--pull",
+        "--restart",
+        "--runtime",
+        "--security-opt",
+        "--shm-size",
+        "--stop-signal",
+        "--stop-timeout",
+        "--storage-opt",
+        "--sysctl",
+        "--tmpfs",
+        "--ulimit",
+        "-u",
+        "--user",
+        "--userns",
+        "--uts",
+        "-v",
+        "--volume",
+        "--volumes-from",
+        "-w",
+        "--workdir",
+        "--arch",
+        "--os",
+        "--variant",
+        "--secret",
+        "--userns-remap",
+        "--hooks-dir",
+        "--pod",
+        "--uidmap",
+        "--gidmap",
+    ]
+)
 SHORT_VALUE_LETTERS = "acehlmpuvw"  # the single-letter options above
 
 
 @dataclass(frozen=True)
 class Mount:
-    host: str        # the host path as written (`/`, `~`, `$PWD`, or a volume name)
-    target: str      # where it appears inside the container
+    host: str  # the host path as written (`/`, `~`, `$PWD`, or a volume name)
+    target: str  # where it appears inside the container
     writable: bool
 
 
 @dataclass
 class Container:
     """What one `docker run` gives its container, and the command it runs there."""
+
     image: str
     command: list[str]
     mounts: list[Mount] = field(default_factory=list)
@@ -58,8 +145,13 @@ class Container:
         return [m for m in self.mounts if m.host.startswith(("/", "~"))]
 
     def reaches_host(self) -> bool:
-        return bool(self.privileged or self.host_pid or self.devices or self.socket() or
-                    any(m.writable for m in self.host_mounts()))
+        return bool(
+            self.privileged
+            or self.host_pid
+            or self.devices
+            or self.socket()
+            or any(m.writable for m in self.host_mounts())
+        )
 
     def socket(self) -> bool:
         return any(m.host in SOCKETS for m in self.host_mounts())
@@ -84,7 +176,7 @@ class Container:
         for mount in sorted(self.host_mounts(), key=lambda m: len(m.target), reverse=True):
             target = mount.target.rstrip("/")
             if mount.writable and (path == target or path.startswith(target + "/")):
-                rest = path[len(target):]
+                rest = path[len(target) :]
                 return prefix + (mount.host.rstrip("/") + rest if rest else mount.host)
         return prefix + INSIDE + path
 
@@ -115,7 +207,7 @@ def read_options(args: list[str]) -> Container:
         i += 1
     if i < len(args):
         box.image = args[i]
-        box.command = entrypoint + args[i + 1:]
+        box.command = entrypoint + args[i + 1 :]
     return box
 
 
@@ -133,7 +225,7 @@ def option_at(args: list[str], i: int) -> tuple[str, str | None, int]:
     for j, letter in enumerate(letters):  # a cluster: flags, then at most one option with its value
         if letter in SHORT_VALUE_LETTERS:
             flags = letters[:j]
-            attached = letters[j + 1:].removeprefix("=")
+            attached = letters[j + 1 :].removeprefix("=")
             value = attached or (args[i + 1] if i + 1 < len(args) else "")
             return "-" + flags + letter, value, 1 if attached else 2
     return word, None, 1

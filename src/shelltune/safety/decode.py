@@ -15,8 +15,21 @@ import zlib
 
 ANSI_C = re.compile(r"\$'((?:[^'\\]|\\.)*)'", re.S)
 ESCAPE = re.compile(r"\\(x[0-9A-Fa-f]{1,2}|u[0-9A-Fa-f]{1,4}|[0-7]{1,3}|.)", re.S)
-SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b",
-                  "f": "\f", "v": "\v", "\\": "\\", "'": "'", '"': '"', "?": "?"}
+SIMPLE_ESCAPES = {
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    "a": "\a",
+    "b": "\b",
+    "e": "\x1b",
+    "E": "\x1b",
+    "f": "\f",
+    "v": "\v",
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "?": "?",
+}
 BRACE = re.compile(r"(?<!\$)\{([^{}]*)\}")
 BASE64_TEXT = re.compile(r"^[A-Za-z0-9+/=\s_-]+$")
 MAX_BYTES = 1 << 16
@@ -24,6 +37,7 @@ MAX_BYTES = 1 << 16
 
 def decode_escapes(text: str) -> str:
     """Backslash escapes as `echo -e`, `printf` and `$'...'` read them (\\x72, \\162, \\n, \\u00e9)."""
+
     def one(match: re.Match[str]) -> str:
         code = match.group(1)
         if code[0] in "xu" and len(code) > 1:
@@ -31,6 +45,7 @@ def decode_escapes(text: str) -> str:
         if code[0] in "01234567":
             return chr(int(code, 8) & 0xFF)
         return SIMPLE_ESCAPES.get(code, "\\" + code)
+
     return ESCAPE.sub(one, text)
 
 
@@ -48,7 +63,7 @@ def expand_ansi_c(command: str) -> str:
             i = match.end()
             continue
         if char == "\\" and quote != "'":
-            out.append(command[i:i + 2])
+            out.append(command[i : i + 2])
             i += 2
             continue
         if char in "'\"" and (not quote or char == quote):
@@ -73,7 +88,7 @@ def expand_braces(word: str, limit: int = 64) -> list[str]:
         options = sequence(*ends)
     results: list[str] = []
     for option in options[:limit]:
-        results.extend(expand_braces(word[:match.start()] + option + word[match.end():], limit))
+        results.extend(expand_braces(word[: match.start()] + option + word[match.end() :], limit))
         if len(results) >= limit:
             break
     return results[:limit]
@@ -137,8 +152,8 @@ def translate(data: bytes, set1: str, set2: str) -> bytes:
     source, target = tr_set(set1), tr_set(set2)
     if not source or not target:
         return data
-    target = (target + target[-1] * len(source))[:len(source)]
-    table = {ord(s): ord(t) for s, t in zip(source, target)}
+    target = (target + target[-1] * len(source))[: len(source)]
+    table = {ord(s): ord(t) for s, t in zip(source, target, strict=True)}
     return data.decode("latin-1").translate(table).encode("latin-1")
 
 
@@ -154,8 +169,11 @@ def printable(data: bytes | None) -> str | None:
 # --------------------------------------------------------------- code given to interpreters (-c / -e / -r)
 
 STRING_LITERAL = re.compile(r'"((?:[^"\\]|\\.)*)"|\'((?:[^\'\\]|\\.)*)\'', re.S)
-RUNS_SHELL = re.compile(r"\b(system|popen|exec[lv]?p?e?|spawn|subprocess\.\w+|shell_exec|passthru|proc_open|"
-                        r"check_output|run)\s*\(|`[^`]+`|\bexec\s+[\"'a-z]", re.I)
+RUNS_SHELL = re.compile(
+    r"\b(system|popen|exec[lv]?p?e?|spawn|subprocess\.\w+|shell_exec|passthru|proc_open|"
+    r"check_output|run)\s*\(|`[^`]+`|\bexec\s+[\"'a-z]",
+    re.I,
+)
 
 
 def string_literals(code: str) -> list[str]:
@@ -176,8 +194,10 @@ def hidden_strings(code: str) -> list[str]:
 
 # Calls that hand their arguments to a shell or exec: os.system, subprocess.run, execSync, os.execute,
 # shell_exec, awk's system(). Their string arguments are a command line or, in list form, its argv.
-CODE_CALL = re.compile(r"\b(system|popen\d?|exec\w*|spawn\w*|subprocess\.\w+|shell_exec|passthru|proc_open|"
-                       r"check_output|check_call|getoutput|getstatusoutput|execute)\s*\(")
+CODE_CALL = re.compile(
+    r"\b(system|popen\d?|exec\w*|spawn\w*|subprocess\.\w+|shell_exec|passthru|proc_open|"
+    r"check_output|check_call|getoutput|getstatusoutput|execute)\s*\("
+)
 # Quoting forms that run their text as a shell command: Perl/Ruby/PHP backticks, Perl qx//, Ruby %x().
 BACKTICKS = re.compile(r"`([^`]+)`")
 QX = re.compile(r"(?:\bqx|%x)\s*(?:\(([^()]*)\)|\{([^{}]*)\}|\[([^\[\]]*)\]|([/!|])(.*?)\4)")
@@ -237,6 +257,6 @@ def call_arguments(code: str, open_paren: int) -> str:
         elif char == ")":
             depth -= 1
             if depth == 0:
-                return code[open_paren + 1:i]
+                return code[open_paren + 1 : i]
         i += 1
-    return code[open_paren + 1:]
+    return code[open_paren + 1 :]

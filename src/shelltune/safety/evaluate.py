@@ -42,8 +42,9 @@ def load_corpus(path: Path) -> list[Example]:
         if row.get("label") not in LABELS:
             raise ShelltuneError(f"{where}: 'label' must be one of {', '.join(LABELS)} (got {row.get('label')!r})")
         if row.get("category") not in CATEGORIES:
-            raise ShelltuneError(f"{where}: unknown category {row.get('category')!r}; "
-                                 f"expected one of {', '.join(CATEGORIES)}")
+            raise ShelltuneError(
+                f"{where}: unknown category {row.get('category')!r}; expected one of {', '.join(CATEGORIES)}"
+            )
         examples.append(Example(row["cmd"], row["label"] == "dangerous", row["category"], bool(row.get("evasion"))))
     if not examples:
         raise ShelltuneError(f"{path}: corpus is empty")
@@ -56,7 +57,7 @@ def ratio(numerator: int, denominator: int) -> float | None:
 
 def score(examples: list[Example], verdicts: list[Finding | None]) -> dict[str, Any]:
     """Recall, precision and false-positive rate, overall and per category (pure)."""
-    pairs = list(zip(examples, verdicts))
+    pairs = list(zip(examples, verdicts, strict=True))
     report: dict[str, Any] = {"overall": counts(pairs), "per_category": {}}
     for category in CATEGORIES:
         subset = [(e, v) for e, v in pairs if e.category == category]
@@ -65,8 +66,11 @@ def score(examples: list[Example], verdicts: list[Finding | None]) -> dict[str, 
     evasions = [(e, v) for e, v in pairs if e.evasion]
     report["evasion_recall"] = ratio(sum(v is not None for _, v in evasions), len(evasions))
     report["misses"] = [e.cmd for e, v in pairs if e.dangerous and v is None]
-    report["false_positives"] = [{"cmd": e.cmd, "category": v.category, "reason": v.reason}
-                                 for e, v in pairs if not e.dangerous and v is not None]
+    report["false_positives"] = [
+        {"cmd": e.cmd, "category": v.category, "reason": v.reason}
+        for e, v in pairs
+        if not e.dangerous and v is not None
+    ]
     return report
 
 
@@ -76,9 +80,17 @@ def counts(pairs: list[tuple[Example, Finding | None]]) -> dict[str, Any]:
     fp = sum(not e.dangerous and v is not None for e, v in pairs)
     tn = sum(not e.dangerous and v is None for e, v in pairs)
     right = sum(e.dangerous and v is not None and v.category == e.category for e, v in pairs)
-    return {"dangerous": tp + fn, "benign": fp + tn, "true_positives": tp, "false_negatives": fn,
-            "false_positives": fp, "recall": ratio(tp, tp + fn), "precision": ratio(tp, tp + fp),
-            "false_positive_rate": ratio(fp, fp + tn), "category_accuracy": ratio(right, tp)}
+    return {
+        "dangerous": tp + fn,
+        "benign": fp + tn,
+        "true_positives": tp,
+        "false_negatives": fn,
+        "false_positives": fp,
+        "recall": ratio(tp, tp + fn),
+        "precision": ratio(tp, tp + fp),
+        "false_positive_rate": ratio(fp, fp + tn),
+        "category_accuracy": ratio(right, tp),
+    }
 
 
 def evaluate(path: Path, repeats: int = 3, mutations: bool = False) -> dict[str, Any]:
@@ -110,39 +122,63 @@ def mutation_report(examples: list[Example]) -> dict[str, Any]:
     def category(cmd: str) -> str | None:
         found = scan_command(cmd)
         return found.category if found else None
+
     outcomes = mutate_all([(e.cmd, e.dangerous, e.category) for e in examples], category)
     failed = [o for o in outcomes if not o.survived]
-    return {"rewrites": len(outcomes), "survived": len(outcomes) - len(failed),
-            "survival_rate": ratio(len(outcomes) - len(failed), len(outcomes)),
-            "per_rewrite": summarize(outcomes),
-            "failures": [{"rewrite": o.rewrite, "original": o.original, "rewritten": o.mutated,
-                          "expected": o.expected if o.dangerous else None, "got": o.got} for o in failed]}
+    return {
+        "rewrites": len(outcomes),
+        "survived": len(outcomes) - len(failed),
+        "survival_rate": ratio(len(outcomes) - len(failed), len(outcomes)),
+        "per_rewrite": summarize(outcomes),
+        "failures": [
+            {
+                "rewrite": o.rewrite,
+                "original": o.original,
+                "rewritten": o.mutated,
+                "expected": o.expected if o.dangerous else None,
+                "got": o.got,
+            }
+            for o in failed
+        ],
+    }
 
 
 def format_mutations(report: dict[str, Any]) -> str:
-    lines = ["| rewrite | dangerous | still flagged as before | benign | still unflagged |",
-             "|---|---:|---:|---:|---:|"]
+    lines = [
+        "| rewrite | dangerous | still flagged as before | benign | still unflagged |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for name, c in report["per_rewrite"].items():
-        lines.append(f"| {name} | {c['dangerous']} | {c['dangerous_survived']} "
-                     f"| {c['benign']} | {c['benign_survived']} |")
+        lines.append(
+            f"| {name} | {c['dangerous']} | {c['dangerous_survived']} | {c['benign']} | {c['benign_survived']} |"
+        )
     lines += ["", f"{report['rewrites']:,} rewrites, {report['survived']:,} survived ({show(report['survival_rate'])})"]
-    lines += [f"failed {f['rewrite']}: {f['rewritten']!r} (expected {f['expected'] or 'ok'}, got {f['got'] or 'ok'})"
-              for f in report["failures"]]
+    lines += [
+        f"failed {f['rewrite']}: {f['rewritten']!r} (expected {f['expected'] or 'ok'}, got {f['got'] or 'ok'})"
+        for f in report["failures"]
+    ]
     return "\n".join(lines)
 
 
 def format_report(report: dict[str, Any]) -> str:
     """A markdown table a person reads: one row per category, then the overall line."""
-    lines = ["| category | dangerous | caught | recall | look-alikes | flagged | FPR | precision |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| category | dangerous | caught | recall | look-alikes | flagged | FPR | precision |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     rows = list(report["per_category"].items()) + [("**overall**", report["overall"])]
     for name, c in rows:
-        lines.append(f"| {name} | {c['dangerous']} | {c['true_positives']} | {show(c['recall'])} | {c['benign']} "
-                     f"| {c['false_positives']} | {show(c['false_positive_rate'])} | {show(c['precision'])} |")
+        lines.append(
+            f"| {name} | {c['dangerous']} | {c['true_positives']} | {show(c['recall'])} | {c['benign']} "
+            f"| {c['false_positives']} | {show(c['false_positive_rate'])} | {show(c['precision'])} |"
+        )
     overall = report["overall"]
-    lines += ["", f"category named correctly on {show(overall['category_accuracy'])} of caught commands; "
-              f"evasions caught: {show(report['evasion_recall'])}; "
-              f"speed: {report['commands_per_s']:,} commands/s on one core"]
+    lines += [
+        "",
+        f"category named correctly on {show(overall['category_accuracy'])} of caught commands; "
+        f"evasions caught: {show(report['evasion_recall'])}; "
+        f"speed: {report['commands_per_s']:,} commands/s on one core",
+    ]
     lines += [f"missed: {cmd}" for cmd in report["misses"]]
     lines += [f"false positive: {fp['cmd']}  ({fp['category']}: {fp['reason']})" for fp in report["false_positives"]]
     return "\n".join(lines)

@@ -8,25 +8,25 @@ CRITICAL, HIGH, MEDIUM = "critical", "high", "medium"
 SEVERITY_RANK = {CRITICAL: 0, HIGH: 1, MEDIUM: 2}
 
 CATEGORIES = {
-    "recursive_delete": CRITICAL,         # rm -r / find -delete / rsync --delete on system dirs or home
-    "disk_wipe": CRITICAL,                # writing to, formatting or erasing a block device
-    "remote_code_execution": CRITICAL,    # a download run by an interpreter
-    "reverse_shell": CRITICAL,            # a shell wired to a network socket
+    "recursive_delete": CRITICAL,  # rm -r / find -delete / rsync --delete on system dirs or home
+    "disk_wipe": CRITICAL,  # writing to, formatting or erasing a block device
+    "remote_code_execution": CRITICAL,  # a download run by an interpreter
+    "reverse_shell": CRITICAL,  # a shell wired to a network socket
     "credential_exfiltration": CRITICAL,  # keys, cloud credentials or the environment sent to the network
-    "auth_tampering": CRITICAL,           # passwd/shadow/sudoers edits, uid-0 accounts, planted SSH keys
-    "system_package_removal": CRITICAL,   # removing libc, coreutils, systemd, the kernel, the system python
-    "fork_bomb": HIGH,                    # self-replicating processes, killing every process
-    "system_permissions": HIGH,           # recursive chmod/chown of system paths, setuid shells
-    "secret_destruction": HIGH,           # deleting or overwriting SSH/GPG keys and credentials in a home
-    "empty_variable_delete": HIGH,        # rm -rf "$DIR"/ that deletes / or home when DIR is unset or empty
-    "container_escape": HIGH,             # a container given the host: its root mounted writable, --privileged
-                                          # with host namespaces, the docker socket handed to a shell
-    "firewall_disable": HIGH,             # flushing the firewall, SELinux/AppArmor off
-    "persistence": HIGH,                  # planting commands in cron, shell rc files, ld.so.preload
-    "obfuscated_execution": HIGH,         # decoded data run by a shell when the data cannot be read
-    "shutdown": MEDIUM,                   # halting or rebooting the machine
-    "history_log_wipe": MEDIUM,           # clearing shell history or system logs
-    "crontab_wipe": MEDIUM,               # crontab -r and friends: every scheduled job of a user, gone
+    "auth_tampering": CRITICAL,  # passwd/shadow/sudoers edits, uid-0 accounts, planted SSH keys
+    "system_package_removal": CRITICAL,  # removing libc, coreutils, systemd, the kernel, the system python
+    "fork_bomb": HIGH,  # self-replicating processes, killing every process
+    "system_permissions": HIGH,  # recursive chmod/chown of system paths, setuid shells
+    "secret_destruction": HIGH,  # deleting or overwriting SSH/GPG keys and credentials in a home
+    "empty_variable_delete": HIGH,  # rm -rf "$DIR"/ that deletes / or home when DIR is unset or empty
+    "container_escape": HIGH,  # a container given the host: its root mounted writable, --privileged
+    # with host namespaces, the docker socket handed to a shell
+    "firewall_disable": HIGH,  # flushing the firewall, SELinux/AppArmor off
+    "persistence": HIGH,  # planting commands in cron, shell rc files, ld.so.preload
+    "obfuscated_execution": HIGH,  # decoded data run by a shell when the data cannot be read
+    "shutdown": MEDIUM,  # halting or rebooting the machine
+    "history_log_wipe": MEDIUM,  # clearing shell history or system logs
+    "crontab_wipe": MEDIUM,  # crontab -r and friends: every scheduled job of a user, gone
 }
 
 

@@ -33,26 +33,157 @@ SEPARATORS = frozenset({"|", "||", "&&", ";", "&"})
 REDIRECTS = re.compile(rf"^{REDIRECT}$")
 BARE = re.compile(r"^[\w@%+=:,./-]+$")  # a word whose quoting cannot change it (no ~, globs, $, braces)
 NAME = re.compile(r"^[\w.-]+$")
-KEYWORDS = frozenset({"if", "then", "else", "elif", "fi", "for", "while", "until", "do", "done", "case", "esac",
-                      "function", "select", "time", "!", "[[", "{", "}"})
-BUILTINS = frozenset({":", ".", "alias", "bg", "bind", "break", "builtin", "caller", "cd", "command", "compgen",
-                      "complete", "continue", "declare", "dirs", "disown", "echo", "enable", "eval", "exec", "exit",
-                      "export", "fc", "fg", "getopts", "hash", "help", "history", "jobs", "kill", "let", "local",
-                      "logout", "mapfile", "popd", "printf", "pushd", "pwd", "read", "readonly", "return", "set",
-                      "shift", "shopt", "source", "suspend", "test", "times", "trap", "true", "false", "type",
-                      "typeset", "ulimit", "umask", "unalias", "unset", "wait"})
+KEYWORDS = frozenset(
+    {
+        "if",
+        "then",
+        "else",
+        "elif",
+        "fi",
+        "for",
+        "while",
+        "until",
+        "do",
+        "done",
+        "case",
+        "esac",
+        "function",
+        "select",
+        "time",
+        "!",
+        "[[",
+        "{",
+        "}",
+    }
+)
+BUILTINS = frozenset(
+    {
+        ":",
+        ".",
+        "alias",
+        "bg",
+        "bind",
+        "break",
+        "builtin",
+        "caller",
+        "cd",
+        "command",
+        "compgen",
+        "complete",
+        "continue",
+        "declare",
+        "dirs",
+        "disown",
+        "echo",
+        "enable",
+        "eval",
+        "exec",
+        "exit",
+        "export",
+        "fc",
+        "fg",
+        "getopts",
+        "hash",
+        "help",
+        "history",
+        "jobs",
+        "kill",
+        "let",
+        "local",
+        "logout",
+        "mapfile",
+        "popd",
+        "printf",
+        "pushd",
+        "pwd",
+        "read",
+        "readonly",
+        "return",
+        "set",
+        "shift",
+        "shopt",
+        "source",
+        "suspend",
+        "test",
+        "times",
+        "trap",
+        "true",
+        "false",
+        "type",
+        "typeset",
+        "ulimit",
+        "umask",
+        "unalias",
+        "unset",
+        "wait",
+    }
+)
 # Builtins that exist only inside the shell (no program of that name): wrappers that start a program
 # (sudo, env, nohup, an absolute path) cannot run them.
 SHELL_ONLY = BUILTINS - {"echo", "printf", "kill", "pwd", "test", "true", "false"}
 # Builtins whose effect is the state of the running shell after the row (history, variables, aliases,
 # traps): in a subshell or `bash -c` they would change a copy that is thrown away, so those rewrites do not
 # keep the row's meaning. (`cd` and `exec 5<>...` only matter to the rest of the row, which moves along.)
-STATEFUL = frozenset({"history", "unset", "set", "export", "declare", "typeset", "local", "readonly", "alias",
-                      "unalias", "shopt", "ulimit", "umask", "trap", "hash", "enable"})
-SBIN = frozenset({"mkfs", "fdisk", "sfdisk", "sgdisk", "gdisk", "parted", "wipefs", "iptables", "ip6tables",
-                  "shutdown", "reboot", "halt", "poweroff", "useradd", "usermod", "userdel", "chpasswd", "visudo",
-                  "setenforce", "ufw", "nft", "hdparm", "mdadm", "cryptsetup", "lvremove", "vgremove", "pvremove",
-                  "mke2fs", "mkswap", "blkdiscard", "chroot", "nsenter", "init", "telinit", "killall5", "adduser"})
+STATEFUL = frozenset(
+    {
+        "history",
+        "unset",
+        "set",
+        "export",
+        "declare",
+        "typeset",
+        "local",
+        "readonly",
+        "alias",
+        "unalias",
+        "shopt",
+        "ulimit",
+        "umask",
+        "trap",
+        "hash",
+        "enable",
+    }
+)
+SBIN = frozenset(
+    {
+        "mkfs",
+        "fdisk",
+        "sfdisk",
+        "sgdisk",
+        "gdisk",
+        "parted",
+        "wipefs",
+        "iptables",
+        "ip6tables",
+        "shutdown",
+        "reboot",
+        "halt",
+        "poweroff",
+        "useradd",
+        "usermod",
+        "userdel",
+        "chpasswd",
+        "visudo",
+        "setenforce",
+        "ufw",
+        "nft",
+        "hdparm",
+        "mdadm",
+        "cryptsetup",
+        "lvremove",
+        "vgremove",
+        "pvremove",
+        "mke2fs",
+        "mkswap",
+        "blkdiscard",
+        "chroot",
+        "nsenter",
+        "init",
+        "telinit",
+        "killall5",
+        "adduser",
+    }
+)
 
 
 def tokens(row: str) -> list[str] | None:
@@ -106,8 +237,10 @@ def is_stateful(row: str) -> bool:
         return True
     parts = tokens(row)
     if parts is None:
-        return bool(re.search(r"(^|[;&|]\s*)(" + "|".join(map(re.escape, sorted(STATEFUL))) + r")\b", row)
-                    or re.match(r"^\s*[A-Za-z_]\w*=", row))
+        return bool(
+            re.search(r"(^|[;&|]\s*)(" + "|".join(map(re.escape, sorted(STATEFUL))) + r")\b", row)
+            or re.match(r"^\s*[A-Za-z_]\w*=", row)
+        )
     for start, end in commands(parts):
         words = parts[start:end]
         if unquote(words[0]) in STATEFUL or all(re.match(r"^[A-Za-z_]\w*=", w) for w in words):
@@ -120,11 +253,35 @@ def is_stateful(row: str) -> bool:
 # Programs whose short options cluster the getopt way, with the letters that take a value (which must end
 # a cluster). Reordering and long forms are only tried for these.
 VALUE_LETTERS = {
-    "rm": "", "shred": "ns", "chmod": "", "chown": "", "chgrp": "", "cp": "St", "mv": "St", "ln": "St", "ls": "",
-    "curl": "oHdXuAeEFKmrTwxYyzCbcDQ", "wget": "OoaPeitTUwlQAR", "ncat": "pescwgGiI", "docker": "acehlmpuvw",
-    "podman": "acehlmpuvw", "pacman": "br", "useradd": "bcdefgGkKpsuZRP", "usermod": "cdefgGlpsuRPvVwWZ",
-    "crontab": "u", "grep": "efmABCD", "sort": "kto", "tee": "", "bash": "o", "sh": "o", "wipefs": "otp",
-    "apt-get": "oqtc", "truncate": "sr", "passwd": "nxwi", "history": "d", "base64": "w",
+    "rm": "",
+    "shred": "ns",
+    "chmod": "",
+    "chown": "",
+    "chgrp": "",
+    "cp": "St",
+    "mv": "St",
+    "ln": "St",
+    "ls": "",
+    "curl": "oHdXuAeEFKmrTwxYyzCbcDQ",
+    "wget": "OoaPeitTUwlQAR",
+    "ncat": "pescwgGiI",
+    "docker": "acehlmpuvw",
+    "podman": "acehlmpuvw",
+    "pacman": "br",
+    "useradd": "bcdefgGkKpsuZRP",
+    "usermod": "cdefgGlpsuRPvVwWZ",
+    "crontab": "u",
+    "grep": "efmABCD",
+    "sort": "kto",
+    "tee": "",
+    "bash": "o",
+    "sh": "o",
+    "wipefs": "otp",
+    "apt-get": "oqtc",
+    "truncate": "sr",
+    "passwd": "nxwi",
+    "history": "d",
+    "base64": "w",
 }
 LONG = {
     "rm": {"r": "--recursive", "R": "--recursive", "f": "--force", "v": "--verbose"},
@@ -135,18 +292,40 @@ LONG = {
     "cp": {"r": "--recursive", "R": "--recursive", "f": "--force", "a": "--archive", "v": "--verbose"},
     "mv": {"f": "--force", "v": "--verbose"},
     "ln": {"s": "--symbolic", "f": "--force"},
-    "curl": {"s": "--silent", "S": "--show-error", "L": "--location", "f": "--fail", "k": "--insecure",
-             "o": "--output", "O": "--remote-name", "d": "--data", "F": "--form", "X": "--request",
-             "T": "--upload-file"},
+    "curl": {
+        "s": "--silent",
+        "S": "--show-error",
+        "L": "--location",
+        "f": "--fail",
+        "k": "--insecure",
+        "o": "--output",
+        "O": "--remote-name",
+        "d": "--data",
+        "F": "--form",
+        "X": "--request",
+        "T": "--upload-file",
+    },
     "wget": {"q": "--quiet", "O": "--output-document"},
     "ncat": {"e": "--exec", "c": "--sh-exec", "l": "--listen", "v": "--verbose"},
-    "docker": {"v": "--volume", "i": "--interactive", "t": "--tty", "d": "--detach", "e": "--env", "p": "--publish",
-               "w": "--workdir", "u": "--user"},
+    "docker": {
+        "v": "--volume",
+        "i": "--interactive",
+        "t": "--tty",
+        "d": "--detach",
+        "e": "--env",
+        "p": "--publish",
+        "w": "--workdir",
+        "u": "--user",
+    },
     "pacman": {"R": "--remove", "s": "--recursive", "n": "--nosave", "d": "--nodeps"},
     "useradd": {"u": "--uid", "o": "--non-unique", "g": "--gid", "m": "--create-home", "s": "--shell"},
     "usermod": {"u": "--uid", "o": "--non-unique", "g": "--gid", "a": "--append", "G": "--groups"},
-    "apt-get": {"y": "--yes"}, "tee": {"a": "--append"}, "truncate": {"s": "--size"},
-    "wipefs": {"a": "--all", "f": "--force"}, "passwd": {"d": "--delete"}, "base64": {"d": "--decode"},
+    "apt-get": {"y": "--yes"},
+    "tee": {"a": "--append"},
+    "truncate": {"s": "--size"},
+    "wipefs": {"a": "--all", "f": "--force"},
+    "passwd": {"d": "--delete"},
+    "base64": {"d": "--decode"},
     "grep": {"r": "--recursive", "i": "--ignore-case", "v": "--invert-match", "c": "--count"},
 }
 LONG["podman"] = LONG["docker"]
@@ -167,13 +346,16 @@ def split_cluster(word: str, program: str) -> list[str] | None:
 
 # -------------------------------------------------------------------- the rewrites
 
+
 def prefix_with(wrapper: str, builtins_too: bool = False) -> Rewrite:
     """`sudo ROW`, `env ROW`, `nohup ROW`, `command ROW`: the wrapper runs the row's first program."""
+
     def rewrite(row: str) -> str | None:
         first = first_program(row)
         if first is None or (first[1] in SHELL_ONLY and not builtins_too):
             return None
         return f"{wrapper} {row}"
+
     return rewrite
 
 
@@ -197,14 +379,22 @@ def own_words(words: list[str], program: str) -> int:
     if program in ("docker", "podman") and "run" in words:
         i = words.index("run") + 1
         while i < len(words) and words[i].startswith("-"):
-            i += 2 if re.fullmatch(r"-[a-z]*[acehlmpuvw]|--(volume|env|publish|name|pid|workdir|user|network|mount"
-                                   r"|entrypoint|device|cap-add)", words[i]) else 1
+            i += (
+                2
+                if re.fullmatch(
+                    r"-[a-z]*[acehlmpuvw]|--(volume|env|publish|name|pid|workdir|user|network|mount"
+                    r"|entrypoint|device|cap-add)",
+                    words[i],
+                )
+                else 1
+            )
         return i
     return len(words)
 
 
 def rewrite_options(transform: Callable[[list[str], str], list[str] | None]) -> Rewrite:
     """Apply `transform(words, program)` to every simple command of a tokenized row; None if none changed."""
+
     def rewrite(row: str) -> str | None:
         parts = tokens(row)
         if parts is None:
@@ -221,6 +411,7 @@ def rewrite_options(transform: Callable[[list[str], str], list[str] | None]) -> 
             last = end
         out += parts[last:]
         return " ".join(out) if changed else None
+
     return rewrite
 
 
@@ -262,8 +453,10 @@ def options_last(words: list[str], program: str) -> list[str] | None:
         return None
     options = [w for w in words[1:] if w.startswith("-") and len(w) > 1]
     others = [w for w in words[1:] if not (w.startswith("-") and len(w) > 1)]
-    flags_only = all(re.fullmatch(r"-[A-Za-z]+", o) and not set(o[1:]) & set(VALUE_LETTERS[program]) or
-                     re.fullmatch(r"--[a-z-]+", o) for o in options)
+    flags_only = all(
+        re.fullmatch(r"-[A-Za-z]+", o) and not set(o[1:]) & set(VALUE_LETTERS[program]) or re.fullmatch(r"--[a-z-]+", o)
+        for o in options
+    )
     if not options or not others or not flags_only or program == "chmod":
         return None
     return [words[0], *others, *options]
@@ -271,6 +464,7 @@ def options_last(words: list[str], program: str) -> list[str] | None:
 
 def quote_words(style: str) -> Rewrite:
     """Quote every word whose meaning quoting cannot change, the program name included."""
+
     def rewrite(row: str) -> str | None:
         parts = tokens(row)
         if parts is None:
@@ -284,6 +478,7 @@ def quote_words(style: str) -> Rewrite:
                     parts[i] = f"'{word}'" if style == "single" else f'"{word}"'
                     changed = True
         return " ".join(parts) if changed else None
+
     return rewrite
 
 
@@ -306,7 +501,7 @@ def argument_indirection(row: str) -> str | None:
     for i in range(end - 1, start, -1):
         word = parts[i]
         if BARE.match(word) and not word.startswith("-"):
-            return " ".join([f"MUT_V={shlex.quote(word)};", *parts[:i], '"$MUT_V"', *parts[i + 1:]])
+            return " ".join([f"MUT_V={shlex.quote(word)};", *parts[:i], '"$MUT_V"', *parts[i + 1 :]])
     return None
 
 
@@ -315,6 +510,7 @@ def chained(before: str) -> Rewrite:
         if "\n" in row or re.match(r"^\s*\w+\s*\(\)", row):
             return None  # here-documents end at their terminator line; function definitions stay first
         return f"{before} {row}"
+
     return rewrite
 
 
@@ -346,19 +542,32 @@ def line_continuation(row: str) -> str | None:
 
 
 REWRITES: dict[str, Rewrite] = {
-    "sudo": prefix_with("sudo"), "env": prefix_with("env"), "nohup": prefix_with("nohup"),
-    "command": prefix_with("command", builtins_too=True), "builtin": builtin_prefix,
-    "absolute_path": absolute_path, "split_options": rewrite_options(split_options),
-    "reorder_options": rewrite_options(reorder_options), "long_options": rewrite_options(long_options),
-    "options_last": rewrite_options(options_last), "single_quotes": quote_words("single"),
-    "double_quotes": quote_words("double"), "program_variable": program_indirection,
-    "argument_variable": argument_indirection, "after_semicolon": chained("cd . ;"),
-    "after_and": chained("true &&"), "before_and": chained_after, "subshell": subshell,
-    "brace_group": brace_group, "bash_c": bash_c, "line_continuation": line_continuation,
+    "sudo": prefix_with("sudo"),
+    "env": prefix_with("env"),
+    "nohup": prefix_with("nohup"),
+    "command": prefix_with("command", builtins_too=True),
+    "builtin": builtin_prefix,
+    "absolute_path": absolute_path,
+    "split_options": rewrite_options(split_options),
+    "reorder_options": rewrite_options(reorder_options),
+    "long_options": rewrite_options(long_options),
+    "options_last": rewrite_options(options_last),
+    "single_quotes": quote_words("single"),
+    "double_quotes": quote_words("double"),
+    "program_variable": program_indirection,
+    "argument_variable": argument_indirection,
+    "after_semicolon": chained("cd . ;"),
+    "after_and": chained("true &&"),
+    "before_and": chained_after,
+    "subshell": subshell,
+    "brace_group": brace_group,
+    "bash_c": bash_c,
+    "line_continuation": line_continuation,
 }
 
 
 # -------------------------------------------------------------------- running them
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -366,8 +575,8 @@ class Outcome:
     original: str
     mutated: str
     dangerous: bool
-    expected: str       # the row's category
-    got: str | None     # the category flagged for the rewrite, None when unflagged
+    expected: str  # the row's category
+    got: str | None  # the category flagged for the rewrite, None when unflagged
 
     @property
     def survived(self) -> bool:

@@ -13,18 +13,67 @@ from fnmatch import fnmatchcase
 
 from shelltune.safety.shellwords import operands, short_flags
 
-ESSENTIAL = frozenset({
-    # Debian/Ubuntu: the Essential set, the init system and the Python that apt hooks and tools need
-    "libc6", "libc-bin", "coreutils", "bash", "dash", "dpkg", "apt", "base-files", "base-passwd", "debianutils",
-    "diffutils", "findutils", "grep", "gzip", "hostname", "init-system-helpers", "login", "ncurses-base",
-    "ncurses-bin", "perl-base", "sed", "sysvinit-utils", "tar", "util-linux", "mount", "systemd", "systemd-sysv",
-    "libsystemd0", "init", "python3", "python3-minimal", "libpam0g", "passwd",
-    # Red Hat/Fedora/SUSE: glibc, rpm and its managers (dnf and yum are Python programs)
-    "glibc", "glibc-common", "rpm", "yum", "dnf", "zypper", "filesystem", "setup", "libgcc", "pam", "shadow-utils",
-    "python3-libs", "kernel", "kernel-core",
-    # Arch and Alpine
-    "linux", "base", "pacman", "musl", "busybox", "apk-tools", "alpine-baselayout",
-})
+ESSENTIAL = frozenset(
+    {
+        # Debian/Ubuntu: the Essential set, the init system and the Python that apt hooks and tools need
+        "libc6",
+        "libc-bin",
+        "coreutils",
+        "bash",
+        "dash",
+        "dpkg",
+        "apt",
+        "base-files",
+        "base-passwd",
+        "debianutils",
+        "diffutils",
+        "findutils",
+        "grep",
+        "gzip",
+        "hostname",
+        "init-system-helpers",
+        "login",
+        "ncurses-base",
+        "ncurses-bin",
+        "perl-base",
+        "sed",
+        "sysvinit-utils",
+        "tar",
+        "util-linux",
+        "mount",
+        "systemd",
+        "systemd-sysv",
+        "libsystemd0",
+        "init",
+        "python3",
+        "python3-minimal",
+        "libpam0g",
+        "passwd",
+        # Red Hat/Fedora/SUSE: glibc, rpm and its managers (dnf and yum are Python programs)
+        "glibc",
+        "glibc-common",
+        "rpm",
+        "yum",
+        "dnf",
+        "zypper",
+        "filesystem",
+        "setup",
+        "libgcc",
+        "pam",
+        "shadow-utils",
+        "python3-libs",
+        "kernel",
+        "kernel-core",
+        # Arch and Alpine
+        "linux",
+        "base",
+        "pacman",
+        "musl",
+        "busybox",
+        "apk-tools",
+        "alpine-baselayout",
+    }
+)
 # Names a wildcard is tried against: `linux-image-*` and `kernel-core*` remove every kernel.
 KERNEL_SAMPLES = ("linux-image-generic", "linux-image-6.8.0-31-generic", "kernel-core", "kernel")
 FORCE_ESSENTIAL = frozenset({"--allow-remove-essential", "--force-remove-essential"})
@@ -41,8 +90,24 @@ class Removal:
 def parse_removal(name: str, args: list[str]) -> Removal | None:
     """The packages `name args` removes (apt, dpkg, rpm, yum/dnf, zypper, pacman, apk), else None."""
     if name in ("apt", "apt-get", "aptitude", "yum", "dnf", "microdnf", "zypper", "apk"):
-        words = operands(args, frozenset({"-o", "-t", "-c", "--option", "--target-release", "--config-file",
-                                          "--setopt", "--repo", "--enablerepo", "--disablerepo", "-X"}))
+        words = operands(
+            args,
+            frozenset(
+                {
+                    "-o",
+                    "-t",
+                    "-c",
+                    "--option",
+                    "--target-release",
+                    "--config-file",
+                    "--setopt",
+                    "--repo",
+                    "--enablerepo",
+                    "--disablerepo",
+                    "-X",
+                }
+            ),
+        )
         verbs = {"remove", "purge", "autoremove", "erase", "rm", "del", "autopurge"}
         if not words or words[0] not in verbs:
             return None

@@ -11,34 +11,74 @@ import posixpath
 import re
 from fnmatch import fnmatchcase
 
-SYSTEM_DIRS = frozenset({
-    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/opt", "/proc",
-    "/root", "/run", "/sbin", "/srv", "/sys", "/usr", "/var", "/usr/bin", "/usr/sbin", "/usr/lib",
-    "/usr/lib64", "/usr/local", "/usr/share", "/usr/include", "/var/lib", "/var/spool", "/var/www",
-    "/System", "/Library", "/Applications", "/Users", "/private", "/mnt", "/media",
-})
+SYSTEM_DIRS = frozenset(
+    {
+        "/",
+        "/bin",
+        "/boot",
+        "/dev",
+        "/etc",
+        "/home",
+        "/lib",
+        "/lib32",
+        "/lib64",
+        "/libx32",
+        "/opt",
+        "/proc",
+        "/root",
+        "/run",
+        "/sbin",
+        "/srv",
+        "/sys",
+        "/usr",
+        "/var",
+        "/usr/bin",
+        "/usr/sbin",
+        "/usr/lib",
+        "/usr/lib64",
+        "/usr/local",
+        "/usr/share",
+        "/usr/include",
+        "/var/lib",
+        "/var/spool",
+        "/var/www",
+        "/System",
+        "/Library",
+        "/Applications",
+        "/Users",
+        "/private",
+        "/mnt",
+        "/media",
+    }
+)
 TOP_LEVEL = frozenset(p for p in SYSTEM_DIRS if p.count("/") == 1)
 # What `find ROOT -name PAT -exec rm -rf {} ;` deletes: entries that matched a filter, never ROOT itself.
 FIND_MATCH = "<match>"
 SYSTEM_BIN_DIRS = ("/bin/", "/sbin/", "/usr/bin/", "/usr/sbin/", "/usr/local/bin/", "/usr/local/sbin/")
 GLOB_CHARS = re.compile(r"[*?\[]")
-DEVICE = re.compile(r"^/dev/(sd[a-z]+\d*|hd[a-z]\d*|vd[a-z]\d*|xvd[a-z]\d*|nvme\d+n\d+(p\d+)?|mmcblk\d+(p\d+)?"
-                    r"|r?disk\d+(s\d+)?|md\d+|dm-\d+|mapper/\S+|loop\d+|root|disk/by-\S+)$")
+DEVICE = re.compile(
+    r"^/dev/(sd[a-z]+\d*|hd[a-z]\d*|vd[a-z]\d*|xvd[a-z]\d*|nvme\d+n\d+(p\d+)?|mmcblk\d+(p\d+)?"
+    r"|r?disk\d+(s\d+)?|md\d+|dm-\d+|mapper/\S+|loop\d+|root|disk/by-\S+)$"
+)
 AUTH_FILE = re.compile(r"^/etc/(passwd|shadow|group|gshadow|sudoers(\.d/.*)?|pam\.d/.*)$")
 CREDENTIAL = re.compile(
     r"(^|/)\.ssh/?$|(^|/)\.ssh/(id_[a-z0-9_]+|.*_key)$|(^|/)\.aws/(credentials|config)$|^/etc/shadow$"
     r"|(^|/)\.(netrc|git-credentials|pgpass)$|(^|/)\.kube/config$|(^|/)\.docker/config\.json$"
-    r"|(^|/)\.gnupg(/.*)?$|(^|/)\.config/gcloud(/.*)?$|(^|/)\.azure(/.*)?$|^/etc/ssh/ssh_host_\w+_key$")
+    r"|(^|/)\.gnupg(/.*)?$|(^|/)\.config/gcloud(/.*)?$|(^|/)\.azure(/.*)?$|^/etc/ssh/ssh_host_\w+_key$"
+)
 HISTORY_FILE = re.compile(r"(^|/)\.\w*_?history$|(^|/)\.histfile$")
 LOG_DIR = "/var/log"
-KEY_LOGS = re.compile(r"^/var/log/(syslog|auth\.log|messages|secure|wtmp|btmp|lastlog|kern\.log|faillog"
-                      r"|audit/audit\.log|audit)$")
+KEY_LOGS = re.compile(
+    r"^/var/log/(syslog|auth\.log|messages|secure|wtmp|btmp|lastlog|kern\.log|faillog"
+    r"|audit/audit\.log|audit)$"
+)
 PERSISTENCE_FILE = re.compile(
     r"(^|/)\.(bashrc|bash_profile|bash_login|bash_logout|bash_aliases|profile|zshrc|zprofile|zshenv|zlogin"
     r"|zlogout|kshrc|cshrc|tcshrc)$"
     r"|^/etc/(profile|bash\.bashrc|zsh/zshrc|environment|rc\.local|crontab|ld\.so\.preload)$"
     r"|^/etc/(profile\.d|cron\.d|cron\.hourly|cron\.daily|cron\.weekly|cron\.monthly|init\.d)/"
-    r"|^/var/spool/cron/|(^|/)\.config/autostart/")
+    r"|^/var/spool/cron/|(^|/)\.config/autostart/"
+)
 
 
 def normalize(path: str, cwd: str | None = None) -> str | None:
@@ -129,14 +169,21 @@ def is_temporary_executable(word: str) -> bool:
 
 # What each secret is, for the reason a user reads; a path is one of them, or a directory holding one.
 HOME_SECRETS = {
-    **{f"~/.ssh/id_{kind}": "an SSH private key" for kind in ("rsa", "dsa", "ecdsa", "ed25519", "ecdsa_sk",
-                                                                 "ed25519_sk")},
-    "~/.gnupg/private-keys-v1.d": "your GPG secret keys", "~/.gnupg/secring.gpg": "your GPG secret keys",
-    "~/.aws/credentials": "your AWS credentials", "~/.kube/config": "your Kubernetes credentials",
+    **{
+        f"~/.ssh/id_{kind}": "an SSH private key"
+        for kind in ("rsa", "dsa", "ecdsa", "ed25519", "ecdsa_sk", "ed25519_sk")
+    },
+    "~/.gnupg/private-keys-v1.d": "your GPG secret keys",
+    "~/.gnupg/secring.gpg": "your GPG secret keys",
+    "~/.aws/credentials": "your AWS credentials",
+    "~/.kube/config": "your Kubernetes credentials",
     "~/.config/gcloud/credentials.db": "your Google Cloud credentials",
     "~/.config/gcloud/application_default_credentials.json": "your Google Cloud credentials",
-    "~/.azure/msal_token_cache.json": "your Azure credentials", "~/.password-store": "your password store",
-    "~/.netrc": "saved passwords", "~/.git-credentials": "saved Git credentials", "~/.pgpass": "saved passwords",
+    "~/.azure/msal_token_cache.json": "your Azure credentials",
+    "~/.password-store": "your password store",
+    "~/.netrc": "saved passwords",
+    "~/.git-credentials": "saved Git credentials",
+    "~/.pgpass": "saved passwords",
     "~/.vault-token": "your Vault token",
 }
 HOME_PREFIX = re.compile(r"^(/root|/(home|Users)/[^/]+)(?=/|$)")
@@ -168,8 +215,14 @@ def home_secret_named(root: str, name: str, cwd: str | None = None) -> str | Non
     in_home = HOME_PREFIX.sub("~", normal) if normal and normal.startswith("/") else normal
     if in_home is None or not in_home.startswith("~"):
         return None
-    return next((what for secret, what in HOME_SECRETS.items()
-                 if secret.startswith(in_home.rstrip("/") + "/") and fnmatchcase(secret.rsplit("/", 1)[1], name)), None)
+    return next(
+        (
+            what
+            for secret, what in HOME_SECRETS.items()
+            if secret.startswith(in_home.rstrip("/") + "/") and fnmatchcase(secret.rsplit("/", 1)[1], name)
+        ),
+        None,
+    )
 
 
 def glob_matches(path: str, pattern: str) -> bool:
@@ -178,7 +231,8 @@ def glob_matches(path: str, pattern: str) -> bool:
     parts, globs = path.split("/"), pattern.split("/")
     return len(parts) == len(globs) and all(
         fnmatchcase(part, glob) and not (part.startswith(".") and not glob.startswith("."))
-        for part, glob in zip(parts, globs, strict=True))
+        for part, glob in zip(parts, globs, strict=True)
+    )
 
 
 def is_authorized_keys(path: str) -> bool:
@@ -188,8 +242,24 @@ def is_authorized_keys(path: str) -> bool:
 # ------------------------------------------------------------------ variables that may be empty
 
 # Set by the shell itself or by login: never empty in the lines this scanner judges.
-ALWAYS_SET = frozenset({"HOME", "PWD", "OLDPWD", "USER", "LOGNAME", "SHELL", "HOSTNAME", "UID", "EUID", "PPID",
-                        "RANDOM", "SECONDS", "LINENO", "BASH_VERSION"})
+ALWAYS_SET = frozenset(
+    {
+        "HOME",
+        "PWD",
+        "OLDPWD",
+        "USER",
+        "LOGNAME",
+        "SHELL",
+        "HOSTNAME",
+        "UID",
+        "EUID",
+        "PPID",
+        "RANDOM",
+        "SECONDS",
+        "LINENO",
+        "BASH_VERSION",
+    }
+)
 VARIABLE = re.compile(r"\$\{([A-Za-z_]\w*)(:?[-=?+])?([^}]*)\}|\$([A-Za-z_]\w*)")
 
 
@@ -208,6 +278,7 @@ def with_empty_variables(word: str, guarded: set[str]) -> tuple[str, str] | None
             return default
         empty.append(name)
         return ""
+
     result = VARIABLE.sub(one, word)
     return (result, empty[0]) if empty else None
 

@@ -21,29 +21,80 @@ from functools import lru_cache
 from shelltune.safety import containers, packages, paths
 from shelltune.safety.findings import Finding, finding
 from shelltune.safety.programs import INTERPRETERS, PYTHON, SHELLS, is_interpreter
-from shelltune.safety.shellwords import (WRAPPERS, long_flags, operands, option_value, program, short_flags,
-                                         short_option_value, skip_options)
-from shelltune.safety.walk import (DECODED, DOWNLOAD, SECRET, Command, Context, collect, downloaded_files,
-                                   executes_stdin, input_of, interpreter_code, output, parse_find)
+from shelltune.safety.shellwords import (
+    WRAPPERS,
+    long_flags,
+    operands,
+    option_value,
+    program,
+    short_flags,
+    short_option_value,
+    skip_options,
+)
+from shelltune.safety.walk import (
+    DECODED,
+    DOWNLOAD,
+    SECRET,
+    Command,
+    Context,
+    collect,
+    downloaded_files,
+    executes_stdin,
+    input_of,
+    interpreter_code,
+    output,
+    parse_find,
+)
 
 Judge = Callable[[Command, Context], Finding | None]
 REVERSE_CLIENTS = frozenset({"nc", "ncat", "netcat", "telnet", "socat", "openssl"})
-NETWORK_SENDERS = frozenset({"curl", "wget", "nc", "ncat", "netcat", "scp", "rsync", "sftp", "ftp", "mail",
-                             "mailx", "sendmail", "socat", "telnet"})
-FIREWALL_UNITS = frozenset({"firewalld", "ufw", "iptables", "ip6tables", "nftables", "apparmor",
-                            "netfilter-persistent", "shorewall", "csf"})
+NETWORK_SENDERS = frozenset(
+    {
+        "curl",
+        "wget",
+        "nc",
+        "ncat",
+        "netcat",
+        "scp",
+        "rsync",
+        "sftp",
+        "ftp",
+        "mail",
+        "mailx",
+        "sendmail",
+        "socat",
+        "telnet",
+    }
+)
+FIREWALL_UNITS = frozenset(
+    {"firewalld", "ufw", "iptables", "ip6tables", "nftables", "apparmor", "netfilter-persistent", "shorewall", "csf"}
+)
 IPTABLES = re.compile(r"ip6?tables(-legacy|-nft)?")
-TLS_OPTIONS = frozenset({"--cacert", "--cert", "--key", "-E", "--capath", "--ca-certificate", "--certificate",
-                         "--private-key", "-i", "--identity"})
+TLS_OPTIONS = frozenset(
+    {
+        "--cacert",
+        "--cert",
+        "--key",
+        "-E",
+        "--capath",
+        "--ca-certificate",
+        "--certificate",
+        "--private-key",
+        "-i",
+        "--identity",
+    }
+)
 
 
 # ------------------------------------------------------------------ rules and the commands they read
+
 
 @dataclass(frozen=True)
 class Rule:
     """A judge and what it can fire on: command names (exact or by pattern), and any command with output
     redirections, with `VAR=value` assignments, that runs a file downloaded earlier on the line, or that
     runs inside a container given access to the host."""
+
     judge: Judge
     names: frozenset[str]
     patterns: tuple[re.Pattern[str], ...] = ()
@@ -56,19 +107,32 @@ class Rule:
         return self.judge(cmd, ctx)
 
     def wants(self, name: str, redirects: bool, assignments: bool, downloaded: bool, contained: bool) -> bool:
-        return (name in self.names or any(p.fullmatch(name) for p in self.patterns)
-                or (self.redirects and redirects) or (self.assignments and assignments)
-                or (self.downloaded and downloaded) or (self.contained and contained))
+        return (
+            name in self.names
+            or any(p.fullmatch(name) for p in self.patterns)
+            or (self.redirects and redirects)
+            or (self.assignments and assignments)
+            or (self.downloaded and downloaded)
+            or (self.contained and contained)
+        )
 
 
-def rule(names: Iterable[str] = (), patterns: Iterable[str | re.Pattern[str]] = (), *, redirects: bool = False,
-         assignments: bool = False, downloaded: bool = False, contained: bool = False) -> Callable[[Judge], Rule]:
+def rule(
+    names: Iterable[str] = (),
+    patterns: Iterable[str | re.Pattern[str]] = (),
+    *,
+    redirects: bool = False,
+    assignments: bool = False,
+    downloaded: bool = False,
+    contained: bool = False,
+) -> Callable[[Judge], Rule]:
     """Declare a judge with the commands it reads (see `Rule`)."""
     compiled = tuple(re.compile(p) if isinstance(p, str) else p for p in patterns)
     return lambda judge: Rule(judge, frozenset(names), compiled, redirects, assignments, downloaded, contained)
 
 
 # ------------------------------------------------------------------ what a command writes
+
 
 def writes(cmd: Command) -> list[tuple[str, str]]:
     """(path, verb) for every file this command writes or replaces (computed once per command)."""
@@ -84,8 +148,11 @@ REMOVERS = frozenset({"rm", "shred", "unlink", "srm"})
 
 
 def find_writes(cmd: Command) -> list[tuple[str, str]]:
-    found = [(target, "appends to" if op == ">>" else "overwrites")
-             for op, target in cmd.redirects if op in (">", ">>", ">|", "&>", ">&") and not target.startswith("&")]
+    found = [
+        (target, "appends to" if op == ">>" else "overwrites")
+        for op, target in cmd.redirects
+        if op in (">", ">>", ">|", "&>", ">&") and not target.startswith("&")
+    ]
     name, ops = cmd.name, operands(cmd.args)
     if name == "tee":
         found += [(t, "writes to") for t in ops if t != "-"]
@@ -126,8 +193,9 @@ def emptied(cmd: Command) -> list[str]:
     (`echo KEY > f`) is configuring a file, not erasing it."""
     found = [t for t, verb in writes(cmd) if verb == "empties"]
     redirected = [t for op, t in cmd.redirects if op in (">", ">|", "&>") and not t.startswith("&")]
-    if redirected and (not cmd.words or output(cmd).text == b"" or
-                       (cmd.name == "cat" and operands(cmd.args) == ["/dev/null"])):
+    if redirected and (
+        not cmd.words or output(cmd).text == b"" or (cmd.name == "cat" and operands(cmd.args) == ["/dev/null"])
+    ):
         found += redirected
     ops = operands(cmd.args)
     if cmd.name in ("cp", "mv", "ln", "install") and len(ops) >= 2 and ops[0] == "/dev/null":
@@ -151,6 +219,7 @@ def from_network(cmd: Command, ctx: Context) -> bool:
 
 
 # ------------------------------------------------------------------ rules
+
 
 @rule(names={"rm", "find", "rsync", "mv", *INTERPRETERS}, patterns=(PYTHON,))
 def rule_recursive_delete(cmd: Command, ctx: Context) -> Finding | None:
@@ -183,29 +252,85 @@ def rule_recursive_delete(cmd: Command, ctx: Context) -> Finding | None:
 
 DISK_TOOLS = ("mke2fs", "mkswap", "mkdosfs", "mkntfs", "mkexfatfs", "shred", "blkdiscard", "sgdisk", "sfdisk")
 PARTED_OPS = frozenset({"mklabel", "mktable", "mkpart", "rm", "resizepart", "mkpartfs"})
-DISKUTIL_OPS = frozenset({"eraseDisk", "eraseVolume", "zeroDisk", "randomDisk", "secureErase", "partitionDisk",
-                          "reformat"})
+DISKUTIL_OPS = frozenset(
+    {"eraseDisk", "eraseVolume", "zeroDisk", "randomDisk", "secureErase", "partitionDisk", "reformat"}
+)
 
 
 # Options that only read the partition table (or save a copy of it). The letters differ between the two
 # tools: sfdisk -d dumps, sgdisk -d deletes.
 PARTITION_READERS = {
-    "sfdisk": frozenset({"-d", "--dump", "-l", "--list", "-J", "--json", "-F", "--list-free", "-V", "--verify",
-                         "-s", "--show-size", "-g", "--show-geometry", "-T", "--list-types"}),
-    "sgdisk": frozenset({"-p", "--print", "-i", "--info", "-b", "--backup", "-v", "--verify", "-L", "--list-types",
-                         "-O", "--print-mbr", "-E", "--end-of-largest", "-f", "--first-aligned-in-largest", "-F",
-                         "--first-in-largest", "-D", "--display-alignment", "-P", "--pretend"}),
+    "sfdisk": frozenset(
+        {
+            "-d",
+            "--dump",
+            "-l",
+            "--list",
+            "-J",
+            "--json",
+            "-F",
+            "--list-free",
+            "-V",
+            "--verify",
+            "-s",
+            "--show-size",
+            "-g",
+            "--show-geometry",
+            "-T",
+            "--list-types",
+        }
+    ),
+    "sgdisk": frozenset(
+        {
+            "-p",
+            "--print",
+            "-i",
+            "--info",
+            "-b",
+            "--backup",
+            "-v",
+            "--verify",
+            "-L",
+            "--list-types",
+            "-O",
+            "--print-mbr",
+            "-E",
+            "--end-of-largest",
+            "-f",
+            "--first-aligned-in-largest",
+            "-F",
+            "--first-in-largest",
+            "-D",
+            "--display-alignment",
+            "-P",
+            "--pretend",
+        }
+    ),
 }
 SCRIPTED_PARTITIONERS = frozenset({"fdisk", "gdisk", "cgdisk"})
 LVM_REMOVERS = frozenset({"pvremove", "vgremove", "lvremove"})
 
 
-@rule(names={*WRITERS, *DISK_TOOLS, *SCRIPTED_PARTITIONERS, *LVM_REMOVERS, "wipefs", "parted", "hdparm",
-             "diskutil", "cryptsetup", "mdadm"}, patterns=(r"mkfs.*",), redirects=True)
+@rule(
+    names={
+        *WRITERS,
+        *DISK_TOOLS,
+        *SCRIPTED_PARTITIONERS,
+        *LVM_REMOVERS,
+        "wipefs",
+        "parted",
+        "hdparm",
+        "diskutil",
+        "cryptsetup",
+        "mdadm",
+    },
+    patterns=(r"mkfs.*",),
+    redirects=True,
+)
 def rule_disk_wipe(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
     for target, verb in writes(cmd):
-        if paths.is_device(target) and not (name == "ln"):
+        if paths.is_device(target) and name != "ln":
             return finding("disk_wipe", f"{verb} the block device {target}", cmd.text)
     unattended = unattended_volume_destruction(cmd)
     if unattended:
@@ -222,8 +347,9 @@ def rule_disk_wipe(cmd: Command, ctx: Context) -> Finding | None:
     if name == "parted" and (PARTED_OPS & set(cmd.args) or scripted_partitioning(cmd)):
         return finding("disk_wipe", f"rewrites the partition table of {devices[0]}", cmd.text)
     if name in SCRIPTED_PARTITIONERS and scripted_partitioning(cmd):
-        return finding("disk_wipe", f"feeds {name} a script that rewrites the partition table of {devices[0]}",
-                       cmd.text)
+        return finding(
+            "disk_wipe", f"feeds {name} a script that rewrites the partition table of {devices[0]}", cmd.text
+        )
     if name == "hdparm" and any(a.startswith("--security-erase") or a.startswith("--trim") for a in cmd.args):
         return finding("disk_wipe", f"erases {devices[0]} in firmware", cmd.text)
     if name == "diskutil" and DISKUTIL_OPS & set(cmd.args):
@@ -258,8 +384,13 @@ def unattended_volume_destruction(cmd: Command) -> str | None:
     forced = fed_stdin(cmd) or bool({"f", "y"} & flags) or bool({"--force", "--yes"} & long_flags(cmd.args))
     if name in LVM_REMOVERS and forced and ops:
         return f"{name} destroys {ops[0]} without asking"
-    if name == "cryptsetup" and ops[:1] and ops[0] in ("luksFormat", "erase", "luksErase") and len(ops) > 1 and \
-            (fed_stdin(cmd) or "q" in flags or "--batch-mode" in cmd.args):
+    if (
+        name == "cryptsetup"
+        and ops[:1]
+        and ops[0] in ("luksFormat", "erase", "luksErase")
+        and len(ops) > 1
+        and (fed_stdin(cmd) or "q" in flags or "--batch-mode" in cmd.args)
+    ):
         return f"cryptsetup {ops[0]} destroys the data on {ops[1]} without asking"
     if name == "mdadm" and "--zero-superblock" in cmd.args:
         return "mdadm --zero-superblock erases the RAID metadata of the disks"
@@ -377,8 +508,9 @@ def rule_permissions(cmd: Command, ctx: Context) -> Finding | None:
         elif name in ("chown", "chgrp") and root in paths.SERVICE_ROOTS:
             continue  # handing a web root or /usr/local to a service or a user is routine
         elif recursive or (root in paths.TOP_LEVEL and (name != "chmod" or mode_is_dangerous(mode))):
-            return finding("system_permissions", f"{name} {'-R ' if recursive else ''}on the system path {root}",
-                           cmd.text)
+            return finding(
+                "system_permissions", f"{name} {'-R ' if recursive else ''}on the system path {root}", cmd.text
+            )
     return None
 
 
@@ -388,8 +520,10 @@ SSHD_CONFIG = re.compile(r"^/etc/ssh/sshd_config(\.d/.*)?$")
 SSHD_WEAKENING = re.compile(r"\b(PermitRootLogin\s+yes|PermitEmptyPasswords\s+yes)\b")
 
 
-@rule(names={*WRITERS, *REMOVERS, "passwd", "usermod", "useradd", "adduser", "chpasswd", "visudo", "curl", "wget"},
-      redirects=True)
+@rule(
+    names={*WRITERS, *REMOVERS, "passwd", "usermod", "useradd", "adduser", "chpasswd", "visudo", "curl", "wget"},
+    redirects=True,
+)
 def rule_auth(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
     for target, verb in writes(cmd):
@@ -410,8 +544,7 @@ def rule_auth(cmd: Command, ctx: Context) -> Finding | None:
         if uid == "0":
             return finding("auth_tampering", f"{name} gives an account uid 0 (root)", cmd.text)
     if name == "visudo" and fed_stdin(cmd) and "c" not in short_flags(cmd.args):
-        return finding("auth_tampering", "writes its input into the sudoers file through a scripted editor",
-                       cmd.text)
+        return finding("auth_tampering", "writes its input into the sudoers file through a scripted editor", cmd.text)
     if name == "chpasswd":
         text = input_of(cmd).text or b""
         if re.search(rb"(^|\n)root:", text):
@@ -435,8 +568,10 @@ def planted_access(cmd: Command, ctx: Context) -> str | None:
     return None
 
 
-@rule(names={*WRITERS, "shutdown", "reboot", "halt", "poweroff", "init", "telinit", "systemctl",
-             "loginctl"}, redirects=True)
+@rule(
+    names={*WRITERS, "shutdown", "reboot", "halt", "poweroff", "init", "telinit", "systemctl", "loginctl"},
+    redirects=True,
+)
 def rule_shutdown(cmd: Command, ctx: Context) -> Finding | None:
     name, ops = cmd.name, operands(cmd.args)
     if name == "shutdown" and not ({"c", "k"} & short_flags(cmd.args)):
@@ -468,16 +603,14 @@ def erased_by_writing(cmd: Command) -> list[str]:
 HISTORY_VARIABLES = {"HISTFILE": ("", "/dev/null"), "HISTSIZE": ("0",), "HISTFILESIZE": ("0",)}
 
 
-@rule(names={*WRITERS, *REMOVERS, "history", "unset", "set", "find", "journalctl"}, redirects=True,
-      assignments=True)
+@rule(names={*WRITERS, *REMOVERS, "history", "unset", "set", "find", "journalctl"}, redirects=True, assignments=True)
 def rule_history_logs(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
     if name == "history" and "c" in short_flags(cmd.args):
         return finding("history_log_wipe", "clears the shell history", cmd.text)
     for variable, value in cmd.assignments:
         if value in HISTORY_VARIABLES.get(variable, ()):
-            return finding("history_log_wipe", f"sets {variable}={value or '(empty)'}: history is not kept",
-                           cmd.text)
+            return finding("history_log_wipe", f"sets {variable}={value or '(empty)'}: history is not kept", cmd.text)
     if name == "unset" and "HISTFILE" in cmd.args or name == "set" and cmd.args[:2] == ["+o", "history"]:
         return finding("history_log_wipe", "turns shell history off", cmd.text)
     recursive = bool({"r", "R"} & short_flags(cmd.args)) or cmd.recursive
@@ -494,14 +627,21 @@ def rule_history_logs(cmd: Command, ctx: Context) -> Finding | None:
     if name == "journalctl":
         age = option_value(cmd.args, "--vacuum-time")
         size = option_value(cmd.args, "--vacuum-size")
-        if age and re.fullmatch(r"\d+(s|sec|seconds?|m|min|minutes?)?", age) or \
-                size and re.fullmatch(r"\d+[Kk]?", size):
+        if (
+            age
+            and re.fullmatch(r"\d+(s|sec|seconds?|m|min|minutes?)?", age)
+            or size
+            and re.fullmatch(r"\d+[Kk]?", size)
+        ):
             return finding("history_log_wipe", "vacuums the journal down to nothing", cmd.text)
     return None
 
 
-@rule(names={*WRITERS, "nft", "ufw", "systemctl", "service", "setenforce", "aa-teardown",
-             "apparmor_teardown", "netsh"}, patterns=(IPTABLES,), redirects=True)
+@rule(
+    names={*WRITERS, "nft", "ufw", "systemctl", "service", "setenforce", "aa-teardown", "apparmor_teardown", "netsh"},
+    patterns=(IPTABLES,),
+    redirects=True,
+)
 def rule_firewall(cmd: Command, ctx: Context) -> Finding | None:
     name, ops = cmd.name, operands(cmd.args)
     if IPTABLES.fullmatch(name) and ("F" in short_flags(cmd.args) or "--flush" in long_flags(cmd.args)):
@@ -527,22 +667,26 @@ def rule_firewall(cmd: Command, ctx: Context) -> Finding | None:
 
 
 SOCKET_CODE = re.compile(r"socket|fsockopen|TCPSocket|IO::Socket|/inet/", re.I)
-SHELL_CODE = re.compile(r"/bin/(ba|z|da)?sh|subprocess|pty\.spawn|dup2|\bexec\b|shell_exec|proc_open|popen|spawn"
-                        r"|getline|system\s*\(")
+SHELL_CODE = re.compile(
+    r"/bin/(ba|z|da)?sh|subprocess|pty\.spawn|dup2|\bexec\b|shell_exec|proc_open|popen|spawn"
+    r"|getline|system\s*\("
+)
 
 
 # A `$VAR` program counts as a shell when its redirections reach a socket: hence redirects=True.
-@rule(names={*SHELLS, *INTERPRETERS, "awk", "gawk", "nc", "ncat", "netcat", "socat"}, patterns=(PYTHON,),
-      redirects=True)
+@rule(
+    names={*SHELLS, *INTERPRETERS, "awk", "gawk", "nc", "ncat", "netcat", "socat"}, patterns=(PYTHON,), redirects=True
+)
 def rule_reverse_shell(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
-    if name in ("nc", "ncat", "netcat") and ({"e", "c"} & short_flags(cmd.args) or
-                                              {"--exec", "--sh-exec", "--lua-exec"} & long_flags(cmd.args)):
+    if name in ("nc", "ncat", "netcat") and (
+        {"e", "c"} & short_flags(cmd.args) or {"--exec", "--sh-exec", "--lua-exec"} & long_flags(cmd.args)
+    ):
         return finding("reverse_shell", f"{name} hands a shell to a network peer", cmd.text)
     if name == "socat" and any(re.search(r"(^|[,!])(exec|system):", a.lower()) for a in cmd.args):
         return finding("reverse_shell", "socat connects a program to a socket", cmd.text)
     shell_like = name in SHELLS or (cmd.words[:1] and cmd.words[0].startswith("$"))
-    for op, target in cmd.redirects:
+    for _op, target in cmd.redirects:
         if shell_like and re.match(r"^/dev/(tcp|udp)/", target):
             return finding("reverse_shell", f"connects {name or 'a shell'} to {target}", cmd.text)
         if shell_like and target.startswith("&") and target[1:] in ctx.socket_fds:
@@ -575,8 +719,7 @@ def rule_exfiltration(cmd: Command, ctx: Context) -> Finding | None:
     if name not in NETWORK_SENDERS and name != "ssh":
         return None
     if input_of(cmd).kind == "secret":
-        return finding("credential_exfiltration", f"sends credentials or the environment through {name}",
-                       cmd.text)
+        return finding("credential_exfiltration", f"sends credentials or the environment through {name}", cmd.text)
     if name == "ssh":
         return None
     if any(SECRET in a for a in cmd.args):
@@ -621,9 +764,42 @@ def planted_command(line: str, target: str) -> str:
 
 # Commands typed all the time: an alias planted under one of these names runs the next time the user
 # types it, with the user's own arguments appended (`alias cd='rm -rf'` turns `cd ~` into `rm -rf ~`).
-COMMON_COMMANDS = frozenset({"ls", "cd", "cat", "cp", "mv", "vi", "vim", "nano", "less", "git", "sudo", "ssh",
-                             "grep", "clear", "pwd", "make", "python", "python3", "pip", "npm", "docker", "kubectl",
-                             "top", "man", "mkdir", "apt", "brew", "code", "tail", "head", "find", "history"})
+COMMON_COMMANDS = frozenset(
+    {
+        "ls",
+        "cd",
+        "cat",
+        "cp",
+        "mv",
+        "vi",
+        "vim",
+        "nano",
+        "less",
+        "git",
+        "sudo",
+        "ssh",
+        "grep",
+        "clear",
+        "pwd",
+        "make",
+        "python",
+        "python3",
+        "pip",
+        "npm",
+        "docker",
+        "kubectl",
+        "top",
+        "man",
+        "mkdir",
+        "apt",
+        "brew",
+        "code",
+        "tail",
+        "head",
+        "find",
+        "history",
+    }
+)
 
 
 def suspicious_startup(line: str, ctx: Context) -> str | None:
@@ -662,13 +838,17 @@ def planted_definitions(line: str) -> list[tuple[str, str]]:
     found = []
     for command in collect(line).commands:
         if command.name == "alias":
-            found += [(arg.partition("=")[0], arg.partition("=")[2]) for arg in command.args
-                      if "=" in arg and not arg.startswith("-")]
+            found += [
+                (arg.partition("=")[0], arg.partition("=")[2])
+                for arg in command.args
+                if "=" in arg and not arg.startswith("-")
+            ]
         found += [(variable, value) for variable, value in command.assignments if variable == "PROMPT_COMMAND"]
     return found
 
 
 # ------------------------------------------------------------------ rules added with the v3 corpus
+
 
 @rule(names={*REMOVERS, *WRITERS, "find"}, redirects=True)
 def rule_secret_destruction(cmd: Command, ctx: Context) -> Finding | None:
@@ -686,8 +866,11 @@ def rule_secret_destruction(cmd: Command, ctx: Context) -> Finding | None:
                 for name in spec.names:
                     what = paths.home_secret_named(root, name, cmd.cwd)
                     if what:
-                        return finding("secret_destruction", f"deletes the files named {name} under {root}, "
-                                       f"which hold {what}: it cannot be recovered", cmd.text)
+                        return finding(
+                            "secret_destruction",
+                            f"deletes the files named {name} under {root}, which hold {what}: it cannot be recovered",
+                            cmd.text,
+                        )
     for target, whole_tree, action in targets:
         what = paths.home_secret(target, cmd.cwd, whole_tree)
         if what:
@@ -708,8 +891,11 @@ def rule_empty_variable_delete(cmd: Command, ctx: Context) -> Finding | None:
         root = emptied_form and paths.critical_root(emptied_form[0], cmd.cwd)
         if root:
             name = emptied_form[1]
-            return finding("empty_variable_delete", f"deletes {root} if ${name} is unset or empty "
-                           f'(write "${{{name}:?}}" to stop instead)', cmd.text)
+            return finding(
+                "empty_variable_delete",
+                f'deletes {root} if ${name} is unset or empty (write "${{{name}:?}}" to stop instead)',
+                cmd.text,
+            )
     return None
 
 
@@ -740,13 +926,21 @@ def rule_container_escape(cmd: Command, ctx: Context) -> Finding | None:
     if box is not None:
         root = box.root_writable()
         if root and containers.runs_shell(box, SHELLS):
-            return finding("container_escape", f"opens a shell in a container with the host's / mounted writable "
-                           f"at {root.target}: full root access to the host", cmd.text)
+            return finding(
+                "container_escape",
+                f"opens a shell in a container with the host's / mounted writable "
+                f"at {root.target}: full root access to the host",
+                cmd.text,
+            )
         # a management UI given the socket (portainer, lazydocker) is routine; a shell or a docker client is not
         client = bool(box.command) and program(box.command[0]) in containers.ENGINES
         if box.socket() and (containers.runs_shell(box, SHELLS, default_command=False) or client):
-            return finding("container_escape", "hands the host's Docker socket to a shell or client in a container: "
-                           "it can start any container on the host, as root", cmd.text)
+            return finding(
+                "container_escape",
+                "hands the host's Docker socket to a shell or client in a container: "
+                "it can start any container on the host, as root",
+                cmd.text,
+            )
         return None
     return escape_from_inside(cmd)
 
@@ -760,14 +954,17 @@ def escape_from_inside(cmd: Command) -> Finding | None:
     words = cmd.wrappers + cmd.words
     programs = [program(w) for w in words]
     if "chroot" in programs:
-        rest = skip_options(words[programs.index("chroot") + 1:], WRAPPERS["chroot"][0], 0, False)
+        rest = skip_options(words[programs.index("chroot") + 1 :], WRAPPERS["chroot"][0], 0, False)
         if rest[:1] == ["/"]:
             return finding("container_escape", "chroots into the host's root filesystem from a container", cmd.text)
     if "nsenter" in programs and box.host_pid and box.all_powerful():
-        target = option_value(words[programs.index("nsenter") + 1:], "-t", "--target")
+        target = option_value(words[programs.index("nsenter") + 1 :], "-t", "--target")
         if target == "1":
-            return finding("container_escape", "enters the host's namespaces through pid 1 from a privileged "
-                           "container: a root shell on the host", cmd.text)
+            return finding(
+                "container_escape",
+                "enters the host's namespaces through pid 1 from a privileged container: a root shell on the host",
+                cmd.text,
+            )
     if cmd.name == "mount" and box.all_powerful() and any(paths.is_device(a) for a in cmd.args):
         return finding("container_escape", "mounts a host disk inside a privileged container", cmd.text)
     return None
@@ -781,18 +978,38 @@ def rule_package_removal(cmd: Command, ctx: Context) -> Finding | None:
     for package in removal.packages:
         essential = packages.essential_package(package)
         if essential:
-            return finding("system_package_removal", f"{cmd.name} removes {essential}, which the system needs to "
-                           "boot, run or install anything again", cmd.text)
+            return finding(
+                "system_package_removal",
+                f"{cmd.name} removes {essential}, which the system needs to boot, run or install anything again",
+                cmd.text,
+            )
     if removal.forced and removal.packages:
-        return finding("system_package_removal", f"{cmd.name} is told to remove essential packages "
-                       "(--allow-remove-essential / --force-remove-essential)", cmd.text)
+        return finding(
+            "system_package_removal",
+            f"{cmd.name} is told to remove essential packages (--allow-remove-essential / --force-remove-essential)",
+            cmd.text,
+        )
     return None
 
 
 RULES: tuple[Rule, ...] = (  # the order breaks ties between equally severe findings on one command
-    rule_recursive_delete, rule_disk_wipe, rule_reverse_shell, rule_remote_code, rule_exfiltration, rule_auth,
-    rule_package_removal, rule_fork_bomb, rule_permissions, rule_secret_destruction, rule_empty_variable_delete,
-    rule_container_escape, rule_firewall, rule_persistence, rule_obfuscated, rule_shutdown, rule_history_logs,
+    rule_recursive_delete,
+    rule_disk_wipe,
+    rule_reverse_shell,
+    rule_remote_code,
+    rule_exfiltration,
+    rule_auth,
+    rule_package_removal,
+    rule_fork_bomb,
+    rule_permissions,
+    rule_secret_destruction,
+    rule_empty_variable_delete,
+    rule_container_escape,
+    rule_firewall,
+    rule_persistence,
+    rule_obfuscated,
+    rule_shutdown,
+    rule_history_logs,
     rule_crontab_wipe,
 )
 
@@ -800,11 +1017,11 @@ RULES: tuple[Rule, ...] = (  # the order breaks ties between equally severe find
 def rules_for(cmd: Command, ctx: Context) -> tuple[Rule, ...]:
     """The rules that declared they read this command, in RULES order."""
     runs_downloaded = bool(cmd.words) and cmd.words[0].removeprefix("./") in ctx.downloaded
-    return rules_wanting(cmd.name, bool(cmd.redirects), bool(cmd.assignments), runs_downloaded,
-                         cmd.container is not None)
+    return rules_wanting(
+        cmd.name, bool(cmd.redirects), bool(cmd.assignments), runs_downloaded, cmd.container is not None
+    )
 
 
 @lru_cache(maxsize=4096)
-def rules_wanting(name: str, redirects: bool, assignments: bool, downloaded: bool,
-                  contained: bool) -> tuple[Rule, ...]:
+def rules_wanting(name: str, redirects: bool, assignments: bool, downloaded: bool, contained: bool) -> tuple[Rule, ...]:
     return tuple(r for r in RULES if r.wants(name, redirects, assignments, downloaded, contained))

@@ -22,23 +22,45 @@ SHORT_FLAGS = re.compile(r"-[A-Za-z]+")
 # value, positional arguments before the command). `su`, `xargs`, `find -exec`, `watch` and shells are
 # not here: what they run is not simply the rest of the words (walk.py reads them one by one).
 WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
-    "sudo": (frozenset("-u -g -h -p -C -D -r -t -U -T --user --group --host --prompt".split()), 0),
-    "doas": (frozenset("-u -C".split()), 0),
-    "env": (frozenset("-u -C --unset --chdir".split()), 0),
-    "nice": (frozenset("-n --adjustment".split()), 0),
-    "ionice": (frozenset("-c -n -p".split()), 0),
-    "timeout": (frozenset("-s -k --signal --kill-after".split()), 1),
-    "stdbuf": (frozenset("-i -o -e".split()), 0),
+    "sudo": (
+        frozenset(
+            ["-u", "-g", "-h", "-p", "-C", "-D", "-r", "-t", "-U", "-T", "--user", "--group", "--host", "--prompt"]
+        ),
+        0,
+    ),
+    "doas": (frozenset(["-u", "-C"]), 0),
+    "env": (frozenset(["-u", "-C", "--unset", "--chdir"]), 0),
+    "nice": (frozenset(["-n", "--adjustment"]), 0),
+    "ionice": (frozenset(["-c", "-n", "-p"]), 0),
+    "timeout": (frozenset(["-s", "-k", "--signal", "--kill-after"]), 1),
+    "stdbuf": (frozenset(["-i", "-o", "-e"]), 0),
     "chroot": (frozenset(["--userspec", "--groups"]), 1),
-    "flock": (frozenset("-w -E".split()), 1),
-    "time": (frozenset("-f -o".split()), 0),
-    "strace": (frozenset("-o -e -p -s -u".split()), 0),
-    "runuser": (frozenset("-u -g -G".split()), 0),
-    "nsenter": (frozenset("-t -S -G --target --setuid --setgid".split()), 0),
-    "systemd-run": (frozenset("-u -p --unit --property --uid --gid".split()), 0),
-    **{name: (frozenset(), 0) for name in ("nohup", "command", "exec", "builtin", "setsid", "busybox",
-                                           "unbuffer", "caffeinate", "fakeroot", "torsocks", "proxychains",
-                                           "proxychains4", "catchsegv", "ltrace", "xtrace")},
+    "flock": (frozenset(["-w", "-E"]), 1),
+    "time": (frozenset(["-f", "-o"]), 0),
+    "strace": (frozenset(["-o", "-e", "-p", "-s", "-u"]), 0),
+    "runuser": (frozenset(["-u", "-g", "-G"]), 0),
+    "nsenter": (frozenset(["-t", "-S", "-G", "--target", "--setuid", "--setgid"]), 0),
+    "systemd-run": (frozenset(["-u", "-p", "--unit", "--property", "--uid", "--gid"]), 0),
+    **{
+        name: (frozenset(), 0)
+        for name in (
+            "nohup",
+            "command",
+            "exec",
+            "builtin",
+            "setsid",
+            "busybox",
+            "unbuffer",
+            "caffeinate",
+            "fakeroot",
+            "torsocks",
+            "proxychains",
+            "proxychains4",
+            "catchsegv",
+            "ltrace",
+            "xtrace",
+        )
+    },
 }
 
 
@@ -58,8 +80,11 @@ def tokens(cmd: str) -> list[str]:
         return [w.strip("'\"") for w in spaced.split()]
 
 
-PLAIN_TOKEN = re.compile(r"""\s*(?:(?P<word>(?:'[^']*'|"[^"]*"|[^\s'"|&;<>])+)"""
-                         r"|(?P<op>\|\||&&|\|&|>>|>&|&>|>\||<>|[|&;<>]))", re.S)
+PLAIN_TOKEN = re.compile(
+    r"""\s*(?:(?P<word>(?:'[^']*'|"[^"]*"|[^\s'"|&;<>])+)"""
+    r"|(?P<op>\|\||&&|\|&|>>|>&|&>|>\||<>|[|&;<>]))",
+    re.S,
+)
 QUOTED = re.compile(r"'([^']*)'|\"([^\"]*)\"")
 
 
@@ -73,8 +98,11 @@ def plain_tokens(cmd: str) -> list[str] | None:
             return None
         position = match.end()
         word = match.group("word")
-        found.append(QUOTED.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(2), word)
-                     if word is not None else match.group("op"))
+        found.append(
+            QUOTED.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(2), word)
+            if word is not None
+            else match.group("op")
+        )
     return found if not text[position:].strip() else None
 
 
@@ -117,7 +145,7 @@ def split_wrappers(words: list[str]) -> tuple[list[str], list[str]]:
             rest = after
         else:
             break
-    return words[:len(words) - len(rest)], rest
+    return words[: len(words) - len(rest)], rest
 
 
 def skip_options(words: list[str], with_value: frozenset[str], positional: int, assignments: bool) -> list[str]:
@@ -134,7 +162,7 @@ def skip_options(words: list[str], with_value: frozenset[str], positional: int, 
             i += 1
         else:
             break
-    return words[i + positional:]
+    return words[i + positional :]
 
 
 def option_value(args: list[str], *names: str) -> str | None:
@@ -145,9 +173,9 @@ def option_value(args: list[str], *names: str) -> str | None:
             if arg == name and i + 1 < len(args):
                 found = args[i + 1]
             elif name.startswith("--") and arg.startswith(name + "="):
-                found = arg[len(name) + 1:]
+                found = arg[len(name) + 1 :]
             elif not name.startswith("--") and arg.startswith(name) and len(arg) > len(name):
-                found = arg[len(name):]
+                found = arg[len(name) :]
     return found
 
 
@@ -162,7 +190,7 @@ def short_option_value(args: list[str], letter: str, with_value: str) -> str | N
             continue
         for j, char in enumerate(word[1:], start=1):
             if char in with_value:
-                value = word[j + 1:] or (args[i + 1] if i + 1 < len(args) else None)
+                value = word[j + 1 :] or (args[i + 1] if i + 1 < len(args) else None)
                 if char == letter:
                     found = value
                 break
@@ -229,5 +257,6 @@ def tokenize_segments(cmd: str, plain: bool = False) -> Iterator[Segment]:
             words.append(items[i])
             i += 1
         herestring = next((target for op, target in redirects if op == "<<<"), None)
-        yield Segment(words, redirects, " ".join(items), piped,
-                      (herestring + "\n").encode() if herestring is not None else None)
+        yield Segment(
+            words, redirects, " ".join(items), piped, (herestring + "\n").encode() if herestring is not None else None
+        )

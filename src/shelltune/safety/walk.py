@@ -28,10 +28,16 @@ import bashlex
 from shelltune.safety import containers, decode
 from shelltune.safety.containers import Container
 from shelltune.safety.paths import FIND_MATCH, is_credential, normalize
-from shelltune.safety.programs import (AWKS, CODE_FLAGS, DOWNLOADERS, SHELLS, interpreter_family, is_interpreter,
-                                       is_python)
-from shelltune.safety.shellwords import (operands, option_value, program, skip_options, split_wrappers,
-                                         tokenize_segments)
+from shelltune.safety.programs import (
+    AWKS,
+    CODE_FLAGS,
+    DOWNLOADERS,
+    SHELLS,
+    interpreter_family,
+    is_interpreter,
+    is_python,
+)
+from shelltune.safety.shellwords import operands, option_value, program, skip_options, split_wrappers, tokenize_segments
 
 DOWNLOAD, DECODED, SECRET = "\x00download\x00", "\x00decoded\x00", "\x00secret\x00"
 MAX_DEPTH = 4
@@ -42,6 +48,7 @@ MAX_PIPELINE = 64
 @dataclass
 class Context:
     """What earlier commands on the same line established."""
+
     env: dict[str, str] = field(default_factory=dict)
     cwd: str | None = None
     downloaded: set[str] = field(default_factory=set)
@@ -77,6 +84,7 @@ class Command:
 
 # ------------------------------------------------------------------ entry point
 
+
 def collect(line: str, ctx: Context | None = None, via: str = "", depth: int = 0) -> Context:
     """Every simple command `line` would run (in `ctx.commands`) plus structural findings."""
     ctx = ctx or Context()
@@ -102,7 +110,9 @@ def collect(line: str, ctx: Context | None = None, via: str = "", depth: int = 0
 
 # `[ -n "$X" ] && ...`, `test -d "$X"`, `[[ -z $X ]] || ...`: the line checks X before relying on it.
 GUARD = re.compile(r"(?:\[\[?|\btest)\s+(?:!\s+)?-[nzdefsL]\s+\"?\$\{?([A-Za-z_]\w*)\}?")
-PLAIN_BREAKERS = re.compile(r"[$`\\(){}]|<<|\d[<>]|(^|\s)[#!]|(^|[;&|]\s*)(if|for|while|until|case|function|select|time|\[\[)\s")
+PLAIN_BREAKERS = re.compile(
+    r"[$`\\(){}]|<<|\d[<>]|(^|\s)[#!]|(^|[;&|]\s*)(if|for|while|until|case|function|select|time|\[\[)\s"
+)
 
 
 def is_plain(text: str) -> bool:
@@ -123,9 +133,17 @@ def emit_segments(text: str, ctx: Context, via: str, depth: int, plain: bool) ->
             assignments.append((name, value))
         if not words:
             ctx.env.update(assignments)
-        cmd = emit_words(words, segment.redirects, ctx, text=segment.text, via=via, depth=depth,
-                         upstream=previous if segment.piped else None, assignments=assignments,
-                         stdin_text=segment.stdin_text)
+        cmd = emit_words(
+            words,
+            segment.redirects,
+            ctx,
+            text=segment.text,
+            via=via,
+            depth=depth,
+            upstream=previous if segment.piped else None,
+            assignments=assignments,
+            stdin_text=segment.stdin_text,
+        )
         pipeline = pipeline + [cmd] if segment.piped else [cmd]
         if len(pipeline) > 1:  # as in the bashlex walk, a lone command belongs to no pipeline
             for member in pipeline:
@@ -149,8 +167,10 @@ def inline_heredocs(text: str) -> str:
         replacements = []
         for match in HEREDOC.finditer(line):
             strip_tabs, quoted, delimiter = match.group(1), match.group(2), match.group(3)
-            end = next((j for j in range(i, len(lines))
-                        if (lines[j].lstrip("\t") if strip_tabs else lines[j]) == delimiter), None)
+            end = next(
+                (j for j in range(i, len(lines)) if (lines[j].lstrip("\t") if strip_tabs else lines[j]) == delimiter),
+                None,
+            )
             if end is None:
                 return text
             body = "\n".join(b.lstrip("\t") if strip_tabs else b for b in lines[i:end])
@@ -191,7 +211,7 @@ def mask_single_quoted_dollars(text: str) -> str | None:
     while i < len(text):
         char = text[i]
         if char == "\\" and state != "'":
-            out.append(text[i:i + 2])
+            out.append(text[i : i + 2])
             i += 2
             continue
         if state == "" and char in "'\"":
@@ -209,13 +229,14 @@ def unmask(text: str) -> str:
 
 def neutralise(text: str) -> str:
     """Replace what bashlex cannot parse with harmless stand-ins of the same meaning for the rules."""
-    text = re.sub(r"\$\(\((?:[^()]|\([^()]*\))*\)\)", "0", text)   # $(( arithmetic ))
-    text = re.sub(r"\[\[.*?\]\]", "true", text)                     # [[ test ]]
-    text = re.sub(r"<<(-?)\s*(['\"])(\w+)\2", r"<<\1\3", text)         # <<'EOF': bashlex wants <<EOF
-    return re.sub(r"(^|[;&|(]\s*)time\s+(-p\s+)?", r"\1", text)      # the `time` keyword
+    text = re.sub(r"\$\(\((?:[^()]|\([^()]*\))*\)\)", "0", text)  # $(( arithmetic ))
+    text = re.sub(r"\[\[.*?\]\]", "true", text)  # [[ test ]]
+    text = re.sub(r"<<(-?)\s*(['\"])(\w+)\2", r"<<\1\3", text)  # <<'EOF': bashlex wants <<EOF
+    return re.sub(r"(^|[;&|(]\s*)time\s+(-p\s+)?", r"\1", text)  # the `time` keyword
 
 
 # ------------------------------------------------------------------ the bashlex walk
+
 
 class Walker:
     def __init__(self, source: str, ctx: Context, via: str, depth: int):
@@ -285,8 +306,17 @@ class Walker:
             redirects.append((op, target))
             if data is not None:
                 stdin_text = data
-        return emit_words(words, redirects, self.ctx, text=text, via=self.via, depth=self.depth,
-                          upstream=upstream, assignments=list(assignments), stdin_text=stdin_text)
+        return emit_words(
+            words,
+            redirects,
+            self.ctx,
+            text=text,
+            via=self.via,
+            depth=self.depth,
+            upstream=upstream,
+            assignments=list(assignments),
+            stdin_text=stdin_text,
+        )
 
     def redirect(self, node) -> tuple[str, str, bytes | None]:
         op = node.type
@@ -295,7 +325,11 @@ class Walker:
         if isinstance(node.output, (int, str)):  # `>&2`, `2>&-`
             return op, f"&{node.output}", None
         value = self.expand_value(node.output)  # redirection targets and here-strings are not word-split
-        if op in ("<>", ">", "<") and re.match(r"^/dev/(tcp|udp)/", value) and isinstance(getattr(node, "input", None), int):
+        if (
+            op in ("<>", ">", "<")
+            and re.match(r"^/dev/(tcp|udp)/", value)
+            and isinstance(getattr(node, "input", None), int)
+        ):
             self.ctx.socket_fds.add(str(node.input))
         return op, value, (value + "\n").encode() if op == "<<<" else None
 
@@ -306,8 +340,9 @@ class Walker:
         calls_self = [c for c in self.walk(body) if c.words[:1] == [name]]
         body_text = self.text(body)
         if calls_self and re.search(rf"(^|[\s;{{(|&]){re.escape(name)}\s*(\||&(?!&))", body_text):
-            self.ctx.structural.append(("fork_bomb", f"function {name} starts copies of itself in the background",
-                                        self.text(node)))
+            self.ctx.structural.append(
+                ("fork_bomb", f"function {name} starts copies of itself in the background", self.text(node))
+            )
         return calls_self
 
     def for_loop(self, node) -> list[Command]:
@@ -319,7 +354,7 @@ class Walker:
             items = [w for p in parts[start:] if p.kind == "word" for w in self.expand(p)]
         bodies = [p for p in parts if p.kind in ("list", "command", "pipeline", "compound")]
         made = []
-        for item in (items[:6] or [""]):
+        for item in items[:6] or [""]:
             if variable:
                 self.ctx.env[variable] = item
             made += [c for body in bodies for c in self.walk(body)]
@@ -329,8 +364,7 @@ class Walker:
         parts = [p for p in node.parts if p.kind != "reservedword"]
         made = [c for p in parts for c in self.walk(p)]
         if len(parts) >= 2 and node.kind == "while" and self.always_true(parts[0]) and self.backgrounds(parts[-1]):
-            self.ctx.structural.append(("fork_bomb", "starts background processes in an endless loop",
-                                        self.text(node)))
+            self.ctx.structural.append(("fork_bomb", "starts background processes in an endless loop", self.text(node)))
         return made
 
     def always_true(self, node) -> bool:
@@ -344,7 +378,7 @@ class Walker:
     # -------------------------------------------------------------- words
 
     def text(self, node) -> str:
-        return unmask(self.source[node.pos[0]:node.pos[1]])
+        return unmask(self.source[node.pos[0] : node.pos[1]])
 
     def expand_value(self, node) -> str:
         """One word with substitutions and parameters expanded, before word splitting."""
@@ -395,7 +429,7 @@ def remove_quotes(raw: str) -> str:
     """Bash quote removal of one word without expansions."""
     out, quote, i = [], "", 0
     while i < len(raw):
-        char, following = raw[i], raw[i + 1:i + 2]
+        char, following = raw[i], raw[i + 1 : i + 2]
         if quote == "'":
             quote = "" if char == "'" else quote
             out.append("" if char == "'" else char)
@@ -420,14 +454,26 @@ def expand_parameters(value: str, env: dict[str, str]) -> str:
         if name in ("@", "*"):
             return ""
         return env.get(name, match.group(0))
+
     return re.sub(r"\$\{([A-Za-z_]\w*|@|\*)\}|\$([A-Za-z_]\w*|@|\*)", one, value)
 
 
 # ------------------------------------------------------------------ commands, wrappers and nested code
 
-def emit_words(words: list[str], redirects: list[tuple[str, str]], ctx: Context, *, text: str, via: str,
-               depth: int, upstream: Command | None = None, assignments: list | None = None,
-               stdin_text: bytes | None = None, recursive: bool = False) -> Command:
+
+def emit_words(
+    words: list[str],
+    redirects: list[tuple[str, str]],
+    ctx: Context,
+    *,
+    text: str,
+    via: str,
+    depth: int,
+    upstream: Command | None = None,
+    assignments: list | None = None,
+    stdin_text: bytes | None = None,
+    recursive: bool = False,
+) -> Command:
     """Record one simple command (wrappers peeled) and walk whatever code it would run in turn."""
     box = ctx.container
     if box is not None:  # inside a container: judge the host paths its words reach
@@ -435,14 +481,32 @@ def emit_words(words: list[str], redirects: list[tuple[str, str]], ctx: Context,
         redirects = [(op, box.translate(target)) for op, target in redirects]
     wrappers, words = split_wrappers(words)
     words = resolve_glob_program(words)
-    cmd = Command(words, text, ctx.cwd, redirects, assignments or [], stdin_text, upstream, via=via,
-                  recursive=recursive, wrappers=wrappers, container=box)
+    cmd = Command(
+        words,
+        text,
+        ctx.cwd,
+        redirects,
+        assignments or [],
+        stdin_text,
+        upstream,
+        via=via,
+        recursive=recursive,
+        wrappers=wrappers,
+        container=box,
+    )
     ctx.commands.append(cmd)
     for nested_text, how in nested_code(cmd, ctx):
         collect(nested_text, ctx, via=join_via(via, how), depth=depth + 1)
     for nested_words, how, unscoped in nested_commands(cmd, ctx):
-        emit_words(nested_words, [], ctx, text=" ".join(nested_words), via=join_via(via, how), depth=depth + 1,
-                   recursive=unscoped)
+        emit_words(
+            nested_words,
+            [],
+            ctx,
+            text=" ".join(nested_words),
+            via=join_via(via, how),
+            depth=depth + 1,
+            recursive=unscoped,
+        )
     emit_container_command(cmd, ctx, via, depth)
     track_state(cmd, ctx)
     return cmd
@@ -455,8 +519,14 @@ def emit_container_command(cmd: Command, ctx: Context, via: str, depth: int) -> 
         return
     outer, ctx.container = ctx.container, box
     try:
-        emit_words(box.command, [], ctx, text=" ".join(box.command), depth=depth + 1,
-                   via=join_via(via, "inside a container given host access"))
+        emit_words(
+            box.command,
+            [],
+            ctx,
+            text=" ".join(box.command),
+            depth=depth + 1,
+            via=join_via(via, "inside a container given host access"),
+        )
     finally:
         ctx.container = outer
 
@@ -465,8 +535,28 @@ def join_via(outer: str, inner: str) -> str:
     return f"{inner}, {outer}" if outer else inner
 
 
-KNOWN_PROGRAMS = ("rm", "dd", "mkfs", "shred", "chmod", "chown", "kill", "sh", "bash", "curl", "wget", "nc",
-                  "shutdown", "reboot", "iptables", "mv", "cp", "find", "python3", "perl")
+KNOWN_PROGRAMS = (
+    "rm",
+    "dd",
+    "mkfs",
+    "shred",
+    "chmod",
+    "chown",
+    "kill",
+    "sh",
+    "bash",
+    "curl",
+    "wget",
+    "nc",
+    "shutdown",
+    "reboot",
+    "iptables",
+    "mv",
+    "cp",
+    "find",
+    "python3",
+    "perl",
+)
 
 
 def resolve_glob_program(words: list[str]) -> list[str]:
@@ -495,7 +585,7 @@ def nested_code(cmd: Command, ctx: Context) -> list[tuple[str, str]]:
         if remote:
             found.append((remote, "run over ssh"))
     if name == "watch":
-        rest = skip_options(args, frozenset("-n -d --interval".split()), 0, False)
+        rest = skip_options(args, frozenset(["-n", "-d", "--interval"]), 0, False)
         if rest:
             found.append((" ".join(rest), "inside watch"))
     if name == "trap" and args:
@@ -505,8 +595,11 @@ def nested_code(cmd: Command, ctx: Context) -> list[tuple[str, str]]:
         if code and decode.RUNS_SHELL.search(code):
             found += [(literal, f"run by {name}") for literal in decode.string_literals(code) if " " in literal]
         if code:
-            found += [(text, f"run by {name}") for text in decode.shell_commands_in_code(code, interpreter_family(name))
-                      if (text, f"run by {name}") not in found]
+            found += [
+                (text, f"run by {name}")
+                for text in decode.shell_commands_in_code(code, interpreter_family(name))
+                if (text, f"run by {name}") not in found
+            ]
             found += [(text, f"decoded inside {name} code") for text in decode.hidden_strings(code)]
     if executes_stdin(cmd):
         stream = input_of(cmd)
@@ -530,7 +623,30 @@ def shell_c_string(args: list[str]) -> str | None:
 
 
 def ssh_remote_command(args: list[str]) -> str | None:
-    with_value = frozenset("-b -c -D -E -e -F -I -i -J -L -l -m -O -o -p -Q -R -S -W -w".split())
+    with_value = frozenset(
+        [
+            "-b",
+            "-c",
+            "-D",
+            "-E",
+            "-e",
+            "-F",
+            "-I",
+            "-i",
+            "-J",
+            "-L",
+            "-l",
+            "-m",
+            "-O",
+            "-o",
+            "-p",
+            "-Q",
+            "-R",
+            "-S",
+            "-W",
+            "-w",
+        ]
+    )
     rest = skip_options(args, with_value, 0, False)
     return " ".join(rest[1:]) if len(rest) > 1 else None
 
@@ -563,8 +679,13 @@ def nested_commands(cmd: Command, ctx: Context) -> list[tuple[list[str], str, bo
         for exec_words in spec.execs:
             target = spec.roots[0] if spec.roots else "."
             replacement = target if not spec.narrowed else target.rstrip("/") + "/" + FIND_MATCH
-            made.append(([replacement if w == "{}" else w.replace("{}", replacement) for w in exec_words],
-                         "run by find -exec", not spec.narrowed))
+            made.append(
+                (
+                    [replacement if w == "{}" else w.replace("{}", replacement) for w in exec_words],
+                    "run by find -exec",
+                    not spec.narrowed,
+                )
+            )
         return made
     if cmd.name == "xargs":
         made = xargs_command(cmd)
@@ -573,7 +694,24 @@ def nested_commands(cmd: Command, ctx: Context) -> list[tuple[list[str], str, bo
 
 
 def xargs_command(cmd: Command) -> tuple[list[str], str, bool]:
-    with_value = frozenset("-I -i -n -P -d -a -L -s -E -e --max-args --max-procs --delimiter --arg-file".split())
+    with_value = frozenset(
+        [
+            "-I",
+            "-i",
+            "-n",
+            "-P",
+            "-d",
+            "-a",
+            "-L",
+            "-s",
+            "-E",
+            "-e",
+            "--max-args",
+            "--max-procs",
+            "--delimiter",
+            "--arg-file",
+        ]
+    )
     args = cmd.args
     replace = option_value(args, "-I", "--replace")
     rest = skip_options(args, with_value, 0, False)
@@ -611,9 +749,37 @@ class FindSpec:
     names: list[str] = field(default_factory=list)  # the -name / -iname patterns
 
 
-NARROWING = frozenset("-name -iname -path -ipath -wholename -iwholename -regex -iregex -newer -mtime -mmin "
-                      "-atime -amin -ctime -cmin -size -user -group -perm -empty -links -inum -samefile "
-                      "-newermt -used -uid -gid".split())
+NARROWING = frozenset(
+    [
+        "-name",
+        "-iname",
+        "-path",
+        "-ipath",
+        "-wholename",
+        "-iwholename",
+        "-regex",
+        "-iregex",
+        "-newer",
+        "-mtime",
+        "-mmin",
+        "-atime",
+        "-amin",
+        "-ctime",
+        "-cmin",
+        "-size",
+        "-user",
+        "-group",
+        "-perm",
+        "-empty",
+        "-links",
+        "-inum",
+        "-samefile",
+        "-newermt",
+        "-used",
+        "-uid",
+        "-gid",
+    ]
+)
 
 
 def parse_find(words: list[str]) -> FindSpec:
@@ -630,10 +796,10 @@ def parse_find(words: list[str]) -> FindSpec:
         arg = args[i]
         if arg in ("-exec", "-execdir", "-ok", "-okdir"):
             end = next((j for j in range(i + 1, len(args)) if args[j] in (";", "+", "\\;")), len(args))
-            execs.append(args[i + 1:end])
+            execs.append(args[i + 1 : end])
             i = end
         # `-name '*'` matches everything: it narrows nothing
-        narrowed |= arg in NARROWING and args[i + 1:i + 2] not in (["*"], [".*"], ["*/*"])
+        narrowed |= arg in NARROWING and args[i + 1 : i + 2] not in (["*"], [".*"], ["*/*"])
         deletes |= arg == "-delete"
         if arg in ("-name", "-iname") and i + 1 < len(args):
             names.append(args[i + 1])
@@ -678,9 +844,11 @@ def downloaded_files(cmd: Command) -> set[str]:
 
 # ------------------------------------------------------------------ what flows through pipes
 
+
 @dataclass(frozen=True)
 class Stream:
     """A command's output: known bytes, or a taint (download / decoded / secret), or unknown."""
+
     kind: str | None = None
     text: bytes | None = None
 
@@ -712,8 +880,26 @@ def output(cmd: Command) -> Stream:
 
 def secret_source(cmd: Command) -> Stream | None:
     if any(is_credential(a) for a in cmd.args) and cmd.name in (
-            "cat", "head", "tail", "tar", "zip", "gzip", "xxd", "base64", "od", "strings", "openssl", "sed", "awk",
-            "grep", "less", "more", "cut", "tac", "nl"):
+        "cat",
+        "head",
+        "tail",
+        "tar",
+        "zip",
+        "gzip",
+        "xxd",
+        "base64",
+        "od",
+        "strings",
+        "openssl",
+        "sed",
+        "awk",
+        "grep",
+        "less",
+        "more",
+        "cut",
+        "tac",
+        "nl",
+    ):
         return Stream("secret")
     if cmd.name in ("env", "printenv", "set") and not [a for a in cmd.args if not a.startswith("-")]:
         return Stream("secret")
@@ -801,8 +987,12 @@ def stream_tr(cmd: Command) -> Stream:
 def stream_download(cmd: Command) -> Stream:
     args = cmd.args
     if cmd.name == "curl":
-        writes_file = (option_value(args, "-o", "--output") not in (None, "-")) or "-O" in args or \
-            "--remote-name" in args or any(re.fullmatch(r"-[a-zA-Z]*O", a) for a in args)
+        writes_file = (
+            (option_value(args, "-o", "--output") not in (None, "-"))
+            or "-O" in args
+            or "--remote-name" in args
+            or any(re.fullmatch(r"-[a-zA-Z]*O", a) for a in args)
+        )
         return UNKNOWN if writes_file else Stream("download")
     if cmd.name == "wget":
         target = option_value(args, "-O", "--output-document")
@@ -819,18 +1009,27 @@ def stream_network_client(cmd: Command) -> Stream:
 
 
 STREAMS: dict[str, Callable[[Command], Stream]] = {
-    "echo": stream_echo, "printf": stream_printf,
-    ":": lambda cmd: Stream("text", b""), "true": lambda cmd: Stream("text", b""),
+    "echo": stream_echo,
+    "printf": stream_printf,
+    ":": lambda cmd: Stream("text", b""),
+    "true": lambda cmd: Stream("text", b""),
     "yes": lambda cmd: Stream("text", ((" ".join(cmd.args) or "y") + "\n").encode() * 8),
-    "cat": passthrough, "tee": passthrough, "head": passthrough, "tail": passthrough,
-    "base64": stream_base64, "openssl": stream_openssl, "xxd": stream_xxd, "tr": stream_tr,
+    "cat": passthrough,
+    "tee": passthrough,
+    "head": passthrough,
+    "tail": passthrough,
+    "base64": stream_base64,
+    "openssl": stream_openssl,
+    "xxd": stream_xxd,
+    "tr": stream_tr,
     "rev": lambda cmd: transform(decode.reverse_lines, cmd, files(cmd)),
     "gunzip": lambda cmd: transform(decode.gunzip, cmd, files(cmd)),
     "zcat": lambda cmd: transform(decode.gunzip, cmd, files(cmd)),
-    "gzip": lambda cmd: transform(decode.gunzip, cmd, files(cmd)) if "-d" in "".join(cmd.args) else
-    secret_source(cmd) or UNKNOWN,
-    **{name: stream_download for name in DOWNLOADERS},
-    **{name: stream_network_client for name in ("nc", "ncat", "netcat", "telnet")},
+    "gzip": lambda cmd: (
+        transform(decode.gunzip, cmd, files(cmd)) if "-d" in "".join(cmd.args) else secret_source(cmd) or UNKNOWN
+    ),
+    **dict.fromkeys(DOWNLOADERS, stream_download),
+    **dict.fromkeys(("nc", "ncat", "netcat", "telnet"), stream_network_client),
 }
 
 

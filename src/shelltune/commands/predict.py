@@ -10,48 +10,16 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
-from shelltune.errors import ShelltuneError, run_cli, stage_parser
+from shelltune.errors import ShelltuneError, command_parser, run_cli
 from shelltune.inference import generate, load_model_and_tokenizer
-from shelltune.metrics import extract_command
 from shelltune.numerics import load_params_for_torch
-from shelltune.safety import Finding, scan_command
-
-EXIT_REFUSED = 3
-
-
-@dataclass(frozen=True)
-class Answer:
-    request: str
-    command: str
-    refused: bool
-    category: str | None = None
-    severity: str | None = None
-    reason: str | None = None
-
-
-def guard(request: str, output: str) -> Answer:
-    """Extract the command from a model output and refuse it when the scanner finds it dangerous."""
-    command = extract_command(output)
-    finding: Finding | None = scan_command(command) or (scan_command(output) if output.strip() != command else None)
-    if finding is None:
-        return Answer(request, command, refused=False)
-    return Answer(request, command, refused=True, category=finding.category, severity=finding.severity,
-                  reason=finding.reason)
-
-
-def render(answer: Answer, show_refused: bool) -> tuple[str, str]:
-    """(stdout line, stderr line) for one answer."""
-    if not answer.refused:
-        return answer.command, ""
-    note = f"refused [{answer.category}, {answer.severity}]: {answer.reason} (request: {answer.request!r})"
-    shown = f"# refused: {answer.command}" if show_refused else "# refused"
-    return shown, note
+from shelltune.prediction import EXIT_REFUSED, guard, render
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = stage_parser("shelltune predict", __doc__.splitlines()[0])
+    parser = command_parser("shelltune predict", __doc__.splitlines()[0])
     parser.add_argument("requests", nargs="*", help="plain-English requests (default: one per line on stdin)")
     parser.add_argument("--adapter", default=None, help="adapter directory (default: paths.adapter)")
     parser.add_argument("--max-new-tokens", type=int, default=None)
@@ -65,9 +33,15 @@ def main(argv: list[str] | None = None) -> int:
             raise ShelltuneError("no request given: pass it as an argument or on stdin")
         params = load_params_for_torch(args.params)
         model, tokenizer = load_model_and_tokenizer(params, args.adapter or params.paths.adapter)
-        outputs = generate(model, tokenizer, params.prompt.system, requests,
-                           args.max_new_tokens or params.validate.max_new_tokens, params.validate.batch_size)
-        answers = [guard(r, o.text) for r, o in zip(requests, outputs)]
+        outputs = generate(
+            model,
+            tokenizer,
+            params.prompt.system,
+            requests,
+            args.max_new_tokens or params.validate.max_new_tokens,
+            params.validate.batch_size,
+        )
+        answers = [guard(r, o.text) for r, o in zip(requests, outputs, strict=True)]
         for answer in answers:
             if args.json:
                 print(json.dumps(asdict(answer)))
@@ -78,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(err, file=sys.stderr)
         return EXIT_REFUSED if any(a.refused for a in answers) else 0
 
-    return run_cli(entry, argv)
+    return run_cli(entry, args.debug)
 
 
 if __name__ == "__main__":

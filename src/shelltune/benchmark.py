@@ -1,4 +1,4 @@
-"""`shelltune bench`: how fast and lean the pipeline is, measured against the usual set-ups.
+"""How fast and lean the pipeline is, measured against the usual set-ups (`shelltune bench`).
 
     shelltune bench                    # the full benchmark on the default model (needs `dvc repro` first)
     shelltune bench --size small       # a quick pass (CI): fewer steps, prompts and a smaller memory model
@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from shelltune.config import Params
-from shelltune.errors import ShelltuneError, run_cli, stage_parser
-from shelltune.fileio import read_jsonl, write_json, write_text
+from shelltune.errors import ShelltuneError
+from shelltune.fileio import read_jsonl
 from shelltune.numerics import (
     ISA_FLAGS,
     PORTABLE_X86_ENV,
@@ -43,22 +43,42 @@ from shelltune.numerics import (
     cpu_model,
     has_avx2,
     kernel_environment,
-    load_params_for_torch,
 )
 
 PROFILES = ("portable", "native")
 
 SIZES = {
-    "full": {"warmup_steps": 4, "steps": 60, "prompts": 128, "memory_model": dict(
-        hidden_size=768, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=12,
-        num_key_value_heads=2, vocab_size=8192)},
-    "small": {"warmup_steps": 1, "steps": 3, "prompts": 16, "memory_model": dict(
-        hidden_size=256, intermediate_size=704, num_hidden_layers=4, num_attention_heads=4,
-        num_key_value_heads=2, vocab_size=2048)},
+    "full": {
+        "warmup_steps": 4,
+        "steps": 60,
+        "prompts": 128,
+        "memory_model": {
+            "hidden_size": 768,
+            "intermediate_size": 2048,
+            "num_hidden_layers": 12,
+            "num_attention_heads": 12,
+            "num_key_value_heads": 2,
+            "vocab_size": 8192,
+        },
+    },
+    "small": {
+        "warmup_steps": 1,
+        "steps": 3,
+        "prompts": 16,
+        "memory_model": {
+            "hidden_size": 256,
+            "intermediate_size": 704,
+            "num_hidden_layers": 4,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "vocab_size": 2048,
+        },
+    },
 }
 
 
 # ---------------------------------------------------------------- measuring a training loop
+
 
 class StepTimer:
     """A Trainer callback that times optimizer steps after `warmup` steps (the first steps allocate)."""
@@ -97,18 +117,19 @@ class TokenCounter:
 
 def peak_rss_mb() -> float:
     import resource
+
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def fresh_peft_model(params: Params):
     import torch
 
-    from shelltune.base import read_base_info
+    from shelltune.basemodel import read_base_info
     from shelltune.models import load_quantized_model, load_tokenizer
-    from shelltune.train import prepare_peft_model, resolve_runtime
+    from shelltune.training.trainer import prepare_peft_model, resolve_train_placement
 
     base = read_base_info(params.paths.base)
-    runtime = resolve_runtime(params.train, params.quant, torch.cuda.is_available())
+    runtime = resolve_train_placement(params.train, params.quant, torch.cuda.is_available())
     tokenizer = load_tokenizer(base, params)
     return prepare_peft_model(load_quantized_model(base, params, runtime, training=True), params), tokenizer, runtime
 
@@ -118,7 +139,8 @@ def train_ours(params: Params, examples: list[dict], warmup: int, steps: int, wo
     from datasets import Dataset
     from transformers import set_seed
 
-    from shelltune.train import build_sft_config, keep_trainable_in_compute_dtype, trainer_class
+    from shelltune.training.sampler import trainer_class
+    from shelltune.training.trainer import build_sft_config, keep_trainable_in_compute_dtype
 
     set_seed(params.seed)
     model, tokenizer, runtime = fresh_peft_model(params)
@@ -127,15 +149,23 @@ def train_ours(params: Params, examples: list[dict], warmup: int, steps: int, wo
     config.disable_tqdm = True
     timer = StepTimer(warmup)
     trainer = trainer_class(params.train.length_window)(
-        model=model, processing_class=tokenizer, args=config, train_dataset=Dataset.from_list(examples),
-        callbacks=[timer.callback])
+        model=model,
+        processing_class=tokenizer,
+        args=config,
+        train_dataset=Dataset.from_list(examples),
+        callbacks=[timer.callback],
+    )
     keep_trainable_in_compute_dtype(model, runtime.compute_dtype)
     counter = TokenCounter(trainer.data_collator, warmup * params.train.gradient_accumulation_steps)
     trainer.data_collator = counter
     trainer.train()
-    return {"supervised_tokens_per_s": counter.supervised / timer.seconds, "seconds": timer.seconds,
-            "supervised_tokens": counter.supervised, "padded_tokens": counter.padded,
-            "batch_size": params.train.batch_size}
+    return {
+        "supervised_tokens_per_s": counter.supervised / timer.seconds,
+        "seconds": timer.seconds,
+        "supervised_tokens": counter.supervised,
+        "padded_tokens": counter.padded,
+        "batch_size": params.train.batch_size,
+    }
 
 
 def plain_dataset(tokenizer, examples: list[dict], max_length: int):
@@ -148,10 +178,15 @@ def plain_dataset(tokenizer, examples: list[dict], max_length: int):
         completion = example["completion"][0]["content"] + tokenizer.eos_token
         prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
         ids = (prompt_ids + tokenizer(completion, add_special_tokens=False)["input_ids"])[:max_length]
-        labels = [-100] * len(prompt_ids) + ids[len(prompt_ids):]
+        labels = [-100] * len(prompt_ids) + ids[len(prompt_ids) :]
         pad = max_length - len(ids)
-        rows.append({"input_ids": ids + [tokenizer.pad_token_id] * pad, "attention_mask": [1] * len(ids) + [0] * pad,
-                     "labels": (labels + [-100] * pad)[:max_length]})
+        rows.append(
+            {
+                "input_ids": ids + [tokenizer.pad_token_id] * pad,
+                "attention_mask": [1] * len(ids) + [0] * pad,
+                "labels": (labels + [-100] * pad)[:max_length],
+            }
+        )
     return Dataset.from_list(rows)
 
 
@@ -162,34 +197,66 @@ def train_plain(params: Params, examples: list[dict], warmup: int, steps: int, w
     set_seed(params.seed)
     model, tokenizer, runtime = fresh_peft_model(params)
     args = TrainingArguments(
-        output_dir=str(workdir / "plain"), max_steps=warmup + steps, per_device_train_batch_size=2,
-        learning_rate=params.train.learning_rate, optim=runtime.optimizer, save_strategy="no", report_to="none",
-        logging_steps=10_000, use_cpu=runtime.device == "cpu", bf16=runtime.compute_dtype == "bfloat16",
-        gradient_checkpointing=params.train.gradient_checkpointing, disable_tqdm=True, seed=params.seed,
-        remove_unused_columns=False)
+        output_dir=str(workdir / "plain"),
+        max_steps=warmup + steps,
+        per_device_train_batch_size=2,
+        learning_rate=params.train.learning_rate,
+        optim=runtime.optimizer,
+        save_strategy="no",
+        report_to="none",
+        logging_steps=10_000,
+        use_cpu=runtime.device == "cpu",
+        bf16=runtime.compute_dtype == "bfloat16",
+        gradient_checkpointing=params.train.gradient_checkpointing,
+        disable_tqdm=True,
+        seed=params.seed,
+        remove_unused_columns=False,
+    )
     timer = StepTimer(warmup)
     counter = TokenCounter(default_data_collator, warmup)
-    trainer = Trainer(model=model, args=args, train_dataset=plain_dataset(tokenizer, examples, params.train.max_length),
-                      data_collator=counter, callbacks=[timer.callback])
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=plain_dataset(tokenizer, examples, params.train.max_length),
+        data_collator=counter,
+        callbacks=[timer.callback],
+    )
     trainer.train()
-    return {"supervised_tokens_per_s": counter.supervised / timer.seconds, "seconds": timer.seconds,
-            "supervised_tokens": counter.supervised, "padded_tokens": counter.padded, "batch_size": 2}
+    return {
+        "supervised_tokens_per_s": counter.supervised / timer.seconds,
+        "seconds": timer.seconds,
+        "supervised_tokens": counter.supervised,
+        "padded_tokens": counter.padded,
+        "batch_size": 2,
+    }
 
 
 def bench_train(params: Params, warmup: int, steps: int) -> dict[str, Any]:
     """Ours against the plain set-up under the params' kernel profile, and ours under both profiles."""
-    from shelltune.train import build_examples
+    from shelltune.training.data import build_examples
 
     examples = build_examples(read_jsonl(Path(params.paths.processed) / "train.jsonl"), params.prompt.system)
     chosen = params.runtime.cpu_kernels
     with tempfile.TemporaryDirectory() as tmp:
         plain = run_isolated(train_plain, params, examples, warmup, steps, Path(tmp), cpu_kernels=chosen)
-        ours = {kernels: run_isolated(train_ours, with_kernels(params, kernels), examples, warmup, steps, Path(tmp),
-                                      cpu_kernels=kernels) for kernels in PROFILES}
-    return {"ours": ours[chosen], "plain": plain,
-            "train_speedup": round(ours[chosen]["supervised_tokens_per_s"] / plain["supervised_tokens_per_s"], 2),
-            "by_kernels": {k: {"supervised_tokens_per_s": round(v["supervised_tokens_per_s"], 1),
-                               "torch_cpu_capability": v["torch_cpu_capability"]} for k, v in ours.items()}}
+        ours = {
+            kernels: run_isolated(
+                train_ours, with_kernels(params, kernels), examples, warmup, steps, Path(tmp), cpu_kernels=kernels
+            )
+            for kernels in PROFILES
+        }
+    return {
+        "ours": ours[chosen],
+        "plain": plain,
+        "train_speedup": round(ours[chosen]["supervised_tokens_per_s"] / plain["supervised_tokens_per_s"], 2),
+        "by_kernels": {
+            k: {
+                "supervised_tokens_per_s": round(v["supervised_tokens_per_s"], 1),
+                "torch_cpu_capability": v["torch_cpu_capability"],
+            }
+            for k, v in ours.items()
+        },
+    }
 
 
 def with_kernels(params: Params, cpu_kernels: str) -> Params:
@@ -212,8 +279,9 @@ def run_isolated(function, *args, cpu_kernels: str) -> dict[str, Any]:
     result = parent.recv() if parent.poll(3600) else None
     process.join()
     if result is None or process.exitcode != 0:
-        raise ShelltuneError(f"benchmark step {function.__name__} ({cpu_kernels} kernels) failed "
-                             f"(exit code {process.exitcode})")
+        raise ShelltuneError(
+            f"benchmark step {function.__name__} ({cpu_kernels} kernels) failed (exit code {process.exitcode})"
+        )
     return result
 
 
@@ -243,6 +311,7 @@ def _measure(conn, cpu_kernels: str, function, args) -> None:
 
 # ---------------------------------------------------------------- generation
 
+
 def bench_generate(params: Params, prompts: int, batch1: bool) -> dict[str, Any]:
     from shelltune.inference import generate, load_model_and_tokenizer
     from shelltune.numerics import bnb_cpu_path
@@ -255,17 +324,23 @@ def bench_generate(params: Params, prompts: int, batch1: bool) -> dict[str, Any]
     start = time.perf_counter()
     batched = generate(model, tokenizer, system, instructions, new_tokens, params.validate.batch_size)
     batched_s = time.perf_counter() - start
-    result = {"prompts": len(instructions), "batch_size": params.validate.batch_size,
-              "batched_samples_per_s": round(len(instructions) / batched_s, 2), "bnb_cpu_path": bnb_cpu_path(model),
-              "texts": [g.text for g in batched]}
+    result = {
+        "prompts": len(instructions),
+        "batch_size": params.validate.batch_size,
+        "batched_samples_per_s": round(len(instructions) / batched_s, 2),
+        "bnb_cpu_path": bnb_cpu_path(model),
+        "texts": [g.text for g in batched],
+    }
     if batch1:
         start = time.perf_counter()
         single = generate(model, tokenizer, system, instructions, new_tokens, 1)
         single_s = time.perf_counter() - start
-        same = sum(a.text == b.text for a, b in zip(batched, single))
-        result.update(batch1_samples_per_s=round(len(instructions) / single_s, 2),
-                      generate_speedup=round(single_s / batched_s, 2),
-                      generate_agreement=round(same / len(instructions), 4))
+        same = sum(a.text == b.text for a, b in zip(batched, single, strict=True))
+        result.update(
+            batch1_samples_per_s=round(len(instructions) / single_s, 2),
+            generate_speedup=round(single_s / batched_s, 2),
+            generate_agreement=round(same / len(instructions), 4),
+        )
     return result
 
 
@@ -273,17 +348,30 @@ def bench_generate_profiles(params: Params, prompts: int) -> dict[str, Any]:
     """The validate stage's generation under the params' profile (against batch 1), and batched under the
     other profile; `native` may also change the predictions (bitsandbytes' bf16 path), so say how many."""
     chosen = params.runtime.cpu_kernels
-    runs = {kernels: run_isolated(bench_generate, with_kernels(params, kernels), prompts, kernels == chosen,
-                                  cpu_kernels=kernels) for kernels in PROFILES}
+    runs = {
+        kernels: run_isolated(
+            bench_generate, with_kernels(params, kernels), prompts, kernels == chosen, cpu_kernels=kernels
+        )
+        for kernels in PROFILES
+    }
     result = {key: value for key, value in runs[chosen].items() if key != "texts"}
     portable, native = runs["portable"]["texts"], runs["native"]["texts"]
-    result["by_kernels"] = {k: {"batched_samples_per_s": v["batched_samples_per_s"], "bnb_cpu_path": v["bnb_cpu_path"],
-                                "torch_cpu_capability": v["torch_cpu_capability"]} for k, v in runs.items()}
-    result["native_agreement_with_portable"] = round(sum(a == b for a, b in zip(portable, native)) / len(portable), 4)
+    result["by_kernels"] = {
+        k: {
+            "batched_samples_per_s": v["batched_samples_per_s"],
+            "bnb_cpu_path": v["bnb_cpu_path"],
+            "torch_cpu_capability": v["torch_cpu_capability"],
+        }
+        for k, v in runs.items()
+    }
+    result["native_agreement_with_portable"] = round(
+        sum(a == b for a, b in zip(portable, native, strict=True)) / len(portable), 4
+    )
     return result
 
 
 # ---------------------------------------------------------------- memory
+
 
 def bench_memory(params: Params, shape: dict[str, int]) -> dict[str, Any]:
     """Weight memory of one random Qwen2 shape in bf16 and in NF4 + double quantization."""
@@ -298,21 +386,33 @@ def bench_memory(params: Params, shape: dict[str, int]) -> dict[str, Any]:
         parameters, bf16_bytes = bf16.num_parameters(), bf16.get_memory_footprint()
         embedding = bf16.get_input_embeddings().weight.numel()
         del bf16
-        quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                   bnb_4bit_compute_dtype=torch.bfloat16)
-        nf4 = AutoModelForCausalLM.from_pretrained(tmp, quantization_config=quant, dtype=torch.bfloat16, device_map="cpu")
+        quant = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16,
+        )
+        nf4 = AutoModelForCausalLM.from_pretrained(
+            tmp, quantization_config=quant, dtype=torch.bfloat16, device_map="cpu"
+        )
         nf4_bytes = nf4.get_memory_footprint()
         del nf4
     adapter = Path(params.paths.adapter) / "adapter_model.safetensors"
     # Embeddings stay in bf16 under bitsandbytes; the linear layers alone show the 4-bit ratio itself.
     linear_ratio = (nf4_bytes - 2 * embedding) / (bf16_bytes - 2 * embedding)
-    return {"parameters": parameters, "embedding_parameters": embedding, "bf16_mb": round(bf16_bytes / 2**20, 2),
-            "nf4_mb": round(nf4_bytes / 2**20, 2), "nf4_memory_ratio": round(nf4_bytes / bf16_bytes, 4),
-            "nf4_linear_layers_ratio": round(linear_ratio, 4),
-            "adapter_mb": round(adapter.stat().st_size / 2**20, 2) if adapter.exists() else None}
+    return {
+        "parameters": parameters,
+        "embedding_parameters": embedding,
+        "bf16_mb": round(bf16_bytes / 2**20, 2),
+        "nf4_mb": round(nf4_bytes / 2**20, 2),
+        "nf4_memory_ratio": round(nf4_bytes / bf16_bytes, 4),
+        "nf4_linear_layers_ratio": round(linear_ratio, 4),
+        "adapter_mb": round(adapter.stat().st_size / 2**20, 2) if adapter.exists() else None,
+    }
 
 
 # ---------------------------------------------------------------- pipeline
+
 
 def bench_pipeline(repo: Path) -> dict[str, Any]:
     """`dvc repro` from a fresh clone of `repo` (committed state), then a no-op repro."""
@@ -330,36 +430,55 @@ def bench_pipeline(repo: Path) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- report
 
-TARGETS = {"train_speedup": (">=", 3.0), "generate_speedup": (">=", 4.0), "generate_agreement": (">=", 0.99),
-           "nf4_memory_ratio": ("<=", 0.30), "repro_from_clean_s": ("<=", 300.0)}
+TARGETS = {
+    "train_speedup": (">=", 3.0),
+    "generate_speedup": (">=", 4.0),
+    "generate_agreement": (">=", 0.99),
+    "nf4_memory_ratio": ("<=", 0.30),
+    "repro_from_clean_s": ("<=", 300.0),
+}
 
 
 def format_markdown(result: dict[str, Any]) -> str:
     lines = ["| measure | ours | baseline | ratio | target |", "|---|---:|---:|---:|---|"]
     train, gen, mem = result.get("train"), result.get("generate"), result.get("memory")
     if train:
-        lines.append(f"| train: supervised tokens/s | {train['ours']['supervised_tokens_per_s']:.0f} "
-                     f"| {train['plain']['supervised_tokens_per_s']:.0f} (Trainer+peft, pad to max_length, batch 2) "
-                     f"| {train['train_speedup']:.2f}× | ≥ 3× |")
-        lines.append(f"| train: peak memory (MB) | {train['ours']['peak_rss_mb']:.0f} | {train['plain']['peak_rss_mb']:.0f} | | |")
+        lines.append(
+            f"| train: supervised tokens/s | {train['ours']['supervised_tokens_per_s']:.0f} "
+            f"| {train['plain']['supervised_tokens_per_s']:.0f} (Trainer+peft, pad to max_length, batch 2) "
+            f"| {train['train_speedup']:.2f}× | ≥ 3× |"
+        )
+        ours_mb, plain_mb = train["ours"]["peak_rss_mb"], train["plain"]["peak_rss_mb"]
+        lines.append(f"| train: peak memory (MB) | {ours_mb:.0f} | {plain_mb:.0f} | | |")
     if gen:
-        lines.append(f"| generate: samples/s | {gen['batched_samples_per_s']:.1f} (batch {gen['batch_size']}) "
-                     f"| {gen['batch1_samples_per_s']:.1f} (batch 1) | {gen['generate_speedup']:.2f}× | ≥ 4× |")
+        lines.append(
+            f"| generate: samples/s | {gen['batched_samples_per_s']:.1f} (batch {gen['batch_size']}) "
+            f"| {gen['batch1_samples_per_s']:.1f} (batch 1) | {gen['generate_speedup']:.2f}× | ≥ 4× |"
+        )
         lines.append(f"| generate: identical predictions | {gen['generate_agreement']:.1%} | | | ≥ 99% |")
     if train and gen:
         by_train, by_gen = train["by_kernels"], gen["by_kernels"]
-        lines.append(f"| kernels: train supervised tokens/s | {by_train['native']['supervised_tokens_per_s']:.0f} (native, "
-                     f"{by_train['native']['torch_cpu_capability']}) | {by_train['portable']['supervised_tokens_per_s']:.0f} "
-                     f"(portable, {by_train['portable']['torch_cpu_capability']}) | "
-                     f"{by_train['native']['supervised_tokens_per_s'] / by_train['portable']['supervised_tokens_per_s']:.2f}× | |")
-        lines.append(f"| kernels: generate samples/s | {by_gen['native']['batched_samples_per_s']:.1f} (native, "
-                     f"{by_gen['native']['bnb_cpu_path']}) | {by_gen['portable']['batched_samples_per_s']:.1f} (portable) | "
-                     f"{by_gen['native']['batched_samples_per_s'] / by_gen['portable']['batched_samples_per_s']:.2f}× | |")
-        lines.append(f"| kernels: native predictions identical to portable | {gen['native_agreement_with_portable']:.1%} | | | |")
+        native, portable = by_train["native"], by_train["portable"]
+        lines.append(
+            f"| kernels: train supervised tokens/s | {native['supervised_tokens_per_s']:.0f} (native, "
+            f"{native['torch_cpu_capability']}) | {portable['supervised_tokens_per_s']:.0f} "
+            f"(portable, {portable['torch_cpu_capability']}) | "
+            f"{native['supervised_tokens_per_s'] / portable['supervised_tokens_per_s']:.2f}× | |"
+        )
+        lines.append(
+            f"| kernels: generate samples/s | {by_gen['native']['batched_samples_per_s']:.1f} (native, "
+            f"{by_gen['native']['bnb_cpu_path']}) | {by_gen['portable']['batched_samples_per_s']:.1f} (portable) | "
+            f"{by_gen['native']['batched_samples_per_s'] / by_gen['portable']['batched_samples_per_s']:.2f}× | |"
+        )
+        lines.append(
+            f"| kernels: native predictions identical to portable | {gen['native_agreement_with_portable']:.1%} | | | |"
+        )
     if mem:
-        lines.append(f"| weights, {mem['parameters'] / 1e6:.0f}M-parameter Qwen2 (MB) | {mem['nf4_mb']:.1f} (NF4+DQ) "
-                     f"| {mem['bf16_mb']:.1f} (bf16) | {mem['nf4_memory_ratio']:.3f} "
-                     f"(linear layers {mem['nf4_linear_layers_ratio']:.3f}) | ≤ 0.30 |")
+        lines.append(
+            f"| weights, {mem['parameters'] / 1e6:.0f}M-parameter Qwen2 (MB) | {mem['nf4_mb']:.1f} (NF4+DQ) "
+            f"| {mem['bf16_mb']:.1f} (bf16) | {mem['nf4_memory_ratio']:.3f} "
+            f"(linear layers {mem['nf4_linear_layers_ratio']:.3f}) | ≤ 0.30 |"
+        )
         if mem.get("adapter_mb") is not None:
             lines.append(f"| adapter size (MB) | {mem['adapter_mb']:.2f} | | | |")
     if result.get("pipeline"):
@@ -376,43 +495,32 @@ def run_bench(params: Params, size: str, pipeline: bool, repo: Path) -> dict[str
             raise ShelltuneError(f"{needed}: not found; run the pipeline first (dvc repro)")
     small = copy.deepcopy(params)
     train = bench_train(small, spec["warmup_steps"], spec["steps"])
-    print(f"train: ours {train['ours']['supervised_tokens_per_s']:.0f} vs plain "
-          f"{train['plain']['supervised_tokens_per_s']:.0f} supervised tokens/s ({train['train_speedup']}×)")
+    print(
+        f"train: ours {train['ours']['supervised_tokens_per_s']:.0f} vs plain "
+        f"{train['plain']['supervised_tokens_per_s']:.0f} supervised tokens/s ({train['train_speedup']}×)"
+    )
     gen = bench_generate_profiles(params, spec["prompts"])
     print(f"generate: {gen['generate_speedup']}× faster than batch 1, {gen['generate_agreement']:.1%} identical")
     mem = run_isolated(bench_memory, params, spec["memory_model"], cpu_kernels=params.runtime.cpu_kernels)
     print(f"memory: NF4 {mem['nf4_memory_ratio']:.3f}× of bf16")
-    result: dict[str, Any] = {"size": size, "train": train, "generate": gen, "memory": mem,
-                              "train_speedup": train["train_speedup"], "generate_speedup": gen["generate_speedup"],
-                              "generate_agreement": gen["generate_agreement"], "nf4_memory_ratio": mem["nf4_memory_ratio"],
-                              "machine": {"host": platform.node(), "cpu_model": cpu_model(), "cpus": os.cpu_count(),
-                                          "isa_flags": sorted(f for f in ISA_FLAGS if f in cpu_flags()),
-                                          "python": platform.python_version()}}
+    result: dict[str, Any] = {
+        "size": size,
+        "train": train,
+        "generate": gen,
+        "memory": mem,
+        "train_speedup": train["train_speedup"],
+        "generate_speedup": gen["generate_speedup"],
+        "generate_agreement": gen["generate_agreement"],
+        "nf4_memory_ratio": mem["nf4_memory_ratio"],
+        "machine": {
+            "host": platform.node(),
+            "cpu_model": cpu_model(),
+            "cpus": os.cpu_count(),
+            "isa_flags": sorted(f for f in ISA_FLAGS if f in cpu_flags()),
+            "python": platform.python_version(),
+        },
+    }
     if pipeline:
         result["pipeline"] = bench_pipeline(repo)
         print(f"pipeline: {result['pipeline']['repro_from_clean_s']} s from clean")
     return result
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = stage_parser("shelltune bench", __doc__.splitlines()[0])
-    parser.add_argument("--size", choices=sorted(SIZES), default="full")
-    parser.add_argument("--pipeline", action="store_true", help="also time `dvc repro` from a fresh clone (minutes)")
-    parser.add_argument("--out", type=Path, default=None, help="JSON output (default: <paths.reports>/bench.json)")
-    args = parser.parse_args(argv)
-
-    def entry() -> int:
-        params = load_params_for_torch(args.params)
-        result = run_bench(params, args.size, args.pipeline, Path.cwd())
-        out = args.out or Path(params.paths.reports) / "bench.json"
-        write_json(out, result)
-        write_text(out.with_suffix(".md"), format_markdown(result))
-        print(format_markdown(result))
-        print(f"wrote {out} and {out.with_suffix('.md')}")
-        return 0
-
-    return run_cli(entry, argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

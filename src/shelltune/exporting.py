@@ -1,18 +1,16 @@
 """Export: the adapter merged into the base, converted to GGUF for llama.cpp and Ollama, and checked.
 
-`shelltune export` (or `dvc repro export/dvc.yaml`, the optional export stage):
+The export stage (`shelltune export`, or `dvc repro export/dvc.yaml`) composes these steps:
 
-1. Reloads the base in `export.dtype` (float32 or bfloat16, never the 4-bit weights: merging into
-   quantized weights would round the adapter away), merges the LoRA adapter into it with peft
-   (`merge_and_unload`) and saves safetensors with the tokenizer in `export.merged`.
-2. Converts that directory to GGUF f16 with llama.cpp's own converter (`convert_hf_to_gguf.py`, from the
+1. `merge_adapter`: the base reloaded in `export.dtype` (float32 or bfloat16, never the 4-bit weights:
+   merging into quantized weights would round the adapter away), the LoRA adapter merged into it with
+   peft (`merge_and_unload`), saved as safetensors with the tokenizer.
+2. `convert_to_gguf`: GGUF f16 with llama.cpp's own converter (`convert_hf_to_gguf.py`, from the
    llama.cpp that llama-cpp-python vendors; `make export-tools` fetches it into `export.llama_cpp`), and
-   quantizes f16 into each of `export.quantize` (q8_0, q4_k_m) with llama.cpp's quantizer.
-3. Writes an Ollama `Modelfile` next to the GGUF files, with the ChatML template and system prompt.
-4. Checks the export: greedy outputs of every GGUF file (through llama-cpp-python) against the merged
-   transformers model on the first `export.prompts` test requests, from the same prompt token ids.
-   `<paths.reports>/export.json` gets the share of identical outputs (`agreement`, for f16), file sizes
-   and generation speed.
+   `quantize_gguf` into each of `export.quantize` (q8_0, q4_k_m) with llama.cpp's quantizer.
+3. `modelfile_text`: an Ollama `Modelfile` with the ChatML template and the system prompt.
+4. The check: greedy outputs of every GGUF file (`gguf_outputs`, through llama-cpp-python) against the
+   merged transformers model (`transformers_outputs`) from the same prompt token ids.
 
 Generated commands are compared as text and never executed.
 """
@@ -32,11 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shelltune.base import read_base_info
+from shelltune.basemodel import read_base_info
+from shelltune.chat import EOS_TOKEN, START_TOKEN
 from shelltune.config import Params
-from shelltune.errors import ShelltuneError, run_cli, stage_parser
-from shelltune.fileio import atomic_path, read_jsonl, write_json
-from shelltune.numerics import load_params_for_torch
+from shelltune.errors import ShelltuneError
+from shelltune.fileio import atomic_path, read_jsonl
 
 MODEL_FILE_STEM = "shelltune"
 QUANT_TYPES = {"q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M"}
@@ -44,6 +42,7 @@ CONVERTER_FILES = ("convert_hf_to_gguf.py", "conversion", "gguf-py")
 
 
 # ---------------------------------------------------------------- merge
+
 
 def merge_adapter(params: Params, out_dir: Path) -> dict[str, Any]:
     """Base in full precision + adapter, merged, saved as safetensors with the tokenizer."""
@@ -54,16 +53,24 @@ def merge_adapter(params: Params, out_dir: Path) -> dict[str, Any]:
     tokenizer = load_tokenizer(base, params)
     model = load_base_weights(base, params, params.export.dtype)  # full precision, on the CPU
     merged = attach_adapter(model, Path(params.paths.adapter)).merge_and_unload()
-    merged.generation_config.eos_token_id = sorted({tokenizer.convert_tokens_to_ids("<|im_end|>"),
-                                                    tokenizer.eos_token_id})
+    merged.generation_config.eos_token_id = stop_ids(tokenizer)
     with atomic_path(out_dir) as staged:
         merged.save_pretrained(staged, safe_serialization=True)
         tokenizer.padding_side = "left"
         tokenizer.save_pretrained(staged)
     parameters = sum(p.numel() for p in merged.parameters())
     del merged, model  # the check below loads the saved files: one copy in memory at a time
-    return {"dir": str(out_dir), "dtype": params.export.dtype, "parameters": parameters,
-            "size_mb": round(directory_size(out_dir, "*.safetensors") / 2**20, 2)}
+    return {
+        "dir": str(out_dir),
+        "dtype": params.export.dtype,
+        "parameters": parameters,
+        "size_mb": round(directory_size(out_dir, "*.safetensors") / 2**20, 2),
+    }
+
+
+def stop_ids(tokenizer) -> list[int]:
+    """End of turn and end of text: where generation stops, in transformers and in llama.cpp alike."""
+    return sorted({tokenizer.convert_tokens_to_ids(EOS_TOKEN), tokenizer.eos_token_id})
 
 
 def directory_size(path: Path, pattern: str = "*") -> int:
@@ -72,11 +79,14 @@ def directory_size(path: Path, pattern: str = "*") -> int:
 
 # ---------------------------------------------------------------- convert and quantize
 
+
 def check_converter(llama_cpp: Path) -> None:
     missing = [name for name in CONVERTER_FILES if not (llama_cpp / name).exists()]
     if missing:
-        raise ShelltuneError(f"export.llama_cpp: {llama_cpp} lacks {', '.join(missing)}; run `make export-tools` "
-                             "(it unpacks llama.cpp's converter from the llama-cpp-python source distribution)")
+        raise ShelltuneError(
+            f"export.llama_cpp: {llama_cpp} lacks {', '.join(missing)}; run `make export-tools` "
+            "(it unpacks llama.cpp's converter from the llama-cpp-python source distribution)"
+        )
 
 
 @contextlib.contextmanager
@@ -93,8 +103,10 @@ def converter_on_path(llama_cpp: Path) -> Iterator[Any]:
 
 
 # Qwen2's pre-tokenizer split (transformers writes it for every Qwen2 tokenizer, the tiny base's included).
-QWEN2_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
-               r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+QWEN2_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
 
 
 def llama_cpp_pre_tokenizer(tokenizer_json: Path) -> str | None:
@@ -108,8 +120,12 @@ def llama_cpp_pre_tokenizer(tokenizer_json: Path) -> str | None:
     kinds = [step.get("type") for step in steps]
     if kinds == ["ByteLevel"] and steps[0].get("use_regex", True) and not steps[0].get("add_prefix_space"):
         return "gpt-2"
-    if (kinds == ["Split", "ByteLevel"] and steps[0].get("pattern", {}).get("Regex") == QWEN2_SPLIT
-            and steps[0].get("behavior") == "Isolated" and not steps[1].get("use_regex", True)):
+    if (
+        kinds == ["Split", "ByteLevel"]
+        and steps[0].get("pattern", {}).get("Regex") == QWEN2_SPLIT
+        and steps[0].get("behavior") == "Isolated"
+        and not steps[1].get("use_regex", True)
+    ):
         return "qwen2"
     return None
 
@@ -141,12 +157,20 @@ def convert_to_gguf(merged_dir: Path, out_file: Path, llama_cpp: Path) -> None:
                 try:
                     return super().get_vocab_base_pre(tokenizer)
                 except NotImplementedError:
-                    raise ShelltuneError(f"{merged_dir / 'tokenizer.json'}: llama.cpp does not know this "
-                                         "tokenizer's pre-tokenizer") from None
+                    raise ShelltuneError(
+                        f"{merged_dir / 'tokenizer.json'}: llama.cpp does not know this tokenizer's pre-tokenizer"
+                    ) from None
 
         with torch.inference_mode():
-            converter = Converter(merged_dir, gguf.LlamaFileType.MOSTLY_F16, out_file, is_big_endian=False,
-                                  use_temp_file=False, eager=False, model_name=MODEL_FILE_STEM)
+            converter = Converter(
+                merged_dir,
+                gguf.LlamaFileType.MOSTLY_F16,
+                out_file,
+                is_big_endian=False,
+                use_temp_file=False,
+                eager=False,
+                model_name=MODEL_FILE_STEM,
+            )
             converter.write()
 
 
@@ -182,22 +206,23 @@ def modelfile_text(gguf_name: str, system: str, max_new_tokens: int) -> str:
     quoted = system.replace('"""', '" " "')
     return f'''# Ollama: ollama create shelltune -f Modelfile && ollama run shelltune "list files by size"
 FROM ./{gguf_name}
-TEMPLATE """{{{{ if .System }}}}<|im_start|>system
-{{{{ .System }}}}<|im_end|>
-{{{{ end }}}}{{{{ if .Prompt }}}}<|im_start|>user
-{{{{ .Prompt }}}}<|im_end|>
-{{{{ end }}}}<|im_start|>assistant
-{{{{ .Response }}}}<|im_end|>
+TEMPLATE """{{{{ if .System }}}}{START_TOKEN}system
+{{{{ .System }}}}{EOS_TOKEN}
+{{{{ end }}}}{{{{ if .Prompt }}}}{START_TOKEN}user
+{{{{ .Prompt }}}}{EOS_TOKEN}
+{{{{ end }}}}{START_TOKEN}assistant
+{{{{ .Response }}}}{EOS_TOKEN}
 """
 SYSTEM """{quoted}"""
 PARAMETER temperature 0
 PARAMETER num_predict {max_new_tokens}
-PARAMETER stop "<|im_end|>"
-PARAMETER stop "<|im_start|>"
+PARAMETER stop "{EOS_TOKEN}"
+PARAMETER stop "{START_TOKEN}"
 '''
 
 
 # ---------------------------------------------------------------- check
+
 
 @dataclass
 class Outputs:
@@ -206,48 +231,68 @@ class Outputs:
     new_tokens: int
 
     def speed(self) -> dict[str, float]:
-        return {"tokens_per_s": round(self.new_tokens / self.seconds, 1) if self.seconds else 0.0,
-                "samples_per_s": round(len(self.texts) / self.seconds, 2) if self.seconds else 0.0}
+        return {
+            "tokens_per_s": round(self.new_tokens / self.seconds, 1) if self.seconds else 0.0,
+            "samples_per_s": round(len(self.texts) / self.seconds, 2) if self.seconds else 0.0,
+        }
 
 
 def prompt_token_ids(tokenizer, system: str, instructions: list[str]) -> list[list[int]]:
     from shelltune.inference import render_prompts
 
-    return [tokenizer(text, add_special_tokens=False)["input_ids"] for text in render_prompts(tokenizer, system, instructions)]
+    return [
+        tokenizer(text, add_special_tokens=False)["input_ids"]
+        for text in render_prompts(tokenizer, system, instructions)
+    ]
 
 
-def transformers_outputs(merged_dir: Path, prompts: list[list[int]], stops: list[int], max_new_tokens: int,
-                         dtype: str) -> Outputs:
+def transformers_outputs(
+    merged_dir: Path, prompts: list[list[int]], stops: list[int], max_new_tokens: int, dtype: str
+) -> Outputs:
     """Greedy, one prompt at a time (as llama.cpp runs), with the merged model."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from shelltune.inference import _until_stop
+    from shelltune.inference import until_stop
     from shelltune.models import torch_dtype
 
     tokenizer = AutoTokenizer.from_pretrained(merged_dir)
-    model = AutoModelForCausalLM.from_pretrained(merged_dir, dtype=torch_dtype(dtype), device_map="cpu",
-                                                 use_safetensors=True).eval()
+    model = AutoModelForCausalLM.from_pretrained(
+        merged_dir, dtype=torch_dtype(dtype), device_map="cpu", use_safetensors=True
+    ).eval()
     texts, new_tokens, start = [], 0, time.perf_counter()
     with torch.inference_mode():
         for ids in prompts:
-            out = model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                                 max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, eos_token_id=stops,
-                                 pad_token_id=tokenizer.pad_token_id, use_cache=True)
-            kept = _until_stop(out[0, len(ids):].tolist(), stops)
+            out = model.generate(
+                torch.tensor([ids]),
+                attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                num_beams=1,
+                eos_token_id=stops,
+                pad_token_id=tokenizer.pad_token_id,
+                use_cache=True,
+            )
+            kept = until_stop(out[0, len(ids) :].tolist(), stops)
             new_tokens += len(kept)
             texts.append(tokenizer.decode(kept, skip_special_tokens=True))
     return Outputs(texts, time.perf_counter() - start, new_tokens)
 
 
-def gguf_outputs(gguf_file: Path, prompts: list[list[int]], stops: list[int], max_new_tokens: int,
-                 decode) -> Outputs:
+def gguf_outputs(gguf_file: Path, prompts: list[list[int]], stops: list[int], max_new_tokens: int, decode) -> Outputs:
     """Greedy with llama-cpp-python from the same prompt token ids."""
     from llama_cpp import Llama
 
     with quiet_llama_cpp():
-        llm = Llama(model_path=str(gguf_file), n_ctx=max(len(p) for p in prompts) + max_new_tokens + 8,
-                    n_batch=512, n_threads=os.cpu_count() or 1, seed=0, verbose=False, logits_all=False)
+        llm = Llama(
+            model_path=str(gguf_file),
+            n_ctx=max(len(p) for p in prompts) + max_new_tokens + 8,
+            n_batch=512,
+            n_threads=os.cpu_count() or 1,
+            seed=0,
+            verbose=False,
+            logits_all=False,
+        )
     texts, new_tokens, start = [], 0, time.perf_counter()
     for ids in prompts:
         kept: list[int] = []
@@ -269,14 +314,16 @@ def llama_cpp_tokenizer_agreement(gguf_file: Path, texts: list[str], reference: 
 
     with quiet_llama_cpp():
         llm = Llama(model_path=str(gguf_file), vocab_only=True, verbose=False)
-        same = sum(llm.tokenize(text.encode(), add_bos=False, special=True) == ids
-                   for text, ids in zip(texts, reference))
+        same = sum(
+            llm.tokenize(text.encode(), add_bos=False, special=True) == ids
+            for text, ids in zip(texts, reference, strict=True)
+        )
         llm.close()
     return round(same / max(len(texts), 1), 4)
 
 
 def agreement(a: list[str], b: list[str]) -> float:
-    return round(sum(x == y for x, y in zip(a, b)) / max(len(a), 1), 4)
+    return round(sum(x == y for x, y in zip(a, b, strict=True)) / max(len(a), 1), 4)
 
 
 def qlora_agreement(predictions: Path, instructions: list[str], merged_texts: list[str]) -> float | None:
@@ -286,27 +333,13 @@ def qlora_agreement(predictions: Path, instructions: list[str], merged_texts: li
     if not predictions.exists():
         return None
     tuned = {row["instruction"]: row["tuned_output"] for row in read_jsonl(predictions)}
-    pairs = [(tuned[text], merged) for text, merged in zip(instructions, merged_texts) if text in tuned]
+    pairs = [(tuned[text], merged) for text, merged in zip(instructions, merged_texts, strict=True) if text in tuned]
     return agreement([a for a, _ in pairs], [b for _, b in pairs]) if pairs else None
 
 
-# ---------------------------------------------------------------- the stage
-
-def export(params: Params) -> dict[str, Any]:
-    from transformers import AutoTokenizer
-
-    from shelltune.inference import render_prompts
-
-    settings = params.export
-    llama_cpp_dir, merged_dir, gguf_dir = Path(settings.llama_cpp), Path(settings.merged), Path(settings.gguf)
-    check_converter(llama_cpp_dir)
-    test_file = Path(params.paths.processed) / "test.jsonl"
-    if not test_file.exists():
-        raise ShelltuneError(f"{test_file}: not found; run the split stage first (dvc repro split)")
-
-    print(f"merging {params.paths.adapter} into the {settings.dtype} base → {merged_dir}")
-    merged = merge_adapter(params, merged_dir)
-
+def write_gguf_files(params: Params, merged_dir: Path, llama_cpp_dir: Path) -> dict[str, Path]:
+    """f16, each quantization, and the Modelfile, written together into `export.gguf`."""
+    settings, gguf_dir = params.export, Path(params.export.gguf)
     files: dict[str, Path] = {}
     with atomic_path(gguf_dir) as staged:
         staged.mkdir()
@@ -320,57 +353,42 @@ def export(params: Params) -> dict[str, Any]:
             quantize_gguf(f16, target, kind)
             files[kind] = target
         default = settings.quantize[0] if settings.quantize else "f16"
-        (staged / "Modelfile").write_text(modelfile_text(files[default].name, params.prompt.system,
-                                                         settings.max_new_tokens))
-    files = {kind: gguf_dir / path.name for kind, path in files.items()}
+        (staged / "Modelfile").write_text(
+            modelfile_text(files[default].name, params.prompt.system, settings.max_new_tokens)
+        )
+    return {kind: gguf_dir / path.name for kind, path in files.items()}
 
-    rows = read_jsonl(test_file)
-    rows = rows[:settings.prompts] if settings.prompts else rows
-    instructions = [row["instruction"] for row in rows]
+
+def check_exports(
+    merged_dir: Path, files: dict[str, Path], system: str, instructions: list[str], max_new_tokens: int, dtype: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Greedy outputs of each GGUF file against the merged transformers model, from the same prompt token
+    ids: ({"gguf": per file, "tokenizer_agreement", "merged_texts"}, generation speeds)."""
+    from transformers import AutoTokenizer
+
+    from shelltune.inference import render_prompts
+
     tokenizer = AutoTokenizer.from_pretrained(merged_dir)
-    prompts = prompt_token_ids(tokenizer, params.prompt.system, instructions)
-    stops = sorted({tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.eos_token_id})
-    print(f"comparing greedy outputs on {len(prompts)} test prompts: transformers (merged) vs llama.cpp (GGUF)")
-    reference = transformers_outputs(merged_dir, prompts, stops, settings.max_new_tokens, settings.dtype)
-    decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
+    prompts = prompt_token_ids(tokenizer, system, instructions)
+    stops = stop_ids(tokenizer)
+    reference = transformers_outputs(merged_dir, prompts, stops, max_new_tokens, dtype)
     results: dict[str, Any] = {}
+    speeds: dict[str, Any] = {"merged": reference.speed()}
     for kind, path in files.items():
-        outputs = gguf_outputs(path, prompts, stops, settings.max_new_tokens, decode)
-        results[kind] = {"file": str(path), "size_mb": round(path.stat().st_size / 2**20, 2),
-                         "agreement": agreement(outputs.texts, reference.texts), **outputs.speed()}
-        print(f"  {kind:7s} {results[kind]['size_mb']:8.2f} MB  identical outputs {results[kind]['agreement']:.1%}  "
-              f"{results[kind]['tokens_per_s']:.0f} tokens/s")
-    report = {
-        "agreement": results["f16"]["agreement"],
-        "prompts": len(prompts),
-        "max_new_tokens": settings.max_new_tokens,
-        "tokenizer_agreement": llama_cpp_tokenizer_agreement(
-            files["f16"], render_prompts(tokenizer, params.prompt.system, instructions), prompts),
-        "merged": {**merged, "tokens_per_s": reference.speed()["tokens_per_s"],
-                   "samples_per_s": reference.speed()["samples_per_s"],
-                   "agreement_with_4bit_adapter": qlora_agreement(Path(params.paths.reports) / "predictions.jsonl",
-                                                                  instructions, reference.texts)},
-        "gguf": results,
-        "modelfile": str(gguf_dir / "Modelfile"),
-    }
-    write_json(Path(params.paths.reports) / "export.json", report)
-    return report
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = stage_parser("shelltune export", "Merge the adapter, convert to GGUF, check against transformers.")
-    args = parser.parse_args(argv)
-
-    def entry() -> int:
-        params = load_params_for_torch(args.params)
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        report = export(params)
-        print(f"agreement (f16 GGUF vs merged transformers): {report['agreement']:.1%} of {report['prompts']} prompts; "
-              f"wrote {Path(params.paths.reports) / 'export.json'}")
-        return 0
-
-    return run_cli(entry, argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+        outputs = gguf_outputs(
+            path, prompts, stops, max_new_tokens, lambda ids: tokenizer.decode(ids, skip_special_tokens=True)
+        )
+        results[kind] = {
+            "file": str(path),
+            "size_mb": round(path.stat().st_size / 2**20, 2),
+            "agreement": agreement(outputs.texts, reference.texts),
+        }
+        speeds[kind] = outputs.speed()
+        print(
+            f"  {kind:7s} {results[kind]['size_mb']:8.2f} MB  identical outputs {results[kind]['agreement']:.1%}  "
+            f"{speeds[kind]['tokens_per_s']:.0f} tokens/s"
+        )
+    tokenizer_agreement = llama_cpp_tokenizer_agreement(
+        files["f16"], render_prompts(tokenizer, system, instructions), prompts
+    )
+    return {"gguf": results, "tokenizer_agreement": tokenizer_agreement, "merged_texts": reference.texts}, speeds

@@ -28,11 +28,14 @@ TARGET_RECALL, TARGET_FPR, TARGET_MUTATION_SURVIVAL = 0.97, 0.01, 0.99
 
 def verdict(cmd: str) -> dict[str, Any]:
     finding = scan_command(cmd)
-    return {"cmd": cmd, "dangerous": finding is not None,
-            "category": finding.category if finding else None,
-            "severity": finding.severity if finding else None,
-            "reason": finding.reason if finding else None,
-            "matched": finding.matched if finding else None}
+    return {
+        "cmd": cmd,
+        "dangerous": finding is not None,
+        "category": finding.category if finding else None,
+        "severity": finding.severity if finding else None,
+        "reason": finding.reason if finding else None,
+        "matched": finding.matched if finding else None,
+    }
 
 
 def scan_jsonl(path: Path, field: str, out: TextIO) -> int:
@@ -41,7 +44,9 @@ def scan_jsonl(path: Path, field: str, out: TextIO) -> int:
         raise ShelltuneError(f"{path}: file not found")
     for where, row in iter_json_objects(path):
         if not isinstance(row.get(field), str):
-            raise ShelltuneError(f"{where}: expected an object with a string field {field!r} (choose another with --field)")
+            raise ShelltuneError(
+                f"{where}: expected an object with a string field {field!r} (choose another with --field)"
+            )
         out.write(json.dumps(verdict(row[field]), ensure_ascii=False) + "\n")
     return 0
 
@@ -58,6 +63,7 @@ def print_verdicts(commands: list[str]) -> int:
 
 def run_eval(path: Path, json_out: Path | None, mutations: bool = False) -> int:
     from shelltune.safety.evaluate import evaluate, format_mutations, format_report
+
     report = evaluate(path, mutations=mutations)
     print(format_report(report))
     if mutations:
@@ -75,17 +81,21 @@ def run_eval(path: Path, json_out: Path | None, mutations: bool = False) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="shelltune scan", description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.splitlines()[2:]))
+    parser = argparse.ArgumentParser(
+        prog="shelltune scan",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[2:]),
+    )
     parser.add_argument("commands", nargs="*", help="commands to judge (default: one per line on stdin)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--jsonl", type=Path, metavar="FILE", help="judge the --field of each JSON line in FILE")
     mode.add_argument("--eval", type=Path, metavar="CORPUS", help="score the scanner on a labeled corpus")
     parser.add_argument("--field", default="cmd", help="JSON field holding the command (default: cmd)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="with --eval: also write the report as JSON")
-    parser.add_argument("--mutations", action="store_true",
-                        help="with --eval: also judge every row through meaning-preserving rewrites")
+    parser.add_argument(
+        "--mutations", action="store_true", help="with --eval: also judge every row through meaning-preserving rewrites"
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
@@ -101,4 +111,4 @@ def main(argv: list[str] | None = None) -> int:
         commands = args.commands or [line.rstrip("\n") for line in sys.stdin if line.strip()]
         return print_verdicts(commands)
 
-    return run_cli(run, argv=["--debug"] if args.debug else [])
+    return run_cli(run, args.debug)

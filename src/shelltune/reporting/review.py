@@ -1,12 +1,8 @@
-"""`shelltune report --against REV`: the pull-request review of this workspace against REV, in markdown.
-
-    shelltune report --against main                  # writes pr-report/report.md and its PNGs
-    shelltune report --against origin/main --out DIR
+"""The pull-request review of the workspace against a revision, in markdown (`shelltune report`).
 
 The report holds `dvc metrics diff`, `dvc params diff` and, side by side, the PNG plots of both
 revisions (read from git or the DVC cache with `dvc.api`), ready to post as a comment: the GitHub
-workflow publishes it with `cml comment create --publish`. Run it after `dvc repro` (or
-`dvc exp run`) so the workspace holds the new results.
+workflow publishes it with `cml comment create --publish`.
 """
 
 from __future__ import annotations
@@ -16,10 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shelltune.config import load_params
-from shelltune.errors import ShelltuneError, run_cli, stage_parser
-from shelltune.fileio import atomic_path
-from shelltune.plot import PLOTS
+from shelltune.errors import ShelltuneError
+from shelltune.reporting.plots import PLOTS
 
 WORKSPACE = "workspace"
 
@@ -35,8 +29,9 @@ def run(*args: str) -> str:
 
 
 def resolve(rev: str) -> str:
-    result = subprocess.run(["git", "rev-parse", "--short", "--verify", "--quiet", f"{rev}^{{commit}}"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["git", "rev-parse", "--short", "--verify", "--quiet", f"{rev}^{{commit}}"], capture_output=True, text=True
+    )
     if result.returncode != 0:
         raise ShelltuneError(f"--against {rev}: no such git revision (fetch it first, e.g. `git fetch origin {rev}`)")
     return result.stdout.strip()
@@ -87,31 +82,16 @@ def build_report(rev: str, reports: Path, out: Path) -> str:
     metrics = run("dvc", "metrics", "diff", rev, "--md")
     params = run("dvc", "params", "diff", rev, "--md")
     (out / "plots").mkdir(parents=True, exist_ok=True)
-    lines = [f"# shelltune: {WORKSPACE} vs `{rev}` ({commit})", "",
-             section("Metrics", metrics, "No metric changed."),
-             section("Params", params, "No param changed."),
-             "## Plots", "", *plot_rows(reports, rev, out), "",
-             f"Full report of this run: `{(reports / 'report.md').as_posix()}`.", ""]
+    lines = [
+        f"# shelltune: {WORKSPACE} vs `{rev}` ({commit})",
+        "",
+        section("Metrics", metrics, "No metric changed."),
+        section("Params", params, "No param changed."),
+        "## Plots",
+        "",
+        *plot_rows(reports, rev, out),
+        "",
+        f"Full report of this run: `{(reports / 'report.md').as_posix()}`.",
+        "",
+    ]
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = stage_parser("shelltune report", __doc__.splitlines()[0])
-    parser.add_argument("--against", required=True, metavar="REV", help="git revision to compare with (e.g. main)")
-    parser.add_argument("--out", type=Path, default=Path("pr-report"), help="output directory (default: pr-report)")
-    args = parser.parse_args(argv)
-
-    def entry() -> int:
-        params = load_params(args.params)
-        with atomic_path(args.out) as staged:
-            staged.mkdir()
-            text = build_report(args.against, Path(params.paths.reports), staged)
-            (staged / "report.md").write_text(text, encoding="utf-8")
-        print(f"wrote {args.out / 'report.md'}")
-        return 0
-
-    return run_cli(entry, argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

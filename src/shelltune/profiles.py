@@ -1,6 +1,4 @@
-"""`shelltune profile NAME`: print a params profile as `-S key=value` arguments for `dvc exp run`.
-
-    dvc exp run -n qwen7b $(shelltune profile qwen7b-gpu)
+"""Params profiles: named sets of overrides, validated against params.yaml, as `dvc exp run -S` arguments.
 
 A profile (`profiles/NAME.yaml`) maps dotted params keys to values. The merged params are validated
 first, so a typo in a profile is reported here instead of an hour into a GPU run.
@@ -15,8 +13,7 @@ from typing import Any
 
 import yaml
 
-from shelltune.config import params_path, parse_params
-from shelltune.errors import ShelltuneError, run_cli, stage_parser
+from shelltune.errors import ShelltuneError
 
 PROFILES = Path("profiles")
 
@@ -51,28 +48,12 @@ def set_arguments(overrides: dict[str, Any]) -> list[str]:
     """`-S key=value` pairs, values in YAML flow style as DVC parses them."""
     args = []
     for key, value in overrides.items():
-        text = json.dumps(value) if isinstance(value, (list, dict)) else yaml.safe_dump(value).strip().removesuffix("...").strip()
+        text = (
+            json.dumps(value)
+            if isinstance(value, (list, dict))
+            else yaml.safe_dump(value).strip().removesuffix("...").strip()
+        )
         if any(ch.isspace() for ch in text):
             raise ShelltuneError(f"{key}: values with spaces cannot pass through $(...); set it in params.yaml")
         args += ["-S", f"{key}={text}"]
     return args
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = stage_parser("shelltune profile", __doc__.splitlines()[0])
-    parser.add_argument("name", help="profile name (profiles/NAME.yaml) or a path")
-    args = parser.parse_args(argv)
-
-    def entry() -> int:
-        overrides = load_profile(args.name)
-        path = params_path(args.params)
-        merged = apply_overrides(yaml.safe_load(path.read_text()), overrides, args.name)
-        parse_params(merged, source=f"{path} + {args.name}")
-        print(" ".join(set_arguments(overrides)))
-        return 0
-
-    return run_cli(entry, argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

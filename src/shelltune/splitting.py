@@ -1,12 +1,9 @@
-"""The split stage: `dvc repro split` (or `python -m shelltune.split`).
+"""Turning a dataset into leak-free train/val/test splits (the split stage's library).
 
-Reads the dataset named by `data` in params.yaml, validates every row, normalizes text, removes exact
-and normalized duplicates and unsafe targets, and splits the rest into train/val/test with the seed
-and fractions from `split`. Rows that share an instruction or a command (after normalization) form
-one group, and a group never straddles two splits, so nothing leaks from training into evaluation.
-
-Writes `<paths.processed>/{train,val,test}.jsonl` (`id`, `instruction`, `command`, `source`), every
-dropped row with its reason in `<paths.processed>/dropped.jsonl`, and `<paths.reports>/split.json`.
+Every row is validated, its text normalized; exact and normalized duplicates and unsafe targets are
+dropped (each with its reason), and the rest is split with the seed and fractions from params. Rows that
+share an instruction or a command (after normalization) form one group, and a group never straddles two
+splits, so nothing leaks from training into evaluation.
 """
 
 from __future__ import annotations
@@ -17,12 +14,10 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from shelltune.config import DataParams, Fractions, Params, SplitParams, load_params
-from shelltune.errors import ShelltuneError, run_cli, stage_parser
-from shelltune.fileio import write_json, write_jsonl
-from shelltune.formats import BadRow, Example, read_examples
+from shelltune.config import DataParams, Fractions, SplitParams
+from shelltune.errors import ShelltuneError
+from shelltune.formats import BadRow, Example
 from shelltune.safety import scan_command
 
 SPLITS = ("train", "val", "test")
@@ -38,8 +33,13 @@ class Dropped:
     command: str = ""
 
     def as_row(self) -> dict[str, str]:
-        return {"source": self.source, "reason": self.reason, "detail": self.detail,
-                "instruction": self.instruction, "command": self.command}
+        return {
+            "source": self.source,
+            "reason": self.reason,
+            "detail": self.detail,
+            "instruction": self.instruction,
+            "command": self.command,
+        }
 
 
 @dataclass
@@ -100,6 +100,7 @@ def example_id(instruction: str, command: str) -> str:
 
 
 # ---------------------------------------------------------------- pipeline steps (pure)
+
 
 def collect_examples(rows: Iterable[Example | BadRow], on_bad_row: str) -> tuple[list[Example], list[Dropped], int]:
     """Normalize good rows; raise on the first bad row, or drop and record it with `skip`."""
@@ -190,8 +191,7 @@ def assign_splits(groups: list[list[Example]], fractions: Fractions, seed: int) 
     return splits
 
 
-def split_dataset(rows: Iterable[Example | BadRow], data: DataParams, split: SplitParams,
-                  seed: int) -> SplitResult:
+def split_dataset(rows: Iterable[Example | BadRow], data: DataParams, split: SplitParams, seed: int) -> SplitResult:
     examples, dropped, rows_read = collect_examples(rows, data.on_bad_row)
     examples, dupes = deduplicate(examples, split.dedup)
     examples, unsafe = filter_unsafe(examples, split.drop_unsafe)
@@ -200,8 +200,10 @@ def split_dataset(rows: Iterable[Example | BadRow], data: DataParams, split: Spl
     splits = assign_splits(groups, split.fractions, seed)
     for name in SPLITS:
         if getattr(split.fractions, name) > 0 and not splits[name]:
-            raise ShelltuneError(f"{data.path}: only {len(examples)} usable rows in {len(groups)} groups: "
-                                 f"too few to fill the {name} split (split.fractions.{name})")
+            raise ShelltuneError(
+                f"{data.path}: only {len(examples)} usable rows in {len(groups)} groups: "
+                f"too few to fill the {name} split (split.fractions.{name})"
+            )
     result = SplitResult(splits, dropped, rows_read, len(groups))
     result.metrics = split_metrics(result)
     return result
@@ -222,44 +224,19 @@ def split_metrics(result: SplitResult) -> dict[str, int | float]:
 
 
 def to_record(ex: Example) -> dict[str, str]:
-    return {"id": example_id(ex.instruction, ex.command), "instruction": ex.instruction,
-            "command": ex.command, "source": ex.source}
-
-
-# ---------------------------------------------------------------- I/O edge
-
-def write_outputs(result: SplitResult, processed: Path, reports: Path) -> None:
-    for name in SPLITS:
-        write_jsonl(processed / f"{name}.jsonl", (to_record(ex) for ex in result.splits[name]))
-    write_jsonl(processed / "dropped.jsonl", (d.as_row() for d in result.dropped))
-    write_json(reports / "split.json", result.metrics)
-
-
-def run(params: Params) -> SplitResult:
-    result = split_dataset(read_examples(params.data), params.data, params.split, params.seed)
-    write_outputs(result, Path(params.paths.processed), Path(params.paths.reports))
-    return result
+    return {
+        "id": example_id(ex.instruction, ex.command),
+        "instruction": ex.instruction,
+        "command": ex.command,
+        "source": ex.source,
+    }
 
 
 def summary(result: SplitResult) -> str:
     m = result.metrics
     drops = ", ".join(f"{r} {m[f'dropped_{r}']}" for r in DROP_REASONS if m[f"dropped_{r}"])
-    return (f"read {m['rows_read']} rows; dropped {len(result.dropped)} ({drops or 'none'}); "
-            f"kept {m['rows_kept']} in {m['groups']} groups → "
-            f"train {m['train_rows']} / val {m['val_rows']} / test {m['test_rows']}")
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = stage_parser("shelltune split", "Validate, dedup, filter and split the dataset.")
-    args = parser.parse_args(argv)
-
-    def entry() -> int:
-        result = run(load_params(args.params))
-        print(summary(result))
-        return 0
-
-    return run_cli(entry, argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return (
+        f"read {m['rows_read']} rows; dropped {len(result.dropped)} ({drops or 'none'}); "
+        f"kept {m['rows_kept']} in {m['groups']} groups → "
+        f"train {m['train_rows']} / val {m['val_rows']} / test {m['test_rows']}"
+    )

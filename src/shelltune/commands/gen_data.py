@@ -1,0 +1,29 @@
+"""`shelltune gen-data`: write the embedded NL→bash dataset (`shelltune.embedded`).
+
+shelltune gen-data                      # data/raw/shelltune_nl2bash.jsonl, the committed default input
+shelltune gen-data --seed 7 --out x.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from shelltune.embedded import DEFAULT_OUT, DEFAULT_SEED, PER_FAMILY, generate
+from shelltune.fileio import write_jsonl
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="shelltune gen-data", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=DEFAULT_OUT)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--per-family", type=int, default=PER_FAMILY)
+    args = parser.parse_args(argv)
+    rows = generate(args.seed, args.per_family)
+    write_jsonl(args.out, rows)
+    families = len({r["family"] for r in rows})
+    print(f"wrote {len(rows)} rows from {families} families to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

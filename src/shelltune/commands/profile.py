@@ -1,0 +1,35 @@
+"""`shelltune profile NAME`: print a params profile as `-S key=value` arguments for `dvc exp run`.
+
+    dvc exp run -n qwen7b $(shelltune profile qwen7b-gpu)
+
+The profile merged into params.yaml is validated first (`shelltune.profiles`), so a typo is reported
+here instead of an hour into a GPU run.
+"""
+
+from __future__ import annotations
+
+import yaml
+
+from shelltune.config import params_path, parse_params
+from shelltune.errors import command_parser, run_cli
+from shelltune.profiles import apply_overrides, load_profile, set_arguments
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = command_parser("shelltune profile", __doc__.splitlines()[0])
+    parser.add_argument("name", help="profile name (profiles/NAME.yaml) or a path")
+    args = parser.parse_args(argv)
+
+    def entry() -> int:
+        overrides = load_profile(args.name)
+        path = params_path(args.params)
+        merged = apply_overrides(yaml.safe_load(path.read_text()), overrides, args.name)
+        parse_params(merged, source=f"{path} + {args.name}")
+        print(" ".join(set_arguments(overrides)))
+        return 0
+
+    return run_cli(entry, args.debug)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

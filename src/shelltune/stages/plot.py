@@ -1,0 +1,45 @@
+"""The plot stage: `dvc repro plot` (or `shelltune run plot`).
+
+Draws the PNGs (`shelltune.reporting.plots`: train and eval loss from the dvclive files, base vs
+fine-tuned task metrics, safety findings by category) and writes `<paths.reports>/report.md`
+(`shelltune.reporting.summary`), the page a reviewer reads, with the PNGs embedded.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from shelltune.config import Params
+from shelltune.entrypoint import Stage
+from shelltune.errors import ShelltuneError
+from shelltune.fileio import atomic_path, read_jsonl, write_text
+from shelltune.reporting.plots import draw_all
+from shelltune.reporting.summary import report_markdown, spread
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise ShelltuneError(f"{path}: not found; run the earlier stages first (dvc repro)")
+    return json.loads(path.read_text())
+
+
+def run(params: Params) -> Path:
+    reports = Path(params.paths.reports)
+    split = read_json(reports / "split.json")
+    train = read_json(reports / "train" / "metrics.json")
+    validate = read_json(reports / "validate.json")
+    scan = read_json(reports / "scan.json")
+    predictions = read_jsonl(reports / "predictions.jsonl")
+    with atomic_path(reports / "plots") as staged:
+        staged.mkdir()
+        draw_all(reports, validate, scan, staged)
+    write_text(reports / "report.md", report_markdown(split, train, validate, scan, spread(predictions, 8)))
+    return reports / "report.md"
+
+
+STAGE = Stage("plot", "PNG plots and report.md.", run, lambda _, path: f"wrote {path}")
+
+if __name__ == "__main__":
+    raise SystemExit(STAGE.main())

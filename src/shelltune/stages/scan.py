@@ -1,0 +1,79 @@
+"""The scan stage: `dvc repro scan` (or `shelltune run scan`).
+
+Runs the safety scanner (the same one that filtered the training targets) over both models' test-set
+commands from the validate stage, and over the tuned model's answers to the red-team prompts in
+`scan.redteam`: requests that ask, plainly or slyly, for destructive, exfiltrating or remote-code
+actions (`shelltune.safety.audit`). Nothing generated is ever executed.
+
+Writes `<paths.reports>/findings.jsonl` (set, model, prompt, command, category, severity, reason),
+`redteam_answers.jsonl` and `scan.json` (dangerous rate per model and prompt set, findings per
+category). The stage fails when the tuned model's dangerous rate exceeds `scan.max_dangerous_rate` on
+the test set or `scan.max_redteam_dangerous_rate` on the red-team set; a failed stage leaves the
+tracked reports as they were, so that run's findings go to `<paths.reports>/runtime/scan-failed/`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from shelltune.config import Params
+from shelltune.entrypoint import Stage
+from shelltune.errors import ShelltuneError
+from shelltune.fileio import read_jsonl, write_json, write_jsonl
+from shelltune.inference import generate, load_model_and_tokenizer
+from shelltune.metrics import extract_command
+from shelltune.numerics import bnb_cpu_path, describe_numerics
+from shelltune.safety.audit import gate, load_redteam, safety_metrics, scan_rows
+
+
+def run(params: Params) -> dict[str, Any]:
+    reports = Path(params.paths.reports)
+    predictions_file = reports / "predictions.jsonl"
+    if not predictions_file.exists():
+        raise ShelltuneError(f"{predictions_file}: not found; run the validate stage first (dvc repro validate)")
+    predictions = read_jsonl(predictions_file)
+    redteam = load_redteam(Path(params.scan.redteam))
+    model, tokenizer = load_model_and_tokenizer(params, params.paths.adapter)
+    answers = generate(
+        model,
+        tokenizer,
+        params.prompt.system,
+        redteam,
+        params.scan.max_new_tokens,
+        params.validate.batch_size,
+        progress="red-team prompts",
+    )
+    items = [("test", name, p["instruction"], p[f"{name}_command"]) for name in ("base", "tuned") for p in predictions]
+    items += [("redteam", "tuned", prompt, extract_command(a.text)) for prompt, a in zip(redteam, answers, strict=True)]
+    findings = scan_rows(items)
+    totals = {
+        ("test", "base"): len(predictions),
+        ("test", "tuned"): len(predictions),
+        ("redteam", "tuned"): len(redteam),
+    }
+    metrics = safety_metrics(findings, totals)
+    redteam_answers = [
+        {"prompt": p, "output": a.text, "command": extract_command(a.text)}
+        for p, a in zip(redteam, answers, strict=True)
+    ]
+    problems = gate(metrics, params.scan)
+    out = reports / "runtime" / "scan-failed" if problems else reports
+    write_jsonl(out / "findings.jsonl", findings)
+    write_jsonl(out / "redteam_answers.jsonl", redteam_answers)
+    write_json(out / "scan.json", metrics)
+    write_json(reports / "runtime" / "scan.json", {"numerics": describe_numerics(params.runtime, bnb_cpu_path(model))})
+    if problems:
+        raise ShelltuneError("safety gate failed: " + "; ".join(problems) + f" — see {out / 'findings.jsonl'}")
+    return metrics
+
+
+def summary(params: Params, metrics: dict[str, Any]) -> str:
+    rates = {k: v for k, v in metrics.items() if k.endswith("_dangerous_rate")}
+    return "dangerous rate: " + ", ".join(f"{k.removesuffix('_dangerous_rate')} {v:.2%}" for k, v in rates.items())
+
+
+STAGE = Stage("scan", "Safety scan of generated commands and red-team answers.", run, summary, uses_torch=True)
+
+if __name__ == "__main__":
+    raise SystemExit(STAGE.main())
