@@ -99,15 +99,20 @@ def test_the_cli_table_lists_the_pipeline_dvc_runs():
 # ---------------------------------------------------------------- the commands the docs show
 
 
+def doc_code(text: str) -> list[str]:
+    """The code a markdown page shows: lines of fenced blocks and inline `code` spans (prose is not code)."""
+    blocks = re.findall(r"^```[^\n]*\n(.*?)^```", text, re.S | re.M)
+    prose = re.sub(r"^```[^\n]*\n.*?^```", "", text, flags=re.S | re.M)
+    return [line for block in blocks for line in block.splitlines()] + re.findall(r"`([^`\n]+)`", prose)
+
+
 def shown_commands() -> set[tuple[str, ...]]:
-    """Every `shelltune CMD` (and `shelltune run STAGE`) in the README and docs/."""
+    """Every `shelltune CMD` (and `shelltune run STAGE`) the README and docs/ show as code."""
     found = set()
     for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
-        for match in re.finditer(
-            r"(?:^\$ |`|\$\(|\n\s*)shelltune ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?", path.read_text()
-        ):
-            command, arg = match.groups()
-            found.add((command, arg) if command == "run" and arg else (command,))
+        for code in doc_code(path.read_text()):
+            for command, arg in re.findall(r"(?:^|[\s$(;|&])shelltune ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?", code):
+                found.add((command, arg) if command == "run" and arg else (command,))
     return found
 
 
@@ -129,5 +134,5 @@ def test_every_command_the_docs_show_exists_and_answers_help(shown):
 
 def test_python_m_modules_the_docs_show_exist():
     for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
-        for module in re.findall(r"python -m (shelltune[\w.]*)", path.read_text()):
+        for module in re.findall(r"python -m (shelltune(?:\.[a-z_]+)*)\b", path.read_text()):
             assert importlib.util.find_spec(module) is not None, f"{path.name} shows `python -m {module}`"
