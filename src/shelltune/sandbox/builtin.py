@@ -225,6 +225,17 @@ class WorldWriter:
             return body + f"<!-- {' '.join(self.words(24))} -->\n"
         return body + f"{comment} notes: {' '.join(self.words(24))}\n"
 
+    def more_of(self, name: str) -> str:
+        """Lines to append to a file, in its own format (rows to a CSV, comments to code)."""
+        ext = name.rsplit(".", 1)[-1]
+        if ext == "csv":
+            return "".join(row + "\n" for row in self.csv(3).splitlines()[1:])
+        lines = [" ".join(self.words(6)) for _ in range(3)]
+        comment = {"py": "# ", "sh": "# ", "yaml": "# ", "ini": "; ", "conf": "# ", "sql": "-- ", "js": "// ",
+                   "css": "/* ", "html": "<!-- "}.get(ext, "")
+        close = {"css": " */", "html": " -->"}.get(ext, "")
+        return "".join(f"{comment}{line}{close}\n" for line in lines)
+
     def binary(self, ext: str, size: int) -> bytes:
         header = {"jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "png": b"\x89PNG\r\n\x1a\n",
                   "pdf": b"%PDF-1.4\n", "mp3": b"ID3\x03\x00\x00\x00", "gz": b"\x1f\x8b"}.get(ext, b"")
@@ -541,13 +552,13 @@ def build_git(project: Path, writer: WorldWriter, anchor: int) -> None:
     tracked = sorted(str(p.relative_to(project)) for p in project.rglob("*")
                      if (p.is_file() or p.is_symlink()) and p.relative_to(project).parts[0] not in UNTRACKED
                      and not p.name.endswith((".tar.gz", ".zip")) and p.stat().st_size < 2**20)
-    edited = rng.sample(sorted(n for n in writer.committed if not n.endswith((".jpg", ".pdf"))), 14)
+    editable = sorted(n for n in writer.committed if not n.endswith((".jpg", ".pdf", ".json")))
+    edited = rng.sample(editable, 14)
     committed = {path: os.readlink(project / path).encode() if (project / path).is_symlink()
                  else (project / path).read_bytes() for path in tracked}
     for name in edited:  # the working copy gains a few lines the last commit does not have
-        extra = "\n".join(writer.prose(3)) + "\n"
         with open(project / name, "ab") as handle:
-            handle.write(extra.encode())
+            handle.write(writer.more_of(name).encode())
     modes = {path: 0o100755 if os.access(project / path, os.X_OK) and not (project / path).is_symlink() else
              0o120000 if (project / path).is_symlink() else 0o100644 for path in tracked}
     stream = fast_import_stream(tracked, committed, modes, rng, anchor)

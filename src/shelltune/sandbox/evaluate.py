@@ -169,7 +169,7 @@ def verdict(row: EvalRow, models: list[str], skip: tuple[str, str] | None, runs:
 
 def describe(run: Execution) -> dict[str, Any]:
     return {"status": run.status, "limit": run.limit, "stdout": excerpt(outcome(run).stdout),
-            "changed": [f"{'-' if change is None else '+' if not change.touched else '~'}{path}"
+            "changed": [f"{'-' if change is None else '~' if change.touched else '+'}{path}"
                         for path, change in sorted(run.changes.items())][:20],
             "elapsed_s": round(run.elapsed_s, 3)}
 

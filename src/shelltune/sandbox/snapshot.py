@@ -8,7 +8,8 @@ existing file's mtime changed), or None for a deleted path. Owners are not compa
 sandbox belongs to its one user.
 
 Git's index caches stat data (inode, ctime) that differs in every copy; it is compared by its entries
-(path, mode, object id, stage) instead, so `git status` refreshing it is not an effect.
+(path, mode, object id, stage) instead, so `git status` refreshing it is not an effect. Reflogs are
+compared by the moves they record, not by their free-text messages.
 """
 
 from __future__ import annotations
@@ -37,12 +38,15 @@ class Entry:
 
 @dataclass(frozen=True)
 class Change:
-    """An entry's state after a command. `touched`: an existing file whose mtime changed."""
+    """An entry's state after a command. `touched`, for a file that existed before: "" when its mtime did
+    not change, "now" when it moved into the run's time window (`touch f`, any write), else the new mtime
+    in whole seconds (`touch -d 2020-01-01 f`, `touch -r other f`). New files' mtimes are not compared:
+    `cp` and `mv` of the same file differ only there."""
 
     kind: str
     mode: int
     digest: str
-    touched: bool = False
+    touched: str = ""
 
     def as_list(self) -> list[object]:
         return [self.kind, f"{self.mode:04o}", self.digest[:16], self.touched]
@@ -99,7 +103,15 @@ def file_digest(full: str) -> str:
         entries = git_index_entries(data)
         if entries is not None:
             return hashlib.sha256(b"git-index\0" + entries).hexdigest()
+    if "/.git/logs/" in full:
+        return hashlib.sha256(b"git-reflog\0" + reflog_moves(data)).hexdigest()
     return hashlib.sha256(data).hexdigest()
+
+
+def reflog_moves(data: bytes) -> bytes:
+    """A reflog's old and new object ids per line. The message after them says how the ref moved
+    ("branch: Created from HEAD" or "...from main") and differs between equivalent commands."""
+    return b"\n".join(b" ".join(line.split(b" ", 2)[:2]) for line in data.splitlines())
 
 
 def git_index_entries(data: bytes) -> bytes | None:
@@ -216,8 +228,10 @@ def finish(target: str, st: os.stat_result, uid: int | None) -> tuple[int, int]:
     return after.st_ino, after.st_ctime_ns
 
 
-def diff_tree(manifest: Manifest, root: Path, copied: Copied) -> dict[str, Change | None]:
-    """What differs between the pristine manifest and the copy at root after a command ran in it."""
+def diff_tree(manifest: Manifest, root: Path, copied: Copied,
+              window: tuple[float, float] = (0.0, 0.0)) -> dict[str, Change | None]:
+    """What differs between the pristine manifest and the copy at root after a command ran in it;
+    `window` is the run's span in epoch seconds (see Change.touched)."""
     subtrees = tuple(sorted({path.split("/")[1] for path in manifest}))
     changes: dict[str, Change | None] = {}
     seen = set()
@@ -229,13 +243,20 @@ def diff_tree(manifest: Manifest, root: Path, copied: Copied) -> dict[str, Chang
         now, before = entry_of(full, st), manifest.get(path)
         same = before is not None and (now.kind, now.mode, now.digest) == (before.kind, before.mode, before.digest)
         # git rewrites its index whenever it refreshes stat data: its entries (the digest) are what counts
-        touched = (before is not None and now.kind == "file" and now.mtime_ns != before.mtime_ns
-                   and not path.endswith("/.git/index"))
+        # ...and freshens (touches) an object's pack when it is asked to store that object again
+        moved = (before is not None and now.kind == "file" and now.mtime_ns != before.mtime_ns
+                 and not path.endswith("/.git/index") and "/.git/objects/" not in path)
+        touched = mtime_class(now.mtime_ns, window) if moved else ""
         if not same or touched:
             changes[path] = Change(now.kind, now.mode, now.digest, touched)
     for path in manifest.keys() - seen:
         changes[path] = None
     return changes
+
+
+def mtime_class(mtime_ns: int, window: tuple[float, float]) -> str:
+    seconds = mtime_ns / 1e9
+    return "now" if window[0] - 1 <= seconds <= window[1] + 1 else str(int(seconds))
 
 
 def remove_tree(path: Path) -> None:
