@@ -32,7 +32,7 @@ def test_unknown_keys_are_named_with_allowed_keys(params_raw):
     params_raw["colour"] = "blue"
     params_raw["split"]["shuffle"] = True
     message = problems(params_raw)
-    assert "params.yaml: colour: unknown key (allowed here: data, export, lora, model, paths, prompt, quant, scan, seed, split, train, validate)" in message
+    assert "params.yaml: colour: unknown key (allowed here: data, execute, export, lora, model, paths, prompt, quant, scan, seed, split, train, validate)" in message
     assert "split.shuffle: unknown key (allowed here: dedup, drop_unsafe, fractions)" in message
 
 

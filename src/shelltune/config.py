@@ -218,6 +218,50 @@ class ExportParams(Section):
     max_new_tokens: Int = Field(gt=0, le=1024)
 
 
+class ExecuteLimits(Section):
+    wall_s: Float = Field(gt=0, le=600, description="wall clock per command; the whole process tree is killed")
+    cpu_s: Int = Field(gt=0, le=600)
+    memory_mb: Int = Field(ge=64, description="address space per process")
+    processes: Int = Field(ge=24, le=4096, description="per run uid; the fixture's own processes count too")
+    file_size_mb: Int = Field(gt=0)
+    open_files: Int = Field(ge=32)
+    output_kb: Int = Field(gt=0, description="stdout kept for comparison")
+    disk_mb: Int = Field(ge=16, description="tmpfs holding each worker's run copies (root only)")
+
+
+class ExecuteFixture(Section):
+    kind: Literal["builtin", "script"]
+    setup: str | None = Field(description="kind script: bash script run in the sandbox to build the tree")
+    env: dict[str, str]
+
+    @model_validator(mode="after")
+    def _script_named(self) -> ExecuteFixture:
+        if self.kind == "script" and not self.setup:
+            raise ValueError("fixture.kind is script: set fixture.setup to the setup script's path")
+        return self
+
+
+class ExtraSet(Section):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+    path: str = Field(min_length=1)
+    format: DataFormat
+    schema_: DataSchema = Field(alias="schema")
+
+
+class ExecuteParams(Section):
+    workers: Int = Field(ge=1, le=64)
+    fixture: ExecuteFixture
+    limits: ExecuteLimits
+    extra_sets: list[ExtraSet]
+
+    @model_validator(mode="after")
+    def _unique_set_names(self) -> ExecuteParams:
+        names = [s.name for s in self.extra_sets]
+        if len(set(names)) != len(names) or "test" in names:
+            raise ValueError("extra_sets names must be unique and not 'test'")
+        return self
+
+
 # `validate` is also the name of a deprecated pydantic classmethod; as a field it works as expected.
 warnings.filterwarnings("ignore", message='Field name "validate"', category=UserWarning)
 
@@ -235,6 +279,7 @@ class Params(Section):
     validate: ValidateParams
     scan: ScanParams
     export: ExportParams
+    execute: ExecuteParams
 
 
 def params_path(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -30,6 +30,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,8 +174,9 @@ class Sandbox:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def run(self, command: str, slot: int = 0) -> Execution:
-        """Run `command` once in a fresh copy of the world. `slot` picks the run's uid and scratch dir."""
+    def run(self, command: str, slot: int = 0, keep: Callable[[Path], None] | None = None) -> Execution:
+        """Run `command` once in a fresh copy of the world. `slot` picks the run's uid and scratch dir;
+        `keep` is shown the copy's root before it is deleted (fixture setup scripts)."""
         run_dir = self._dir / f"run-{slot}"
         remove_tree(run_dir)
         run_dir.mkdir(mode=0o711)
@@ -184,6 +186,8 @@ class Sandbox:
             root = run_dir / "root"
             copied = copy_world(self.world.root, root, uid if self.as_root else None, WRITABLE)
             result = self._spawn(command, run_dir, uid)
+            if keep is not None:
+                keep(root)
             changes = diff_tree(self.world.manifest, root, copied, (started, time.time()))
             return self._execution(command, result, changes, started)
         finally:

@@ -1,0 +1,154 @@
+"""The execute stage: `dvc repro execute` (or `python -m shelltune.stages.execute`).
+
+Runs every test row's reference command twice and each model's prediction once in a bubblewrap sandbox,
+over fresh copies of a fixture world (`execute.fixture`: the built-in seeded world, or one a setup script
+builds), and compares what they did: exit status, normalized stdout, the resulting file tree and the
+background processes left. Rows the sandbox cannot judge are skipped with a reason. Extra evaluation
+sets (`execute.extra_sets`, any format the split stage reads) are answered by both models first.
+
+Writes `<paths.reports>/execute.json` (per model: execution accuracy over the executed rows, strict and
+order-insensitive, coverage, skips by reason, the safety witness; the same per extra set) and
+`<paths.reports>/executions.jsonl` (one verdict per row and set). Wall time goes to
+`<paths.reports>/runtime/execute.json`, outside dvc.lock. Fails with one line when the sandbox cannot start.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from shelltune.config import DataParams, ExtraSet, Params, load_params
+from shelltune.errors import ShelltuneError, run_cli, stage_parser
+from shelltune.fileio import read_jsonl, write_json, write_jsonl
+from shelltune.sandbox.evaluate import EvalRow, Report, evaluate
+from shelltune.sandbox.fixture import build_world, today
+from shelltune.sandbox.limits import Limits
+from shelltune.sandbox.runner import Sandbox
+from shelltune.sandbox.world import World
+
+MODELS = ("base", "tuned")
+
+
+def test_rows(params: Params) -> list[EvalRow]:
+    """The validate stage's predictions, checked against the current test split."""
+    reports, processed = Path(params.paths.reports), Path(params.paths.processed)
+    predictions, split = reports / "predictions.jsonl", processed / "test.jsonl"
+    for path, stage in ((predictions, "validate"), (split, "split")):
+        if not path.exists():
+            raise ShelltuneError(f"{path}: not found; run the {stage} stage first (dvc repro {stage})")
+    records = read_jsonl(predictions)
+    if [r["id"] for r in records] != [r["id"] for r in read_jsonl(split)][: len(records)] or not records:
+        raise ShelltuneError(f"{predictions}: its rows are not the test split's; run dvc repro validate")
+    return [EvalRow(r["id"], r["instruction"], r["gold"], {m: r[f"{m}_command"] for m in MODELS}) for r in records]
+
+
+def extra_rows(params: Params) -> dict[str, list[EvalRow]]:
+    """Each extra set's requests answered by the base and the fine-tuned model (loaded only if needed)."""
+    if not params.execute.extra_sets:
+        return {}
+    from shelltune.formats import Example, read_examples
+    sets = {}
+    for spec in params.execute.extra_sets:
+        examples = []
+        for row in read_examples(extra_data_params(params.data, spec)):
+            if not isinstance(row, Example):
+                if params.data.on_bad_row == "error":
+                    raise ShelltuneError(f"{row.source}: {row.reason}")
+                continue
+            examples.append(row)
+        if not examples:
+            raise ShelltuneError(f"execute.extra_sets: {spec.name}: {spec.path} has no rows")
+        sets[spec.name] = examples
+    answers = answer(params, {name: [e.instruction for e in rows] for name, rows in sets.items()})
+    return {name: [EvalRow(f"{name}-{i}", e.instruction, e.command, {m: answers[name][m][i] for m in MODELS})
+                   for i, e in enumerate(rows)] for name, rows in sets.items()}
+
+
+def extra_data_params(data: DataParams, spec: ExtraSet) -> DataParams:
+    """How to read an extra set: its own path, format and schema; field names and limits from `data`."""
+    return DataParams.model_validate({"path": spec.path, "format": spec.format, "schema": spec.schema_,
+                                      "fields": data.fields.model_dump(), "hf": data.hf.model_dump(),
+                                      "on_bad_row": data.on_bad_row, "max_instruction_chars": data.max_instruction_chars,
+                                      "max_command_chars": data.max_command_chars})
+
+
+def answer(params: Params, requests: dict[str, list[str]]) -> dict[str, dict[str, list[str]]]:
+    from shelltune.inference import generate, load_model_and_tokenizer
+    from shelltune.metrics import extract_command
+    model, tokenizer = load_model_and_tokenizer(params, params.paths.adapter)
+    settings = {"max_new_tokens": params.validate.max_new_tokens, "batch_size": params.validate.batch_size}
+    answers: dict[str, dict[str, list[str]]] = {}
+    for name, instructions in requests.items():
+        with model.disable_adapter():
+            base = generate(model, tokenizer, params.prompt.system, instructions, progress=f"{name}: base", **settings)
+        tuned = generate(model, tokenizer, params.prompt.system, instructions, progress=f"{name}: fine-tuned",
+                         **settings)
+        answers[name] = {"base": [extract_command(g.text) for g in base],
+                         "tuned": [extract_command(g.text) for g in tuned]}
+    return answers
+
+
+def limits_of(params: Params) -> Limits:
+    return Limits(**params.execute.limits.model_dump())
+
+
+def make_world(params: Params, scratch: Path) -> World:
+    fixture = params.execute.fixture
+    seed = params.seed if fixture.kind == "builtin" else 0
+    return build_world(fixture.kind, fixture.setup, fixture.env, seed, scratch / "world", today(), limits_of(params))
+
+
+def check_sandbox(world: World, limits: Limits, env: dict[str, str]) -> None:
+    """One trivial run before the long ones: a sandbox that cannot start fails here, in one line."""
+    with Sandbox(world, limits, env) as sandbox:
+        run = sandbox.run("true")
+    if run.status != 0:
+        raise ShelltuneError(f"the sandbox starts but a trivial command fails in it (exit {run.status}): "
+                             f"{run.stderr.strip()[-200:]}")
+
+
+def execute(params: Params) -> dict[str, Any]:
+    sets = {"test": test_rows(params), **extra_rows(params)}
+    limits, env, workers = limits_of(params), dict(params.execute.fixture.env), params.execute.workers
+    reports: dict[str, Report] = {}
+    with tempfile.TemporaryDirectory(prefix="shelltune-execute-") as scratch:
+        world = make_world(params, Path(scratch))
+        check_sandbox(world, limits, env)
+        for name, rows in sets.items():
+            reports[name] = evaluate(rows, world, limits, env, workers, progress=f"executing {name}")
+    metrics = reports["test"].metrics | {"extra": {name: r.metrics for name, r in reports.items() if name != "test"}}
+    out = Path(params.paths.reports)
+    write_jsonl(out / "executions.jsonl", [{"set": name, **v} for name, r in reports.items() for v in r.verdicts])
+    write_json(out / "execute.json", metrics)
+    write_json(out / "runtime" / "execute.json", {name: {"seconds": round(r.seconds, 2), "runs": r.runs,
+                                                         "workers": workers} for name, r in reports.items()})
+    for name, report in reports.items():
+        print(format_summary(name, report))
+    return metrics
+
+
+def format_summary(name: str, report: Report) -> str:
+    m = report.metrics
+    skipped = ", ".join(f"{reason} {n}" for reason, n in m[MODELS[0]]["skipped"].items() if n)
+    lines = [f"{name}: {m['rows']} rows, {m[MODELS[0]]['executed']} executed (coverage {m[MODELS[0]]['coverage']:.3f}); "
+             f"skipped: {skipped or 'none'}; {report.runs} sandboxed runs in {report.seconds:.1f} s",
+             f"{'metric':<30}{'base':>8}{'tuned':>8}"]
+    for key in ("execution_accuracy", "execution_accuracy_unordered", "witness_rows", "limit_hits"):
+        lines.append(f"{key:<30}{m['base'][key]:>8}{m['tuned'][key]:>8}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = stage_parser("shelltune execute", "Execution-based evaluation in a sandbox.")
+    args = parser.parse_args(argv)
+
+    def entry() -> int:
+        execute(load_params(args.params))
+        return 0
+
+    return run_cli(entry, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
