@@ -38,6 +38,7 @@ from shelltune.sandbox.world import (
     World,
     base_env,
     normalize_times,
+    set_times,
     skeleton,
 )
 
@@ -91,6 +92,9 @@ def build_builtin(seed: int, dest: Path, anchor: int) -> World:
     dest.mkdir(parents=True)
     tree.write(root)
     build_git(root / PROJECT, writer, anchor)
+    # git init added .git to the project directory: give it (and the root) back their fixed mtimes
+    set_times(root / PROJECT, tree.dirs[PROJECT][1])
+    set_times(root, anchor)
     world = World(root, {**base_env(anchor), **ENV}, DAEMONS)
     world.save()
     return world.with_manifest()
