@@ -566,7 +566,11 @@ def build_git(project: Path, writer: WorldWriter, anchor: int) -> None:
     modes = {path: 0o100755 if os.access(project / path, os.X_OK) and not (project / path).is_symlink() else
              0o120000 if (project / path).is_symlink() else 0o100644 for path in tracked}
     stream = fast_import_stream(tracked, committed, modes, rng, anchor)
-    env = {"GIT_CONFIG_NOSYSTEM": "1", "HOME": str(project), "LC_ALL": "C", "TZ": "UTC", "PATH": os.environ["PATH"]}
+    # The reflog entries git writes carry the committer's identity and clock: pin both.
+    stamp = f"@{anchor - 2 * DAY} +0000"
+    env = {"GIT_CONFIG_NOSYSTEM": "1", "HOME": str(project), "LC_ALL": "C", "TZ": "UTC", "PATH": os.environ["PATH"],
+           "GIT_AUTHOR_NAME": "Sam Developer", "GIT_AUTHOR_EMAIL": "sam@example.com", "GIT_AUTHOR_DATE": stamp,
+           "GIT_COMMITTER_NAME": "Sam Developer", "GIT_COMMITTER_EMAIL": "sam@example.com", "GIT_COMMITTER_DATE": stamp}
     with tempfile.TemporaryDirectory() as empty:
         run_git([git, "init", "-q", f"--template={empty}", "-b", "main"], project, env)
     run_git([git, "fast-import", "--quiet"], project, env, stream)
