@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
-
 from conftest import ROOT, pairs, run_module, write_jsonl
+
 from shelltune.config import parse_params
 
 ROWS = [("count the lines of names.txt", "wc -l < names.txt", "cat names.txt | wc -l"),
@@ -191,6 +191,6 @@ def test_declared_params_are_exactly_the_params_read(tmp_path, repo_params_raw, 
     metrics = execute(Recorder(params, "", seen))
     assert metrics["extra"]["bench"]["rows"] == 2 and "execution_accuracy" in metrics["extra"]["bench"]["tuned"]
     declared = stage()["params"]
-    covered = lambda key, keys: any(key == d or key.startswith(d + ".") for d in keys)  # noqa: E731
+    covered = lambda key, keys: any(key == d or key.startswith(d + ".") for d in keys)
     assert sorted(k for k in seen if not covered(k, declared)) == []
     assert [d for d in declared if not any(covered(k, [d]) for k in seen)] == []

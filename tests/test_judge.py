@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
+
 from shelltune.sandbox.builtin import build_builtin
 from shelltune.sandbox.evaluate import EvalRow, evaluate
 from shelltune.sandbox.fixture import today
-from shelltune.sandbox.judge import SKIP_REASONS, mask_now, normalize_stdout, simple_commands, static_skip
+from shelltune.sandbox.judge import (
+    SKIP_REASONS,
+    mask_now,
+    normalize_stdout,
+    simple_commands,
+    static_skip,
+)
 from shelltune.sandbox.limits import Limits
 from shelltune.sandbox.pairs import check_judge, load_pairs
 

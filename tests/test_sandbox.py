@@ -24,7 +24,14 @@ from shelltune.sandbox.builtin import build_builtin
 from shelltune.sandbox.fixture import today
 from shelltune.sandbox.judge import equivalent, outcome
 from shelltune.sandbox.limits import Limits
-from shelltune.sandbox.runner import GRACE_S, UID_BASE, UID_POOL, Execution, Sandbox, SandboxUnavailable
+from shelltune.sandbox.runner import (
+    GRACE_S,
+    UID_BASE,
+    UID_POOL,
+    Execution,
+    Sandbox,
+    SandboxUnavailable,
+)
 from shelltune.sandbox.snapshot import scan_tree
 from shelltune.sandbox.world import WRITABLE, World
 

@@ -86,8 +86,8 @@ def test_dataset_names_exist(built):
     assert not missing
     passwd = (root / "etc/passwd").read_text()
     groups = (root / "etc/group").read_text()
-    assert all(re.search(rf"^{re.escape(u)}:", passwd, re.M) for u in ds.USERS)
-    assert all(re.search(rf"^{re.escape(g)}:", groups, re.M) for g in ds.GROUPS)
+    assert all(re.search(rf"^{re.escape(u)}:", passwd, re.MULTILINE) for u in ds.USERS)
+    assert all(re.search(rf"^{re.escape(g)}:", groups, re.MULTILINE) for g in ds.GROUPS)
     assert {name for name, _ in DAEMONS} == set(ds.PROCS)
 
 

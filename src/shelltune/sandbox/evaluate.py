@@ -10,7 +10,7 @@ rows whose reference can be judged.
 from __future__ import annotations
 
 import multiprocessing
-import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -66,8 +66,9 @@ class Runner:
 
     def __enter__(self) -> Runner:
         if self.workers > 1:
-            # fork: the world (and its manifest) is inherited, not pickled; workers import nothing new.
-            context = multiprocessing.get_context("fork")
+            # fork is cheapest (the world and its manifest are inherited, not pickled), but not from a process
+            # that has loaded torch (extra sets): its thread pools do not survive a fork. Spawn then.
+            context = multiprocessing.get_context("spawn" if "torch" in sys.modules else "fork")
             self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
                                              initargs=(self.world, self.limits, self.env))
         else:
@@ -132,7 +133,7 @@ def evaluate(rows: list[EvalRow], world: World, limits: Limits, env: dict[str, s
     static = {row.gold: static_skip(row.gold) for row in rows}
     golds = sorted({row.gold for row in rows if static[row.gold] is None})
     with Runner(world, limits, env or {}, workers) as runner, \
-            tqdm(total=2 * len(golds), desc=progress, unit="run", disable=progress is None) as bar:
+            tqdm(total=2 * len(golds), desc=progress, unit="run", disable=progress is None, mininterval=0.5) as bar:
         runs = runner.run([(cmd, n) for cmd in golds for n in (0, 1)], bar)
         skips = {cmd: static[cmd] or dynamic_skip(runs[(cmd, 0)], runs[(cmd, 1)], baseline)
                  for cmd in static}
@@ -206,7 +207,3 @@ def summarize(verdicts: list[dict[str, Any]], models: Iterable[str]) -> dict[str
 
 def ratio(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
-
-
-def cpu_count() -> int:
-    return len(os.sched_getaffinity(0))

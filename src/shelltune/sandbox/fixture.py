@@ -20,7 +20,17 @@ from shelltune.errors import ShelltuneError
 from shelltune.sandbox.builtin import build_builtin
 from shelltune.sandbox.limits import Limits
 from shelltune.sandbox.runner import Sandbox
-from shelltune.sandbox.world import ATIME_AHEAD_S, CWD, HOME, HOSTNAME, WRITABLE, Tree, World, base_env, skeleton
+from shelltune.sandbox.world import (
+    ATIME_AHEAD_S,
+    CWD,
+    HOME,
+    HOSTNAME,
+    WRITABLE,
+    Tree,
+    World,
+    base_env,
+    skeleton,
+)
 
 DAY = 86400
 SETUP_WALL_S = 120.0

@@ -44,10 +44,10 @@ class PairCheck:
 
     def summary(self) -> str:
         c = self.confusion
-        lines = [f"{self.pairs} pairs: judge accuracy {self.accuracy:.3f} (order-insensitive "
-                 f"{self.accuracy_unordered:.3f}); {self.judged} judged, accuracy there {self.accuracy_judged:.3f}",
-                 f"equivalent called equal {c['true_positive']}, called different or skipped {c['false_negative']}; "
-                 f"not equivalent called different or skipped {c['true_negative']}, called equal {c['false_positive']}",
+        lines = [(f"{self.pairs} pairs: judge accuracy {self.accuracy:.3f} (order-insensitive "
+                  f"{self.accuracy_unordered:.3f}); {self.judged} judged, accuracy there {self.accuracy_judged:.3f}"),
+                 (f"equivalent called equal {c['true_positive']}, called different or skipped {c['false_negative']}; "
+                  f"not equivalent called different or skipped {c['true_negative']}, called equal {c['false_positive']}"),
                  f"{'trap':<16}{'pairs':>6}{'accuracy':>10}"]
         lines += [f"{trap:<16}{int(row['pairs']):>6}{row['accuracy']:>10.3f}" for trap, row in sorted(self.by_trap.items())]
         return "\n".join(lines)

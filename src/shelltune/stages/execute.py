@@ -131,8 +131,8 @@ def execute(params: Params) -> dict[str, Any]:
 def format_summary(name: str, report: Report) -> str:
     m = report.metrics
     skipped = ", ".join(f"{reason} {n}" for reason, n in m[MODELS[0]]["skipped"].items() if n)
-    lines = [f"{name}: {m['rows']} rows, {m[MODELS[0]]['executed']} executed (coverage {m[MODELS[0]]['coverage']:.3f}); "
-             f"skipped: {skipped or 'none'}; {report.runs} sandboxed runs in {report.seconds:.1f} s",
+    lines = [(f"{name}: {m['rows']} rows, {m[MODELS[0]]['executed']} executed (coverage {m[MODELS[0]]['coverage']:.3f}); "
+              f"skipped: {skipped or 'none'}; {report.runs} sandboxed runs in {report.seconds:.1f} s"),
              f"{'metric':<30}{'base':>8}{'tuned':>8}"]
     for key in ("execution_accuracy", "execution_accuracy_unordered", "witness_rows", "limit_hits"):
         lines.append(f"{key:<30}{m['base'][key]:>8}{m['tuned'][key]:>8}")
