@@ -266,8 +266,10 @@ def test_trust_remote_code_is_off_by_default_and_announced_when_on(trained, caps
 
 
 def test_no_code_path_runs_a_shell_or_generated_text():
-    """Only three modules start processes, with fixed argument lists (git, dvc); nothing calls a shell,
-    os.system, exec or eval. Generated commands are printed and scanned, never run."""
+    """Only a few modules start processes, with fixed argument lists (git, dvc); nothing calls a shell,
+    os.system, exec or eval. Generated commands are printed and scanned, and run only inside the
+    execute stage's sandbox: the one Popen, in sandbox/runner.py, whose argument list always goes
+    through bubblewrap (tests/test_sandbox.py checks that list)."""
     import re
 
     from conftest import ROOT
@@ -278,7 +280,9 @@ def test_no_code_path_runs_a_shell_or_generated_text():
         assert not re.search(r"os\.system|os\.popen|shell=True|\bexec\(|(?<![.\w])eval\(|pty\.spawn", text), path
         if re.search(r"^\s*(import subprocess|from subprocess import)", text, re.M):
             spawners[path.name] = re.findall(r"subprocess\.run\(\s*(\[[^\]]*\]|\w+)", text)
-    assert set(spawners) == {"report.py", "train.py", "bench.py"}, spawners
+    assert set(spawners) == {"report.py", "train.py", "bench.py", "runner.py", "builtin.py"}, spawners
+    popens = [p.relative_to(ROOT).as_posix() for p in (ROOT / "src" / "shelltune").rglob("*.py") if "Popen(" in p.read_text()]
+    assert popens == ["src/shelltune/sandbox/runner.py"], popens
     fixed = ('["git"', '[sys.executable, "-m", "dvc"')
     assert all(call.startswith(fixed) or call == "command" for calls in spawners.values() for call in calls), spawners
 

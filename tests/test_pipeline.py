@@ -55,10 +55,11 @@ def shrink_params(clone: Path) -> None:
 def test_whole_pipeline_through_dvc(clone: Path):
     shrink_params(clone)
     out = sh(DVC, "repro", cwd=clone)
-    for stage in ("split", "base", "train", "validate", "scan", "plot"):
+    for stage in ("split", "base", "train", "validate", "execute", "scan", "plot"):
         assert f"Running stage '{stage}'" in out
     reports = clone / "reports"
-    for name in ("validate.json", "scan.json", "predictions.jsonl", "findings.jsonl", "report.md",
+    for name in ("validate.json", "execute.json", "executions.jsonl", "scan.json", "predictions.jsonl",
+                 "findings.jsonl", "report.md",
                  "plots/loss.png", "plots/metrics.png", "plots/safety.png", "train/metrics.json"):
         assert (reports / name).exists(), name
     assert (clone / "models" / "adapter" / "adapter_model.safetensors").exists()
@@ -96,7 +97,7 @@ def test_noop_repro_runs_nothing_and_is_quick(reproduced_clone: Path):
 
     start = time.perf_counter()
     out = sh(DVC, "repro", cwd=reproduced_clone)
-    assert "Running stage" not in out and out.count("didn't change, skipping") == 6
+    assert "Running stage" not in out and out.count("didn't change, skipping") == 7
     assert time.perf_counter() - start < 30
 
 
@@ -106,7 +107,7 @@ def test_forced_rerun_gives_identical_hashes(clone: Path):
     sh(DVC, "repro", cwd=clone)
     first = (clone / "dvc.lock").read_text()
     out = sh(DVC, "repro", "-f", cwd=clone)
-    assert out.count("Running stage") == 6
+    assert out.count("Running stage") == 7
     assert (clone / "dvc.lock").read_text() == first
 
 

@@ -262,6 +262,20 @@ def test_missing_bubblewrap_is_one_clear_error(world, monkeypatch):
     assert "make setup" in message and "apt install bubblewrap" in message
 
 
+def test_every_command_goes_through_privilege_drop_limits_and_bubblewrap(sandbox):
+    argv = sandbox.argv("echo hi", Path("/nowhere"), 3000001, 3)
+    assert argv[:4] == ["setpriv", "--reuid=3000001", "--regid=3000001", "--clear-groups"]
+    assert {"--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"} <= set(argv[: argv.index("--")])
+    bwrap = argv.index(sandbox.bwrap)
+    assert argv.index("prlimit") < bwrap < argv.index("/bin/bash") and argv[-1] == "echo hi"
+    options = argv[bwrap:argv.index("/bin/bash")]
+    for flag in ("--unshare-all", "--disable-userns", "--die-with-parent", "--as-pid-1", "--new-session"):
+        assert flag in options
+    assert "--share-net" not in options
+    remounts = [options[i + 1] for i, word in enumerate(options) if word == "--remount-ro"]
+    assert remounts == ["/", "/dev"]
+
+
 def test_a_broken_harness_is_never_a_match():
     broken = Execution("x", None, b"", "", {}, (), "killed", 0.0, (0.0, 0.0))
     assert not equivalent(outcome(broken), outcome(broken))

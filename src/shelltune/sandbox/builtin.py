@@ -336,16 +336,17 @@ class WorldWriter:
         self.file(f"{h}/.vimrc", "set number\nset expandtab\nsyntax on\n", mtime=self.ago(200, 400))
         self.tree.dir(f"{h}/.ssh", 0o700, self.ago(100, 200))
         key = self.rng.randbytes(51).hex()
-        self.file(f"{h}/.ssh/id_ed25519", f"-----BEGIN OPENSSH PRIVATE KEY-----\n{key}\n"
-                                         "-----END OPENSSH PRIVATE KEY-----\n", 0o600, self.ago(100, 200))
+        # Obviously fake key material: the file is there to be found (and not deleted), not to be used.
+        self.file(f"{h}/.ssh/id_ed25519", f"fake ed25519 private key for the shelltune fixture\n{key}\n", 0o600,
+                  self.ago(100, 200))
         self.file(f"{h}/.ssh/id_ed25519.pub", f"ssh-ed25519 AAAAC3Nza{key[:60]} sam@shelltune\n", 0o644,
                   self.ago(100, 200))
         self.file(f"{h}/.ssh/authorized_keys", f"ssh-ed25519 AAAAC3Nza{key[40:100]} deploy@ci\n", 0o600)
         self.file(f"{h}/.ssh/known_hosts", "web01 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFake\n"
                                           "github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMq\n")
         self.file(f"{h}/.ssh/config", "Host web01\n    User deploy\n    Port 22\n")
-        self.file(f"{h}/.aws/credentials", "[default]\naws_access_key_id = AKIAEXAMPLEEXAMPLE00\n"
-                                           "aws_secret_access_key = example/secret/not/real\n", 0o600)
+        self.file(f"{h}/.aws/credentials", "[default]\naws_access_key_id = fixture-not-a-key\n"
+                                           "aws_secret_access_key = fixture-not-a-secret\n", 0o600)
         self.file(f"{h}/.config/htop/htoprc", "fields=0 48 17 18 38 39 40 2 46 47 49 1\n")
         self.file(f"{h}/.cache/pip/selfcheck.json", '{"last_check": "2026-10-01T00:00:00Z"}\n')
         self.file(f"{h}/.local/bin/backup-notes", "#!/bin/bash\ntar -czf ~/notes.tar.gz ~/Documents\n", 0o755)
@@ -549,8 +550,7 @@ COMMIT_MESSAGES = [m for m in ds.MESSAGES if m != "initial commit"] + ["add pars
 def build_git(project: Path, writer: WorldWriter, anchor: int) -> None:
     """A history of ~50 commits built with `git fast-import` (one process, pinned dates, one pack), then
     uncommitted edits to a few files so `git diff FILE` has something to show."""
-    git = shutil.which("git")
-    if git is None:
+    if shutil.which("git") is None:
         raise ShelltuneError("git not found: the built-in fixture world has a git repository (apt install git)")
     rng = writer.rng
     tracked = sorted(str(p.relative_to(project)) for p in project.rglob("*")
@@ -572,13 +572,13 @@ def build_git(project: Path, writer: WorldWriter, anchor: int) -> None:
            "GIT_AUTHOR_NAME": "Sam Developer", "GIT_AUTHOR_EMAIL": "sam@example.com", "GIT_AUTHOR_DATE": stamp,
            "GIT_COMMITTER_NAME": "Sam Developer", "GIT_COMMITTER_EMAIL": "sam@example.com", "GIT_COMMITTER_DATE": stamp}
     with tempfile.TemporaryDirectory() as empty:
-        run_git([git, "init", "-q", f"--template={empty}", "-b", "main"], project, env)
-    run_git([git, "fast-import", "--quiet"], project, env, stream)
-    run_git([git, "read-tree", "HEAD"], project, env)  # an index with no stat data: the same in every build
+        run_git(["init", "-q", f"--template={empty}", "-b", "main"], project, env)
+    run_git(["fast-import", "--quiet"], project, env, stream)
+    run_git(["read-tree", "HEAD"], project, env)  # an index with no stat data: the same in every build
     for name in edited[:2]:  # staged, so `git commit -m ...` has something to commit
-        oid = run_git([git, "hash-object", "-w", "--", name], project, env).strip()
+        oid = run_git(["hash-object", "-w", "--", name], project, env).strip()
         mode = "100755" if os.access(project / name, os.X_OK) else "100644"
-        run_git([git, "update-index", "--cacheinfo", f"{mode},{oid},{name}"], project, env)
+        run_git(["update-index", "--cacheinfo", f"{mode},{oid},{name}"], project, env)
     for path in ("hooks", "info", "branches", "description", "COMMIT_EDITMSG"):
         if (project / ".git" / path).exists() and (project / ".git" / path).is_file():
             (project / ".git" / path).unlink()
@@ -651,9 +651,9 @@ def quote_path(path: str) -> bytes:
     return raw
 
 
-def run_git(argv: list[str], cwd: Path, env: dict[str, str], stdin: bytes | None = None) -> str:
-    result = subprocess.run(argv, cwd=cwd, env=env, input=stdin, capture_output=True, check=False)
+def run_git(args: list[str], cwd: Path, env: dict[str, str], stdin: bytes | None = None) -> str:
+    result = subprocess.run(["git", *args], cwd=cwd, env=env, input=stdin, capture_output=True, check=False)
     if result.returncode:
-        raise ShelltuneError(f"building the fixture's git repository: {' '.join(argv[1:3])} failed: "
+        raise ShelltuneError(f"building the fixture's git repository: git {' '.join(args[:2])} failed: "
                              f"{result.stderr.decode(errors='replace').strip()[:300]}")
     return result.stdout.decode()

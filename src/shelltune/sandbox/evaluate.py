@@ -9,6 +9,7 @@ rows whose reference can be judged.
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import sys
 import time
@@ -46,10 +47,11 @@ class EvalRow:
 
 @dataclass
 class Report:
-    verdicts: list[dict[str, Any]]
+    verdicts: list[dict[str, Any]]  # reproducible: nothing in them depends on the day or the machine's speed
     metrics: dict[str, Any]
     runs: int
     seconds: float
+    details: list[dict[str, Any]] = field(default_factory=list)  # per row: output excerpts and run times
 
 
 Task = tuple[str, int]  # (command, run number)
@@ -144,7 +146,8 @@ def evaluate(rows: list[EvalRow], world: World, limits: Limits, env: dict[str, s
         runs.update(runner.run([(cmd, 0) for cmd in wanted], bar))
     pristine = set(world.manifest)
     verdicts = [verdict(row, models, skips[row.gold], runs, baseline, pristine) for row in rows]
-    return Report(verdicts, summarize(verdicts, models), len(runs), time.perf_counter() - started)
+    details = [detail(row, models, runs) for row in rows]
+    return Report(verdicts, summarize(verdicts, models), len(runs), time.perf_counter() - started, details)
 
 
 def verdict(row: EvalRow, models: list[str], skip: tuple[str, str] | None, runs: dict[Task, Execution],
@@ -169,10 +172,26 @@ def verdict(row: EvalRow, models: list[str], skip: tuple[str, str] | None, runs:
 
 
 def describe(run: Execution) -> dict[str, Any]:
-    return {"status": run.status, "limit": run.limit, "stdout": excerpt(outcome(run).stdout),
+    """A run as the verdicts file shows it. stdout only as a digest and a line count: its text can hold
+    dates (`ls -l`), which would make the file differ from day to day (see `detail` for the text)."""
+    stdout = outcome(run).stdout
+    return {"status": run.status, "limit": run.limit,
+            "stdout_sha256": hashlib.sha256(stdout.encode()).hexdigest()[:16],
+            "stdout_lines": len(stdout.splitlines()),
             "changed": [f"{'-' if change is None else '~' if change.touched else '+'}{path}"
-                        for path, change in sorted(run.changes.items())][:20],
-            "elapsed_s": round(run.elapsed_s, 3)}
+                        for path, change in sorted(run.changes.items())][:20]}
+
+
+def detail(row: EvalRow, models: list[str], runs: dict[Task, Execution]) -> dict[str, Any]:
+    """What a person debugging a row wants and a reproducible file cannot hold: output text, times."""
+    commands = {"reference": row.gold, **{m: row.predictions[m] for m in models}}
+    record: dict[str, Any] = {"id": row.id}
+    for role, command in commands.items():
+        run = runs.get((command, 0))
+        if run is not None:
+            record[role] = {"stdout": excerpt(outcome(run).stdout), "stderr": excerpt(run.stderr.strip()),
+                            "elapsed_s": round(run.elapsed_s, 3)}
+    return record
 
 
 def summarize(verdicts: list[dict[str, Any]], models: Iterable[str]) -> dict[str, Any]:

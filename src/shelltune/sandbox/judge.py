@@ -6,8 +6,9 @@ order-insensitive variant compares stdout's lines as a multiset. stderr is never
 differ between tools that do the same thing.
 
 A row is skipped, with a reason, when its reference cannot tell a right answer from a wrong one here:
-- statically, from the programs it runs: `network`, `root`, `packages`, `hardware`, `interactive`
-  (and `sleep`, which only takes time: `no_effect`);
+- statically, from the programs it runs: `network`, `root`, `packages`, `hardware`, `interactive`,
+  `nondeterministic` (`ps` and friends, which show their own pipeline's live state), and `no_effect` for a
+  line that only sleeps;
 - after running it twice: `packages` (command not found), `interactive` (ran into the wall clock),
   `reference_failed` (non-zero exit with no output and no change: both sides failing would look equal;
   `diff` or `grep -c` exiting 1 with output are judged), `nondeterministic` (the two runs differ),
@@ -48,6 +49,10 @@ HARDWARE = {"lsblk", "fdisk", "sfdisk", "parted", "hdparm", "smartctl", "nvidia-
 INTERACTIVE = {"watch", "top", "htop", "less", "more", "most", "vi", "vim", "nvim", "nano", "emacs", "man",
                "history", "read", "screen", "tmux", "ssh-keygen", "mysql", "psql", "ftp", "telnet", "bc"}
 REPLS = {"python", "python3", "node", "irb", "sqlite3", "lua", "ghci"}
+# Output that shows the live state of the command's own processes: `ps aux | grep x` lists grep itself
+# sometimes running (R), sometimes sleeping, with a different RSS (1 run in 13 here). Two reference runs
+# agree often enough that the row would flip between judged and skipped from one repro to the next.
+LIVE_STATE = {"ps", "top", "pstree", "pidstat"}
 
 
 @dataclass(frozen=True)
@@ -173,7 +178,8 @@ def static_skip(command: str) -> tuple[str, str] | None:
 REASON_TEXT = {"network": "needs the network", "root": "needs root or a system service",
                "packages": "installs or removes packages", "hardware": "depends on the host's hardware or load",
                "interactive": "waits for a terminal, input or the end of a stream",
-               "no_effect": "has no observable effect"}
+               "no_effect": "has no observable effect",
+               "nondeterministic": "shows the live state (CPU, memory, run state) of its own processes"}
 
 
 def classify(name: str, args: list[str]) -> str | None:
@@ -189,6 +195,8 @@ def classify(name: str, args: list[str]) -> str | None:
     if name in INTERACTIVE or (name in REPLS and not args) or (name == "tail" and follows(args)) or \
             (name == "git" and args[:1] == ["commit"] and not any(a.startswith(("-m", "--message", "-F")) for a in args)):
         return "interactive"
+    if name in LIVE_STATE:
+        return "nondeterministic"
     return None
 
 

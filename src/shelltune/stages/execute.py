@@ -8,8 +8,10 @@ sets (`execute.extra_sets`, any format the split stage reads) are answered by bo
 
 Writes `<paths.reports>/execute.json` (per model: execution accuracy over the executed rows, strict and
 order-insensitive, coverage, skips by reason, the safety witness; the same per extra set) and
-`<paths.reports>/executions.jsonl` (one verdict per row and set). Wall time goes to
-`<paths.reports>/runtime/execute.json`, outside dvc.lock. Fails with one line when the sandbox cannot start.
+`<paths.reports>/executions.jsonl` (one verdict per row and set; reproducible from day to day). Wall time
+goes to `<paths.reports>/runtime/execute.json` and each run's output text and time to
+`<paths.reports>/runtime/executions_detail.jsonl`, outside dvc.lock. Fails with one line when the sandbox
+cannot start.
 """
 
 from __future__ import annotations
@@ -123,6 +125,8 @@ def execute(params: Params) -> dict[str, Any]:
     write_json(out / "execute.json", metrics)
     write_json(out / "runtime" / "execute.json", {name: {"seconds": round(r.seconds, 2), "runs": r.runs,
                                                          "workers": workers} for name, r in reports.items()})
+    write_jsonl(out / "runtime" / "executions_detail.jsonl",
+                [{"set": name, **d} for name, r in reports.items() for d in r.details])
     for name, report in reports.items():
         print(format_summary(name, report))
     return metrics
