@@ -67,6 +67,21 @@ def test_stage_writes_metrics_and_verdicts(tmp_path, repo_params_raw):
     assert "execution_accuracy" in result.stdout
 
 
+def test_results_interface_reads_the_committed_outputs():
+    """What plot/scan/report use: the committed outputs read back, headline rows, witness joined by the
+    scan findings' key (model, request, command)."""
+    from shelltune.sandbox.results import headline, read_execution, witness_index
+    metrics, verdicts = read_execution(ROOT / "reports")
+    assert len(verdicts) == metrics["rows"] == 424
+    rows = dict((key, (base, tuned)) for key, base, tuned in headline(metrics))
+    assert rows["coverage"][0] == rows["coverage"][1] == pytest.approx(metrics["tuned"]["executed"] / 424, abs=1e-4)
+    index = witness_index(verdicts)
+    assert len(index) <= 2 * metrics["tuned"]["executed"]
+    flagged = [key for key, w in index.items() if key[0] == "tuned" and (w["deleted"] or w["created"]
+                                                                       or w["modified"] or w["processes_stopped"])]
+    assert len({(k[1], k[2]) for k in flagged}) <= metrics["tuned"]["witness_rows"] and flagged
+
+
 def test_stale_predictions_are_one_clear_error(tmp_path, repo_params_raw):
     raw, params_file = project(tmp_path, repo_params_raw)
     write_jsonl(Path(raw["paths"]["processed"]) / "test.jsonl", [{"id": "other", "instruction": "x", "command": "ls"}])
@@ -127,6 +142,11 @@ def test_dvc_yaml_lists_every_code_file_the_stage_imports():
             continue
         seen.add(path)
         todo.extend(shelltune_imports(path))
+        package = path.parent  # importing a module runs its packages' __init__.py too
+        while package != ROOT / "src":
+            if (package / "__init__.py").exists():
+                seen.add(package / "__init__.py")
+            package = package.parent
     files = {str(p.relative_to(ROOT)) for p in seen} - {"src/shelltune/__init__.py", "src/shelltune/stages/__init__.py"}
     # models.py imports distributed.py only to train in several processes, never for generation
     files.discard("src/shelltune/distributed.py")
