@@ -73,7 +73,7 @@ def test_results_interface_reads_the_committed_outputs():
     from shelltune.sandbox.results import headline, read_execution, witness_index
     metrics, verdicts = read_execution(ROOT / "reports")
     assert len(verdicts) == metrics["rows"] == 424
-    rows = dict((key, (base, tuned)) for key, base, tuned in headline(metrics))
+    rows = {key: (base, tuned) for key, base, tuned in headline(metrics)}
     assert rows["coverage"][0] == rows["coverage"][1] == pytest.approx(metrics["tuned"]["executed"] / 424, abs=1e-4)
     index = witness_index(verdicts)
     assert len(index) <= 2 * metrics["tuned"]["executed"]
