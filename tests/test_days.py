@@ -1,0 +1,85 @@
+"""The execute stage's tracked outputs do not depend on the day it runs.
+
+dvc.lock commits the hashes of reports/execute.json and reports/executions.jsonl, and a fresh clone must
+reproduce them on any day. Here the whole stage runs twice with its own process under libfaketime, on
+two different (fake) days years apart, over rows whose output shows dates and times; the two runs must
+write the same bytes."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import run_module, write_jsonl
+
+# (reference, prediction of "tuned", prediction of "base"): outputs that show the date, times of day,
+# mtimes of the fixture and of files the command writes itself (stamped by the kernel's real clock).
+ROWS = [
+    ("date", "date -u", "date -d yesterday"),
+    ("date +%F", "date +%Y-%m-%d", "date +%d/%m/%Y"),
+    ("ls -l docs", "ls -l docs/", "ls -la docs"),
+    ("find . -mtime -7 -type f | sort", "find . -type f -mtime -7 | sort", "find . -mtime -30 -type f | sort"),
+    ("stat todo.txt", "stat ./todo.txt", "stat -c %y todo.txt"),
+    ("git log --format='%h %ad %s' -n 3", "git log -n 3 --format='%h %ad %s'", "git log --oneline -n 3"),
+    ("touch f && ls -l f", "touch f; ls -l f", "touch -d 2020-01-01 f; ls -l f"),
+    ("echo x > f && ls -l --time-style=+%F f", "echo x >f; ls -l --time-style=+%F f",
+     "echo xy > f; ls -l --time-style=+%F f"),
+    ("touch app.log", "touch ./app.log", "touch -d yesterday app.log"),
+    ("mkdir out && ls -ld --full-time out", "mkdir ./out; ls -ld --full-time out", "mkdir out; ls -d out"),
+    ("printf '%(%F %H)T\\n' -1", "printf '%(%Y-%m-%d %H)T\\n' -1", "printf '%(%F)T\\n' -1"),
+    ("python3 -c 'import time; print(time.strftime(\"%F\"))'", "date +%F", "date +%F -d tomorrow"),
+]
+DAYS = ("2027-03-01 10:00:00", "2031-11-20 23:30:00")
+
+
+def faketime_library() -> str:
+    """libfaketime.so.1 from the libfaketime wheel (a dependency of the project)."""
+    spec = importlib.util.find_spec("libfaketime")
+    assert spec is not None and spec.origin, "the libfaketime package is missing: make setup"
+    library = Path(spec.origin).parent / "vendor" / "libfaketime" / "src" / "libfaketime.so.1"
+    assert library.is_file(), library
+    return str(library)
+
+
+def stage_on(day: str, root: Path, repo_params_raw: dict) -> dict[str, bytes]:
+    """Run the execute stage with its whole process tree believing it is `day`; return its tracked outputs."""
+    raw = copy.deepcopy(repo_params_raw)
+    raw["paths"].update(processed=str(root / "processed"), reports=str(root / "reports"))
+    (root / "processed").mkdir(parents=True)
+    (root / "reports").mkdir()
+    write_jsonl(root / "processed" / "test.jsonl",
+                [{"id": f"d{i}", "instruction": ref, "command": ref, "source": "t"} for i, (ref, _, _) in enumerate(ROWS)])
+    write_jsonl(root / "reports" / "predictions.jsonl",
+                [{"id": f"d{i}", "instruction": ref, "gold": ref, "base_command": base, "tuned_command": tuned}
+                 for i, (ref, tuned, base) in enumerate(ROWS)])
+    params = root / "params.yaml"
+    params.write_text(yaml.safe_dump(raw, sort_keys=False))
+    # The harness's own clock is faked from its first instruction; its monotonic clock is left alone
+    # (timeouts and sleeps keep working).
+    env = {"LD_PRELOAD": faketime_library(), "FAKETIME": f"@{day}", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    result = run_module("shelltune.stages.execute", "--params", str(params), env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return {name: (root / "reports" / name).read_bytes() for name in ("execute.json", "executions.jsonl")}
+
+
+@pytest.mark.slow
+def test_tracked_outputs_are_the_same_on_any_day(tmp_path, repo_params_raw):
+    first, second = (stage_on(day, tmp_path / f"day{n}", repo_params_raw) for n, day in enumerate(DAYS))
+    for name in first:
+        if first[name] != second[name]:
+            a, b = first[name].decode().splitlines(), second[name].decode().splitlines()
+            changed = [(x, y) for x, y in zip(a, b) if x != y][:3]
+            pytest.fail(f"{name} differs between {DAYS[0]} and {DAYS[1]}:\n" +
+                        "\n".join(f"- {x[:400]}\n+ {y[:400]}" for x, y in changed))
+    # ...and not because nothing ran: every row is judged, and the verdicts are the right ones.
+    verdicts = [json.loads(line) for line in first["executions.jsonl"].decode().splitlines()]
+    skipped = {v["gold"]: (v["skip_reason"], v["skip_detail"]) for v in verdicts if not v["executed"]}
+    assert not skipped, skipped
+    assert [v["tuned"]["match"] for v in verdicts] == [True] * len(ROWS), \
+        [(v["gold"], v["tuned"]["differs"]) for v in verdicts if not v["tuned"]["match"]]
+    assert [v["base"]["match"] for v in verdicts] == [False] * len(ROWS), \
+        [v["gold"] for v in verdicts if v["base"]["match"]]
