@@ -14,7 +14,11 @@ from typing import Any
 import pytest
 import yaml
 
+from shelltune.config import instant_seconds
+
 ROOT = Path(__file__).resolve().parents[1]
+# The sandbox's clock in params.yaml (execute.clock), in epoch seconds: the sandbox tests build their worlds at it.
+CLOCK = instant_seconds(yaml.safe_load((ROOT / "params.yaml").read_text())["execute"]["clock"])
 DVC = str(Path(sys.executable).with_name("dvc"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")

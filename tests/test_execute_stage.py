@@ -100,6 +100,17 @@ def test_missing_sandbox_fails_the_stage_in_one_line(tmp_path, repo_params_raw):
     assert not (tmp_path / "reports" / "execute.json").exists()
 
 
+def test_missing_libfaketime_fails_the_stage_in_one_line(tmp_path, repo_params_raw):
+    """Never a run on the real clock: without libfaketime nothing is executed."""
+    _, params_file = project(tmp_path, repo_params_raw)
+    result = run_module("shelltune.stages.execute", "--params", str(params_file),
+                        env={"SHELLTUNE_FAKETIME": str(tmp_path / "no-libfaketime.so.1")})
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "libfaketime" in lines[0] and "make setup" in lines[0]
+    assert not (tmp_path / "reports" / "execute.json").exists()
+
+
 def test_script_fixture_needs_its_script(repo_params_raw):
     raw = copy.deepcopy(repo_params_raw)
     raw["execute"]["fixture"]["kind"] = "script"

@@ -7,11 +7,10 @@ import time
 from collections import Counter
 
 import pytest
-from conftest import ROOT
+from conftest import CLOCK, ROOT
 
 from shelltune.sandbox.builtin import build_builtin
 from shelltune.sandbox.evaluate import EvalRow, evaluate
-from shelltune.sandbox.fixture import today
 from shelltune.sandbox.judge import (
     SKIP_REASONS,
     mask_now,
@@ -28,7 +27,7 @@ LIMITS = Limits(wall_s=3)
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    return build_builtin(42, tmp_path_factory.mktemp("judge") / "world", today())
+    return build_builtin(42, tmp_path_factory.mktemp("judge") / "world", CLOCK)
 
 
 def test_now_is_masked_only_inside_the_run_window():
@@ -41,7 +40,7 @@ def test_now_is_masked_only_inside_the_run_window():
 
 def test_stdout_normalization():
     raw = b"./src/a.py\n/home/user/project/b.txt   x\n/home/user/.bashrc\nInode: 12345  Device: 0,41\n\n\n"
-    assert normalize_stdout(raw, (0, 0)) == "src/a.py\nb.txt x\n~/.bashrc\nInode: <inode> Device: <device>"
+    assert normalize_stdout(raw, (0, 0), (0, 0)) == "src/a.py\nb.txt x\n~/.bashrc\nInode: <inode> Device: <device>"
 
 
 @pytest.mark.parametrize("command,reason", [

@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import CLOCK
 
 from shelltune.errors import ShelltuneError
 from shelltune.sandbox.builtin import build_builtin
-from shelltune.sandbox.fixture import today
 from shelltune.sandbox.judge import equivalent, outcome
 from shelltune.sandbox.limits import Limits
 from shelltune.sandbox.runner import (
@@ -115,7 +115,7 @@ def sandbox_processes() -> list[int]:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> World:
-    return build_builtin(7, tmp_path_factory.mktemp("containment") / "world", today())
+    return build_builtin(7, tmp_path_factory.mktemp("containment") / "world", CLOCK)
 
 
 @pytest.fixture(scope="module")
@@ -277,7 +277,7 @@ def test_every_command_goes_through_privilege_drop_limits_and_bubblewrap(sandbox
 
 
 def test_a_broken_harness_is_never_a_match():
-    broken = Execution("x", None, b"", "", {}, (), "killed", 0.0, (0.0, 0.0))
+    broken = Execution("x", None, b"", "", {}, (), "killed", 0.0, (0.0, 0.0), (0.0, 0.0))
     assert not equivalent(outcome(broken), outcome(broken))
 
 

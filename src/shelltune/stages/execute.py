@@ -2,8 +2,8 @@
 
 Runs every test row's reference command twice and each model's prediction once in a bubblewrap sandbox,
 over fresh copies of a fixture world (`execute.fixture`: the built-in seeded world, or one a setup script
-builds), and compares what they did: exit status, normalized stdout, the resulting file tree and the
-background processes left. Rows the sandbox cannot judge are skipped with a reason. Extra evaluation
+builds) with a fake clock starting at `execute.clock` whatever the real date, and compares what they did:
+exit status, normalized stdout, the resulting file tree and the background processes left. Rows the sandbox cannot judge are skipped with a reason. Extra evaluation
 sets (`execute.extra_sets`, any format the split stage reads) are answered by both models first.
 
 Writes `<paths.reports>/execute.json` (per model: execution accuracy over the executed rows, strict and
@@ -11,7 +11,7 @@ order-insensitive, coverage, skips by reason, the safety witness; the same per e
 `<paths.reports>/executions.jsonl` (one verdict per row and set; reproducible from day to day). Wall time
 goes to `<paths.reports>/runtime/execute.json` and each run's output text and time to
 `<paths.reports>/runtime/executions_detail.jsonl`, outside dvc.lock. Fails with one line when the sandbox
-cannot start.
+cannot start or libfaketime is missing.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from shelltune.config import DataParams, ExtraSet, Params, load_params
 from shelltune.errors import ShelltuneError, run_cli, stage_parser
 from shelltune.fileio import read_jsonl, write_json, write_jsonl
 from shelltune.sandbox.evaluate import EvalRow, Report, evaluate
-from shelltune.sandbox.fixture import build_world, today
+from shelltune.sandbox.fixture import build_world
 from shelltune.sandbox.limits import Limits
 from shelltune.sandbox.runner import Sandbox
 from shelltune.sandbox.world import World
@@ -98,7 +98,8 @@ def limits_of(params: Params) -> Limits:
 def make_world(params: Params, scratch: Path) -> World:
     fixture = params.execute.fixture
     seed = params.seed if fixture.kind == "builtin" else 0
-    return build_world(fixture.kind, fixture.setup, fixture.env, seed, scratch / "world", today(), limits_of(params))
+    return build_world(fixture.kind, fixture.setup, fixture.env, seed, scratch / "world", params.execute.clock_seconds,
+                       limits_of(params))
 
 
 def check_sandbox(world: World, limits: Limits, env: dict[str, str]) -> None:
