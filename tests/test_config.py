@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, timezone
+
 import pytest
 from pydantic import ValidationError
 
@@ -34,7 +36,7 @@ def test_unknown_keys_are_named_with_allowed_keys(params_raw):
     params_raw["colour"] = "blue"
     params_raw["split"]["shuffle"] = True
     message = problems(params_raw)
-    allowed = "data, export, lora, model, paths, prompt, quant, runtime, scan, seed, split, train, validate"
+    allowed = "data, execute, export, lora, model, paths, prompt, quant, runtime, scan, seed, split, train, validate"
     assert f"params.yaml: colour: unknown key (allowed here: {allowed})" in message
     assert "split.shuffle: unknown key (allowed here: dedup, drop_unsafe, fractions)" in message
 
@@ -106,3 +108,26 @@ def test_debug_env_shows_traceback(params_raw, tmp_path):
     path = write_params(tmp_path / "bad.yaml", params_raw)
     result = run_module("shelltune.stages.split", "--params", str(path), env={"SHELLTUNE_DEBUG": "1"})
     assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "value,expect",
+    [
+        ("2026-06-01T09:00:00Z", "2026-06-01T09:00:00Z"),
+        ("2026-06-01T11:00:00+02:00", "2026-06-01T09:00:00Z"),
+        # an unquoted timestamp (DVC's -S writes one) reaches the validator as a datetime
+        (datetime(2026, 6, 1, 9, tzinfo=timezone.utc), "2026-06-01T09:00:00Z"),
+        ("2026-06-01T09:00:00", "give the time zone"),
+        (date(2026, 6, 1), "a date without a time of day"),
+        ("June 1st", "expected an ISO 8601 timestamp"),
+        ("2026-06-01T09:00:00.5Z", "whole seconds only"),
+        ("2999-01-01T00:00:00Z", "must be at least a day before now"),
+    ],
+)
+def test_execute_clock_is_a_past_instant_with_a_time_zone(params_raw, value, expect):
+    set_key(params_raw, "execute.clock", value)
+    if expect.startswith("20"):
+        params = parse_params(params_raw)
+        assert params.execute.clock == expect and params.execute.clock_seconds == 1780304400
+    else:
+        assert f"execute.clock: {expect}" in problems(params_raw)

@@ -17,32 +17,9 @@ from pydantic import BaseModel
 
 from shelltune.config import parse_params
 
-from conftest import ROOT, pairs, shrink, tiny_paths, write_jsonl
+from conftest import ROOT, Recorder, pairs, shrink, tiny_paths, write_jsonl
 
-
-class Recorder:
-    """Stands in for a params section; records every dotted key read through it."""
-
-    def __init__(self, model: BaseModel, path: str, seen: set[str]):
-        object.__setattr__(self, "_model", model)
-        object.__setattr__(self, "_path", path)
-        object.__setattr__(self, "_seen", seen)
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._model, name)
-        fields = type(self._model).model_fields
-        if name not in fields:  # a method such as model_dump: records the whole section
-            self._seen.add(self._path or "*")
-            return value
-        key = fields[name].alias or name
-        dotted = f"{self._path}.{key}" if self._path else key
-        if isinstance(value, BaseModel):
-            return Recorder(value, dotted, self._seen)
-        self._seen.add(dotted)
-        return value
-
-
-STAGES = ["split", "base", "train", "validate", "scan", "plot", "export"]
+STAGES = ["split", "base", "train", "validate", "execute", "scan", "plot", "export"]
 LLAMA_CPP = ROOT / "tools" / "llama.cpp"
 
 
@@ -77,6 +54,9 @@ def reads(tmp_path_factory, repo_params_raw) -> dict[str, set[str]]:
     root = tmp_path_factory.mktemp("reads")
     raw = shrink(tiny_paths(copy.deepcopy(repo_params_raw), root), max_steps=4, eval_steps=2, save_steps=2)
     raw["data"]["path"] = str(write_jsonl(root / "data.jsonl", pairs(120)))
+    # an extra set, so the execute stage's every branch runs (the models answer it: generation params)
+    extra = write_jsonl(root / "extra.jsonl", [{"instruction": "list docs", "command": "ls docs"}])
+    raw["execute"]["extra_sets"] = [{"name": "extra", "path": str(extra), "format": "auto", "schema": "auto"}]
     raw["validate"].update(limit=8, max_new_tokens=8)
     raw["scan"].update(redteam=str(ROOT / raw["scan"]["redteam"]), max_new_tokens=8)
     raw["export"].update(

@@ -16,6 +16,7 @@ from shelltune.config import parse_params
 from shelltune.errors import ShelltuneError
 from shelltune.prediction import guard, render
 from shelltune.safety.audit import gate, load_redteam
+from shelltune.stages.execute import run as execute
 from shelltune.stages.plot import run as plot
 from shelltune.stages.scan import run as scan
 from shelltune.stages.validate import run as validate
@@ -84,17 +85,21 @@ def test_scan_plot_and_report(safe_project):
     raw, _ = safe_project
     params = parse_params(raw)
     validate(params)
+    execute(params)
     metrics = scan(params)
     assert metrics["test_tuned_dangerous_rate"] == 0.0
+    # the static scanner beside the sandbox's witness (ls in a fixture that has these dirs: no effect)
+    assert metrics["test_tuned_sandbox_witnessed"] == metrics["test_tuned_witnessed_not_flagged"] == 0
     assert set(metrics["findings_by_category"]) >= {"recursive_delete", "disk_wipe", "remote_code_execution"}
     reports = Path(raw["paths"]["reports"])
     answers = (reports / "redteam_answers.jsonl").read_text().splitlines()
     assert len(answers) == len(load_redteam(ROOT / raw["scan"]["redteam"])) >= 50
     report = plot(params)
-    for name in ("loss.png", "metrics.png", "safety.png"):
+    for name in ("loss.png", "metrics.png", "execution.png", "safety.png"):
         assert (reports / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = report.read_text()
     assert "![loss](plots/loss.png)" in text and "| exact_match |" in text and "| test tuned | 0.00% |" in text
+    assert "## Execution in a sandbox" in text and "![execution](plots/execution.png)" in text
     first_png = (reports / "plots" / "metrics.png").read_bytes()
     plot(params)
     assert (reports / "plots" / "metrics.png").read_bytes() == first_png, "plots are byte-reproducible"
@@ -105,6 +110,7 @@ def test_scan_gate_fails_the_stage_for_a_dangerous_model(evil_project):
     raw, params_file = evil_project
     params = parse_params(raw)
     validate(params)
+    execute(params)
     result = run_cli("run", "scan", "--params", str(params_file))
     assert result.returncode == 2, result.stderr
     assert (

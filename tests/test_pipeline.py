@@ -43,11 +43,13 @@ def test_param_change_reruns_split_and_unrelated_change_does_not(clone: Path):
 def test_whole_pipeline_through_dvc(clone: Path):
     shrink_params_file(clone / "params.yaml")
     out = sh(DVC, "repro", cwd=clone)
-    for stage in ("split", "base", "train", "validate", "scan", "plot"):
+    for stage in ("split", "base", "train", "validate", "execute", "scan", "plot"):
         assert f"Running stage '{stage}'" in out
     reports = clone / "reports"
     for name in (
         "validate.json",
+        "execute.json",
+        "executions.jsonl",
         "scan.json",
         "predictions.jsonl",
         "findings.jsonl",
@@ -92,7 +94,7 @@ def test_fresh_clone_reproduces_the_committed_lock_exactly(reproduced_clone: Pat
 @pytest.mark.slow
 def test_noop_repro_runs_nothing(reproduced_clone: Path):
     out = sh(DVC, "repro", cwd=reproduced_clone)
-    assert "Running stage" not in out and out.count("didn't change, skipping") == 6
+    assert "Running stage" not in out and out.count("didn't change, skipping") == 7
 
 
 @pytest.mark.slow
@@ -102,7 +104,7 @@ def test_forced_rerun_gives_identical_hashes(clone: Path):
     sh(DVC, "repro", cwd=clone)
     first = (clone / "dvc.lock").read_text()
     out = sh(DVC, "repro", "-f", cwd=clone)
-    assert out.count("Running stage") == 6
+    assert out.count("Running stage") == 7
     assert (clone / "dvc.lock").read_text() == first
 
 

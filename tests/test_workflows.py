@@ -52,3 +52,8 @@ def test_review_workflow_reproduces_and_posts_the_report():
     script = "\n".join(step.get("run", "") for step in steps)
     assert "dvc exp run --pull --allow-missing" in script and "dvc repro" in script
     assert "shelltune report --against" in script and "cml comment create --publish pr-report/report.md" in script
+    # bubblewrap's user namespaces are allowed before anything runs the sandbox
+    names = [step.get("name") for step in steps]
+    userns = names.index("Allow unprivileged user namespaces")
+    assert "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0" in steps[userns]["run"]
+    assert userns < names.index("Reproduce") < names.index("Fast tests")

@@ -14,7 +14,7 @@ import importlib
 import sys
 
 # The main pipeline's stages in the order `dvc repro` runs them (dvc.yaml; a test keeps them equal).
-PIPELINE = ("split", "base", "train", "validate", "scan", "plot")
+PIPELINE = ("split", "base", "train", "validate", "execute", "scan", "plot")
 
 COMMANDS = {
     "run": ("shelltune.cli", "run one pipeline stage: " + ", ".join(PIPELINE) + " (what dvc repro runs)"),

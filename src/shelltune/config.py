@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 import os
+import time
 import warnings
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -39,6 +41,44 @@ def _number(value: Any) -> Any:
 
 Float = Annotated[float, BeforeValidator(_number)]
 Int = Annotated[int, BeforeValidator(_number)]
+
+
+def instant_seconds(value: Any) -> int:
+    """Epoch seconds of an ISO 8601 timestamp with a time zone (`2026-06-01T09:00:00Z`). PyYAML reads an
+    unquoted timestamp as a datetime (DVC's `-S execute.clock=...` writes it so): that is accepted too."""
+    example = "such as 2026-06-01T09:00:00Z"
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        raise ValueError(f"a date without a time of day; write e.g. {value}T09:00:00Z")
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"expected an ISO 8601 timestamp {example}") from None
+    else:
+        raise ValueError(f"expected an ISO 8601 timestamp {example}")
+    if moment.tzinfo is None:
+        raise ValueError(f"give the time zone, {example} (Z: UTC)")
+    if moment.microsecond:
+        raise ValueError("whole seconds only")
+    return int(moment.astimezone(timezone.utc).timestamp())
+
+
+def _past_instant(value: Any) -> str:
+    """An instant at least a day before this machine's clock, written back as `YYYY-MM-DDTHH:MM:SSZ`. Files a
+    sandboxed command writes get the real time: with a clock in the past they are in its future by more than
+    a day on every day after, so `find -mtime` answers about them never change."""
+    seconds = instant_seconds(value)
+    if seconds > time.time() - 86400:
+        raise ValueError(
+            "must be at least a day before now: files commands write carry the real date, and their "
+            "age on the fake clock must not change as real days pass"
+        )
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+PastInstant = Annotated[str, BeforeValidator(_past_instant)]
 
 
 REMOTE_CODE_WARNING = "warning: model.trust_remote_code is on: the model repository's Python code will run"
@@ -224,6 +264,55 @@ class ExportParams(Section):
     max_new_tokens: Int = Field(gt=0, le=1024)
 
 
+class ExecuteLimits(Section):
+    wall_s: Float = Field(gt=0, le=600, description="wall clock per command; the whole process tree is killed")
+    cpu_s: Int = Field(gt=0, le=600)
+    memory_mb: Int = Field(ge=64, description="address space per process")
+    processes: Int = Field(ge=24, le=4096, description="per run uid; the fixture's own processes count too")
+    file_size_mb: Int = Field(gt=0)
+    open_files: Int = Field(ge=32)
+    output_kb: Int = Field(gt=0, description="stdout kept for comparison")
+    disk_mb: Int = Field(ge=16, description="tmpfs holding each worker's run copies (root only)")
+
+
+class ExecuteFixture(Section):
+    kind: Literal["builtin", "script"]
+    setup: str | None = Field(description="kind script: bash script run in the sandbox to build the tree")
+    env: dict[str, str]
+
+    @model_validator(mode="after")
+    def _script_named(self) -> ExecuteFixture:
+        if self.kind == "script" and not self.setup:
+            raise ValueError("fixture.kind is script: set fixture.setup to the setup script's path")
+        return self
+
+
+class ExtraSet(Section):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+    path: str = Field(min_length=1)
+    format: DataFormat
+    schema_: DataSchema = Field(alias="schema")
+
+
+class ExecuteParams(Section):
+    workers: Int = Field(ge=1, le=64)
+    clock: PastInstant = Field(description="the instant every sandboxed run's fake clock starts at")
+    fixture: ExecuteFixture
+    limits: ExecuteLimits
+    extra_sets: list[ExtraSet]
+
+    @model_validator(mode="after")
+    def _unique_set_names(self) -> ExecuteParams:
+        names = [s.name for s in self.extra_sets]
+        if len(set(names)) != len(names) or "test" in names:
+            raise ValueError("extra_sets names must be unique and not 'test'")
+        return self
+
+    @property
+    def clock_seconds(self) -> int:
+        return instant_seconds(self.clock)
+
+
 # `validate` is also the name of a deprecated pydantic classmethod; as a field it works as expected.
 warnings.filterwarnings("ignore", message='Field name "validate"', category=UserWarning)
 
@@ -242,6 +331,7 @@ class Params(Section):
     validate: ValidateParams
     scan: ScanParams
     export: ExportParams
+    execute: ExecuteParams
 
 
 def params_path(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -7,7 +7,7 @@ from typing import Any
 
 from shelltune.metrics import METRIC_KEYS
 
-PLOTS = ("loss.png", "metrics.png", "safety.png")
+PLOTS = ("loss.png", "metrics.png", "execution.png", "safety.png")
 
 
 def read_curve(path: Path) -> tuple[list[int], list[float]]:
@@ -80,8 +80,31 @@ def save(fig, out: Path) -> None:
     plt.close(fig)
 
 
-def draw_all(reports: Path, validate: dict[str, Any], scan: dict[str, Any], out_dir: Path) -> None:
+def plot_execution(execute: dict[str, Any], out: Path) -> None:
+    """Execution accuracy (strict and order-insensitive) over the executed rows, and the coverage."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    keys = ("execution_accuracy", "execution_accuracy_unordered", "coverage")
+    x = np.arange(len(keys))
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for offset, name in ((-0.2, "base"), (0.2, "tuned")):
+        bars = ax.bar(
+            x + offset, [execute[name][k] for k in keys], width=0.4, label="fine-tuned" if name == "tuned" else "base"
+        )
+        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.set_xticks(x, [k.replace("_", "\n") for k in keys], fontsize=8)
+    executed = execute["tuned"]["executed"]
+    ax.set(ylim=(0, 1.12), ylabel="share", title=f"Executed in the sandbox ({executed} of {execute['rows']} rows)")
+    ax.legend(loc="upper right")
+    save(fig, out)
+
+
+def draw_all(
+    reports: Path, validate: dict[str, Any], execute: dict[str, Any], scan: dict[str, Any], out_dir: Path
+) -> None:
     """Every plot in PLOTS, drawn into `out_dir`."""
     plot_loss(reports / "train", out_dir / "loss.png")
     plot_metrics(validate, out_dir / "metrics.png")
+    plot_execution(execute, out_dir / "execution.png")
     plot_safety(scan, out_dir / "safety.png")

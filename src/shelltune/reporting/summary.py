@@ -7,10 +7,52 @@ from typing import Any
 from shelltune.metrics import METRIC_KEYS
 
 
+def execution_section(execute: dict[str, Any], scan: dict[str, Any], unflagged: list[dict[str, Any]]) -> str:
+    """What the sandbox saw: execution accuracy next to exact match, why rows were skipped, and the commands
+    whose runs touched more than their task although the static scanner let them through."""
+    keys = ("execution_accuracy", "execution_accuracy_unordered", "coverage", "executed", "witness_rows")
+    rows = "\n".join(f"| {k} | {execute['base'][k]} | {execute['tuned'][k]} |" for k in keys)
+    skipped = ", ".join(f"{reason} {n}" for reason, n in execute["tuned"]["skipped"].items() if n) or "none"
+    witness = "\n".join(
+        f"| {cell(r['instruction'])} | {code(r['command'])} | {cell(describe_witness(r['witness']), 60)} |"
+        for r in unflagged
+    )
+    table = (
+        f"| request | fine-tuned command | outside the task |\n|---|---|---|\n{witness}"
+        if unflagged
+        else "Every prediction whose run reached outside its task was also flagged by the scanner."
+    )
+    return f"""## Execution in a sandbox
+
+{execute["rows"]} test rows; {execute["tuned"]["executed"]} executed (reference run twice, each prediction once, in
+fresh copies of the fixture world); skipped: {skipped}.
+
+| metric | base | fine-tuned |
+|---|---:|---:|
+{rows}
+
+![execution](plots/execution.png)
+
+The sandbox as a safety witness: {scan.get("test_tuned_sandbox_witnessed", 0)} fine-tuned predictions changed
+files or processes outside their task; {scan.get("test_tuned_witnessed_not_flagged", 0)} of them were not flagged
+by the static scanner:
+
+{table}
+"""
+
+
+def describe_witness(witness: dict[str, Any]) -> str:
+    parts = [f"{k} {len(witness[k])}" for k in ("deleted", "created", "modified", "processes_stopped") if witness[k]]
+    if witness.get("limit"):
+        parts.append(f"limit {witness['limit']}")
+    return ", ".join(parts)
+
+
 def report_markdown(
     split: dict[str, Any],
     train: dict[str, Any],
     validate: dict[str, Any],
+    execution: str,
     scan: dict[str, Any],
     examples: list[dict[str, Any]],
 ) -> str:
@@ -50,6 +92,7 @@ eval loss {eval_loss if eval_loss is None else f"{eval_loss:.4f}"}.
 
 ![metrics](plots/metrics.png)
 
+{execution}
 ## Safety
 
 | prompt set / model | dangerous rate |

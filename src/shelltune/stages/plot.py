@@ -1,8 +1,9 @@
 """The plot stage: `dvc repro plot` (or `shelltune run plot`).
 
 Draws the PNGs (`shelltune.reporting.plots`: train and eval loss from the dvclive files, base vs
-fine-tuned task metrics, safety findings by category) and writes `<paths.reports>/report.md`
-(`shelltune.reporting.summary`), the page a reviewer reads, with the PNGs embedded.
+fine-tuned task metrics, execution accuracy in the sandbox, safety findings by category) and writes
+`<paths.reports>/report.md` (`shelltune.reporting.summary`), the page a reviewer reads, with the PNGs
+embedded and the commands the sandbox saw reach outside their task although the scanner let them pass.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from shelltune.entrypoint import Stage
 from shelltune.errors import ShelltuneError
 from shelltune.fileio import atomic_path, read_jsonl, write_text
 from shelltune.reporting.plots import draw_all
-from shelltune.reporting.summary import report_markdown, spread
+from shelltune.reporting.summary import execution_section, report_markdown, spread
+from shelltune.safety.audit import has_effect
+from shelltune.sandbox.results import read_execution, witness_index
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -25,17 +28,29 @@ def read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+def unflagged_witness(verdicts: list[dict[str, Any]], findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The fine-tuned model's test-set commands the sandbox saw reach outside their task, unflagged."""
+    flagged = {(f["prompt"], f["command"]) for f in findings if f["set"] == "test" and f["model"] == "tuned"}
+    return [
+        {"instruction": instruction, "command": command, "witness": witness}
+        for (model, instruction, command), witness in witness_index(verdicts).items()
+        if model == "tuned" and has_effect(witness) and (instruction, command) not in flagged
+    ]
+
+
 def run(params: Params) -> Path:
     reports = Path(params.paths.reports)
     split = read_json(reports / "split.json")
     train = read_json(reports / "train" / "metrics.json")
     validate = read_json(reports / "validate.json")
     scan = read_json(reports / "scan.json")
+    execute, verdicts = read_execution(reports)
     predictions = read_jsonl(reports / "predictions.jsonl")
     with atomic_path(reports / "plots") as staged:
         staged.mkdir()
-        draw_all(reports, validate, scan, staged)
-    write_text(reports / "report.md", report_markdown(split, train, validate, scan, spread(predictions, 8)))
+        draw_all(reports, validate, execute, scan, staged)
+    execution = execution_section(execute, scan, unflagged_witness(verdicts, read_jsonl(reports / "findings.jsonl")))
+    write_text(reports / "report.md", report_markdown(split, train, validate, execution, scan, spread(predictions, 8)))
     return reports / "report.md"
 
 

@@ -5,11 +5,16 @@ commands from the validate stage, and over the tuned model's answers to the red-
 `scan.redteam`: requests that ask, plainly or slyly, for destructive, exfiltrating or remote-code
 actions (`shelltune.safety.audit`). Nothing generated is ever executed.
 
-Writes `<paths.reports>/findings.jsonl` (set, model, prompt, command, category, severity, reason),
-`redteam_answers.jsonl` and `scan.json` (dangerous rate per model and prompt set, findings per
-category). The stage fails when the tuned model's dangerous rate exceeds `scan.max_dangerous_rate` on
-the test set or `scan.max_redteam_dangerous_rate` on the red-team set; a failed stage leaves the
-tracked reports as they were, so that run's findings go to `<paths.reports>/runtime/scan-failed/`.
+Beside the static verdicts it puts the execute stage's safety witness: what each executed test-set
+prediction did outside the task's own files in the sandbox, and where the scanner and the sandbox
+disagree (`safety.audit.cross_check`).
+
+Writes `<paths.reports>/findings.jsonl` (set, model, prompt, command, category, severity, reason, and the
+sandbox's witness where the command ran), `redteam_answers.jsonl` and `scan.json` (dangerous rate per
+model and prompt set, findings per category, the cross-check counts). The stage fails when the tuned
+model's dangerous rate exceeds `scan.max_dangerous_rate` on the test set or
+`scan.max_redteam_dangerous_rate` on the red-team set; a failed stage leaves the tracked reports as they
+were, so that run's findings go to `<paths.reports>/runtime/scan-failed/`.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from shelltune.fileio import read_jsonl, write_json, write_jsonl
 from shelltune.inference import generate, load_model_and_tokenizer
 from shelltune.metrics import extract_command
 from shelltune.numerics import bnb_cpu_path, describe_numerics
-from shelltune.safety.audit import gate, load_redteam, safety_metrics, scan_rows
+from shelltune.safety.audit import cross_check, gate, load_redteam, safety_metrics, scan_rows
+from shelltune.sandbox.results import read_execution, witness_index
 
 
 def run(params: Params) -> dict[str, Any]:
@@ -33,6 +39,7 @@ def run(params: Params) -> dict[str, Any]:
     if not predictions_file.exists():
         raise ShelltuneError(f"{predictions_file}: not found; run the validate stage first (dvc repro validate)")
     predictions = read_jsonl(predictions_file)
+    witness = witness_index(read_execution(reports)[1])
     redteam = load_redteam(Path(params.scan.redteam))
     model, tokenizer = load_model_and_tokenizer(params, params.paths.adapter)
     answers = generate(
@@ -53,6 +60,9 @@ def run(params: Params) -> dict[str, Any]:
         ("redteam", "tuned"): len(redteam),
     }
     metrics = safety_metrics(findings, totals)
+    for finding in findings:
+        finding["witness"] = witness.get((finding["model"], finding["prompt"], finding["command"]))
+    metrics.update(cross_check(findings, witness))
     redteam_answers = [
         {"prompt": p, "output": a.text, "command": extract_command(a.text)}
         for p, a in zip(redteam, answers, strict=True)

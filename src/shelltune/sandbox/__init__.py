@@ -1,0 +1,1 @@
+"""Sandboxed execution of shell commands over a fixture world, and the judge that compares them."""

@@ -1,0 +1,263 @@
+"""Execution-based evaluation of a set of rows: each reference run twice, each prediction once, in
+parallel sandboxes, then one verdict per row and metrics per model.
+
+Every distinct command string runs once per role: rows share a world, so the same command in a fresh copy
+does the same thing (its reference's two runs check exactly that). A prediction identical to a reference
+reuses that reference's first run instead of a third run of the same text. Predictions run only for
+rows whose reference can be judged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from multiprocessing.util import Finalize
+from typing import Any
+
+from tqdm import tqdm
+
+from shelltune.sandbox.judge import (
+    SKIP_REASONS,
+    differences,
+    dynamic_skip,
+    equivalent,
+    excerpt,
+    outcome,
+    static_skip,
+    witness,
+)
+from shelltune.sandbox.limits import Limits
+from shelltune.sandbox.runner import Execution, Sandbox
+from shelltune.sandbox.world import World
+
+
+@dataclass(frozen=True)
+class EvalRow:
+    id: str
+    instruction: str
+    gold: str
+    predictions: dict[str, str] = field(default_factory=dict)  # model name -> predicted command
+
+
+@dataclass
+class Report:
+    verdicts: list[dict[str, Any]]  # reproducible: nothing in them depends on the day or the machine's speed
+    metrics: dict[str, Any]
+    runs: int
+    seconds: float
+    details: list[dict[str, Any]] = field(default_factory=list)  # per row: output excerpts and run times
+
+
+Task = tuple[str, int]  # (command, run number)
+
+
+class Runner:
+    """Runs (command, run number) tasks in `workers` processes, each with a Sandbox of its own."""
+
+    def __init__(self, world: World, limits: Limits, env: dict[str, str], workers: int):
+        self.world, self.limits, self.env, self.workers = world, limits, env, workers
+        self.slot = 0
+        self._local: Sandbox | None = None
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> Runner:
+        if self.workers > 1:
+            # fork is cheapest (the world and its manifest are inherited, not pickled), but not from a process
+            # that has loaded torch (extra sets): its thread pools do not survive a fork. Spawn then.
+            context = multiprocessing.get_context("spawn" if "torch" in sys.modules else "fork")
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=context,
+                initializer=_start_worker,
+                initargs=(self.world, self.limits, self.env),
+            )
+        else:
+            self._local = Sandbox(self.world, self.limits, self.env)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+        if self._local is not None:
+            self._local.close()
+
+    def run(self, tasks: list[Task], bar: tqdm | None = None) -> dict[Task, Execution]:
+        results: dict[Task, Execution] = {}
+        if self._local is not None:
+            for task in tasks:
+                results[task] = self._local.run(task[0], self._next_slot())
+                if bar is not None:
+                    bar.update()
+            return results
+        assert self._pool is not None
+        pending: dict[Future[Execution], Task] = {}
+        queue = list(reversed(tasks))
+        while queue or pending:
+            # A bounded window keeps cancellation cheap if a run raises (the sandbox stopped working).
+            while queue and len(pending) < 4 * self.workers:
+                task = queue.pop()
+                pending[self._pool.submit(_run_in_worker, task[0], self._next_slot())] = task
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                results[pending.pop(future)] = future.result()
+                if bar is not None:
+                    bar.update()
+        return results
+
+    def _next_slot(self) -> int:
+        self.slot += 1  # a fresh uid for every run (see runner.UID_BASE)
+        return self.slot
+
+
+_WORKER: Sandbox | None = None
+
+
+def _start_worker(world: World, limits: Limits, env: dict[str, str]) -> None:
+    global _WORKER
+    _WORKER = Sandbox(world, limits, env)
+    # Pool workers leave through os._exit, which skips atexit; Finalize still runs.
+    Finalize(_WORKER, _WORKER.close, exitpriority=10)
+
+
+def _run_in_worker(command: str, slot: int) -> Execution:
+    assert _WORKER is not None
+    return _WORKER.run(command, slot)
+
+
+def evaluate(
+    rows: list[EvalRow],
+    world: World,
+    limits: Limits,
+    env: dict[str, str] | None = None,
+    workers: int = 1,
+    progress: str | None = "executing",
+) -> Report:
+    """Judge every row's predictions against its reference; see the module docstring."""
+    started = time.perf_counter()
+    models = sorted({name for row in rows for name in row.predictions})
+    baseline = tuple(sorted(name[:15] for name, _ in world.daemons))
+    static = {row.gold: static_skip(row.gold) for row in rows}
+    golds = sorted({row.gold for row in rows if static[row.gold] is None})
+    with (
+        Runner(world, limits, env or {}, workers) as runner,
+        tqdm(total=2 * len(golds), desc=progress, unit="run", disable=progress is None, mininterval=0.5) as bar,
+    ):
+        runs = runner.run([(cmd, n) for cmd in golds for n in (0, 1)], bar)
+        skips = {cmd: static[cmd] or dynamic_skip(runs[(cmd, 0)], runs[(cmd, 1)], baseline) for cmd in static}
+        judged = [row for row in rows if skips[row.gold] is None]
+        wanted = sorted({row.predictions[m] for row in judged for m in models} - {cmd for cmd, _ in runs})
+        bar.total += len(wanted)
+        bar.refresh()
+        runs.update(runner.run([(cmd, 0) for cmd in wanted], bar))
+    pristine = set(world.manifest)
+    verdicts = [verdict(row, models, skips[row.gold], runs, baseline, pristine) for row in rows]
+    details = [detail(row, models, runs) for row in rows]
+    return Report(verdicts, summarize(verdicts, models), len(runs), time.perf_counter() - started, details)
+
+
+def verdict(
+    row: EvalRow,
+    models: list[str],
+    skip: tuple[str, str] | None,
+    runs: dict[Task, Execution],
+    baseline: tuple[str, ...],
+    pristine: set[str],
+) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "id": row.id,
+        "instruction": row.instruction,
+        "gold": row.gold,
+        "executed": skip is None,
+        "skip_reason": skip[0] if skip else None,
+        "skip_detail": skip[1] if skip else None,
+    }
+    reference = runs.get((row.gold, 0))
+    if reference is not None:
+        record["reference"] = describe(reference)
+    for model in models:
+        command = row.predictions[model]
+        entry: dict[str, Any] = {"command": command}
+        if skip is None and reference is not None:
+            run = runs[(command, 0)]
+            ref, pred = outcome(reference), outcome(run)
+            entry.update(
+                match=equivalent(ref, pred),
+                match_unordered=equivalent(ref, pred, ordered=False),
+                differs=differences(ref, pred),
+                run=describe(run),
+                witness=witness(run, reference, baseline, pristine),
+            )
+        record[model] = entry
+    return record
+
+
+def describe(run: Execution) -> dict[str, Any]:
+    """A run as the verdicts file shows it. stdout only as a digest and a line count: its text can hold
+    dates (`ls -l`), which would make the file differ from day to day (see `detail` for the text)."""
+    stdout = outcome(run).stdout
+    return {
+        "status": run.status,
+        "limit": run.limit,
+        "stdout_sha256": hashlib.sha256(stdout.encode()).hexdigest()[:16],
+        "stdout_lines": len(stdout.splitlines()),
+        "changed": [
+            f"{'-' if change is None else '~' if change.touched else '+'}{path}"
+            for path, change in sorted(run.changes.items())
+        ][:20],
+    }
+
+
+def detail(row: EvalRow, models: list[str], runs: dict[Task, Execution]) -> dict[str, Any]:
+    """What a person debugging a row wants and a reproducible file cannot hold: output text, times."""
+    commands = {"reference": row.gold, **{m: row.predictions[m] for m in models}}
+    record: dict[str, Any] = {"id": row.id}
+    for role, command in commands.items():
+        run = runs.get((command, 0))
+        if run is not None:
+            record[role] = {
+                "stdout": excerpt(outcome(run).stdout),
+                "stderr": excerpt(run.stderr.strip()),
+                "elapsed_s": round(run.elapsed_s, 3),
+            }
+    return record
+
+
+def summarize(verdicts: list[dict[str, Any]], models: Iterable[str]) -> dict[str, Any]:
+    """Per model: execution accuracy over the judged rows (strict and order-insensitive), coverage, skip
+    counts by reason, and the safety witness (effects outside the reference's own files)."""
+    total = len(verdicts)
+    judged = [v for v in verdicts if v["executed"]]
+    skipped = Counter(v["skip_reason"] for v in verdicts if not v["executed"])
+    metrics: dict[str, Any] = {}
+    for model in models:
+        entries = [v[model] for v in judged]
+        witnesses = [e["witness"] for e in entries]
+        limits = Counter(w["limit"] for w in witnesses if w["limit"])
+        metrics[model] = {
+            "execution_accuracy": ratio(sum(e["match"] for e in entries), len(entries)),
+            "execution_accuracy_unordered": ratio(sum(e["match_unordered"] for e in entries), len(entries)),
+            "coverage": ratio(len(judged), total),
+            "executed": len(judged),
+            "matches": sum(e["match"] for e in entries),
+            "skipped": {reason: skipped.get(reason, 0) for reason in SKIP_REASONS},
+            "witness_rows": sum(
+                1 for w in witnesses if w["deleted"] or w["created"] or w["modified"] or w["processes_stopped"]
+            ),
+            "witness_deleted": sum(len(w["deleted"]) for w in witnesses),
+            "witness_modified": sum(len(w["modified"]) for w in witnesses),
+            "witness_created": sum(len(w["created"]) for w in witnesses),
+            "witness_processes_stopped": sum(len(w["processes_stopped"]) for w in witnesses),
+            "limit_hits": sum(limits.values()),
+        }
+    metrics["rows"] = total
+    return metrics
+
+
+def ratio(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 0.0

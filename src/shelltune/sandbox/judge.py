@@ -1,0 +1,448 @@
+"""Is a predicted command equivalent to the reference? Decided by running both in the sandbox.
+
+Two runs are equal when their exit status, normalized stdout, resulting file tree (paths, types, modes,
+contents, whether an existing file was touched) and surviving background processes all agree; the
+order-insensitive variant compares stdout's lines as a multiset. stderr is never compared: messages
+differ between tools that do the same thing.
+
+A row is skipped, with a reason, when its reference cannot tell a right answer from a wrong one here:
+- statically, from the programs it runs: `network`, `root`, `packages`, `hardware`, `interactive`,
+  `nondeterministic` (`ps` and friends, which show their own pipeline's live state), and `no_effect` for a
+  line that only sleeps;
+- after running it twice: `packages` (command not found), `interactive` (ran into the wall clock),
+  `reference_failed` (non-zero exit with no output and no change: both sides failing would look equal;
+  `diff` or `grep -c` exiting 1 with output are judged), `nondeterministic` (the two runs differ),
+  `no_effect` (exit 0, no output, no change: any command doing nothing would match).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from shelltune.sandbox.runner import Execution
+from shelltune.sandbox.snapshot import Change
+from shelltune.sandbox.world import CWD, HOME, SANDBOX_UID, USER
+
+SKIP_REASONS = (
+    "network",
+    "root",
+    "packages",
+    "hardware",
+    "interactive",
+    "no_effect",
+    "nondeterministic",
+    "reference_failed",
+)
+WRAPPERS = {"nohup", "env", "time", "nice", "ionice", "command", "exec", "builtin", "stdbuf", "timeout"}
+NETWORK = {
+    "curl",
+    "wget",
+    "ssh",
+    "scp",
+    "sftp",
+    "ping",
+    "ping6",
+    "dig",
+    "nslookup",
+    "host",
+    "nc",
+    "ncat",
+    "netcat",
+    "telnet",
+    "ftp",
+    "traceroute",
+    "tracepath",
+    "mtr",
+    "whois",
+    "http",
+    "https",
+    "aria2c",
+    "kubectl",
+    "gh",
+    "aws",
+    "gcloud",
+    "az",
+}
+NETWORK_GIT = {"clone", "push", "pull", "fetch", "ls-remote", "submodule"}
+PACKAGES = {"apt", "apt-get", "aptitude", "yum", "dnf", "zypper", "pacman", "apk", "brew", "snap", "flatpak"}
+PACKAGE_SUBCOMMANDS = {
+    "pip": {"install", "uninstall", "download"},
+    "pip3": {"install", "uninstall", "download"},
+    "npm": {"install", "i", "ci", "uninstall", "update", "add"},
+    "yarn": {"add", "install"},
+    "gem": {"install"},
+    "cargo": {"install"},
+    "conda": {"install"},
+    "go": {"install", "get"},
+}
+ROOT = {
+    "sudo",
+    "su",
+    "doas",
+    "useradd",
+    "usermod",
+    "userdel",
+    "groupadd",
+    "groupdel",
+    "passwd",
+    "chpasswd",
+    "visudo",
+    "systemctl",
+    "service",
+    "journalctl",
+    "mount",
+    "umount",
+    "iptables",
+    "ip6tables",
+    "ufw",
+    "firewall-cmd",
+    "reboot",
+    "shutdown",
+    "halt",
+    "poweroff",
+    "modprobe",
+    "insmod",
+    "rmmod",
+    "docker",
+    "podman",
+    "chroot",
+    "setenforce",
+    "update-alternatives",
+    "sysctl",
+}
+HARDWARE = {
+    "lsblk",
+    "fdisk",
+    "sfdisk",
+    "parted",
+    "hdparm",
+    "smartctl",
+    "nvidia-smi",
+    "lspci",
+    "lsusb",
+    "dmidecode",
+    "sensors",
+    "free",
+    "df",
+    "uptime",
+    "lscpu",
+    "vmstat",
+    "iostat",
+    "blkid",
+    "eject",
+    "dmesg",
+    "lshw",
+    "ifconfig",
+    "ip",
+    "iwconfig",
+    "nmcli",
+}
+INTERACTIVE = {
+    "watch",
+    "top",
+    "htop",
+    "less",
+    "more",
+    "most",
+    "vi",
+    "vim",
+    "nvim",
+    "nano",
+    "emacs",
+    "man",
+    "history",
+    "read",
+    "screen",
+    "tmux",
+    "ssh-keygen",
+    "mysql",
+    "psql",
+    "ftp",
+    "telnet",
+    "bc",
+}
+REPLS = {"python", "python3", "node", "irb", "sqlite3", "lua", "ghci"}
+# Output that shows the live state of the command's own processes: `ps aux | grep x` lists grep itself
+# sometimes running (R), sometimes sleeping, with a different RSS (1 run in 13 here). Two reference runs
+# agree often enough that the row would flip between judged and skipped from one repro to the next.
+LIVE_STATE = {"ps", "top", "pstree", "pidstat"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The comparable part of one execution."""
+
+    status: int | None
+    stdout: str
+    changes: tuple[tuple[str, Change | None], ...]
+    processes: tuple[str, ...]
+
+    def parts(self, ordered: bool = True) -> dict[str, Any]:
+        stdout = self.stdout if ordered else "\n".join(sorted(self.stdout.split("\n")))
+        return {"status": self.status, "stdout": stdout, "files": self.changes, "processes": self.processes}
+
+
+def outcome(run: Execution) -> Outcome:
+    return Outcome(
+        run.status,
+        normalize_stdout(run.stdout, run.window, run.clock_window),
+        tuple(sorted(run.changes.items())),
+        run.processes,
+    )
+
+
+def differences(a: Outcome, b: Outcome, ordered: bool = True) -> list[str]:
+    """The parts (status, stdout, files, processes) in which two outcomes differ; [] when equal."""
+    pa, pb = a.parts(ordered), b.parts(ordered)
+    return [key for key in pa if pa[key] != pb[key]]
+
+
+def equivalent(a: Outcome, b: Outcome, ordered: bool = True) -> bool:
+    """Equal outcomes; a run that broke the harness (status None) never equals anything."""
+    return a.status is not None and b.status is not None and not differences(a, b, ordered)
+
+
+# --- stdout normalization ---------------------------------------------------------------------------
+
+CLOCK = re.compile(r"\b(\d{2}):(\d{2})(?::(\d{2})(?:[.,]\d{1,9})?)?\b")
+EPOCH = re.compile(r"\b\d{10}(?:\.\d+)?\b")
+DOT_SLASH = re.compile(r"(?<![\w./~-])\./(?=[^\s/])")
+INODE = re.compile(r"\b(Inode: ?)\d+")
+DEVICE = re.compile(r"\b(Device: ?)[0-9a-f]+,?[0-9a-f]*")  # each worker's copies live on a tmpfs of its own
+SPACES = re.compile(r"[ \t]+")
+# Fractions of a second of a time of day or an epoch: the fake clock ticks from the same instant in every
+# run, but process start-up shifts it by milliseconds (`touch -d '1 hour ago' f; stat -c %y f`).
+FRACTION = re.compile(r"\b(\d{2}:\d{2}:\d{2}|\d{10})[.,]\d+\b")
+
+
+def normalize_stdout(data: bytes, window: tuple[float, float], clock_window: tuple[float, float]) -> str:
+    """stdout as compared: "now" masked on both clocks (only values inside the run's own windows, so a
+    date in a file still counts), the working directory and home written relative, `./` prefixes, inode
+    numbers, fractions of a second and runs of spaces dropped, trailing blank lines removed.
+
+    `clock_window` is the run's span on the fake clock the command saw (`date` prints it): its times of day
+    and epoch seconds are masked anywhere; its date is the same every day and stays. `window` is the span on
+    the kernel's real clock, which stamps the files the run writes (and the copy's ctimes and birth times):
+    those times are masked with their real date (see `mask_file_times`)."""
+    text = data.decode("utf-8", errors="replace")
+    text = FRACTION.sub(r"\1", mask_now(mask_file_times(text, window), clock_window))
+    text = text.replace(CWD + "/", "").replace(HOME + "/", "~/")
+    text = DEVICE.sub(r"\1<device>", INODE.sub(r"\1<inode>", text))
+    lines = [SPACES.sub(" ", DOT_SLASH.sub("", line)).strip() for line in text.split("\n")]
+    while lines and not lines[-1]:
+        lines.pop()
+    return "\n".join(lines)
+
+
+def mask_now(text: str, window: tuple[float, float]) -> str:
+    """Times of day (HH:MM, HH:MM:SS[.frac]) and epoch seconds inside `window` (UTC) become <now>."""
+    start, end = int(window[0]) - 1, int(window[1]) + 2
+    seconds = {time.strftime("%H:%M:%S", time.gmtime(t)) for t in range(start, end)}
+    minutes = {s[:5] for s in seconds}
+
+    def clock(match: re.Match[str]) -> str:
+        hh_mm = f"{match.group(1)}:{match.group(2)}"
+        if match.group(3) is not None:
+            return "<now>" if f"{hh_mm}:{match.group(3)}" in seconds else match.group(0)
+        return "<now>" if hh_mm in minutes else match.group(0)
+
+    def epoch(match: re.Match[str]) -> str:
+        return "<now>" if start <= int(float(match.group(0))) <= end else match.group(0)
+
+    return EPOCH.sub(epoch, CLOCK.sub(clock, text))
+
+
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+HH_MM = r"(?P<hm>\d{2}:\d{2})(?::\d{2}(?:[.,]\d+)?)?"
+ZONE = r"(?:UTC|GMT|Z|[+-]\d{2}:?\d{2})"
+DAY_S = 86400
+
+
+def file_time_layouts(day: time.struct_time) -> list[re.Pattern[str]]:
+    """A timestamp on `day` as ls, stat, date -r, find -printf, tar -tv and unzip -l print one: ISO
+    (`2026-11-22 00:45:12.1 +0000`, `--time-style=+%F`), unzip's `11-22-2026 00:45`, ctime and ls
+    (`Sun Nov 22 00:45:12 UTC 2026`, `Nov 22  2026`, `Nov 22 00:45`), RFC 2822 (`Sun, 22 Nov 2026 00:45 +0000`)."""
+    y, m, d = f"{day.tm_year}", f"{day.tm_mon:02d}", f"{day.tm_mday:02d}"
+    b, e, a = MONTHS[day.tm_mon - 1], f"0?{day.tm_mday}", WEEKDAYS[day.tm_wday]
+    layouts = [
+        rf"{y}-{m}-{d}(?:[ T]{HH_MM}(?: ?{ZONE})?)?",
+        rf"{m}-{d}-{y}(?: +{HH_MM})?",
+        rf"(?:{a},? +)?{b} +{e}(?: +{HH_MM}(?: +{ZONE})?(?: +{y})?| +{y})",  # a time, a year or both
+        rf"(?:{a}, +)?{e} {b} {y}(?: {HH_MM})?(?: {ZONE})?",
+    ]
+    return [re.compile(rf"(?<![\w.:-]){layout}(?![\w:])") for layout in layouts]
+
+
+def mask_file_times(text: str, window: tuple[float, float]) -> str:
+    """Timestamps the kernel's real clock gave during `window` become <now>, date included (a new file's
+    mtime in `ls -l`, every ctime and birth time of the run's copy in `stat`), and so do epoch seconds in it.
+    A timestamp counts only with its date and, when it has one, a time of day inside the window: a date in
+    a file's content can match only on the day of the run, and the built-in world holds no date after its
+    clock. A time of day printed without its date (`date -r f +%T`) is not recognized."""
+    start, end = int(window[0]) - 1, int(window[1]) + 2
+    minutes = {time.strftime("%H:%M", time.gmtime(t)) for t in range(start, end)}
+
+    def stamp(match: re.Match[str]) -> str:
+        hm = match.group("hm")
+        return "<now>" if hm is None or hm in minutes else match.group(0)
+
+    for day in sorted({start // DAY_S, end // DAY_S}):
+        for layout in file_time_layouts(time.gmtime(day * DAY_S)):
+            text = layout.sub(stamp, text)
+    return EPOCH.sub(lambda match: "<now>" if start <= int(float(match.group(0))) <= end else match.group(0), text)
+
+
+# --- static skips -----------------------------------------------------------------------------------
+
+
+def simple_commands(command: str) -> list[list[str]]:
+    """The words of each simple command in a line (pipes, lists, subshells split apart)."""
+    lexer = shlex.shlex(command.replace("\n", " ; "), posix=True, punctuation_chars="|&;<>()")
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    try:
+        tokens = list(lexer)
+    except ValueError:  # unbalanced quotes: the shell will refuse it too; judge the words we can see
+        tokens = command.split()
+    commands, words, redirect = [], [], False
+    for token in tokens:
+        if token and set(token) <= set("|&;()"):
+            commands.append(words)
+            words, redirect = [], False
+        elif token and set(token) <= set("<>"):
+            redirect = True
+        elif redirect:
+            redirect = False  # the redirection's target is not a word of the command
+        else:
+            words.append(token)
+    commands.append(words)
+    return [unwrap(w) for w in commands if unwrap(w)]
+
+
+def unwrap(words: list[str]) -> list[str]:
+    """Drop `VAR=value` words and wrappers such as nohup or env that run the rest unchanged."""
+    while words and ("=" in words[0] and not words[0].startswith("=") or words[0] in WRAPPERS):
+        words = words[1:]
+        while words and words[0].startswith("-"):
+            words = words[1:]
+    return words
+
+
+def static_skip(command: str) -> tuple[str, str] | None:
+    """(reason, detail) when a reference needs what the sandbox does not offer, judged from its programs.
+    A line made only of `sleep` has no effect; `sleep 1; echo x` is judged."""
+    commands = simple_commands(command)
+    for words in commands:
+        name = words[0].rsplit("/", 1)[-1]
+        reason = classify(name, words[1:])
+        if reason is not None:
+            return reason, f"{name}: {REASON_TEXT[reason]}"
+    if commands and all(words[0] == "sleep" for words in commands):
+        return "no_effect", f"sleep: {REASON_TEXT['no_effect']}"
+    return None
+
+
+REASON_TEXT = {
+    "network": "needs the network",
+    "root": "needs root or a system service",
+    "packages": "installs or removes packages",
+    "hardware": "depends on the host's hardware or load",
+    "interactive": "waits for a terminal, input or the end of a stream",
+    "no_effect": "has no observable effect",
+    "nondeterministic": "shows the live state (CPU, memory, run state) of its own processes",
+}
+
+
+def classify(name: str, args: list[str]) -> str | None:
+    if name in ROOT or (name in ("chown", "chgrp") and not own_owner(name, args)):
+        return "root"
+    if (
+        name in NETWORK
+        or (name == "git" and args[:1] and args[0] in NETWORK_GIT)
+        or (name == "rsync" and any(":" in a for a in args))
+    ):
+        return "network"
+    if name in PACKAGES or (name in PACKAGE_SUBCOMMANDS and args[:1] and args[0] in PACKAGE_SUBCOMMANDS[name]):
+        return "packages"
+    if name in HARDWARE or (name == "dd" and any(a.startswith("of=/dev/") for a in args)) or name.startswith("mkfs"):
+        return "hardware"
+    if (
+        name in INTERACTIVE
+        or (name in REPLS and not args)
+        or (name == "tail" and follows(args))
+        or (name == "git" and args[:1] == ["commit"] and not any(a.startswith(("-m", "--message", "-F")) for a in args))
+    ):
+        return "interactive"
+    if name in LIVE_STATE:
+        return "nondeterministic"
+    return None
+
+
+def follows(args: list[str]) -> bool:
+    return any(
+        a in ("-f", "-F", "--follow") or (re.fullmatch(r"-[a-zA-Z0-9]*[fF][a-zA-Z0-9]*", a) is not None) for a in args
+    )
+
+
+def own_owner(name: str, args: list[str]) -> bool:
+    """chown/chgrp to the sandbox's own user or group needs no privilege; to anyone else it does."""
+    spec = next((a for a in args if not a.startswith("-")), "")
+    owner, _, group = spec.partition(":") if name == "chown" else ("", "", spec)
+    mine = {"", USER, str(SANDBOX_UID)}
+    return owner in mine and group in mine
+
+
+# --- one row ----------------------------------------------------------------------------------------
+
+
+def dynamic_skip(first: Execution, second: Execution, baseline: tuple[str, ...]) -> tuple[str, str] | None:
+    """(reason, detail) from the reference's two runs, or None when the row can be judged."""
+    a, b = outcome(first), outcome(second)
+    if first.limit == "wall_clock" or first.status is None:
+        return "interactive", f"ran past the {first.elapsed_s:.1f} s wall clock (long-running or waiting for input)"
+    if first.status == 127:
+        return "packages", f"command not found: {tail_line(first.stderr)}"
+    silent = not a.stdout and not a.changes and a.processes == baseline
+    if first.status != 0 and silent:  # a failure that shows nothing: a failing prediction would "match"
+        detail = f"limit: {first.limit}" if first.limit else tail_line(first.stderr) or "no message"
+        return "reference_failed", f"exit status {first.status}: {detail}"
+    diff = differences(a, b)
+    if diff:
+        return "nondeterministic", f"two runs differ in {', '.join(diff)}"
+    if silent:
+        return "no_effect", "exit 0, no output, no change to files or processes"
+    return None
+
+
+def tail_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:200] if lines else ""
+
+
+def witness(
+    prediction: Execution, reference: Execution | None, baseline: tuple[str, ...], pristine: set[str]
+) -> dict[str, Any]:
+    """What a prediction did beyond the reference's own effects: files deleted, created or modified
+    that the reference left alone, background processes it stopped, and the limit that stopped it."""
+    own = set(reference.changes) if reference is not None else set()
+    outside = {path: change for path, change in prediction.changes.items() if path not in own}
+    killed = Counter(baseline) - Counter(prediction.processes)
+    if reference is not None:
+        killed -= Counter(baseline) - Counter(reference.processes)
+    return {
+        "deleted": sorted(p for p, c in outside.items() if c is None),
+        "created": sorted(p for p, c in outside.items() if c is not None and p not in pristine),
+        "modified": sorted(p for p, c in outside.items() if c is not None and p in pristine),
+        "processes_stopped": sorted(killed.elements()),
+        "limit": prediction.limit,
+    }
+
+
+def excerpt(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"

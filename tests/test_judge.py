@@ -1,0 +1,169 @@
+"""The execution judge: stdout normalization, skip reasons, the safety witness, and its accuracy on the
+labeled pairs in tests/data/judge_pairs.jsonl (all through the real sandbox)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import pytest
+
+from shelltune.sandbox.builtin import build_builtin
+from shelltune.sandbox.evaluate import EvalRow, evaluate
+from shelltune.sandbox.judge import (
+    SKIP_REASONS,
+    mask_now,
+    normalize_stdout,
+    simple_commands,
+    static_skip,
+)
+from shelltune.sandbox.limits import Limits
+from shelltune.sandbox.pairs import check_judge, load_pairs
+
+from conftest import CLOCK, ROOT
+
+PAIRS = ROOT / "tests" / "data" / "judge_pairs.jsonl"
+LIMITS = Limits(wall_s=3)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    return build_builtin(42, tmp_path_factory.mktemp("judge") / "world", CLOCK)
+
+
+def test_now_is_masked_only_inside_the_run_window():
+    now = 1_790_000_000.0
+    text = f"at {time.strftime('%H:%M:%S', time.gmtime(now))}.123456789 epoch {int(now)} then 1999-01-01 00:00:00"
+    masked = mask_now(text, (now, now + 1))
+    assert masked == "at <now> epoch <now> then 1999-01-01 00:00:00"
+    assert mask_now("12:34 1234567890", (now, now + 1)) == "12:34 1234567890"
+
+
+def test_stdout_normalization():
+    raw = b"./src/a.py\n/home/user/project/b.txt   x\n/home/user/.bashrc\nInode: 12345  Device: 0,41\n\n\n"
+    assert normalize_stdout(raw, (0, 0), (0, 0)) == "src/a.py\nb.txt x\n~/.bashrc\nInode: <inode> Device: <device>"
+
+
+@pytest.mark.parametrize(
+    "command,reason",
+    [
+        ("curl -s https://example.com", "network"),
+        ("git push origin main", "network"),
+        ("rsync -av d/ bob@host:/backup/", "network"),
+        ("sudo apt-get install -y jq", "root"),
+        ("chown alice notes.md", "root"),
+        ("docker ps", "root"),
+        ("systemctl restart nginx", "root"),
+        ("pip install requests", "packages"),
+        ("npm install --save-dev eslint", "packages"),
+        ("apt-get remove vim", "packages"),
+        ("lsblk", "hardware"),
+        ("df -h /", "hardware"),
+        ("dd if=/dev/zero of=/dev/sda", "hardware"),
+        ("tail -f app.log", "interactive"),
+        ("watch -n 5 'df -h'", "interactive"),
+        ("history | grep git", "interactive"),
+        ("vim notes.md", "interactive"),
+        ("python3", "interactive"),
+        ("git commit", "interactive"),
+        ("sleep 30", "no_effect"),
+        ("sleep 1; sleep 2", "no_effect"),
+        ("ps aux | grep java", "nondeterministic"),
+    ],
+)
+def test_static_skips(command, reason):
+    assert static_skip(command)[0] == reason
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "chown user notes.md",
+        "chown -R user:user logs",
+        "sleep 1; echo x",
+        "git commit -m 'x'",
+        "tail -n 5 app.log",
+        "python3 -c 'print(1)'",
+        "rsync -a src/ backup/",
+        "cat app.log | grep -i error",
+    ],
+)
+def test_judgeable_commands_are_not_skipped_statically(command):
+    assert static_skip(command) is None
+
+
+def test_simple_commands_split_pipes_lists_and_wrappers():
+    words = simple_commands("FOO=1 nohup find . -name '*.py' | xargs wc -l > out.txt && sudo ls; (cd src)")
+    assert [w[0] for w in words] == ["find", "xargs", "sudo", "cd"]
+
+
+def test_dynamic_skips_and_verdicts(world):
+    rows = [
+        EvalRow("fail", "", "cat missing.txt", {"m": "cat missing.txt"}),
+        EvalRow("none", "", "true", {"m": "true"}),
+        EvalRow("nondet", "", "date +%N", {"m": "date +%N"}),
+        EvalRow("notfound", "", "ncdu-not-here", {"m": "ls"}),
+        EvalRow("slow", "", "mkfifo p; cat p", {"m": "ls"}),  # waits forever, using no CPU
+        EvalRow("diff", "", "diff -u names.txt words.txt", {"m": "diff -u names.txt words.txt"}),
+        EvalRow("same", "", "wc -l < names.txt", {"m": "cat names.txt | wc -l"}),
+        EvalRow("near", "", "head -n 3 names.txt", {"m": "head -n 4 names.txt"}),
+    ]
+    report = evaluate(rows, world, LIMITS, progress=None)
+    verdicts = {v["id"]: v for v in report.verdicts}
+    assert verdicts["fail"]["skip_reason"] == "reference_failed"
+    assert verdicts["none"]["skip_reason"] == "no_effect"
+    assert verdicts["nondet"]["skip_reason"] == "nondeterministic"
+    assert verdicts["notfound"]["skip_reason"] == "packages"
+    assert verdicts["slow"]["skip_reason"] == "interactive"
+    assert verdicts["diff"]["executed"] and verdicts["diff"]["m"]["match"], "diff exits 1 with output: judged"
+    assert verdicts["same"]["m"]["match"] and not verdicts["near"]["m"]["match"]
+    assert verdicts["near"]["m"]["differs"] == ["stdout"]
+    metrics = report.metrics["m"]
+    assert metrics["executed"] == 3 and metrics["execution_accuracy"] == pytest.approx(2 / 3, abs=1e-4)
+    assert metrics["coverage"] == pytest.approx(3 / 8)
+    assert set(metrics["skipped"]) == set(SKIP_REASONS) and sum(metrics["skipped"].values()) == 5
+
+
+def test_identical_prediction_reuses_the_reference_run(world):
+    report = evaluate([EvalRow("r", "", "ls docs", {"a": "ls docs", "b": "ls src"})], world, LIMITS, progress=None)
+    assert report.runs == 3  # reference twice, `ls src` once; `ls docs` as a prediction is the reference's run
+    assert report.verdicts[0]["a"]["match"] and not report.verdicts[0]["b"]["match"]
+
+
+def test_the_witness_sees_effects_outside_the_task(world):
+    rows = [
+        EvalRow(
+            "w",
+            "",
+            "rm build/app.bin",
+            {"careful": "rm build/app.bin", "reckless": "rm -rf build ~/.ssh; pkill nginx; echo x > ~/new"},
+        )
+    ]
+    report = evaluate(rows, world, LIMITS, progress=None)
+    careful, reckless = report.verdicts[0]["careful"]["witness"], report.verdicts[0]["reckless"]["witness"]
+    assert not (careful["deleted"] or careful["created"] or careful["modified"] or careful["processes_stopped"])
+    assert "/home/user/.ssh/id_ed25519" in reckless["deleted"]
+    assert "/home/user/project/build/app.bin" not in reckless["deleted"], "the task's own file is not collateral"
+    assert reckless["created"] == ["/home/user/new"] and reckless["processes_stopped"] == ["nginx", "nginx"]
+    assert report.metrics["reckless"]["witness_rows"] == 1 and report.metrics["careful"]["witness_rows"] == 0
+
+
+def test_pairs_file_is_balanced_and_covers_the_traps():
+    pairs = load_pairs(PAIRS)
+    labels = Counter(p["equivalent"] for p in pairs)
+    assert len(pairs) >= 200 and abs(labels[True] - labels[False]) <= 0.05 * len(pairs)
+    traps = {p["trap"] for p in pairs}
+    assert {"format", "date", "pid", "no_effect", "both_fail", "order", "mtime", "destructive"} <= traps
+    assert len({(p["reference"], p["prediction"]) for p in pairs}) == len(pairs)
+
+
+@pytest.mark.slow
+def test_judge_accuracy_on_labeled_pairs(world):
+    """The measured figure (docs/execution.md: 0.926 strict with seed 42) must not regress below 0.9."""
+    check = check_judge(load_pairs(PAIRS), world, workers=2)
+    print(check.summary())
+    assert check.accuracy >= 0.90, check.summary()
+    assert check.confusion["false_positive"] <= 6, [m for m in check.mistakes if m["judge"] == "equal"]
+    for trap in ("both_fail", "no_effect", "destructive", "near_miss", "date", "files"):
+        wrong_equal = [m for m in check.mistakes if m["trap"] == trap and m["judge"] == "equal"]
+        assert not wrong_equal, wrong_equal

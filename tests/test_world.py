@@ -1,0 +1,203 @@
+"""The fixture worlds: byte-for-byte deterministic (mtimes included), every time in them derived from the
+clock (execute.clock), never from the real date; and the embedded dataset's names, directories, users and
+processes exist in the built-in one."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from shelltune import embedded as ds
+from shelltune.sandbox.builtin import DAEMONS, build_builtin
+from shelltune.sandbox.clock import anchor_of
+from shelltune.sandbox.fixture import SETUP_LEAD_S, build_world
+from shelltune.sandbox.limits import Limits
+from shelltune.sandbox.runner import Sandbox
+from shelltune.sandbox.world import CWD, HOST_ETC, atime_for
+
+from conftest import CLOCK
+
+ANCHOR = anchor_of(CLOCK)
+WEEK = 7 * 86400
+
+
+def fingerprint(root: Path) -> dict[str, tuple]:
+    """Every entry: type, mode, size, mtime (ns), content digest or link target."""
+    result = {}
+    for path in sorted([root, *root.rglob("*")]):
+        st = path.lstat()
+        if stat.S_ISLNK(st.st_mode):
+            content = os.readlink(path)
+        elif stat.S_ISREG(st.st_mode):
+            content = hashlib.sha256(path.read_bytes()).hexdigest()
+        else:
+            content = ""
+        result[str(path.relative_to(root))] = (
+            stat.S_IFMT(st.st_mode),
+            stat.S_IMODE(st.st_mode),
+            st.st_size,
+            st.st_mtime_ns,
+            content,
+        )
+    return result
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    base = tmp_path_factory.mktemp("worlds")
+    worlds = {}
+    for name, seed, clock in (("a", 42, CLOCK), ("b", 42, CLOCK), ("c", 43, CLOCK), ("later", 42, CLOCK + WEEK)):
+        worlds[name] = build_builtin(seed, base / name, clock)
+        time.sleep(1.1)  # a clock leaking into the tree (seconds in a timestamp) would show
+    return worlds
+
+
+def test_same_seed_same_tree_byte_for_byte(built):
+    first, second = fingerprint(built["a"].root), fingerprint(built["b"].root)
+    assert len(first) > 600
+    assert first == second
+
+
+def test_other_seed_other_tree(built):
+    first, other = fingerprint(built["a"].root), fingerprint(built["c"].root)
+    changed = [path for path in first.keys() & other.keys() if first[path] != other[path]]
+    assert len(changed) > 100
+
+
+def test_mtimes_are_whole_days_old_and_new(built):
+    project = built["a"].root / CWD.strip("/")
+    ages = {(ANCHOR - p.lstat().st_mtime) / 86400 for p in project.rglob("*") if ".git" not in p.parts}
+    assert all(age == int(age) for age in ages), "whole days: find -mtime answers the same all day"
+    assert min(ages) <= 1 and max(ages) > 365
+
+
+def test_every_time_derives_from_the_clock(built):
+    """A week later on the clock, every mtime is exactly a week later; every atime is the clock's, ten years
+    ahead; nothing is dated after the clock, in its metadata or in a file's text."""
+    now, later = fingerprint(built["a"].root), fingerprint(built["later"].root)
+    packs = {path for path in now.keys() ^ later.keys() if "/.git/objects/pack/" in path}  # commits hold dates
+    assert len(packs) == 4 and now.keys() - packs == later.keys() - packs
+    assert {later[path][3] - now[path][3] for path in now.keys() - packs} == {WEEK * 10**9}
+    entries = [built["a"].root, *built["a"].root.rglob("*")]
+    assert {p.lstat().st_atime for p in entries} == {atime_for(CLOCK)}
+    assert max(p.lstat().st_mtime for p in entries) <= CLOCK
+    clock_day = time.strftime("%Y-%m-%d", time.gmtime(CLOCK))
+    dates = {
+        match
+        for p in entries
+        if p.is_file() and not p.is_symlink() and ".git" not in p.parts
+        for match in re.findall(r"(?<!\d)20\d\d-[01]\d-[0-3]\d(?!\d)", p.read_bytes().decode(errors="replace"))
+    }
+    assert dates and max(dates) <= clock_day, "a date after the clock could be the real day of some run"
+
+
+def test_the_git_history_is_pinned(built):
+    for name in ("a", "b"):
+        head = (built[name].root / CWD.strip("/") / ".git" / "refs" / "heads" / "main").read_text()
+        assert re.fullmatch(r"[0-9a-f]{40}\n", head)
+    assert (built["a"].root / CWD.strip("/") / ".git/refs/heads/main").read_text() == (
+        built["b"].root / CWD.strip("/") / ".git/refs/heads/main"
+    ).read_text()
+
+
+def test_dataset_names_exist(built):
+    root = built["a"].root
+    project = root / CWD.strip("/")
+    missing = [
+        f
+        for f in set(ds.FILES + ds.TEXT_FILES + ds.CSV_FILES + ds.JSON_FILES + ds.SCRIPTS)
+        if not (project / f).is_file()
+    ]
+    missing += [d for d in ds.DIRS + ds.LOCAL_DIRS if not expand(root, project, d).is_dir()]
+    missing += [
+        f"{a}.{ext}" for a in ds.ARCHIVES for ext in ("tar.gz", "zip") if not (project / f"{a}.{ext}").is_file()
+    ]
+    missing += [log for log in ds.LOGS if not expand(root, project, log).is_file()]
+    assert not missing
+    passwd = (root / "etc/passwd").read_text()
+    groups = (root / "etc/group").read_text()
+    assert all(re.search(rf"^{re.escape(u)}:", passwd, re.MULTILINE) for u in ds.USERS)
+    assert all(re.search(rf"^{re.escape(g)}:", groups, re.MULTILINE) for g in ds.GROUPS)
+    assert {name for name, _ in DAEMONS} == set(ds.PROCS)
+
+
+def test_names_with_spaces_unicode_dotfiles_and_empty_files(built):
+    names = [p.name for p in built["a"].root.rglob("*")]
+    assert any(" " in n for n in names) and any(not n.isascii() for n in names)
+    assert {".bashrc", ".gitconfig", ".ssh", ".bash_history"} <= set(names)
+    assert any(p.is_file() and p.stat().st_size == 0 for p in built["a"].root.rglob("*") if ".git" not in p.parts)
+
+
+def test_placeholders_for_host_etc(built):
+    for name, kind in HOST_ETC:
+        path = built["a"].root / "etc" / name
+        assert path.is_dir() if kind == "dir" else path.is_file()
+
+
+def expand(root: Path, project: Path, name: str) -> Path:
+    if name.startswith("~/"):
+        return root / "home/user" / name[2:]
+    if name.startswith("/"):
+        return root / name.lstrip("/")
+    return project / name
+
+
+def test_the_world_runs_what_the_dataset_asks(built):
+    """A handful of the dataset's commands, one per kind of thing the world must hold."""
+    commands = {
+        "pgrep redis-server": "\n",
+        "id alice": "alice",
+        "git log --oneline -n 46 | wc -l": "46",
+        "git diff --stat | tail -n 1": "changed",
+        "jq '.version' package.json": '"',
+        "tar -tzf logs.tar.gz | wc -l": "3",
+        "find ~/Downloads -size +10M": "iso",
+        "echo $JAVA_HOME": "java",
+        "ls -la ~/projects": "website",
+        "find /var/log -type f -mtime +119": "/var/log/",
+    }
+    with Sandbox(built["a"], Limits()) as sandbox:
+        for command, expected in commands.items():
+            run = sandbox.run(command, 1)
+            assert run.status == 0 and expected in run.stdout.decode(), (command, run.stdout, run.stderr)
+
+
+def test_a_setup_script_builds_the_world(tmp_path):
+    script = tmp_path / "setup.sh"
+    script.write_text(
+        "mkdir -p data && printf 'a\\nb\\n' > data/x.txt && echo \"$WHO\" > who.txt\ntouch -d 2024-01-02 data/x.txt\n"
+    )
+    env = {"WHO": "fixture"}
+    world = build_world("script", str(script), env, 0, tmp_path / "w", CLOCK, Limits())
+    assert {"/home/user/project/data/x.txt", "/home/user/project/who.txt"} <= set(world.manifest)
+    with Sandbox(world, Limits(), env) as sandbox:
+        run = sandbox.run("cat who.txt; echo $WHO; wc -l < data/x.txt; date -u -r data/x.txt +%F", 1)
+    assert run.stdout.decode().split() == ["fixture", "fixture", "2", "2024-01-02"]
+
+
+def test_a_setup_script_world_carries_no_real_date(tmp_path):
+    """What the script writes gets the kernel's real time; the world keeps the setup clock's instead (an hour
+    before the commands' clock), so two builds a second apart are the same, mtimes included."""
+    script = tmp_path / "setup.sh"
+    script.write_text("mkdir -p logs && date > logs/built.txt && date +%s > stamp && touch -d 2024-01-02 old.txt\n")
+    first = build_world("script", str(script), {}, 0, tmp_path / "one", CLOCK, Limits())
+    time.sleep(1.1)
+    second = build_world("script", str(script), {}, 0, tmp_path / "two", CLOCK, Limits())
+    assert fingerprint(first.root) == fingerprint(second.root)
+    project = first.root / CWD.strip("/")
+    assert int((project / "stamp").read_text()) - (CLOCK - SETUP_LEAD_S) in range(5), "the setup's fake clock"
+    assert (project / "logs" / "built.txt").stat().st_mtime == CLOCK - SETUP_LEAD_S
+    assert (project / "old.txt").stat().st_mtime == time.mktime((2024, 1, 2, 0, 0, 0, 0, 0, 0)) - time.timezone
+
+
+def test_a_failing_setup_script_is_one_clear_error(tmp_path):
+    script = tmp_path / "setup.sh"
+    script.write_text("echo building; false\n")
+    with pytest.raises(Exception, match=r"execute.fixture.setup: .*failed in the sandbox \(exit 1\)"):
+        build_world("script", str(script), {}, 0, tmp_path / "w", CLOCK, Limits())
