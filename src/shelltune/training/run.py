@@ -38,10 +38,11 @@ from shelltune.training.trainer import (
     build_sft_config,
     describe_run,
     final_evaluation,
-    keep_trainable_in_compute_dtype,
     planned_steps,
     prepare_peft_model,
     resolve_train_placement,
+    restore_trainable_dtype,
+    trainable_dtype,
 )
 
 
@@ -175,11 +176,10 @@ def fit(run: TrainingRun) -> Fitted:
         eval_dataset=Dataset.from_list(run.splits["val"]) if has_eval else None,
         callbacks=callbacks,
     )
-    recast = keep_trainable_in_compute_dtype(run.model, run.placement.compute_dtype)
+    recast = restore_trainable_dtype(run.model, run.placement.compute_dtype)
     if recast:
-        run.say(
-            f"trainable parameters kept in {run.placement.compute_dtype} ({recast:,} tensors TRL had cast to bfloat16)"
-        )
+        kept = trainable_dtype(run.placement.compute_dtype)
+        run.say(f"trainable parameters kept in {kept} ({recast:,} tensors TRL had cast to bfloat16)")
     if run.resume is not None:
         run.say(f"resuming from {run.resume}")
         if logger is not None:
