@@ -21,6 +21,7 @@ from shelltune.distributed import Ranks, barrier, current_ranks, resolve_backend
 from shelltune.fileio import fresh_dir, publish
 from shelltune.models import load_quantized_model, load_tokenizer
 from shelltune.numerics import bnb_cpu_path, describe_numerics
+from shelltune.planning import preflight
 from shelltune.training.checkpoints import FINGERPRINT_FILE, check_free_disk, find_resume_checkpoint, run_fingerprint
 from shelltune.training.data import load_examples, split_files
 from shelltune.training.provenance import (
@@ -87,6 +88,10 @@ def setup(params: Params) -> TrainingRun:
     ranks = current_ranks()
     files = split_files(Path(params.paths.processed))
     base = read_base_info(params.paths.base)
+    # Before anything loads: a run that cannot fit the GPU stops here, not after downloading the weights.
+    warning = preflight(params, base)
+    if warning and ranks.is_main:
+        print(warning, flush=True)
     placement = resolve_train_placement(params.train, params.quant, torch.cuda.is_available())
     # Joins the process group when launched (the trainer reuses it); a no-op in one process.
     state = PartialState(

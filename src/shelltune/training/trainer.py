@@ -60,8 +60,8 @@ def prepare_peft_model(model, params: Params):
         # (bf16) instead of being upcast; checkpointing is set on the trainer (peft's FSDP-QLoRA recipe).
         pass
     elif params.quant.load_in_4bit:
-        # Upcasts the non-quantized weights (norms, embeddings) to fp32 for stable training;
-        # ~4 GiB more at 7B.
+        # Upcasts the non-quantized weights (norms, embeddings, head) to fp32 for stable training:
+        # 4.06 GiB at 7B instead of 2.03 (shelltune plan).
         model = prepare_model_for_kbit_training(
             model,
             use_gradient_checkpointing=params.train.gradient_checkpointing,
