@@ -388,3 +388,20 @@ def test_plan_for_the_default_params_and_a_clear_error_for_an_unknown_model(tmp_
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: someone/unknown-7b: no config.json in the Hugging Face cache")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_docs_give_each_profile_the_memory_figure_plan_prints(repo_params_raw):
+    """docs/gpu.md's profile table holds one memory figure per profile, and it is `shelltune plan PROFILE`'s."""
+    import re
+
+    table = {
+        name: float(gib)
+        for name, gib in re.findall(
+            r"^\| `([\w.-]+-gpu)` \|.*\| ([\d.]+) GiB \|$", (ROOT / "docs" / "gpu.md").read_text(), re.M
+        )
+    }
+    assert sorted(table) == sorted(p.stem for p in (ROOT / "profiles").glob("*.yaml"))
+    for name, gib in table.items():
+        params = profile_params(repo_params_raw, name)
+        estimate = estimate_memory(KNOWN_ARCHITECTURES[params.model.name_or_path], run_shape(params))
+        assert round(estimate.total / GiB, 2) == gib, name
