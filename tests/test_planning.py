@@ -405,3 +405,11 @@ def test_the_docs_give_each_profile_the_memory_figure_plan_prints(repo_params_ra
         params = profile_params(repo_params_raw, name)
         estimate = estimate_memory(KNOWN_ARCHITECTURES[params.model.name_or_path], run_shape(params))
         assert round(estimate.total / GiB, 2) == gib, name
+
+
+def test_the_refusal_the_docs_show_is_the_one_the_check_gives(repo_params_raw):
+    params = profile_params(repo_params_raw, "qwen7b-gpu")
+    estimate = estimate_memory(KNOWN_ARCHITECTURES[params.model.name_or_path], run_shape(params, "cuda", False))
+    with pytest.raises(ShelltuneError) as refused:
+        check_fits(estimate, GpuMemory("Tesla T4", int(9 * GiB), int(15 * GiB), False))
+    assert f"error: {refused.value}\n" in (ROOT / "docs" / "gpu.md").read_text()
