@@ -272,3 +272,27 @@ class Recorder:
             return Recorder(value, dotted, self._seen)
         self._seen.add(dotted)
         return value
+
+
+def save_random_model(config: dict, directory: Path, dtype: Any = None) -> Path:
+    """A randomly initialised transformers model of `config` saved into `directory` (float32 unless `dtype`)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(AutoConfig.for_model(**config), dtype=dtype or torch.float32)
+    model.save_pretrained(directory)
+    return directory
+
+
+# A 2-layer Qwen2 small enough to load in 4-bit in well under a second.
+TINY_QWEN = {
+    "model_type": "qwen2",
+    "vocab_size": 512,
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "tie_word_embeddings": False,
+}

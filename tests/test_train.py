@@ -49,7 +49,7 @@ def test_runtime_auto_choices():
     params = parse_params(yaml.safe_load((ROOT / "params.yaml").read_text()))
     cpu = resolve_train_placement(params.train, params.quant, cuda_available=False)
     assert (cpu.device, cpu.compute_dtype, cpu.optimizer) == ("cpu", "float32", "adamw_torch")
-    gpu = resolve_train_placement(params.train, params.quant, cuda_available=True)
+    gpu = resolve_train_placement(params.train, params.quant, cuda_available=True, bf16_supported=True)
     assert (gpu.device, gpu.compute_dtype, gpu.optimizer) == ("cuda", "bfloat16", "paged_adamw_8bit")
     wants_cuda = params.train.model_copy(update={"device": "cuda"})
     with pytest.raises(ShelltuneError, match="no CUDA device"):
@@ -171,15 +171,15 @@ def test_trainable_weights_stay_float32_on_cpu(tiny_setup, trained):
     casts them back (1.8x the tokens/s on CPU), so the saved adapter is float32 throughout."""
     from safetensors import safe_open
 
-    from shelltune.training.trainer import keep_trainable_in_compute_dtype
+    from shelltune.training.trainer import restore_trainable_dtype
 
     params, base, runtime, root = tiny_setup
     trainer = make_trainer(params, base, runtime, root, pairs(8))
     trainable = [p for p in trainer.model.parameters() if p.requires_grad]
     assert {p.dtype for p in trainable} == {torch.bfloat16}  # what TRL 1.x leaves behind
-    assert keep_trainable_in_compute_dtype(trainer.model, "float32") == len(trainable)
+    assert restore_trainable_dtype(trainer.model, "float32") == len(trainable)
     assert {p.dtype for p in trainable} == {torch.float32}
-    assert keep_trainable_in_compute_dtype(trainer.model, "bfloat16") == 0  # GPUs keep the QLoRA recipe
+    assert restore_trainable_dtype(trainer.model, "bfloat16") == 0  # GPUs keep the QLoRA recipe
 
     adapter_root, _, _ = trained
     with safe_open(str(adapter_root / "adapter" / "adapter_model.safetensors"), "pt") as saved:

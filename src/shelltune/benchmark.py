@@ -140,7 +140,7 @@ def train_ours(params: Params, examples: list[dict], warmup: int, steps: int, wo
     from transformers import set_seed
 
     from shelltune.training.sampler import trainer_class
-    from shelltune.training.trainer import build_sft_config, keep_trainable_in_compute_dtype
+    from shelltune.training.trainer import build_sft_config, restore_trainable_dtype
 
     set_seed(params.seed)
     model, tokenizer, runtime = fresh_peft_model(params)
@@ -155,7 +155,7 @@ def train_ours(params: Params, examples: list[dict], warmup: int, steps: int, wo
         train_dataset=Dataset.from_list(examples),
         callbacks=[timer.callback],
     )
-    keep_trainable_in_compute_dtype(model, runtime.compute_dtype)
+    restore_trainable_dtype(model, runtime.compute_dtype)
     counter = TokenCounter(trainer.data_collator, warmup * params.train.gradient_accumulation_steps)
     trainer.data_collator = counter
     trainer.train()
@@ -207,6 +207,7 @@ def train_plain(params: Params, examples: list[dict], warmup: int, steps: int, w
         logging_steps=10_000,
         use_cpu=runtime.device == "cpu",
         bf16=runtime.compute_dtype == "bfloat16",
+        fp16=runtime.compute_dtype == "float16",
         gradient_checkpointing=params.train.gradient_checkpointing,
         disable_tqdm=True,
         seed=params.seed,

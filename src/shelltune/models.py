@@ -20,15 +20,46 @@ class Placement:
     compute_dtype: str  # "float32", "bfloat16" or "float16"
 
 
-def resolve_placement(device: str, quant: QuantParams, cuda_available: bool) -> Placement:
-    """Fill in the `auto` choices of train.device and quant.compute_dtype for the machine at hand."""
+def choose_compute_dtype(requested: str, device: str, bf16_supported: bool) -> str:
+    """quant.compute_dtype for the device at hand: `auto` is float32 on CPU, bfloat16 on a GPU that computes in
+    it (compute capability 8.0 or newer: A100, A10, L4, H100, RTX 30xx/40xx), and float16 where it does not
+    (T4, V100): the trainer then runs fp16 autocast with a GradScaler (loss scaling), and bitsandbytes
+    dequantizes to float16."""
+    if requested == "auto":
+        if device == "cpu":
+            return "float32"
+        return "bfloat16" if bf16_supported else "float16"
+    if device == "cpu" and requested != "float32":
+        raise ShelltuneError(f"quant.compute_dtype: {requested} needs a GPU; use float32 (or auto) on CPU")
+    if device == "cuda" and requested == "bfloat16" and not bf16_supported:
+        raise ShelltuneError(
+            "quant.compute_dtype: bfloat16 needs a GPU of compute capability 8.0 or newer; "
+            "this one computes in float16 (T4, V100): use auto or float16"
+        )
+    return requested
+
+
+def cuda_supports_bf16() -> bool:
+    """Whether the current CUDA device computes in bfloat16 (compute capability 8.0+, or ROCm)."""
+    import torch
+
+    # torch's default (including_emulation=True) also says yes on a T4, where bf16 tensors can be stored but
+    # every bf16 matmul is emulated: what decides the dtype is the hardware, so no emulation.
+    return torch.cuda.is_bf16_supported(including_emulation=False)
+
+
+def resolve_placement(
+    device: str, quant: QuantParams, cuda_available: bool, bf16_supported: bool | None = None
+) -> Placement:
+    """Fill in the `auto` choices of train.device and quant.compute_dtype for the machine at hand.
+
+    `bf16_supported` describes the GPU; None asks the visible one (only when the choice is a GPU)."""
     if device == "cuda" and not cuda_available:
         raise ShelltuneError("train.device: cuda was requested but no CUDA device is available")
     chosen = "cuda" if device == "cuda" or (device == "auto" and cuda_available) else "cpu"
-    dtype = quant.compute_dtype if quant.compute_dtype != "auto" else ("bfloat16" if chosen == "cuda" else "float32")
-    if chosen == "cpu" and dtype != "float32":
-        raise ShelltuneError(f"quant.compute_dtype: {dtype} needs a GPU; use float32 (or auto) on CPU")
-    return Placement(chosen, dtype)
+    if chosen == "cuda" and bf16_supported is None:
+        bf16_supported = cuda_supports_bf16()
+    return Placement(chosen, choose_compute_dtype(quant.compute_dtype, chosen, bool(bf16_supported)))
 
 
 def torch_dtype(name: str):

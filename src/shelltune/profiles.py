@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from shelltune.config import Params, params_path, parse_params
 from shelltune.errors import ShelltuneError
 
 PROFILES = Path("profiles")
@@ -57,3 +58,16 @@ def set_arguments(overrides: dict[str, Any]) -> list[str]:
             raise ShelltuneError(f"{key}: values with spaces cannot pass through $(...); set it in params.yaml")
         args += ["-S", f"{key}={text}"]
     return args
+
+
+def params_with_profile(name: str | None, params_file: str | None = None) -> tuple[Params, dict[str, Any]]:
+    """params.yaml (or `params_file`) with profile `name` applied, validated; and the profile's overrides."""
+    path = params_path(params_file)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ShelltuneError(f"{path}: params file not found (run from the repository root)") from None
+    if name is None:
+        return parse_params(raw, source=str(path)), {}
+    overrides = load_profile(name)
+    return parse_params(apply_overrides(raw, overrides, name), source=f"{path} + {name}"), overrides

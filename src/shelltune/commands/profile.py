@@ -8,11 +8,8 @@ here instead of an hour into a GPU run.
 
 from __future__ import annotations
 
-import yaml
-
-from shelltune.config import params_path, parse_params
 from shelltune.errors import command_parser, run_cli
-from shelltune.profiles import apply_overrides, load_profile, set_arguments
+from shelltune.profiles import params_with_profile, set_arguments
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,10 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def entry() -> int:
-        overrides = load_profile(args.name)
-        path = params_path(args.params)
-        merged = apply_overrides(yaml.safe_load(path.read_text()), overrides, args.name)
-        parse_params(merged, source=f"{path} + {args.name}")
+        _, overrides = params_with_profile(args.name, args.params)
         print(" ".join(set_arguments(overrides)))
         return 0
 

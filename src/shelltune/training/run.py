@@ -21,6 +21,7 @@ from shelltune.distributed import Ranks, barrier, current_ranks, resolve_backend
 from shelltune.fileio import fresh_dir, publish
 from shelltune.models import load_quantized_model, load_tokenizer
 from shelltune.numerics import bnb_cpu_path, describe_numerics
+from shelltune.planning import preflight
 from shelltune.training.checkpoints import FINGERPRINT_FILE, check_free_disk, find_resume_checkpoint, run_fingerprint
 from shelltune.training.data import load_examples, split_files
 from shelltune.training.provenance import (
@@ -38,10 +39,11 @@ from shelltune.training.trainer import (
     build_sft_config,
     describe_run,
     final_evaluation,
-    keep_trainable_in_compute_dtype,
     planned_steps,
     prepare_peft_model,
     resolve_train_placement,
+    restore_trainable_dtype,
+    trainable_dtype,
 )
 
 
@@ -86,6 +88,10 @@ def setup(params: Params) -> TrainingRun:
     ranks = current_ranks()
     files = split_files(Path(params.paths.processed))
     base = read_base_info(params.paths.base)
+    # Before anything loads: a run that cannot fit the GPU stops here, not after downloading the weights.
+    warning = preflight(params, base)
+    if warning and ranks.is_main:
+        print(warning, flush=True)
     placement = resolve_train_placement(params.train, params.quant, torch.cuda.is_available())
     # Joins the process group when launched (the trainer reuses it); a no-op in one process.
     state = PartialState(
@@ -175,11 +181,10 @@ def fit(run: TrainingRun) -> Fitted:
         eval_dataset=Dataset.from_list(run.splits["val"]) if has_eval else None,
         callbacks=callbacks,
     )
-    recast = keep_trainable_in_compute_dtype(run.model, run.placement.compute_dtype)
+    recast = restore_trainable_dtype(run.model, run.placement.compute_dtype)
     if recast:
-        run.say(
-            f"trainable parameters kept in {run.placement.compute_dtype} ({recast:,} tensors TRL had cast to bfloat16)"
-        )
+        kept = trainable_dtype(run.placement.compute_dtype)
+        run.say(f"trainable parameters kept in {kept} ({recast:,} tensors TRL had cast to bfloat16)")
     if run.resume is not None:
         run.say(f"resuming from {run.resume}")
         if logger is not None:
