@@ -191,6 +191,8 @@ class TrainParams(Section):
     num_processes: Int = Field(ge=1, le=1024)
     ddp_backend: Literal["auto", "gloo", "nccl"]
     accelerate_config: str | None
+    # dvclive always logs (the metrics in dvc.lock); these trackers log the same run besides
+    report_to: list[Literal["wandb", "mlflow", "tensorboard"]]
 
     @model_validator(mode="after")
     def _max_steps_not_zero(self) -> TrainParams:
@@ -198,6 +200,12 @@ class TrainParams(Section):
             raise ValueError("max_steps must be positive, or -1 to train for `epochs`")
         if self.group_by_length and self.length_window:
             raise ValueError("group_by_length and length_window both group rows by length: set one of them")
+        return self
+
+    @model_validator(mode="after")
+    def _each_tracker_once(self) -> TrainParams:
+        if len(set(self.report_to)) != len(self.report_to):
+            raise ValueError("report_to names a tracker twice")
         return self
 
 

@@ -15,6 +15,9 @@ from shelltune.fileio import atomic_path, write_json
 from shelltune.training.tracking import peak_memory_mb
 
 PARAM_SECTIONS = ("seed", "runtime", "prompt", "model", "quant", "lora", "train")
+# Params that change where the run is logged, not what it learns: left out of the adapter's record and
+# of the resume fingerprint, so the adapter is the same whichever trackers watched it.
+NOT_RECORDED = {"train": ("report_to",)}
 LIBRARIES = ("torch", "transformers", "peft", "trl", "bitsandbytes", "accelerate", "datasets", "dvclive")
 TRAIN_MODULE = "shelltune.stages.train"
 
@@ -25,6 +28,15 @@ def file_sha256(*paths: Path) -> str:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def recorded_params(params) -> dict[str, Any]:
+    """The params that made the adapter: PARAM_SECTIONS, less NOT_RECORDED."""
+    sections = params.model_dump(mode="json", by_alias=True)
+    recorded = {key: sections[key] for key in PARAM_SECTIONS}
+    for section, keys in NOT_RECORDED.items():
+        recorded[section] = {k: v for k, v in recorded[section].items() if k not in keys}
+    return recorded
 
 
 def code_sha256() -> str:

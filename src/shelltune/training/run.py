@@ -24,15 +24,15 @@ from shelltune.numerics import bnb_cpu_path, describe_numerics
 from shelltune.training.checkpoints import FINGERPRINT_FILE, check_free_disk, find_resume_checkpoint, run_fingerprint
 from shelltune.training.data import load_examples, split_files
 from shelltune.training.provenance import (
-    PARAM_SECTIONS,
     code_sha256,
     file_sha256,
     library_versions,
+    recorded_params,
     save_adapter,
     write_run_info,
 )
 from shelltune.training.sampler import trainer_class
-from shelltune.training.tracking import DvcLiveCallback, make_trainer_callback
+from shelltune.training.tracking import DvcLiveCallback, make_trainer_callback, prepare_trackers, tracker_runs
 from shelltune.training.trainer import (
     TrainPlacement,
     build_sft_config,
@@ -83,6 +83,8 @@ def setup(params: Params) -> TrainingRun:
 
     started = time.time()
     set_seed(params.seed)
+    # before anything slow: a tracker that is not installed stops the run here, not after loading the model
+    prepare_trackers(params.train.report_to, Path(params.paths.reports) / "runtime")
     ranks = current_ranks()
     files = split_files(Path(params.paths.processed))
     base = read_base_info(params.paths.base)
@@ -184,8 +186,9 @@ def fit(run: TrainingRun) -> Fitted:
         run.say(f"resuming from {run.resume}")
         if logger is not None:
             logger.replay(json.loads((run.resume / "trainer_state.json").read_text())["log_history"])
-    result = trainer.train(resume_from_checkpoint=str(run.resume) if run.resume else None)
-    final_eval = final_evaluation(trainer) if has_eval else {}
+    with tracker_runs(params.train.report_to, run.ranks.is_main):
+        result = trainer.train(resume_from_checkpoint=str(run.resume) if run.resume else None)
+        final_eval = final_evaluation(trainer) if has_eval else {}
     state_dict = None
     if uses_fsdp():  # gather the sharded weights; every process takes part
         trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
@@ -206,7 +209,7 @@ def build_provenance(run: TrainingRun, fitted: Fitted) -> dict[str, Any]:
             "overlong_val": run.overlong["val"],
             "overlong_policy": params.train.overlong,
         },
-        "params": {k: v for k, v in params.model_dump(mode="json", by_alias=True).items() if k in PARAM_SECTIONS},
+        "params": recorded_params(params),
         "runtime": {
             "device": run.placement.device,
             "compute_dtype": run.placement.compute_dtype,
