@@ -232,6 +232,13 @@ class ExportParams(Section):
     max_new_tokens: Int = Field(gt=0, le=1024)
 
 
+class CardParams(Section):
+    license: str = Field(pattern=r"^[a-z0-9][a-z0-9.+-]*$", description="a Hugging Face license id")
+    data_license: str = Field(min_length=1)
+    data_description: str = Field(min_length=1)
+    datasets: list[str]
+
+
 # `validate` is also the name of a deprecated pydantic classmethod; as a field it works as expected.
 warnings.filterwarnings("ignore", message='Field name "validate"', category=UserWarning)
 
@@ -250,6 +257,7 @@ class Params(Section):
     validate: ValidateParams
     scan: ScanParams
     export: ExportParams
+    card: CardParams
 
 
 def params_path(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -19,6 +19,7 @@ from shelltune.basemodel import read_base_info
 from shelltune.config import Params
 from shelltune.distributed import Ranks, barrier, current_ranks, resolve_backend, shutdown, uses_fsdp
 from shelltune.fileio import fresh_dir, publish
+from shelltune.modelcard import adapter_card
 from shelltune.models import load_quantized_model, load_tokenizer
 from shelltune.numerics import bnb_cpu_path, describe_numerics
 from shelltune.training.checkpoints import FINGERPRINT_FILE, check_free_disk, find_resume_checkpoint, run_fingerprint
@@ -236,7 +237,8 @@ def finish(run: TrainingRun, fitted: Fitted) -> dict[str, Any]:
     provenance = build_provenance(run, fitted)
     if run.ranks.is_main:
         fitted.logger.live.end()
-        save_adapter(run.model, run.tokenizer, provenance, Path(params.paths.adapter), fitted.state_dict)
+        card = adapter_card(provenance, params.card)
+        save_adapter(run.model, run.tokenizer, provenance, card, Path(params.paths.adapter), fitted.state_dict)
         publish(live_staging(params), reports / "train")
         write_run_info(
             reports,
