@@ -36,7 +36,9 @@ def test_unknown_keys_are_named_with_allowed_keys(params_raw):
     params_raw["colour"] = "blue"
     params_raw["split"]["shuffle"] = True
     message = problems(params_raw)
-    allowed = "data, execute, export, lora, model, paths, prompt, quant, runtime, scan, seed, split, train, validate"
+    allowed = (
+        "card, data, execute, export, lora, model, paths, prompt, quant, runtime, scan, seed, split, train, validate"
+    )
     assert f"params.yaml: colour: unknown key (allowed here: {allowed})" in message
     assert "split.shuffle: unknown key (allowed here: dedup, drop_unsafe, fractions)" in message
 

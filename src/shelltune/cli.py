@@ -1,7 +1,7 @@
 """`shelltune`: every command, once, in one table.
 
     shelltune run STAGE [--params FILE]     one pipeline stage, as `dvc repro` runs it
-    shelltune export | predict | scan | profile | plan | bench | report | gen-data
+    shelltune export | predict | scan | profile | plan | bench | report | card | gen-data
 
 Each command forwards its remaining arguments to its module's `main`, so `shelltune run train --params
 p.yaml` and `python -m shelltune.stages.train --params p.yaml` are the same.
@@ -29,6 +29,7 @@ COMMANDS = {
     "plan": ("shelltune.commands.plan", "estimate a run's peak GPU memory before anything is loaded"),
     "bench": ("shelltune.commands.bench", "benchmark training, generation and memory against the usual set-ups"),
     "report": ("shelltune.commands.report", "markdown review of the workspace against a git revision (PR comment)"),
+    "card": ("shelltune.commands.card", "the adapter with its complete model card, as a folder to upload to the hub"),
     "gen-data": ("shelltune.commands.gen_data", "write the embedded NL→bash dataset"),
 }
 

@@ -231,6 +231,8 @@ class TrainParams(Section):
     num_processes: Int = Field(ge=1, le=1024)
     ddp_backend: Literal["auto", "gloo", "nccl"]
     accelerate_config: str | None
+    # dvclive always logs (the metrics in dvc.lock); these trackers log the same run besides
+    report_to: list[Literal["wandb", "mlflow", "tensorboard"]]
 
     @model_validator(mode="after")
     def _max_steps_not_zero(self) -> TrainParams:
@@ -238,6 +240,12 @@ class TrainParams(Section):
             raise ValueError("max_steps must be positive, or -1 to train for `epochs`")
         if self.group_by_length and self.length_window:
             raise ValueError("group_by_length and length_window both group rows by length: set one of them")
+        return self
+
+    @model_validator(mode="after")
+    def _each_tracker_once(self) -> TrainParams:
+        if len(set(self.report_to)) != len(self.report_to):
+            raise ValueError("report_to names a tracker twice")
         return self
 
 
@@ -313,6 +321,13 @@ class ExecuteParams(Section):
         return instant_seconds(self.clock)
 
 
+class CardParams(Section):
+    license: str = Field(pattern=r"^[a-z0-9][a-z0-9.+-]*$", description="a Hugging Face license id")
+    data_license: str = Field(min_length=1)
+    data_description: str = Field(min_length=1)
+    datasets: list[str]
+
+
 # `validate` is also the name of a deprecated pydantic classmethod; as a field it works as expected.
 warnings.filterwarnings("ignore", message='Field name "validate"', category=UserWarning)
 
@@ -332,6 +347,7 @@ class Params(Section):
     scan: ScanParams
     export: ExportParams
     execute: ExecuteParams
+    card: CardParams
 
 
 def params_path(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -3,7 +3,9 @@
 Draws the PNGs (`shelltune.reporting.plots`: train and eval loss from the dvclive files, base vs
 fine-tuned task metrics, execution accuracy in the sandbox, safety findings by category) and writes
 `<paths.reports>/report.md` (`shelltune.reporting.summary`), the page a reviewer reads, with the PNGs
-embedded and the commands the sandbox saw reach outside their task although the scanner let them pass.
+embedded and the commands the sandbox saw reach outside their task although the scanner let them pass;
+and `<paths.reports>/model_card.md`: the adapter's model card with the test and safety results added
+(`shelltune.modelcard`), which `shelltune card --out DIR` publishes with the adapter.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from shelltune.config import Params
 from shelltune.entrypoint import Stage
 from shelltune.errors import ShelltuneError
 from shelltune.fileio import atomic_path, read_jsonl, write_text
+from shelltune.modelcard import MODEL_CARD, WEIGHTS_FILE, complete_card, file_sha256, read_adapter_card
 from shelltune.reporting.plots import draw_all
 from shelltune.reporting.summary import execution_section, report_markdown, spread
 from shelltune.safety.audit import has_effect
@@ -51,10 +54,20 @@ def run(params: Params) -> Path:
         draw_all(reports, validate, execute, scan, staged)
     execution = execution_section(execute, scan, unflagged_witness(verdicts, read_jsonl(reports / "findings.jsonl")))
     write_text(reports / "report.md", report_markdown(split, train, validate, execution, scan, spread(predictions, 8)))
+    adapter = Path(params.paths.adapter)
+    card = complete_card(
+        read_adapter_card(adapter), file_sha256(adapter / WEIGHTS_FILE), validate, scan, split, execute
+    )
+    write_text(reports / MODEL_CARD, card)
     return reports / "report.md"
 
 
-STAGE = Stage("plot", "PNG plots and report.md.", run, lambda _, path: f"wrote {path}")
+STAGE = Stage(
+    "plot",
+    "PNG plots, report.md and the model card.",
+    run,
+    lambda params, path: f"wrote {path} and {Path(params.paths.reports) / MODEL_CARD}",
+)
 
 if __name__ == "__main__":
     raise SystemExit(STAGE.main())

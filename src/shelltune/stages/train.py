@@ -6,13 +6,16 @@ so the loss covers the command tokens only (`shelltune.training`). With `train.n
 stage re-runs itself under `accelerate launch` (`shelltune.distributed`).
 
 Outputs
-- `<paths.adapter>/`: adapter_config.json, adapter_model.safetensors, tokenizer and chat template, and
+- `<paths.adapter>/`: adapter_config.json, adapter_model.safetensors, tokenizer and chat template,
   provenance.json (base and revision, dataset fingerprint, params, library versions, code hash,
-  losses). `PeftModel.from_pretrained(base, path)` loads it as is. A DVC output.
+  losses), and README.md, the model card with what training knows (`shelltune.modelcard`).
+  `PeftModel.from_pretrained(base, path)` loads it as is. A DVC output.
 - `<paths.reports>/train/`: dvclive metrics and loss curves, steps aligned with the trainer's global
   step; written only when the run succeeds.
 - `<paths.reports>/runtime/train.json` and `runtime/train/`: what differs on every run (tokens/s, peak
   memory, wall time, git commit, CPU and kernels). Not DVC outputs, ignored by git.
+- with `train.report_to`: the same run in W&B, MLflow or TensorBoard (transformers' integrations), their
+  local files under `<paths.reports>/runtime/` unless the environment points them elsewhere.
 - `<paths.checkpoints>/`: resumable checkpoints every `save_steps`. If the stage dies (even by
   `kill -9`), running it again resumes from the newest complete checkpoint of the same run.
 """

@@ -10,7 +10,7 @@ from typing import Any
 
 from shelltune.config import Params
 from shelltune.errors import ShelltuneError
-from shelltune.training.provenance import PARAM_SECTIONS
+from shelltune.training.provenance import recorded_params
 
 CHECKPOINT_FILES = ("adapter_model.safetensors", "optimizer.pt", "scheduler.pt", "trainer_state.json")
 FINGERPRINT_FILE = "run_fingerprint.json"
@@ -49,8 +49,7 @@ def find_resume_checkpoint(checkpoints: Path, fingerprint: str) -> Path | None:
 
 
 def run_fingerprint(params: Params, data_sha256: dict[str, str], base: dict[str, Any], code: str) -> str:
-    sections = params.model_dump(mode="json", by_alias=True)
-    chosen = {key: sections[key] for key in PARAM_SECTIONS}
+    chosen = recorded_params(params)
     blob = json.dumps({"params": chosen, "data": data_sha256, "base": base, "code": code}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 

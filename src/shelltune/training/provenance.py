@@ -12,9 +12,13 @@ from typing import Any
 
 from shelltune.codedeps import code_files
 from shelltune.fileio import atomic_path, write_json
+from shelltune.modelcard import CARD_FILE
 from shelltune.training.tracking import peak_memory_mb
 
 PARAM_SECTIONS = ("seed", "runtime", "prompt", "model", "quant", "lora", "train")
+# Params that change where the run is logged, not what it learns: left out of the adapter's record and
+# of the resume fingerprint, so the adapter is the same whichever trackers watched it.
+NOT_RECORDED = {"train": ("report_to",)}
 LIBRARIES = ("torch", "transformers", "peft", "trl", "bitsandbytes", "accelerate", "datasets", "dvclive")
 TRAIN_MODULE = "shelltune.stages.train"
 
@@ -25,6 +29,15 @@ def file_sha256(*paths: Path) -> str:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def recorded_params(params) -> dict[str, Any]:
+    """The params that made the adapter: PARAM_SECTIONS, less NOT_RECORDED."""
+    sections = params.model_dump(mode="json", by_alias=True)
+    recorded = {key: sections[key] for key in PARAM_SECTIONS}
+    for section, keys in NOT_RECORDED.items():
+        recorded[section] = {k: v for k, v in recorded[section].items() if k not in keys}
+    return recorded
 
 
 def code_sha256() -> str:
@@ -78,13 +91,13 @@ def write_run_info(
     write_json(reports / "runtime" / "train.json", runtime_info)
 
 
-def save_adapter(model, tokenizer, provenance: dict[str, Any], out_dir: Path, state_dict=None) -> None:
+def save_adapter(model, tokenizer, provenance: dict[str, Any], card: str, out_dir: Path, state_dict=None) -> None:
     with atomic_path(out_dir) as staged:
         model.save_pretrained(staged, state_dict=state_dict)
         tokenizer.save_pretrained(staged)
         (staged / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
-        # peft writes a model card with a local path; keep the directory free of run-specific text.
-        (staged / "README.md").unlink(missing_ok=True)
+        # in place of peft's card, which names a local path and is mostly empty (shelltune.modelcard)
+        (staged / CARD_FILE).write_text(card, encoding="utf-8")
         canonicalize_saved_configs(staged)
 
 

@@ -19,21 +19,22 @@ from shelltune.basemodel import read_base_info
 from shelltune.config import Params
 from shelltune.distributed import Ranks, barrier, current_ranks, resolve_backend, shutdown, uses_fsdp
 from shelltune.fileio import fresh_dir, publish
+from shelltune.modelcard import adapter_card
 from shelltune.models import load_quantized_model, load_tokenizer
 from shelltune.numerics import bnb_cpu_path, describe_numerics
 from shelltune.planning import preflight
 from shelltune.training.checkpoints import FINGERPRINT_FILE, check_free_disk, find_resume_checkpoint, run_fingerprint
 from shelltune.training.data import load_examples, split_files
 from shelltune.training.provenance import (
-    PARAM_SECTIONS,
     code_sha256,
     file_sha256,
     library_versions,
+    recorded_params,
     save_adapter,
     write_run_info,
 )
 from shelltune.training.sampler import trainer_class
-from shelltune.training.tracking import DvcLiveCallback, make_trainer_callback
+from shelltune.training.tracking import DvcLiveCallback, make_trainer_callback, prepare_trackers, tracker_runs
 from shelltune.training.trainer import (
     TrainPlacement,
     build_sft_config,
@@ -85,6 +86,8 @@ def setup(params: Params) -> TrainingRun:
 
     started = time.time()
     set_seed(params.seed)
+    # before anything slow: a tracker that is not installed stops the run here, not after loading the model
+    prepare_trackers(params.train.report_to, Path(params.paths.reports) / "runtime")
     ranks = current_ranks()
     files = split_files(Path(params.paths.processed))
     base = read_base_info(params.paths.base)
@@ -189,8 +192,9 @@ def fit(run: TrainingRun) -> Fitted:
         run.say(f"resuming from {run.resume}")
         if logger is not None:
             logger.replay(json.loads((run.resume / "trainer_state.json").read_text())["log_history"])
-    result = trainer.train(resume_from_checkpoint=str(run.resume) if run.resume else None)
-    final_eval = final_evaluation(trainer) if has_eval else {}
+    with tracker_runs(params.train.report_to, run.ranks.is_main):
+        result = trainer.train(resume_from_checkpoint=str(run.resume) if run.resume else None)
+        final_eval = final_evaluation(trainer) if has_eval else {}
     state_dict = None
     if uses_fsdp():  # gather the sharded weights; every process takes part
         trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
@@ -211,7 +215,7 @@ def build_provenance(run: TrainingRun, fitted: Fitted) -> dict[str, Any]:
             "overlong_val": run.overlong["val"],
             "overlong_policy": params.train.overlong,
         },
-        "params": {k: v for k, v in params.model_dump(mode="json", by_alias=True).items() if k in PARAM_SECTIONS},
+        "params": recorded_params(params),
         "runtime": {
             "device": run.placement.device,
             "compute_dtype": run.placement.compute_dtype,
@@ -238,7 +242,8 @@ def finish(run: TrainingRun, fitted: Fitted) -> dict[str, Any]:
     provenance = build_provenance(run, fitted)
     if run.ranks.is_main:
         fitted.logger.live.end()
-        save_adapter(run.model, run.tokenizer, provenance, Path(params.paths.adapter), fitted.state_dict)
+        card = adapter_card(provenance, params.card)
+        save_adapter(run.model, run.tokenizer, provenance, card, Path(params.paths.adapter), fitted.state_dict)
         publish(live_staging(params), reports / "train")
         write_run_info(
             reports,

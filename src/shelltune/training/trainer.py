@@ -10,6 +10,7 @@ from shelltune.config import Params, QuantParams, TrainParams
 from shelltune.distributed import resolve_backend, uses_fsdp
 from shelltune.errors import ShelltuneError
 from shelltune.models import Placement, resolve_placement
+from shelltune.training.tracking import run_name
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,9 @@ def build_sft_config(params: Params, runtime: TrainPlacement, output_dir: Path, 
         metric_for_best_model="eval_loss" if early else None,
         greater_is_better=False if early else None,
         include_num_input_tokens_seen="non_padding",
-        report_to="none",
+        # dvclive logs through our own callback (steps aligned, no dvc.yaml rewrite); others through transformers
+        report_to=list(t.report_to) or "none",
+        run_name=run_name(),
         disable_tqdm=False,
         dataloader_num_workers=0,
         remove_unused_columns=True,
