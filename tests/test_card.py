@@ -173,7 +173,7 @@ def test_plot_then_card_command_gives_a_folder_peft_loads_and_the_hub_reads(trai
         assert (out / name).read_text(errors="replace") == expected, name
     assert PeftConfig.from_pretrained(str(out)).r == params.lora.r  # peft reads the folder as is
     metrics = [r.metric_type for r in ModelCard.load(out / "README.md").data.eval_results]
-    assert "dangerous_rate" in metrics and metrics[-1] == "execution_accuracy"
+    assert {"dangerous_rate", "execution_accuracy"} <= set(metrics)
 
 
 def test_card_refuses_a_card_made_for_other_weights_or_a_used_directory(tmp_path):
