@@ -100,6 +100,17 @@ def test_a_template_that_drops_a_message_is_a_clear_error(tokenizer):
         end_of_turn_tokens(no_system)
 
 
+def test_no_template_or_a_refused_conversation_is_one_line_naming_the_model(tokenizer):
+    with pytest.raises(ShelltuneError, match="model.name_or_path: the tokenizer has no chat template"):
+        end_of_turn_tokens(with_template(tokenizer, None))
+    gemma_like = with_template(
+        tokenizer,
+        "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}",
+    )
+    with pytest.raises(ShelltuneError, match="refuses a system, user, assistant conversation: System role not"):
+        turn_layout(gemma_like)
+
+
 def test_generation_stops_at_the_end_of_turn_even_when_the_model_config_names_only_eos(repo_params_raw, tokenizer):
     """The tiny Llama's generation config stops at <|end_of_text|> only (as Meta-Llama-3-8B-Instruct first
     shipped); inference adds <|eot_id|> from the template."""

@@ -112,7 +112,19 @@ SYSTEM_MARK, USER_MARK, ANSWER_MARK = "SHELLTUNESYSTEM", "SHELLTUNEUSER", "SHELL
 
 
 def render(tokenizer, messages: list[dict[str, str]], add_generation_prompt: bool = False) -> str:
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+    """The conversation as the tokenizer's chat template writes it; a one-line error for a tokenizer with no
+    template (a base rather than an instruct model) or one that refuses the conversation (Gemma's refuses a
+    system message, which every stage sends)."""
+    from jinja2 import TemplateError
+
+    if not tokenizer.chat_template:
+        raise ShelltuneError("model.name_or_path: the tokenizer has no chat template (a base, not an instruct, model?)")
+    try:
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+    except TemplateError as exc:
+        raise ShelltuneError(
+            f"model.name_or_path: the tokenizer's chat template refuses a system, user, assistant conversation: {exc}"
+        ) from None
 
 
 def _marked(tokenizer, answer: bool, add_generation_prompt: bool) -> str:
@@ -181,7 +193,8 @@ def turn_layout(tokenizer) -> TurnLayout | None:
     prompt = _marked(tokenizer, answer=False, add_generation_prompt=False)
     with_generation = _marked(tokenizer, answer=False, add_generation_prompt=True)
     full = _marked(tokenizer, answer=True, add_generation_prompt=False)
-    if not (with_generation.startswith(prompt) and full.startswith(prompt)):
+    in_order = prompt.index(SYSTEM_MARK) < prompt.index(USER_MARK)
+    if not (in_order and with_generation.startswith(prompt) and full.startswith(prompt)):
         return None
     head, rest = prompt.split(SYSTEM_MARK)
     between, turn_close = rest.split(USER_MARK)
