@@ -98,12 +98,14 @@ def test_gguf_metadata_says_what_llama_cpp_will_load(exported):
 @pytest.mark.slow
 def test_report_compares_llama_cpp_with_transformers(exported):
     report = json.loads((exported / "reports" / "export.json").read_text())
+    speeds = json.loads((exported / "reports" / "runtime" / "export.json").read_text())  # outside the lock
     assert report["prompts"] == 64 and report["tokenizer_agreement"] == 1.0
     # f16 keeps the merged fp32 weights to 3 significant digits: greedy outputs should match nearly always.
     assert report["agreement"] == report["gguf"]["f16"]["agreement"] >= 0.95
     for kind in ("q8_0", "q4_k_m"):
         assert 0.5 <= report["gguf"][kind]["agreement"] <= 1.0
-        assert report["gguf"][kind]["tokens_per_s"] > 0 and report["gguf"][kind]["size_mb"] > 0
+        assert speeds[kind]["tokens_per_s"] > 0 and report["gguf"][kind]["size_mb"] > 0
+        assert "tokens_per_s" not in report["gguf"][kind]  # run-varying: kept out of export/dvc.lock
     assert report["merged"]["agreement_with_4bit_adapter"] >= 0.5
 
 
