@@ -1,4 +1,5 @@
-"""The base stage: a deterministic tiny Qwen2 built offline, or a pinned reference to another model."""
+"""The base stage: a deterministic tiny Qwen2 (ChatML) or Llama (Llama 3 template) built offline, or a
+pinned reference to another model."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def digests(directory: Path) -> dict[str, str]:
 
 
 def test_tokenizer_has_chatml_tokens_and_qwen_template():
-    tok = train_tokenizer(tokenizer_corpus(pairs(50), "Be safe."), vocab_size=400)
+    tok = train_tokenizer(tokenizer_corpus(pairs(50), "Be safe.", "qwen2"), 400, "qwen2")
     for token in ("<|im_start|>", "<|im_end|>", "<|endoftext|>"):
         assert len(tok(token, add_special_tokens=False)["input_ids"]) == 1
     text = tok.apply_chat_template(
@@ -46,7 +47,34 @@ def test_tokenizer_has_chatml_tokens_and_qwen_template():
     assert tok.decode(tok(command, add_special_tokens=False)["input_ids"]) == command
 
 
-def test_tiny_base_is_deterministic(base_params, tmp_path):
+def test_llama_tokenizer_has_llama3_tokens_template_and_bos():
+    from shelltune.chat import end_of_turn_tokens
+
+    tok = train_tokenizer(tokenizer_corpus(pairs(50), "Be safe.", "llama"), 400, "llama")
+    for token in ("<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"):
+        assert len(tok(token, add_special_tokens=False)["input_ids"]) == 1
+    messages = prompt_messages("Be safe.", "list files")
+    text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    assert text == (
+        "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe safe.<|eot_id|>"
+        "<|start_header_id|>user<|end_header_id|>\n\nlist files<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n"
+    )
+    # As Meta-Llama-3-8B-Instruct first shipped: eos_token is the end of text, the turn ends with <|eot_id|>.
+    assert tok.eos_token == "<|end_of_text|>" and end_of_turn_tokens(tok) == ["<|eot_id|>"]
+    # The tokenizer prepends BOS to plain text; the rendered template carries its own, once.
+    assert tok("ls")["input_ids"][0] == tok.bos_token_id
+    ids = tok.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)["input_ids"]
+    assert ids.count(tok.bos_token_id) == 1 and ids[0] == tok.bos_token_id
+    command = "grep -rn 'ünïcode ✓' ~/src | head -n 12345"
+    assert tok.decode(tok(command, add_special_tokens=False)["input_ids"]) == command
+
+
+@pytest.mark.parametrize(
+    ("architecture", "model_class"), [("qwen2", "Qwen2ForCausalLM"), ("llama", "LlamaForCausalLM")]
+)
+def test_tiny_base_is_deterministic(base_params, tmp_path, architecture, model_class):
+    set_key(base_params, "model.tiny.architecture", architecture)
     params = parse_params(base_params)
     info = build_base(params)
     first = digests(tmp_path / "base")
@@ -55,7 +83,7 @@ def test_tiny_base_is_deterministic(base_params, tmp_path):
     assert {"model.safetensors", "config.json", "tokenizer.json", "base.json"} <= set(first)
     assert info["kind"] == "tiny" and read_base_info(tmp_path / "base")["vocab_size"] <= 400
     config = json.loads((tmp_path / "base" / "config.json").read_text())
-    assert config["architectures"] == ["Qwen2ForCausalLM"] and config["hidden_size"] == TINY_MODEL["hidden_size"]
+    assert config["architectures"] == [model_class] and config["hidden_size"] == TINY_MODEL["hidden_size"]
     set_key(base_params, "seed", 1)
     build_base(parse_params(base_params))
     assert digests(tmp_path / "base")["model.safetensors"] != first["model.safetensors"]

@@ -26,6 +26,15 @@ def test_repository_params_are_valid():
     assert params.data.schema_ == "auto"
 
 
+def test_tiny_architecture_is_one_of_the_built_in_pairs(params_raw):
+    set_key(params_raw, "model.tiny.architecture", "gpt2")
+    assert problems(params_raw) == (
+        "params.yaml: model.tiny.architecture: Input should be 'qwen2' or 'llama' (got 'gpt2')"
+    )
+    del params_raw["model"]["tiny"]["architecture"]
+    assert problems(params_raw) == "params.yaml: model.tiny.architecture: missing key"
+
+
 def test_config_is_frozen(params_raw):
     params = parse_params(params_raw)
     with pytest.raises(ValidationError, match="frozen"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,9 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shelltune.exporting import llama_cpp_pre_tokenizer, modelfile_text
+from shelltune.exporting import llama_cpp_pre_tokenizer, modelfile_text, ollama_stops, ollama_template
 
-from conftest import DVC, ROOT, sh, tool_env
+from conftest import DVC, ROOT, pairs, sh, tool_env
 
 LLAMA_CPP = ROOT / "tools" / "llama.cpp"
 
@@ -97,12 +98,14 @@ def test_gguf_metadata_says_what_llama_cpp_will_load(exported):
 @pytest.mark.slow
 def test_report_compares_llama_cpp_with_transformers(exported):
     report = json.loads((exported / "reports" / "export.json").read_text())
+    speeds = json.loads((exported / "reports" / "runtime" / "export.json").read_text())  # outside the lock
     assert report["prompts"] == 64 and report["tokenizer_agreement"] == 1.0
     # f16 keeps the merged fp32 weights to 3 significant digits: greedy outputs should match nearly always.
     assert report["agreement"] == report["gguf"]["f16"]["agreement"] >= 0.95
     for kind in ("q8_0", "q4_k_m"):
         assert 0.5 <= report["gguf"][kind]["agreement"] <= 1.0
-        assert report["gguf"][kind]["tokens_per_s"] > 0 and report["gguf"][kind]["size_mb"] > 0
+        assert speeds[kind]["tokens_per_s"] > 0 and report["gguf"][kind]["size_mb"] > 0
+        assert "tokens_per_s" not in report["gguf"][kind]  # run-varying: kept out of export/dvc.lock
     assert report["merged"]["agreement_with_4bit_adapter"] >= 0.5
 
 
@@ -166,6 +169,55 @@ def test_pre_tokenizer_is_named_from_its_definition(exported, tmp_path):
 
 
 def test_modelfile_quotes_the_system_prompt():
-    text = modelfile_text("m.gguf", 'Say """hi"""', 16)
+    text = modelfile_text("m.gguf", 'Say """hi"""', 16, "{{ .Prompt }}{{ .Response }}", ["<|im_end|>"])
     assert '"""hi"""' not in text and text.count('"""') == 4  # the prompt cannot end the SYSTEM block
     assert "FROM ./m.gguf" in text and "PARAMETER num_predict 16" in text
+    assert 'PARAMETER stop "<|im_end|>"' in text
+
+
+def render_like_ollama(template: str, system: str, prompt: str) -> str:
+    """Ollama's legacy-template path for a first turn: .System and .Prompt set, everything after
+    {{ .Response }} cut (ollama/template/template.go, Execute). Covers the constructs ollama_template writes."""
+    text = template.split("{{ .Response }}")[0]
+    for name, value in (("System", system), ("Prompt", prompt)):
+        block = re.compile(rf"\{{\{{ if \.{name} \}}\}}(.*?)\{{\{{ end \}}\}}", re.S)
+        text = block.sub(r"\1" if value else "", text).replace(f"{{{{ .{name} }}}}", value)
+    return text
+
+
+@pytest.mark.parametrize("architecture", ["qwen2", "llama"])
+def test_ollama_template_renders_what_the_chat_template_renders(architecture):
+    """What Ollama sends llama.cpp for a request equals the training template's prompt; llama.cpp adds BOS
+    itself when the tokenizer does (the GGUF's add_bos_token), so the Ollama template leaves it out."""
+    from shelltune.basemodel import tokenizer_corpus, train_tokenizer
+    from shelltune.chat import prompt_messages
+
+    tokenizer = train_tokenizer(tokenizer_corpus(pairs(50), "Be safe.", architecture), 400, architecture)
+    template = ollama_template(tokenizer)
+    expected = tokenizer.apply_chat_template(
+        prompt_messages("Be safe.", "list files"), tokenize=False, add_generation_prompt=True
+    )
+    adds_bos = tokenizer("x")["input_ids"][0] == tokenizer.bos_token_id
+    sent = (tokenizer.bos_token if adds_bos else "") + render_like_ollama(template, "Be safe.", "list files")
+    assert sent == expected
+    assert "<|begin_of_text|>" not in template  # never twice
+    assert (
+        ollama_stops(tokenizer)
+        == {
+            "qwen2": ["<|im_end|>", "<|im_start|>"],
+            "llama": ["<|eot_id|>", "<|end_of_text|>", "<|start_header_id|>"],
+        }[architecture]
+    )
+
+
+def test_a_template_ollama_cannot_be_told_is_left_to_ollama():
+    from shelltune.basemodel import tokenizer_corpus, train_tokenizer
+
+    tokenizer = train_tokenizer(tokenizer_corpus(pairs(50), "Be safe.", "llama"), 400, "llama")
+    tokenizer.chat_template = (  # the system prompt folded into the user turn: no turn layout
+        "{% for m in messages[1:] %}{% if m['role'] == 'user' %}[INST] {{ messages[0]['content'] }}\n\n"
+        "{{ m['content'] }} [/INST]{% else %}{{ m['content'] }}{{ eos_token }}{% endif %}{% endfor %}"
+    )
+    assert ollama_template(tokenizer) is None
+    text = modelfile_text("m.gguf", "Be safe.", 16, None, ollama_stops(tokenizer))
+    assert "TEMPLATE" not in text.replace("no TEMPLATE", "") and 'PARAMETER stop "<|end_of_text|>"' in text

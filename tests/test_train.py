@@ -73,14 +73,25 @@ def test_overlong_policies():
 # ---------------------------------------------------------------- the model and the trainer
 
 
-@pytest.fixture(scope="module")
-def tiny_setup(tmp_path_factory, repo_params_raw):
-    root = tmp_path_factory.mktemp("setup")
-    params = parse_params(tiny_raw(repo_params_raw, root))
+def build_setup(root: Path, repo_params_raw, architecture: str):
+    raw = tiny_raw(repo_params_raw, root)
+    raw["model"]["tiny"]["architecture"] = architecture
+    params = parse_params(raw)
     build_base(params)
     base = read_base_info(params.paths.base)
     runtime = resolve_train_placement(params.train, params.quant, cuda_available=False)
     return params, base, runtime, root
+
+
+@pytest.fixture(scope="module")
+def tiny_setup(tmp_path_factory, repo_params_raw):
+    return build_setup(tmp_path_factory.mktemp("setup"), repo_params_raw, "qwen2")
+
+
+@pytest.fixture(scope="module")
+def llama_setup(tmp_path_factory, repo_params_raw):
+    """The tiny Llama: Llama 3's template, eos_token <|end_of_text|> but turns ended by <|eot_id|>."""
+    return build_setup(tmp_path_factory.mktemp("llama_setup"), repo_params_raw, "llama")
 
 
 def make_trainer(params, base, runtime, root, rows):
@@ -106,18 +117,41 @@ def test_base_is_4bit_nf4(tiny_setup):
     assert q_proj.weight.dtype == torch.uint8
 
 
-def test_label_mask_covers_exactly_the_command(tiny_setup):
-    params, base, runtime, root = tiny_setup
+# What each format writes after the answer: its end-of-turn token, and in ChatML the newline that
+# separates turns (part of the template's turn, so part of the completion TRL supervises).
+TURN_ENDS = {"tiny_setup": "<|im_end|>\n", "llama_setup": "<|eot_id|>"}
+PROMPT_SHAPES = {
+    "tiny_setup": ("<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n", "<|im_start|>assistant\n"),
+    "llama_setup": (
+        "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n{system}<|eot_id|>"
+        "<|start_header_id|>user<|end_header_id|>\n\n",
+        "<|start_header_id|>assistant<|end_header_id|>\n\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("setup", ["tiny_setup", "llama_setup"])
+def test_label_mask_covers_exactly_the_command_and_the_end_of_turn(setup, request):
+    from shelltune.chat import assistant_turn_end, end_of_turn_ids
+
+    params, base, runtime, root = request.getfixturevalue(setup)
     trainer = make_trainer(params, base, runtime, root, pairs(8))
     batch = trainer.data_collator([trainer.train_dataset[3]])
     ids, labels = batch["input_ids"][0], batch["labels"][0]
     supervised = ids[labels != -100]
     assert torch.equal(labels[labels != -100], supervised)
     tokenizer = trainer.processing_class
-    assert tokenizer.decode(supervised) == "head -n 3 notes3.txt<|im_end|>\n"
+    # Token for token: the command, then the template's end of turn (its first token the end-of-turn token).
+    expected = tokenizer("head -n 3 notes3.txt" + TURN_ENDS[setup], add_special_tokens=False)["input_ids"]
+    assert supervised.tolist() == expected
+    assert assistant_turn_end(tokenizer) == TURN_ENDS[setup]
+    end = len(tokenizer("head -n 3 notes3.txt", add_special_tokens=False)["input_ids"])
+    assert supervised.tolist()[end : end + 1] == end_of_turn_ids(tokenizer)
     prompt = tokenizer.decode(ids[labels == -100])
-    assert prompt.startswith(f"<|im_start|>system\n{params.prompt.system}<|im_end|>\n<|im_start|>user\n")
-    assert prompt.endswith("<|im_start|>assistant\n")
+    start, generation_prompt = PROMPT_SHAPES[setup]
+    assert prompt.startswith(start.format(system=params.prompt.system))
+    assert prompt.endswith(generation_prompt)
+    assert prompt.count(tokenizer.bos_token or "<no bos>") == (1 if setup == "llama_setup" else 0)
 
 
 def test_lora_weights_move_and_base_weights_do_not(tiny_setup):

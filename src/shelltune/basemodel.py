@@ -1,9 +1,10 @@
-"""The base model: the tiny Qwen2 built offline, or a pinned hub/local model, and its `base.json`.
+"""The base model: a tiny model built offline, or a pinned hub/local model, and its `base.json`.
 
-With `model.name_or_path: tiny` (the default) a small Qwen2-architecture model is built offline: a
-byte-level BPE tokenizer trained on the chat-rendered train split, with ChatML special tokens and
-Qwen2.5's chat template, and a seeded random-init `Qwen2ForCausalLM` whose sizes come from `model.tiny`.
-Same params and data give byte-identical files.
+With `model.name_or_path: tiny` (the default) a small model is built offline: a byte-level BPE tokenizer
+trained on the chat-rendered train split, with the chat format's special tokens and template, and a
+seeded random-init model whose sizes come from `model.tiny`. `model.tiny.architecture` picks the pair:
+`qwen2` (Qwen2ForCausalLM, ChatML as Qwen2.5) or `llama` (LlamaForCausalLM, the Llama 3 template with a
+BOS token and `<|eot_id|>`), both from `shelltune.chat`. Same params and data give byte-identical files.
 
 Otherwise `name_or_path` is a hub id (pinned by `model.revision`) or a local directory. Nothing is
 copied: the config is loaded to check it, and what was resolved (revision, config hash) is recorded, so
@@ -19,41 +20,81 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shelltune.chat import CHATML_TEMPLATE, EOS_TOKEN, PAD_TOKEN, SPECIAL_TOKENS, conversation, render_chatml
+from shelltune.chat import BUILTIN_FORMATS, conversation, render_builtin
 from shelltune.config import REMOTE_CODE_WARNING, TINY, ModelParams, Params, TinyModelParams
 from shelltune.errors import ShelltuneError
 from shelltune.fileio import read_jsonl
 
 BASE_INFO = "base.json"
+ARCHITECTURE_NAMES = {"qwen2": "Qwen2", "llama": "Llama"}
+
+# Llama 3's pre-tokenizer split: digits in groups of up to three (Qwen2 splits them one by one).
+LLAMA3_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
 
 
-def tokenizer_corpus(rows: list[dict[str, Any]], system: str) -> list[str]:
-    """The training conversations as the model will read them, so merges follow real token frequencies
-    (the system prompt, present in every example, becomes a handful of tokens)."""
-    return [render_chatml(conversation(system, row)) for row in rows]
+def tokenizer_corpus(rows: list[dict[str, Any]], system: str, architecture: str) -> list[str]:
+    """The training conversations as the model will read them, in the architecture's chat format, so
+    merges follow real token frequencies (the system prompt, present in every example, becomes a handful
+    of tokens)."""
+    fmt = BUILTIN_FORMATS[architecture]
+    return [render_builtin(fmt, conversation(system, row)) for row in rows]
 
 
-def train_tokenizer(texts: list[str], vocab_size: int):
-    """A byte-level BPE like Qwen2's: any byte sequence encodes, so no request is ever <unk>."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+def bpe_core(architecture: str):
+    """An untrained byte-level BPE as the format's model family has it: any byte sequence encodes, so no
+    request is ever <unk>.
+
+    ChatML (qwen2) keeps the GPT-2 split the default base was built with (transformers applies Qwen2's
+    own split when it loads a qwen2 tokenizer). Llama 3's tokenizer.json carries its split, skips merges
+    for words already in the vocabulary, and prepends BOS in its post-processor; llama.cpp's `llama-bpe`
+    pre-tokenizer does the same, so the GGUF tokenizes as transformers does.
+    """
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+
+    if architecture == "qwen2":
+        core = Tokenizer(models.BPE())
+        core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    else:
+        core = Tokenizer(models.BPE(ignore_merges=True))
+        core.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(Regex(LLAMA3_SPLIT), behavior="isolated", invert=False),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+            ]
+        )
+    core.decoder = decoders.ByteLevel()
+    return core
+
+
+def train_tokenizer(texts: list[str], vocab_size: int, architecture: str):
+    """Train the architecture's BPE on `texts`, its chat format's special tokens first (ids 0, 1, ...)."""
+    from tokenizers import pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    core = Tokenizer(models.BPE())
-    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    core.decoder = decoders.ByteLevel()
+    fmt = BUILTIN_FORMATS[architecture]
+    core = bpe_core(architecture)
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
+        special_tokens=list(fmt.special_tokens),
         min_frequency=2,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     core.train_from_iterator(texts, trainer=trainer)
+    named = {"eos_token": fmt.eos_token, "pad_token": fmt.pad_token}
+    if fmt.bos_token is not None:
+        named["bos_token"] = fmt.bos_token
+        bos = (fmt.bos_token, core.token_to_id(fmt.bos_token))
+        core.post_processor = processors.TemplateProcessing(
+            single=f"{fmt.bos_token} $A", pair=f"{fmt.bos_token} $A:0 {fmt.bos_token}:1 $B:1", special_tokens=[bos]
+        )
     return PreTrainedTokenizerFast(
         tokenizer_object=core,
-        eos_token=EOS_TOKEN,
-        pad_token=PAD_TOKEN,
-        chat_template=CHATML_TEMPLATE,
+        **named,
+        chat_template=fmt.template,
         model_max_length=4096,
         padding_side="left",
         clean_up_tokenization_spaces=False,
@@ -61,10 +102,16 @@ def train_tokenizer(texts: list[str], vocab_size: int):
 
 
 def build_tiny_model(tiny: TinyModelParams, tokenizer, seed: int):
+    """The seeded random-init model. Its generation config stops where the family's checkpoints stop
+    (`generation_eos` of its chat format); inference adds the template's end of turn itself."""
     import torch
-    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
-    config = Qwen2Config(
+    config_class, model_class = {
+        "qwen2": (Qwen2Config, Qwen2ForCausalLM),
+        "llama": (LlamaConfig, LlamaForCausalLM),
+    }[tiny.architecture]
+    config = config_class(
         vocab_size=len(tokenizer),
         hidden_size=tiny.hidden_size,
         intermediate_size=tiny.intermediate_size,
@@ -74,24 +121,26 @@ def build_tiny_model(tiny: TinyModelParams, tokenizer, seed: int):
         max_position_embeddings=tiny.max_position_embeddings,
         tie_word_embeddings=tiny.tie_word_embeddings,
         initializer_range=tiny.initializer_range,
-        bos_token_id=None,
-        eos_token_id=tokenizer.convert_tokens_to_ids(EOS_TOKEN),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
     torch.manual_seed(seed)
-    model = Qwen2ForCausalLM(config)
+    model = model_class(config)
     model.generation_config = GenerationConfig(
-        eos_token_id=[config.eos_token_id, tokenizer.pad_token_id], pad_token_id=tokenizer.pad_token_id, do_sample=False
+        eos_token_id=[tokenizer.convert_tokens_to_ids(t) for t in BUILTIN_FORMATS[tiny.architecture].generation_eos],
+        pad_token_id=tokenizer.pad_token_id,
+        do_sample=False,
     )
     return model
 
 
 def build_tiny(params: Params, train_file: Path, out: Path) -> dict[str, Any]:
     """Train the tokenizer on `train_file`, build the seeded random model, save both into `out`."""
-    tokenizer = train_tokenizer(
-        tokenizer_corpus(read_jsonl(train_file), params.prompt.system), params.model.tiny.vocab_size
-    )
-    model = build_tiny_model(params.model.tiny, tokenizer, params.seed)
+    tiny = params.model.tiny
+    corpus = tokenizer_corpus(read_jsonl(train_file), params.prompt.system, tiny.architecture)
+    tokenizer = train_tokenizer(corpus, tiny.vocab_size, tiny.architecture)
+    model = build_tiny_model(tiny, tokenizer, params.seed)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     n_params = sum(p.numel() for p in model.parameters())
@@ -152,10 +201,11 @@ def read_base_info(base_dir: str | Path) -> dict[str, Any]:
     return info
 
 
-def summary(info: dict[str, Any]) -> str:
+def summary(params: Params, info: dict[str, Any]) -> str:
     if info["kind"] == TINY:
+        architecture = ARCHITECTURE_NAMES[params.model.tiny.architecture]
         return (
-            f"built tiny Qwen2 base: {info['parameters']:,} parameters, vocab {info['vocab_size']} "
+            f"built tiny {architecture} base: {info['parameters']:,} parameters, vocab {info['vocab_size']} "
             f"→ {info['name_or_path']}"
         )
     return f"pinned {info['name_or_path']} at revision {info['revision']} ({info['architecture']})"

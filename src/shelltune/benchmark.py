@@ -172,10 +172,14 @@ def plain_dataset(tokenizer, examples: list[dict], max_length: int):
     """Every row padded to max_length; loss on the completion only (the same objective as ours)."""
     from datasets import Dataset
 
+    from shelltune.chat import end_of_turn_tokens
+
+    # The answer closes with the template's end of turn, which need not be eos_token (Llama 3: <|eot_id|>).
+    end_of_turn = "".join(end_of_turn_tokens(tokenizer))
     rows = []
     for example in examples:
         prompt = tokenizer.apply_chat_template(example["prompt"], tokenize=False, add_generation_prompt=True)
-        completion = example["completion"][0]["content"] + tokenizer.eos_token
+        completion = example["completion"][0]["content"] + end_of_turn
         prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
         ids = (prompt_ids + tokenizer(completion, add_special_tokens=False)["input_ids"])[:max_length]
         labels = [-100] * len(prompt_ids) + ids[len(prompt_ids) :]

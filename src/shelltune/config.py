@@ -147,6 +147,7 @@ class PromptParams(Section):
 
 
 class TinyModelParams(Section):
+    architecture: Literal["qwen2", "llama"]
     vocab_size: Int = Field(ge=300, le=65536)
     hidden_size: Int = Field(gt=0)
     intermediate_size: Int = Field(gt=0)

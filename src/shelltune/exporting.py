@@ -8,7 +8,8 @@ The export stage (`shelltune export`, or `dvc repro export/dvc.yaml`) composes t
 2. `convert_to_gguf`: GGUF f16 with llama.cpp's own converter (`convert_hf_to_gguf.py`, from the
    llama.cpp that llama-cpp-python vendors; `make export-tools` fetches it into `export.llama_cpp`), and
    `quantize_gguf` into each of `export.quantize` (q8_0, q4_k_m) with llama.cpp's quantizer.
-3. `modelfile_text`: an Ollama `Modelfile` with the ChatML template and the system prompt.
+3. `modelfile_text`: an Ollama `Modelfile` with the model's chat template written in Ollama's template
+   language (`ollama_template`), its stop tokens and the system prompt.
 4. The check: greedy outputs of every GGUF file (`gguf_outputs`, through llama-cpp-python) against the
    merged transformers model (`transformers_outputs`) from the same prompt token ids.
 
@@ -30,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shelltune.basemodel import read_base_info
-from shelltune.chat import EOS_TOKEN, START_TOKEN
+from shelltune.basemodel import LLAMA3_SPLIT, read_base_info
+from shelltune.chat import end_of_turn_ids, end_of_turn_tokens, special_ids, turn_layout
 from shelltune.config import Params
 from shelltune.errors import ShelltuneError
 from shelltune.fileio import atomic_path, read_jsonl
@@ -69,8 +70,9 @@ def merge_adapter(params: Params, out_dir: Path) -> dict[str, Any]:
 
 
 def stop_ids(tokenizer) -> list[int]:
-    """End of turn and end of text: where generation stops, in transformers and in llama.cpp alike."""
-    return sorted({tokenizer.convert_tokens_to_ids(EOS_TOKEN), tokenizer.eos_token_id})
+    """End of turn (from the chat template) and end of text: where generation stops, in transformers and
+    in llama.cpp alike."""
+    return sorted({*end_of_turn_ids(tokenizer), tokenizer.eos_token_id})
 
 
 def directory_size(path: Path, pattern: str = "*") -> int:
@@ -107,26 +109,32 @@ QWEN2_SPLIT = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
     r"|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
+# llama.cpp's pre-tokenizers for a split regex followed by byte-level BPE. `llama-bpe` also skips merges
+# for words already in the vocabulary and prepends BOS, as Llama 3's tokenizer.json (and the tiny Llama's)
+# says.
+KNOWN_SPLITS = {QWEN2_SPLIT: "qwen2", LLAMA3_SPLIT: "llama-bpe"}
 
 
 def llama_cpp_pre_tokenizer(tokenizer_json: Path) -> str | None:
     """llama.cpp's name for the tokenizer's pre-tokenizer, read from its definition rather than from a
     hash of a known model's tokens (which a tokenizer trained here cannot match); None if unknown."""
     try:
-        pre = json.loads(tokenizer_json.read_text()).get("pre_tokenizer") or {}
+        definition = json.loads(tokenizer_json.read_text())
     except (OSError, json.JSONDecodeError):
         return None
+    pre = definition.get("pre_tokenizer") or {}
     steps = pre.get("pretokenizers", [pre]) if pre.get("type") == "Sequence" else [pre]
     kinds = [step.get("type") for step in steps]
     if kinds == ["ByteLevel"] and steps[0].get("use_regex", True) and not steps[0].get("add_prefix_space"):
         return "gpt-2"
     if (
         kinds == ["Split", "ByteLevel"]
-        and steps[0].get("pattern", {}).get("Regex") == QWEN2_SPLIT
         and steps[0].get("behavior") == "Isolated"
         and not steps[1].get("use_regex", True)
     ):
-        return "qwen2"
+        name = KNOWN_SPLITS.get(steps[0].get("pattern", {}).get("Regex"))
+        ignores_merges = bool(definition.get("model", {}).get("ignore_merges"))
+        return name if name != "llama-bpe" or ignores_merges else None
     return None
 
 
@@ -201,24 +209,60 @@ def quantize_gguf(source: Path, target: Path, kind: str) -> None:
         raise ShelltuneError(f"{source}: llama.cpp could not quantize it to {kind} (code {failed})")
 
 
-def modelfile_text(gguf_name: str, system: str, max_new_tokens: int) -> str:
-    """An Ollama Modelfile: the GGUF, Qwen2's ChatML template, the training system prompt, greedy decoding."""
+def ollama_template(tokenizer) -> str | None:
+    """The tokenizer's chat template in Ollama's template language, for one system prompt, one request and
+    the answer; None when the template does not lay turns out as `chat.turn_layout` reads them.
+
+    Ollama never runs Jinja: without a TEMPLATE it takes, of its own known templates, the one closest to
+    the GGUF's chat template by edit distance (under 100 characters), else `{{ .Prompt }}` with the roles
+    dropped. A template that is not character for character a known one would lose its format silently,
+    so the Modelfile spells it out: ChatML, Llama 3 and most one-turn-per-role formats take apart this
+    way. The `if` blocks are Ollama's own idiom: it runs a legacy template once per turn of a chat,
+    the system prompt only in the first.
+    """
+    layout = turn_layout(tokenizer)
+    if layout is None:
+        return None
+    # llama.cpp prepends BOS itself when the tokenizer does (the GGUF's add_bos_token comes from the same
+    # post-processor); written into the template as well, it would be there twice.
+    adds_bos = bool(layout.bos) and tokenizer("x")["input_ids"][:1] == [tokenizer.bos_token_id]
+    template = (
+        ("" if adds_bos else layout.bos)
+        + f"{{{{ if .System }}}}{layout.system_open}{{{{ .System }}}}{layout.turn_close}{{{{ end }}}}"
+        + f"{{{{ if .Prompt }}}}{layout.user_open}{{{{ .Prompt }}}}{layout.turn_close}{{{{ end }}}}"
+        + f"{layout.assistant_open}{{{{ .Response }}}}{layout.answer_close}"
+    )
+    return None if '"""' in template else template
+
+
+def ollama_stops(tokenizer) -> list[str]:
+    """Where Ollama stops: the end of turn, the end of text, and the token that opens a new turn (a model
+    that starts one has finished its answer)."""
+    stops = [*end_of_turn_tokens(tokenizer), tokenizer.eos_token]
+    layout = turn_layout(tokenizer)
+    if layout is not None:
+        special = special_ids(tokenizer)
+        opening = [i for i in tokenizer(layout.assistant_open, add_special_tokens=False)["input_ids"] if i in special]
+        stops += [tokenizer.convert_ids_to_tokens(opening[0])] if opening else []
+    return list(dict.fromkeys(stops))
+
+
+def modelfile_text(gguf_name: str, system: str, max_new_tokens: int, template: str | None, stops: list[str]) -> str:
+    """An Ollama Modelfile: the GGUF, the chat template (`ollama_template`; left to Ollama when None), the
+    training system prompt, greedy decoding, the stop tokens."""
     quoted = system.replace('"""', '" " "')
-    return f'''# Ollama: ollama create shelltune -f Modelfile && ollama run shelltune "list files by size"
-FROM ./{gguf_name}
-TEMPLATE """{{{{ if .System }}}}{START_TOKEN}system
-{{{{ .System }}}}{EOS_TOKEN}
-{{{{ end }}}}{{{{ if .Prompt }}}}{START_TOKEN}user
-{{{{ .Prompt }}}}{EOS_TOKEN}
-{{{{ end }}}}{START_TOKEN}assistant
-{{{{ .Response }}}}{EOS_TOKEN}
-"""
-SYSTEM """{quoted}"""
-PARAMETER temperature 0
-PARAMETER num_predict {max_new_tokens}
-PARAMETER stop "{EOS_TOKEN}"
-PARAMETER stop "{START_TOKEN}"
-'''
+    lines = [
+        '# Ollama: ollama create shelltune -f Modelfile && ollama run shelltune "list files by size"',
+        f"FROM ./{gguf_name}",
+        f'TEMPLATE """{template}"""'
+        if template is not None
+        else "# no TEMPLATE: this chat template has no Ollama equivalent here; Ollama picks one from the GGUF",
+        f'SYSTEM """{quoted}"""',
+        "PARAMETER temperature 0",
+        f"PARAMETER num_predict {max_new_tokens}",
+        *(f'PARAMETER stop "{stop}"' for stop in stops),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------- check
@@ -339,6 +383,8 @@ def qlora_agreement(predictions: Path, instructions: list[str], merged_texts: li
 
 def write_gguf_files(params: Params, merged_dir: Path, llama_cpp_dir: Path) -> dict[str, Path]:
     """f16, each quantization, and the Modelfile, written together into `export.gguf`."""
+    from transformers import AutoTokenizer
+
     settings, gguf_dir = params.export, Path(params.export.gguf)
     files: dict[str, Path] = {}
     with atomic_path(gguf_dir) as staged:
@@ -353,8 +399,15 @@ def write_gguf_files(params: Params, merged_dir: Path, llama_cpp_dir: Path) -> d
             quantize_gguf(f16, target, kind)
             files[kind] = target
         default = settings.quantize[0] if settings.quantize else "f16"
+        tokenizer = AutoTokenizer.from_pretrained(merged_dir)
         (staged / "Modelfile").write_text(
-            modelfile_text(files[default].name, params.prompt.system, settings.max_new_tokens)
+            modelfile_text(
+                files[default].name,
+                params.prompt.system,
+                settings.max_new_tokens,
+                ollama_template(tokenizer),
+                ollama_stops(tokenizer),
+            )
         )
     return {kind: gguf_dir / path.name for kind, path in files.items()}
 

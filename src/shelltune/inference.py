@@ -1,6 +1,7 @@
 """Loading base + adapter for inference, and batched greedy generation shared by validate, scan and predict.
 
-Generation is batched with left padding and the KV cache, greedy, and stops at the end-of-turn token.
+Generation is batched with left padding and the KV cache, greedy, and stops at the end of the turn as the
+tokenizer's chat template writes it (`shelltune.chat.end_of_turn_tokens`), whatever the model family.
 Generated commands are only ever returned as text: nothing here executes them.
 """
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shelltune.basemodel import read_base_info
-from shelltune.chat import EOS_TOKEN, prompt_messages
+from shelltune.chat import end_of_turn_ids, prompt_messages
 from shelltune.config import Params
 from shelltune.errors import ShelltuneError
 
@@ -89,7 +90,10 @@ def render_prompts(tokenizer, system: str, instructions: list[str]) -> list[str]
 
 
 def stop_token_ids(model, tokenizer) -> list[int]:
-    ids = {tokenizer.convert_tokens_to_ids(EOS_TOKEN), tokenizer.eos_token_id}
+    """The template's end of turn, the tokenizer's eos and whatever the model's generation config stops at:
+    a checkpoint's eos settings may name only the end of text (<|end_of_text|> where turns end with
+    <|eot_id|>), and a model fine-tuned on its template ends its answer with the end of turn."""
+    ids = {*end_of_turn_ids(tokenizer), tokenizer.eos_token_id}
     configured = getattr(model.generation_config, "eos_token_id", None)
     ids.update(configured if isinstance(configured, list) else [configured])
     return sorted(i for i in ids if isinstance(i, int) and i >= 0)

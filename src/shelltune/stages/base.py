@@ -1,6 +1,7 @@
 """The base stage: `dvc repro base` (or `shelltune run base`).
 
-Builds the tiny Qwen2 base offline from the train split (`model.name_or_path: tiny`), or checks and pins
+Builds the tiny base offline from the train split (`model.name_or_path: tiny`; Qwen2 with ChatML or
+Llama with the Llama 3 template, `model.tiny.architecture`), or checks and pins
 a hub id or local directory (`shelltune.basemodel`). Writes `<paths.base>/` with `base.json`, which tells
 every later stage where the weights are; the tiny model's files sit beside it.
 """
@@ -33,9 +34,7 @@ def run(params: Params) -> dict[str, Any]:
     return info
 
 
-STAGE = Stage(
-    "base", "Build the tiny base model or pin a hub/local one.", run, lambda _, info: summary(info), uses_torch=True
-)
+STAGE = Stage("base", "Build the tiny base model or pin a hub/local one.", run, summary, uses_torch=True)
 
 if __name__ == "__main__":
     raise SystemExit(STAGE.main())

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from shelltune.basemodel import read_base_info
+from shelltune.chat import end_of_turn_tokens
 from shelltune.config import Params
 from shelltune.distributed import Ranks, barrier, current_ranks, resolve_backend, shutdown, uses_fsdp
 from shelltune.fileio import fresh_dir, publish
@@ -102,6 +103,8 @@ def setup(params: Params) -> TrainingRun:
         backend=resolve_backend(params.train.ddp_backend, placement.device) if ranks.world_size > 1 else None,
     )
     tokenizer = load_tokenizer(base, params)
+    # Before anything heavy: a template whose turns cannot end (or that refuses the conversation) fails here.
+    turn_end = ", ".join(end_of_turn_tokens(tokenizer))
     t = params.train
     splits, lengths, overlong = {}, {}, {}
     for name, path in files.items():
@@ -121,6 +124,7 @@ def setup(params: Params) -> TrainingRun:
         None,
         started,
     )
+    run.say(f"chat template: the answer ends with {turn_end}")
     for name, count in overlong.items():
         if count:
             run.say(f"{count} {name} example(s) longer than {t.max_length} tokens: {t.overlong}")
