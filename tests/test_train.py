@@ -288,18 +288,38 @@ def test_partial_checkpoints_are_ignored(tmp_path):
 
 
 @pytest.mark.slow
-def test_resume_after_kill_9(tmp_path, repo_params_raw):
-    raw = tiny_raw(repo_params_raw, tmp_path, n_rows=400)
-    raw["train"].update(max_steps=40, save_steps=2, eval_steps=10, logging_steps=2)
-    params_file = tmp_path / "params.yaml"
-    params_file.write_text(yaml.safe_dump(raw))
-    build_base(parse_params(raw))
-    cmd = [sys.executable, "-m", "shelltune.stages.train", "--params", str(params_file)]
+def test_resume_after_kill_9_reproduces_the_uninterrupted_run(tmp_path, repo_params_raw):
+    """kill -9 mid-training, run again: it resumes from the newest complete checkpoint and ends with the
+    adapter directory and logs an uninterrupted run writes, byte for byte (so dvc.lock holds either way)."""
+
+    base = tmp_path / "base"  # one base for both runs, so the two adapters can be compared whole
+
+    def prepare(root: Path) -> list[str]:
+        raw = tiny_raw(repo_params_raw, root, n_rows=400)
+        raw["train"].update(max_steps=40, save_steps=2, eval_steps=10, logging_steps=2)
+        raw["paths"]["base"] = str(base)
+        params_file = root / "params.yaml"
+        params_file.write_text(yaml.safe_dump(raw))
+        if not base.exists():
+            build_base(parse_params(raw))
+        return [sys.executable, "-m", "shelltune.stages.train", "--params", str(params_file)]
+
     env = {**child_env(), "PYTHONUNBUFFERED": "1"}
+    whole = prepare(tmp_path / "whole")
+    assert subprocess.run(whole, cwd=ROOT, env=env, capture_output=True, timeout=600).returncode == 0
+    tmp_path = tmp_path / "killed"
+    cmd = prepare(tmp_path)
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while time.time() < deadline and not is_complete_checkpoint(tmp_path / "ck" / "checkpoint-6"):
-        time.sleep(0.2)
+
+    # Any complete checkpoint from step 6 on (older ones are rotated away: save_total_limit keeps two).
+    def resumable() -> bool:
+        return any(
+            int(c.name.split("-")[1]) >= 6 and is_complete_checkpoint(c) for c in (tmp_path / "ck").glob("checkpoint-*")
+        )
+
+    while time.time() < deadline and not resumable():
+        time.sleep(0.02)
         assert proc.poll() is None, "training ended before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -311,6 +331,14 @@ def test_resume_after_kill_9(tmp_path, repo_params_raw):
     assert provenance["results"]["global_step"] == 40
     steps = read_tsv_steps(tmp_path / "reports" / "train" / "plots" / "metrics" / "train" / "loss.tsv")
     assert steps == [1, *range(2, 41, 2)], "the resumed run's curve is complete (replayed from the checkpoint)"
+    eval_steps = read_tsv_steps(tmp_path / "reports" / "train" / "plots" / "metrics" / "eval" / "loss.tsv")
+    assert eval_steps == [0, 10, 20, 30, 40], "no extra evaluation at the step the run resumed from"
+    for tree in ("adapter", "reports/train"):
+        ours, theirs = tmp_path / tree, tmp_path.parent / "whole" / tree
+        files = sorted(p.relative_to(ours) for p in ours.rglob("*") if p.is_file())
+        assert files == sorted(p.relative_to(theirs) for p in theirs.rglob("*") if p.is_file())
+        differ = [f for f in files if (ours / f).read_bytes() != (theirs / f).read_bytes()]
+        assert differ == [], f"resumed and uninterrupted runs differ in {tree}: {differ}"
 
 
 def test_saved_configs_do_not_depend_on_hash_seed_or_environment(trained):

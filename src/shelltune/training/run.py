@@ -41,6 +41,7 @@ from shelltune.training.trainer import (
     build_sft_config,
     describe_run,
     final_evaluation,
+    mean_train_loss,
     planned_steps,
     prepare_peft_model,
     resolve_train_placement,
@@ -183,7 +184,9 @@ def fit(run: TrainingRun) -> Fitted:
     trainer = trainer_class(params.train.length_window)(
         model=run.model,
         processing_class=run.tokenizer,
-        args=build_sft_config(params, run.placement, Path(params.paths.checkpoints), has_eval=has_eval),
+        args=build_sft_config(
+            params, run.placement, Path(params.paths.checkpoints), has_eval=has_eval, resuming=run.resume is not None
+        ),
         train_dataset=Dataset.from_list(run.splits["train"]),
         eval_dataset=Dataset.from_list(run.splits["val"]) if has_eval else None,
         callbacks=callbacks,
@@ -232,7 +235,7 @@ def build_provenance(run: TrainingRun, fitted: Fitted) -> dict[str, Any]:
         "results": {
             "global_step": trainer.state.global_step,
             "epoch": round(trainer.state.epoch, 6),
-            "train_loss": round(fitted.result.training_loss, 6),
+            "train_loss": mean_train_loss(trainer.state.log_history),
             "first_eval_loss": fitted.logger.first_eval_loss if fitted.logger else None,
             "final_eval_loss": fitted.final_eval.get("eval_loss"),
             "trainable_parameters": sum(p.numel() for p in run.model.parameters() if p.requires_grad),

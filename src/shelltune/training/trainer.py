@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from shelltune.config import Params, QuantParams, TrainParams
 from shelltune.distributed import resolve_backend, uses_fsdp
@@ -71,7 +72,7 @@ def prepare_peft_model(model, params: Params):
     return get_peft_model(model, build_lora_config(params))
 
 
-def build_sft_config(params: Params, runtime: TrainPlacement, output_dir: Path, has_eval: bool):
+def build_sft_config(params: Params, runtime: TrainPlacement, output_dir: Path, has_eval: bool, resuming: bool = False):
     from trl import SFTConfig
 
     t = params.train
@@ -112,7 +113,9 @@ def build_sft_config(params: Params, runtime: TrainPlacement, output_dir: Path, 
         logging_first_step=True,
         eval_strategy="steps" if has_eval else "no",
         eval_steps=t.eval_steps,
-        eval_on_start=has_eval,  # the untrained model's eval loss is the honest starting point
+        # The untrained model's eval loss is the honest starting point; a resumed run has it in the
+        # restored log history already (another evaluation at the resume step would add a point to the curve).
+        eval_on_start=has_eval and not resuming,
         save_strategy="steps",
         save_steps=t.save_steps,
         save_total_limit=t.save_total_limit,
@@ -196,3 +199,19 @@ def describe_run(
             f"(≈{effective * mean_len:.0f} tokens per step); total steps {total_steps:,}",
         ]
     )
+
+
+def mean_train_loss(log_history: list[dict[str, Any]]) -> float | None:
+    """The mean training loss over the whole run, from the logged intervals (each weighted by its steps).
+
+    transformers' own `training_loss` averages what the current process computed, so after a resume it
+    covers only the resumed part; the log history is restored with the checkpoint, so this is the same
+    for a run that was interrupted and resumed as for one that was not.
+    """
+    total, steps, previous = 0.0, 0, 0
+    for entry in log_history:
+        if "loss" in entry and "step" in entry:
+            total += entry["loss"] * (entry["step"] - previous)
+            steps += entry["step"] - previous
+            previous = entry["step"]
+    return round(total / steps, 6) if steps else None
