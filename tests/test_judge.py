@@ -130,6 +130,17 @@ def test_identical_prediction_reuses_the_reference_run(world):
     assert report.verdicts[0]["a"]["match"] and not report.verdicts[0]["b"]["match"]
 
 
+def test_a_prediction_with_a_nul_byte_is_refused_as_bash_refuses_it(world):
+    """Tiny models sometimes emit NUL: such a command cannot be an argument, and bash will not run a script
+    holding one. It is judged as a command that failed and did nothing, in the pool the stage uses."""
+    rows = [EvalRow("n", "", "ls docs", {"m": "ls\x00 docs", "ok": "ls docs"})]
+    report = evaluate(rows, world, LIMITS, workers=2, progress=None)
+    entry = report.verdicts[0]["m"]
+    assert entry["command"] == "ls\x00 docs" and entry["match"] is False and entry["run"]["status"] == 126
+    assert entry["run"]["changed"] == [] and not entry["witness"]["processes_stopped"]
+    assert report.verdicts[0]["ok"]["match"] and report.metrics["m"]["execution_accuracy"] == 0.0
+
+
 def test_the_witness_sees_effects_outside_the_task(world):
     rows = [
         EvalRow(

@@ -79,6 +79,11 @@ UID_BASE = 3_000_000
 UID_POOL = 100_000
 # bubblewrap's words when the kernel refuses it namespaces (policy, or no setuid and no user namespaces)
 NAMESPACE_ERRORS = ("namespace", "Operation not permitted", "setting up uid map", "No permissions")
+# A command with a NUL byte cannot be an argument (a C string), and bash refuses a script holding one
+# ("cannot execute binary file", exit 126) without running any of it: a (tiny, untrained) model's output
+# sometimes does. That refusal is what runs in the sandbox instead, so the prediction is judged as a
+# command that did nothing and failed, never as a crash of the stage.
+NUL_REFUSAL = "echo 'bash: cannot execute binary file (the command contains a NUL byte)' >&2; exit 126"
 GRACE_S = 5.0  # the host's backstop beyond the in-sandbox wall clock
 STDERR_KEEP = 2000
 
@@ -217,7 +222,7 @@ class Sandbox:
             started = kernel_now(self._stamp)  # before the copy: its ctimes and birth times are the run's too
             root = run_dir / "root"
             copied = copy_world(self.world.root, root, uid if self.as_root else None, WRITABLE)
-            result = self._spawn(command, run_dir, uid)
+            result = self._spawn(NUL_REFUSAL if "\0" in command else command, run_dir, uid)
             window = (started, kernel_now(self._stamp))
             # The fake clock starts at the world's clock when the sandbox starts, and nothing in it outlives
             # the wall clock: a fixed span, so what is masked as "now" never depends on how long a run took.
