@@ -375,6 +375,7 @@ def test_no_code_path_runs_a_shell_or_generated_text():
         "subprocess.run: command",  # review.run: git or dvc, built above it
         "subprocess.run: launch_command(",  # accelerate launch of the train stage itself
         "subprocess.Popen: argv",  # the sandbox: setpriv + prlimit + bwrap around the command
+        "subprocess.run: ['ldd', binary]",  # the sandbox: the libraries of bubblewrap, when it must copy it
     )
     assert all(call.startswith(allowed) for calls in spawners.values() for call in calls), spawners
 
