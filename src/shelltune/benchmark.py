@@ -159,12 +159,17 @@ def train_ours(params: Params, examples: list[dict], warmup: int, steps: int, wo
     counter = TokenCounter(trainer.data_collator, warmup * params.train.gradient_accumulation_steps)
     trainer.data_collator = counter
     trainer.train()
+    return throughput(counter, timer, params.train.batch_size)
+
+
+def throughput(counter: TokenCounter, timer: StepTimer, batch_size: int) -> dict[str, float]:
+    """What one measured training run reports: supervised tokens/s over the timed steps, and the counts."""
     return {
         "supervised_tokens_per_s": counter.supervised / timer.seconds,
         "seconds": timer.seconds,
         "supervised_tokens": counter.supervised,
         "padded_tokens": counter.padded,
-        "batch_size": params.train.batch_size,
+        "batch_size": batch_size,
     }
 
 
@@ -227,13 +232,7 @@ def train_plain(params: Params, examples: list[dict], warmup: int, steps: int, w
         callbacks=[timer.callback],
     )
     trainer.train()
-    return {
-        "supervised_tokens_per_s": counter.supervised / timer.seconds,
-        "seconds": timer.seconds,
-        "supervised_tokens": counter.supervised,
-        "padded_tokens": counter.padded,
-        "batch_size": 2,
-    }
+    return throughput(counter, timer, 2)
 
 
 def bench_train(params: Params, warmup: int, steps: int) -> dict[str, Any]:

@@ -297,7 +297,7 @@ def transformers_outputs(
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from shelltune.inference import until_stop
+    from shelltune.inference import greedy, until_stop
     from shelltune.models import torch_dtype
 
     tokenizer = AutoTokenizer.from_pretrained(merged_dir)
@@ -310,12 +310,7 @@ def transformers_outputs(
             out = model.generate(
                 torch.tensor([ids]),
                 attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                num_beams=1,
-                eos_token_id=stops,
-                pad_token_id=tokenizer.pad_token_id,
-                use_cache=True,
+                **greedy(max_new_tokens, stops, tokenizer.pad_token_id),
             )
             kept = until_stop(out[0, len(ids) :].tolist(), stops)
             new_tokens += len(kept)

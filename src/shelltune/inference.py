@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from shelltune.basemodel import read_base_info
 from shelltune.chat import end_of_turn_ids, prompt_messages
@@ -126,15 +127,7 @@ def generate(
         )
         start = time.perf_counter()
         with torch.inference_mode():
-            out = model.generate(
-                **enc,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                num_beams=1,
-                eos_token_id=stops,
-                pad_token_id=tokenizer.pad_token_id,
-                use_cache=True,
-            )
+            out = model.generate(**enc, **greedy(max_new_tokens, stops, tokenizer.pad_token_id))
         elapsed = time.perf_counter() - start
         new = out[:, enc["input_ids"].shape[1] :]
         for row, index in zip(new, batch, strict=True):
@@ -145,6 +138,18 @@ def generate(
             stats.seconds += elapsed
             stats.new_tokens += sum(r.new_tokens for r in (results[i] for i in batch) if r)
     return [r for r in results if r is not None]
+
+
+def greedy(max_new_tokens: int, stops: list[int], pad_token_id: int | None) -> dict[str, Any]:
+    """`generate` settings of every greedy decode: validation, the scan, and export's reference outputs."""
+    return {
+        "max_new_tokens": max_new_tokens,
+        "do_sample": False,
+        "num_beams": 1,
+        "eos_token_id": stops,
+        "pad_token_id": pad_token_id,
+        "use_cache": True,
+    }
 
 
 def until_stop(ids: list[int], stops: list[int]) -> list[int]:

@@ -419,8 +419,7 @@ def reachable_copy(binary: str, dest: Path) -> tuple[str, Path | None]:
         if lib.startswith("/") and not reachable_by_all(Path(lib).resolve()):
             libs.mkdir(exist_ok=True)
             shutil.copy2(lib, libs / Path(lib).name)
-    for path in [dest, *dest.rglob("*")]:
-        path.chmod(0o755)
+    open_to_every_uid(dest, file_mode=0o755)
     return str(copy), libs if libs.is_dir() else None
 
 
@@ -456,9 +455,14 @@ def write_harness(harness: Path, world: World, faketime: Path) -> None:
     for name in sorted({name for name, _ in world.daemons}):
         (harness / "bin" / name).symlink_to(sleep)
     (harness / "daemons").write_text("".join(f"{name} {argv0}\n" for name, argv0 in world.daemons))
-    for path in [harness, *harness.rglob("*")]:
+    open_to_every_uid(harness, file_mode=0o644)
+
+
+def open_to_every_uid(top: Path, file_mode: int) -> None:
+    """Every run uid may enter `top`'s directories and use its files (`file_mode`); symlinks stay as they are."""
+    for path in [top, *top.rglob("*")]:
         if not path.is_symlink():
-            os.chmod(path, 0o755 if path.is_dir() else 0o644)
+            os.chmod(path, 0o755 if path.is_dir() else file_mode)
 
 
 def wait_or_kill(proc: subprocess.Popen[bytes], timeout_s: float) -> bool:
