@@ -133,6 +133,18 @@ def tiny_raw(repo_params_raw: dict[str, Any], root: Path, n_rows: int = 96, **tr
     return raw
 
 
+def tiny_trained(repo_params_raw: dict[str, Any], root: Path) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+    """`tiny_raw`'s params under root, then the real base and train stages: (raw, params, provenance)."""
+    from shelltune.config import parse_params
+    from shelltune.stages.base import run as build_base
+    from shelltune.stages.train import run as train
+
+    raw = tiny_raw(repo_params_raw, root)
+    params = parse_params(raw)
+    build_base(params)
+    return raw, params, train(params)
+
+
 def shrink_params_file(path: Path, **train: Any) -> None:
     """A clone's params.yaml at the tiny size, so the whole default pipeline runs in about a minute."""
     raw = yaml.safe_load(path.read_text())

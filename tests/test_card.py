@@ -15,7 +15,7 @@ from shelltune.config import parse_params
 from shelltune.errors import ShelltuneError
 from shelltune.modelcard import PENDING, RESULTS_HEADING, adapter_card, assemble, complete_card, file_sha256
 
-from conftest import ROOT, tiny_raw, write_params
+from conftest import ROOT, tiny_raw, tiny_trained, write_params
 
 REPORTS = ROOT / "reports"
 # what the train stage recorded for a tiny run (tests/test_tracking.py's size), its base path made relative
@@ -36,14 +36,8 @@ def committed(name: str) -> dict:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, repo_params_raw):
     """A tiny base and adapter through the real stages, run from the project's directory as DVC does."""
-    from shelltune.stages.base import run as build_base
-    from shelltune.stages.train import run as train
-
     root = tmp_path_factory.mktemp("card")
-    raw = tiny_raw(repo_params_raw, root)
-    params = parse_params(raw)
-    build_base(params)
-    return root, raw, params, train(params)
+    return root, *tiny_trained(repo_params_raw, root)
 
 
 def hub_provenance(provenance: dict) -> dict:

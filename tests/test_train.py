@@ -20,21 +20,17 @@ from shelltune.config import parse_params
 from shelltune.errors import ShelltuneError
 from shelltune.models import load_quantized_model, load_tokenizer
 from shelltune.stages.base import run as build_base
-from shelltune.stages.train import run as train
 from shelltune.training.checkpoints import find_resume_checkpoint, is_complete_checkpoint
 from shelltune.training.data import apply_overlong_policy
 from shelltune.training.trainer import build_sft_config, prepare_peft_model, resolve_train_placement
 
-from conftest import ROOT, child_env, pairs, tiny_raw
+from conftest import ROOT, child_env, pairs, tiny_raw, tiny_trained
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, repo_params_raw):
     root = tmp_path_factory.mktemp("train")
-    raw = tiny_raw(repo_params_raw, root)
-    params = parse_params(raw)
-    build_base(params)
-    provenance = train(params)
+    _, params, provenance = tiny_trained(repo_params_raw, root)
     return root, params, provenance
 
 
