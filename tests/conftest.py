@@ -308,3 +308,35 @@ TINY_QWEN = {
     "num_key_value_heads": 2,
     "tie_word_embeddings": False,
 }
+
+
+def require_tool(ready: bool, require_env: str, missing: str) -> None:
+    """Skip when an optional tool is missing, except where `require_env` is set (CI sets it to 1): fail."""
+    if not ready:
+        if os.environ.get(require_env):
+            pytest.fail(f"{missing} ({require_env} is set)")
+        pytest.skip(missing)
+
+
+LLAMA_CPP = ROOT / "tools" / "llama.cpp"
+
+
+def require_llama_cpp() -> None:
+    """llama.cpp's converter and llama-cpp-python, which `make export-tools` installs."""
+    try:
+        import llama_cpp  # noqa: F401
+
+        ready = (LLAMA_CPP / "convert_hf_to_gguf.py").exists()
+    except ImportError:
+        ready = False
+    require_tool(ready, "SHELLTUNE_REQUIRE_LLAMA_CPP", "llama.cpp tools are missing: run `make export-tools`")
+
+
+def gguf_reader(path: Path) -> Any:
+    """A GGUFReader from llama.cpp's own gguf-py (the version its converter wrote with)."""
+    sys.path.insert(0, str(LLAMA_CPP / "gguf-py"))
+    try:
+        from gguf import GGUFReader
+    finally:
+        sys.path.remove(str(LLAMA_CPP / "gguf-py"))
+    return GGUFReader(path)

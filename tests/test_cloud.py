@@ -10,7 +10,6 @@ parser tests skip, except where SHELLTUNE_REQUIRE_SKYPILOT=1 (CI) makes them fai
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ import yaml
 
 from shelltune.commands.profile import main as profile
 
-from conftest import DVC, ROOT, commit_all, make_clone, sh, shrink_params_file
+from conftest import DVC, ROOT, commit_all, make_clone, require_tool, sh, shrink_params_file
 
 TASK = ROOT / "cloud" / "sky-train.yaml"
 SKY_PYTHON = ROOT / "tools" / "skypilot" / ".venv" / "bin" / "python"
@@ -48,10 +47,7 @@ print(json.dumps({
 
 
 def sky_parse(path: Path) -> subprocess.CompletedProcess[str]:
-    if not SKY_PYTHON.exists():
-        if os.environ.get("SHELLTUNE_REQUIRE_SKYPILOT") == "1":
-            pytest.fail(f"{SKY_PYTHON} is missing: run `make cloud-tools`")
-        pytest.skip("SkyPilot is not installed (make cloud-tools)")
+    require_tool(SKY_PYTHON.exists(), "SHELLTUNE_REQUIRE_SKYPILOT", f"{SKY_PYTHON} is missing: run `make cloud-tools`")
     overrides = json.dumps([[name, "from-the-environment"] for name in SECRETS])
     return subprocess.run(
         [str(SKY_PYTHON), "-c", PARSE, str(path), overrides], capture_output=True, text=True, timeout=120

