@@ -55,7 +55,3 @@ def mount_tmpfs(path: Path, size_mb: int) -> None:
 
 def unmount(path: Path) -> None:
     _libc().umount2(os.fsencode(path), MNT_DETACH)
-
-
-def can_mount() -> bool:
-    return os.geteuid() == 0
