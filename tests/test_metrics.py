@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from shelltune.fileio import read_jsonl
 from shelltune.metrics import aggregate, canonical, extract_command, is_command_only, parses, score, token_f1, utility
 
 
@@ -22,6 +25,32 @@ from shelltune.metrics import aggregate, canonical, extract_command, is_command_
 )
 def test_extract_command(output, command):
     assert extract_command(output) == command
+
+
+@pytest.mark.parametrize(
+    "output,command",
+    [
+        ("#!/bin/bash\n# list them\nls -la\n", "ls -la"),
+        ("```bash\n# Usage\ngrep -c x a.txt", "grep -c x a.txt"),  # a block cut off by the token limit
+        ("```python\nimport os\n```\n```bash\nwc -l a.py\n```", "wc -l a.py"),
+        ("I'm ready to help. What kind of help do you need?", ""),
+        ("I'm ready", ""),
+        ("To count lines, you can use `wc -l a.txt` in a terminal.", "wc -l a.txt"),
+        ("You can use the `-D` option.", ""),
+        ("user@host:~$ df -h", "df -h"),
+        ("```\n<!DOCTYPE html>\n```", ""),
+    ],
+)
+def test_extract_command_from_chatty_answers(output, command):
+    assert extract_command(output) == command
+
+
+def test_extract_command_on_real_smollm2_base_answers():
+    """Answers the SmolLM2-135M-Instruct base gave to test requests (4-bit, our system prompt), with the
+    command a reader finds in each, or "" where there is none: shebangs, comments, unclosed fences, prose."""
+    rows = read_jsonl(Path(__file__).parent / "data" / "smollm2_base_answers.jsonl")
+    assert len(rows) >= 15
+    assert [extract_command(r["output"]) for r in rows] == [r["command"] for r in rows]
 
 
 def test_command_only():

@@ -10,28 +10,52 @@ import bashlex
 
 from shelltune.safety.shellwords import program, split_segments, unwrap
 
-FENCE = re.compile(r"```[a-zA-Z0-9_-]*\n?(.*?)```", re.S)
+# A fence line: ``` or ```bash (a chatty model's block may never close). A block in another language holds no
+# shell command (```python, ```sql, ```html).
+FENCE = re.compile(r"^```\s*([\w+-]*)")
+SHELL_FENCES = {"", "bash", "sh", "shell", "zsh", "console", "terminal", "shell-session", "shellsession"}
 PROSE = re.compile(
     r"^(here( is|'s)|this (command|will)|the (command|following)|you can|to \w+|use |run |try |"
     r"note|explanation|output|sure|certainly|answer)\b",
     re.I,
 )
+# A sentence, not a command: a capitalised English word first ("The", "I'm", "Sure,") and another word after.
+SENTENCE = re.compile(r"^[A-Z][a-z]*(?:'[a-z]+)?[,.!?]?\s+\S")
+PROMPT_SIGN = re.compile(r"^(?:\$|[\w.-]+@[\w.-]+:\S*[$#])\s+")  # "$ ls", "user@host:~$ ls"
+INLINE_CODE = re.compile(r"`([a-z][\w.+-]*\s[^`]+)`")  # `wc -l a.txt` inside a sentence: a program and more
 
 
 def extract_command(output: str) -> str:
-    """The command inside a model's answer: code fences, shell prompts, backticks and prose removed."""
-    text = output.strip()
-    fenced = FENCE.search(text)
-    if fenced:
-        text = fenced.group(1).strip()
-    for line in (raw.strip() for raw in text.splitlines()):
-        if not line or line.endswith(":") or PROSE.match(line):
+    """The first real command in a model's answer.
+
+    Chatty answers wrap it in prose, fences (closed or cut off by the token limit), shell prompts and
+    backticks, and open blocks with shebangs and comments: all of those are skipped, in order. A sentence
+    is not a command; when no line is one, a command quoted inline in a sentence (`wc -l a.txt`) is taken.
+    """
+    inline = ""
+    fence: str | None = None  # the open block's language
+    for raw in output.splitlines():
+        line = raw.strip()
+        opening = FENCE.match(line)
+        if opening:
+            fence = opening.group(1).lower() if fence is None else None
             continue
-        line = re.sub(r"^\$\s+", "", line)
-        if len(line) > 1 and line.startswith("`") and line.endswith("`"):
+        if not line or line.startswith("#") or (fence is not None and fence not in SHELL_FENCES):
+            continue  # blank, a shebang, a comment, or code in another language
+        line = PROMPT_SIGN.sub("", line)
+        if len(line) > 1 and line.startswith("`") and line.endswith("`") and line.count("`") == 2:
             line = line.strip("`").strip()
-        return line
-    return ""
+        if not is_prose(line):
+            return line
+        if fence is None:
+            inline = inline or next(iter(INLINE_CODE.findall(line)), "").strip()
+    return inline
+
+
+def is_prose(line: str) -> bool:
+    """A line of explanation around a command: a lead-in ending in a colon, a sentence, or markup."""
+    markup = line.startswith("<") and line.endswith(">")
+    return markup or line.endswith(":") or bool(PROSE.match(line) or SENTENCE.match(line))
 
 
 def is_command_only(output: str) -> bool:
