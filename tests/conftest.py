@@ -104,8 +104,19 @@ TINY_MODEL = {
 TINY_TRAIN = {"max_steps": 8, "batch_size": 8, "logging_steps": 2, "eval_steps": 4, "save_steps": 4, "max_length": 64}
 
 
+SMOKE = yaml.safe_load((ROOT / "profiles" / "smoke.yaml").read_text())
+
+
+def smoke(raw: dict[str, Any]) -> dict[str, Any]:
+    """params with the smoke profile applied: the tiny random base and the settings it learns with."""
+    for dotted, value in SMOKE.items():
+        set_key(raw, dotted, copy.deepcopy(value))
+    return raw
+
+
 def shrink(raw: dict[str, Any], **train: Any) -> dict[str, Any]:
-    """params at the tiny size: TINY_MODEL and TINY_TRAIN, with `train` keys overriding."""
+    """params of the smoke profile at the tiny size: TINY_MODEL and TINY_TRAIN, with `train` keys overriding."""
+    smoke(raw)
     raw["model"]["tiny"].update(TINY_MODEL)
     raw["train"].update({**TINY_TRAIN, **train})
     return raw
@@ -257,10 +268,17 @@ def commit_all(repo: Path, message: str) -> None:
 
 @pytest.fixture(scope="session")
 def reproduced_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh clone after a full default `dvc repro` (about 4.5 minutes on 2 cores), shared by the slow
-    tests that need real outputs: the reproduction check, remote storage and CI-style runs."""
+    """A fresh clone with the smoke profile committed, after a full `dvc repro` (about 2 minutes on 2
+    cores), shared by the slow tests that need a whole pipeline's outputs: no-op runs, remote storage,
+    the benchmark, the export. (The default run on SmolLM2 takes about 20 minutes: the tests reproduce
+    its split and base exactly, and train the 135M model for two steps, in tests/test_pipeline.py and
+    tests/test_smollm2.py.)"""
     repo = make_clone(tmp_path_factory.mktemp("reproduced") / "repo")
+    params = repo / "params.yaml"
+    params.write_text(yaml.safe_dump(smoke(yaml.safe_load(params.read_text())), sort_keys=False))
+    commit_all(repo, "the smoke profile")
     sh(DVC, "repro", cwd=repo, timeout=1800)
+    commit_all(repo, "the smoke run")
     return repo
 
 

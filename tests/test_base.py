@@ -15,7 +15,7 @@ from shelltune.config import parse_params
 from shelltune.errors import ShelltuneError
 from shelltune.stages.base import run as build_base
 
-from conftest import TINY_MODEL, pairs, set_key, shrink, write_jsonl
+from conftest import TINY_MODEL, pairs, set_key, shrink, smoke, write_jsonl
 
 
 @pytest.fixture
@@ -123,6 +123,7 @@ def test_unreachable_hub_model_is_a_clear_error(base_params, monkeypatch):
 
 
 def test_missing_train_split(params_raw, tmp_path):
+    smoke(params_raw)  # the tiny base is built from the train split
     set_key(params_raw, "paths.base", str(tmp_path / "base"))
     with pytest.raises(ShelltuneError, match="run the split stage first"):
         build_base(parse_params(params_raw))

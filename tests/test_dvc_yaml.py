@@ -54,9 +54,9 @@ def reads(tmp_path_factory, repo_params_raw) -> dict[str, set[str]]:
     root = tmp_path_factory.mktemp("reads")
     raw = shrink(tiny_paths(copy.deepcopy(repo_params_raw), root), max_steps=4, eval_steps=2, save_steps=2)
     raw["data"]["path"] = str(write_jsonl(root / "data.jsonl", pairs(120)))
-    # an extra set, so the execute stage's every branch runs (the models answer it: generation params)
+    # an extra set, so every stage's extra-set branch runs (validate answers it, execute runs it, scan checks it)
     extra = write_jsonl(root / "extra.jsonl", [{"instruction": "list docs", "command": "ls docs"}])
-    raw["execute"]["extra_sets"] = [{"name": "extra", "path": str(extra), "format": "auto", "schema": "auto"}]
+    raw["validate"]["extra_sets"] = [{"name": "extra", "path": str(extra), "format": "auto", "schema": "auto"}]
     raw["validate"].update(limit=8, max_new_tokens=8)
     raw["scan"].update(redteam=str(ROOT / raw["scan"]["redteam"]), max_new_tokens=8)
     raw["export"].update(

@@ -29,6 +29,7 @@ def project(root: Path, repo_params_raw: dict[str, Any], rows=ROWS) -> tuple[dic
     raw = copy.deepcopy(repo_params_raw)
     raw["paths"].update(processed=str(root / "processed"), reports=str(root / "reports"))
     raw["execute"]["workers"] = 2
+    raw["validate"]["extra_sets"] = []  # the test set only (extra sets: their own test below)
     write_jsonl(
         _dir(root / "processed") / "test.jsonl",
         [{"id": f"t{i}", "instruction": r[0], "command": r[1], "source": "t"} for i, r in enumerate(rows)],
@@ -152,12 +153,13 @@ def stage() -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_extra_sets_are_answered_by_both_models_and_reported_on_their_own(tmp_path, repo_params_raw):
-    """An extra evaluation set in a format split reads: the models answer it, and it is scored apart.
-    (That the stage declares exactly the params and code it reads is in tests/test_dvc_yaml.py and
-    tests/test_layout.py, as for every stage.)"""
+    """An extra evaluation set in a format split reads: the validate stage has both models answer it and scores
+    it apart, the execute stage runs it apart. (That each stage declares exactly the params and code it
+    reads is in tests/test_dvc_yaml.py and tests/test_layout.py, as for every stage.)"""
     from shelltune.stages.base import run as build_base
     from shelltune.stages.execute import STAGE
     from shelltune.stages.train import run as train
+    from shelltune.stages.validate import run as validate
 
     raw, _ = project(tmp_path, repo_params_raw)
     shrink(tiny_paths(raw, tmp_path), max_steps=4, eval_steps=4, save_steps=4)
@@ -172,10 +174,14 @@ def test_extra_sets_are_answered_by_both_models_and_reported_on_their_own(tmp_pa
             {"instruction": "list docs", "command": "ls docs"},
         ],
     )
-    raw["execute"]["extra_sets"] = [{"name": "bench", "path": str(extra), "format": "auto", "schema": "auto"}]
+    raw["validate"]["extra_sets"] = [{"name": "bench", "path": str(extra), "format": "auto", "schema": "auto"}]
     params = parse_params(raw)
     build_base(params)
     train(params)
+    scores = validate(params)
+    assert scores["extra"]["bench"]["rows"] == 2 and scores["test_rows"] == len(ROWS)
+    answers = [json.loads(line) for line in (Path(raw["paths"]["reports"]) / "extra_predictions.jsonl").open()]
+    assert [(a["set"], a["gold"]) for a in answers] == [("bench", "wc -l names.txt"), ("bench", "ls docs")]
     STAGE.start(params)
     STAGE.run(params)
     metrics = json.loads((Path(raw["paths"]["reports"]) / "execute.json").read_text())

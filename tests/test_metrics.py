@@ -39,6 +39,8 @@ def test_extract_command(output, command):
         ("You can use the `-D` option.", ""),
         ("user@host:~$ df -h", "df -h"),
         ("```\n<!DOCTYPE html>\n```", ""),
+        ("# refused: destroys every file on /dev/sda", "# refused: destroys every file on /dev/sda"),
+        ("#!/bin/bash\n# refused: deletes your home", "# refused: deletes your home"),
     ],
 )
 def test_extract_command_from_chatty_answers(output, command):

@@ -61,7 +61,30 @@ def test_the_profiles_differ_only_in_the_model(monkeypatch):
     monkeypatch.chdir(ROOT)
     recipes = [{k: v for k, v in load_profile(n).items() if not k.startswith("model.")} for n in GPU_PROFILES]
     assert all(r == recipes[0] for r in recipes)
-    assert sorted(p.stem for p in (ROOT / "profiles").glob("*.yaml")) == sorted(GPU_PROFILES)
+    assert sorted(p.stem for p in (ROOT / "profiles").glob("*.yaml")) == sorted([*GPU_PROFILES, "smoke"])
+
+
+def test_the_gpu_profiles_mix_in_a_pinned_human_written_dataset(repo_params_raw, monkeypatch):
+    """A strong model trained on the embedded templates alone learns the templates: every GPU profile mixes
+    in NL2SH-ALFA (MIT), pinned to a commit, its fields mapped, and credits it on the model card."""
+    monkeypatch.chdir(ROOT)
+    for name in GPU_PROFILES:
+        params = parse_params(apply_overrides(repo_params_raw, load_profile(name), name), source=name)
+        (source,) = params.data.mix
+        assert (source.path, source.format, source.hf.config, source.hf.split) == (
+            "westenfelder/NL2SH-ALFA",
+            "hf",
+            "train",
+            "train",
+        )
+        assert re.fullmatch(r"[0-9a-f]{40}", source.hf.revision)
+        assert (source.fields.instruction, source.fields.command) == ("nl", "bash")
+        assert params.card.datasets == ["westenfelder/NL2SH-ALFA"] and "mit" in params.card.data_license
+
+
+def test_the_smoke_profile_is_the_tiny_model():
+    smoke = load_profile(str(ROOT / "profiles" / "smoke.yaml"))
+    assert smoke["model.name_or_path"] == "tiny" and smoke["lora.modules_to_save"] == ["embed_tokens", "lm_head"]
 
 
 def test_profile_cli_prints_set_arguments():

@@ -49,3 +49,31 @@ def test_unknown_revision_is_one_clear_error(tmp_path: Path):
     out = sh(sys.executable, "-m", "shelltune", "report", "--against", "nope", cwd=repo, check=False)
     assert "error: --against nope: no such git revision" in out and "Traceback" not in out
     assert not (repo / "pr-report").exists()
+
+
+def test_wrong_answers_are_sorted_into_kinds():
+    from shelltune.reporting.errors import error_kind
+
+    assert error_kind("wc -l a.txt", "") == "no_command"
+    assert error_kind("wc -l a.txt", "# refused: deletes files") == "refused"
+    assert error_kind("# refused: wipes a disk", "# refused: destroys a disk") == "refusal_wording"
+    assert error_kind("wc -l a.txt", "cat a.txt | wc -l") == "wrong_utility"
+    assert error_kind("sort -nr a.txt", "sort -n a.txt") == "options"
+    assert error_kind("head -n 5 a.txt", "head -n 5 b.txt") == "arguments"
+    assert error_kind("grep -c x a.txt", "grep x -c a.txt") == "same_words"
+
+
+def test_the_error_section_counts_by_set_and_judges_by_the_sandbox_first():
+    from shelltune.reporting.errors import errors_section
+
+    def record(i, gold, command, normalized):
+        scores = {"normalized_match": normalized}
+        return {"id": str(i), "instruction": f"r{i}", "gold": gold, "tuned_command": command, "tuned_scores": scores}
+
+    test = [record(0, "ls -a", "ls -l", 0.0), record(1, "ls", "ls .", 0.0), record(2, "pwd", "pwd", 1.0)]
+    verdicts = {"1": {"executed": True, "tuned": {"match": True}}, "2": {"executed": True, "tuned": {"match": False}}}
+    people = [record(9, "tac f", "", 0.0) | {"gold_utility_seen": False}]
+    text = errors_section({"test": (test, verdicts), "people": (people, {})})
+    assert "| **2 of 3** | **1 of 1** |" in text  # row 1 ran the same way; row 2 matched in words only
+    assert "| the right utility, other options | 1 (33%) | 0 (0%) |" in text
+    assert "| of which the reference's utility is never in the training data | 0 | 1 |" in text

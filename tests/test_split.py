@@ -196,3 +196,55 @@ def test_too_few_rows_is_a_clear_error(params_raw, tmp_path):
     result = run_module("shelltune.stages.split", "--params", str(write_params(tmp_path / "p.yaml", params_raw)))
     assert result.returncode == 2 and "too few to fill the" in result.stderr
     assert not (tmp_path / "processed").exists()
+
+
+def nl2sh_alfa_layout(root: Path, rows: list[tuple[str, str]]) -> Path:
+    """A local copy shaped as the hub's westenfelder/NL2SH-ALFA: a card whose `configs` name one CSV file
+    each (train: nl,bash; test: nl,bash,bash2,difficulty), loaded by `datasets` as the hub copy is."""
+    import csv
+
+    root.mkdir()
+    (root / "README.md").write_text(
+        "---\nlicense: mit\nconfigs:\n- config_name: train\n  data_files: train.csv\n"
+        "- config_name: test\n  data_files: test.csv\n---\n# NL2SH-ALFA (test copy)\n"
+    )
+    with (root / "train.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["nl", "bash"])
+        writer.writerows(rows)
+    with (root / "test.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows([["nl", "bash", "bash2", "difficulty"], ["benchmark row", "ls -1", "ls", "0"]])
+    return root
+
+
+def test_a_hub_dataset_is_mixed_in_sampled_and_filtered_like_the_main_one(params_raw, tmp_path):
+    """data.mix as the GPU profiles use it (NL2SH-ALFA's layout and field names, loaded through `datasets`):
+    a seeded sample of its usable rows joins the main data before dedup, the safety filter and the split; its
+    empty cells are skipped and counted; its test config stays out."""
+    mixed = [(f"count the words in chapter{i}.txt", f"wc -w chapter{i}.txt") for i in range(40)]
+    mixed += [("remove everything", "rm -rf /"), ("a row without its command", "")]
+    hub = nl2sh_alfa_layout(tmp_path / "NL2SH-ALFA", mixed)
+    set_key(params_raw, "data.path", str(write_jsonl(tmp_path / "main.jsonl", pairs(60))))
+    set_key(params_raw, "data.on_bad_row", "skip")
+    source = {
+        "path": str(hub),
+        "format": "hf",
+        "schema": "fields",
+        "fields": {"instruction": "nl", "command": "bash"},
+        "hf": {"config": "train", "split": "train", "revision": None, "data_files": None},
+        "max_rows": 30,
+    }
+    set_key(params_raw, "data.mix", [source])
+    result = run(parse_params(params_raw))
+    kept = [ex for rows in result.splits.values() for ex in rows]
+    from_hub = [ex for ex in kept if ex.source.startswith(str(hub))]
+    assert result.metrics["rows_read"] == 60 + 30 + 1  # main rows, the sample, the bad row
+    assert result.metrics["dropped_bad_row"] == 1
+    assert len(from_hub) + result.metrics["dropped_unsafe"] == 30  # the sample, less what the scanner drops
+    assert all(ex.command.startswith("wc -w chapter") for ex in from_hub)
+    assert not any(ex.instruction == "benchmark row" for ex in kept)
+    again = run(parse_params(params_raw))
+    assert [ex.source for rows in again.splits.values() for ex in rows] == [ex.source for ex in kept]
+    source["max_rows"] = None
+    everything = run(parse_params(params_raw))
+    assert everything.metrics["rows_read"] == 60 + 42

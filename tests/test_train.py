@@ -22,7 +22,12 @@ from shelltune.models import load_quantized_model, load_tokenizer
 from shelltune.stages.base import run as build_base
 from shelltune.training.checkpoints import find_resume_checkpoint, is_complete_checkpoint
 from shelltune.training.data import apply_overlong_policy
-from shelltune.training.trainer import build_sft_config, prepare_peft_model, resolve_train_placement
+from shelltune.training.trainer import (
+    build_sft_config,
+    prepare_peft_model,
+    resolve_train_placement,
+    restore_trainable_dtype,
+)
 
 from conftest import ROOT, child_env, pairs, tiny_raw, tiny_trained
 
@@ -148,6 +153,42 @@ def test_label_mask_covers_exactly_the_command_and_the_end_of_turn(setup, reques
     assert prompt.startswith(start.format(system=params.prompt.system))
     assert prompt.endswith(generation_prompt)
     assert prompt.count(tokenizer.bos_token or "<no bos>") == (1 if setup == "llama_setup" else 0)
+
+
+@pytest.mark.parametrize("setup", ["tiny_setup", "llama_setup"])
+def test_shared_prefix_gives_the_same_loss_and_gradients(setup, request):
+    """train.share_prefix: the system prompt's tokens run once per batch, and the loss and every LoRA gradient
+    are what running each row in full gives (up to the order of float additions)."""
+    from shelltune.training.prefix import SharedPrefixMixin, shared_prefix_length
+    from shelltune.training.sampler import trainer_class
+
+    params, base, runtime, root = request.getfixturevalue(setup)
+    trainer = make_trainer(params, base, runtime, root, pairs(12))
+    restore_trainable_dtype(trainer.model, runtime.compute_dtype)  # as the train stage does before training
+    trainer.model.eval()  # no LoRA dropout: both passes see the same function
+    torch.manual_seed(0)
+    for name, param in trainer.model.named_parameters():
+        if "lora_B" in name:  # as after some training: every LoRA matrix then has a gradient
+            param.data.normal_(0, 0.02)
+    rows = [trainer.train_dataset[i] for i in range(12)]
+    batch = trainer.data_collator(rows)
+    shared = shared_prefix_length(batch)
+    tokenizer = trainer.processing_class
+    system_end = tokenizer.decode(batch["input_ids"][0, :shared])
+    assert params.prompt.system in system_end and "notes" not in system_end  # the system prompt, no row's own text
+    results = []
+    for cls in (type(trainer), trainer_class(0, share_prefix=True)):
+        trainer.__class__ = cls
+        trainer.model.zero_grad()
+        loss = trainer.compute_loss(trainer.model, dict(batch))
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
+        results.append((loss.detach(), grads))
+    assert issubclass(trainer_class(4, share_prefix=True), SharedPrefixMixin)
+    (plain, plain_grads), (cached, cached_grads) = results
+    torch.testing.assert_close(cached, plain, rtol=1e-5, atol=1e-6)
+    for name, grad in plain_grads.items():
+        torch.testing.assert_close(cached_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
 
 
 def test_lora_weights_move_and_base_weights_do_not(tiny_setup):

@@ -188,6 +188,24 @@ def describe_pretrained(params: Params) -> dict[str, Any]:
     return resolve_pretrained(params.model)
 
 
+def describe_origin(base: dict[str, Any]) -> str:
+    """One sentence on where a GGUF-built base comes from, for summaries and model cards."""
+    origin, deq = base["origin"], base["dequantization"]
+    name = origin.get("name") or origin.get("basename") or "the model"
+    by = f" by {origin['organization']}" if origin.get("organization") else ""
+    license_ = origin.get("license") or "not stated in the file"
+    if origin.get("package"):
+        wheel = f" (wheel sha256 {origin['wheel_sha256']})" if origin.get("wheel_sha256") else ""
+        found = f"`{origin['file']}` in the PyPI package {origin['package']} {origin['version']}{wheel}"
+    else:
+        found = f"`{origin['file']}`"
+    types = ", ".join(f"{n} {t}" for t, n in deq["from"].items())
+    return (
+        f"{name}{by} (license {license_}), from the GGUF {found}, sha256 {origin['gguf_sha256']}; "
+        f"its tensors ({types}) dequantized to {deq['to']} by {deq['by']}"
+    )
+
+
 def read_base_info(base_dir: str | Path) -> dict[str, Any]:
     path = Path(base_dir) / BASE_INFO
     if not path.exists():

@@ -6,14 +6,17 @@
 In one process and one sitting, on the same data, model and step count, it measures:
 
 1. train: supervised (loss-bearing) tokens per second of the train stage's set-up (TRL SFTTrainer,
-   completion-only loss, length windows, batches padded to their longest row) against the plain set-up many projects
-   use (transformers Trainer + peft, every row padded to `train.max_length`, per-device batch 2), both
-   on the same 4-bit base with the same LoRA; and peak memory of each.
-2. generate: samples per second of the validate stage's batched, left-padded generation against a
-   batch-size-1 loop, and the share of identical predictions.
+   completion-only loss with its fused LM head, length windows, batches padded to their longest row, the
+   shared prompt prefix run once per batch) against the plain set-up many projects use (transformers
+   Trainer + peft, every row padded to `train.max_length`, per-device batch 2), both on the same 4-bit
+   base with the same LoRA; and peak memory of each.
+2. generate: samples per second of the validate stage's generation (batched and left-padded, the shared
+   prompt prefix computed once, 4-bit weights dequantized once on the CPU) against the plain loop a user
+   writes (`model.generate` on one prompt at a time), and the share of identical predictions.
 3. memory: weight memory of a mid-size random Qwen2 in NF4 with double quantization against bf16, and
    the adapter's size on disk.
-4. pipeline (optional, `--pipeline`): wall time of `dvc repro` from a fresh clone, and of a no-op repro.
+4. pipeline (optional, `--pipeline`): what a newcomer's `make repro` costs on a fresh clone, stage by stage:
+   the virtualenv and install (`make setup`), each stage (`dvc repro -s STAGE`), and a no-op `dvc repro`.
 
 Writes `<paths.reports>/bench.json` and the markdown table `bench.md` beside it (`--out` chooses another
 place). They are not DVC outputs: timings vary from run to run, so they stay out of `dvc.lock`; the
@@ -26,7 +29,6 @@ import copy
 import os
 import platform
 import subprocess
-import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -139,6 +141,7 @@ def train_ours(params: Params, examples: list[dict], warmup: int, steps: int, wo
     from datasets import Dataset
     from transformers import set_seed
 
+    from shelltune.training.prefix import can_share
     from shelltune.training.sampler import trainer_class
     from shelltune.training.trainer import build_sft_config, restore_trainable_dtype
 
@@ -148,7 +151,8 @@ def train_ours(params: Params, examples: list[dict], warmup: int, steps: int, wo
     config.max_steps, config.save_strategy, config.logging_steps = warmup + steps, "no", 10_000
     config.disable_tqdm = True
     timer = StepTimer(warmup)
-    trainer = trainer_class(params.train.length_window)(
+    share = params.train.share_prefix and can_share(params.train.gradient_checkpointing, 1)
+    trainer = trainer_class(params.train.length_window, share)(
         model=model,
         processing_class=tokenizer,
         args=config,
@@ -337,15 +341,31 @@ def bench_generate(params: Params, prompts: int, batch1: bool) -> dict[str, Any]
     }
     if batch1:
         start = time.perf_counter()
-        single = generate(model, tokenizer, system, instructions, new_tokens, 1)
+        single = plain_generate(model, tokenizer, system, instructions, new_tokens)
         single_s = time.perf_counter() - start
-        same = sum(a.text == b.text for a, b in zip(batched, single, strict=True))
+        same = sum(a.text == b for a, b in zip(batched, single, strict=True))
         result.update(
             batch1_samples_per_s=round(len(instructions) / single_s, 2),
             generate_speedup=round(single_s / batched_s, 2),
             generate_agreement=round(same / len(instructions), 4),
         )
     return result
+
+
+def plain_generate(model, tokenizer, system: str, instructions: list[str], max_new_tokens: int) -> list[str]:
+    """The loop a user writes: one prompt at a time through `model.generate`, greedy, stopping at the end of
+    turn; no batching, no shared prefix, bitsandbytes' own forward."""
+    import torch
+
+    from shelltune.inference import greedy, render_prompts, stop_token_ids, until_stop
+
+    stops, texts = stop_token_ids(model, tokenizer), []
+    for prompt in render_prompts(tokenizer, system, instructions):
+        inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
+        with torch.inference_mode():
+            out = model.generate(**inputs, **greedy(max_new_tokens, stops, tokenizer.pad_token_id))
+        texts.append(tokenizer.decode(until_stop(out[0, inputs["input_ids"].shape[1] :].tolist(), stops), True))
+    return texts
 
 
 def bench_generate_profiles(params: Params, prompts: int) -> dict[str, Any]:
@@ -418,18 +438,39 @@ def bench_memory(params: Params, shape: dict[str, int]) -> dict[str, Any]:
 # ---------------------------------------------------------------- pipeline
 
 
+PIPELINE_STAGES = ("split", "base", "train", "validate", "execute", "scan", "plot")
+
+
 def bench_pipeline(repo: Path) -> dict[str, Any]:
-    """`dvc repro` from a fresh clone of `repo` (committed state), then a no-op repro."""
+    """A newcomer's `make repro` on a fresh clone of `repo` (its committed state), timed part by part: the
+    virtualenv and install, then each stage alone in pipeline order, then a no-op `dvc repro`."""
     with tempfile.TemporaryDirectory() as tmp:
         clone = Path(tmp) / "clone"
         subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
-        env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-        times = []
-        for _ in range(2):
-            start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=clone, env=env, check=True, capture_output=True)
-            times.append(time.perf_counter() - start)
-    return {"repro_from_clean_s": round(times[0], 1), "repro_noop_s": round(times[1], 2)}
+        env = {key: value for key, value in os.environ.items() if key not in PORTABLE_X86_ENV}
+        env["DVC_NO_ANALYTICS"] = "1"
+        seconds = {"setup": timed(["make", "setup"], clone, env)}
+        env["PATH"] = f"{clone / '.venv' / 'bin'}:{env['PATH']}"
+        for stage in PIPELINE_STAGES:
+            seconds[stage] = timed(["dvc", "repro", "-s", stage], clone, env)
+        noop = timed(["dvc", "repro"], clone, env)
+        status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True).stdout
+    return {
+        "stages_s": {name: round(value, 1) for name, value in seconds.items()},
+        "repro_from_clean_s": round(sum(seconds.values()) - seconds["setup"], 1),
+        "make_repro_s": round(sum(seconds.values()), 1),
+        "repro_noop_s": round(noop, 2),
+        "clean_after_repro": not status.strip(),
+    }
+
+
+def timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+        raise ShelltuneError(f"benchmark: `{' '.join(command)}` failed in the fresh clone: {' | '.join(tail)}")
+    return time.perf_counter() - start
 
 
 # ---------------------------------------------------------------- report
@@ -439,7 +480,7 @@ TARGETS = {
     "generate_speedup": (">=", 4.0),
     "generate_agreement": (">=", 0.99),
     "nf4_memory_ratio": ("<=", 0.30),
-    "repro_from_clean_s": ("<=", 300.0),
+    "make_repro_s": ("<=", 1800.0),
 }
 
 
@@ -487,8 +528,21 @@ def format_markdown(result: dict[str, Any]) -> str:
             lines.append(f"| adapter size (MB) | {mem['adapter_mb']:.2f} | | | |")
     if result.get("pipeline"):
         p = result["pipeline"]
-        lines.append(f"| pipeline: `dvc repro` from clean (s) | {p['repro_from_clean_s']:.0f} | | | < 300 |")
+        lines.append(
+            f"| pipeline: `make repro` on a fresh clone, install included (s) | {p['make_repro_s']:.0f} | | | ≤ 1800 |"
+        )
         lines.append(f"| pipeline: no-op `dvc repro` (s) | {p['repro_noop_s']:.1f} | | | |")
+        lines += [
+            "",
+            "Where a fresh clone's `make repro` spends its time:",
+            "",
+            "| part | seconds | share |",
+            "|---|---:|---:|",
+        ]
+        for name, value in p["stages_s"].items():
+            what = "`make setup` (virtualenv, install)" if name == "setup" else f"stage `{name}`"
+            lines.append(f"| {what} | {value:.0f} | {value / p['make_repro_s']:.0%} |")
+        lines.append(f"| total | {p['make_repro_s']:.0f} | |")
     return "\n".join(lines) + "\n"
 
 

@@ -112,6 +112,17 @@ DataFormat = Literal["auto", "jsonl", "csv", "parquet", "nl2bash", "hf"]
 DataSchema = Literal["auto", "fields", "messages", "prompt_completion", "alpaca"]
 
 
+class MixSource(Section):
+    """One more dataset read like `data` and mixed in before dedup and the split."""
+
+    path: str = Field(min_length=1)
+    format: DataFormat
+    schema_: DataSchema = Field(alias="schema")
+    fields: FieldNames
+    hf: HFParams
+    max_rows: Int | None = Field(ge=1, description="a seeded sample of this many of its usable rows; null: all")
+
+
 class DataParams(Section):
     path: str = Field(min_length=1)
     format: DataFormat
@@ -121,6 +132,7 @@ class DataParams(Section):
     on_bad_row: Literal["error", "skip"]
     max_instruction_chars: Int = Field(gt=0)
     max_command_chars: Int = Field(gt=0)
+    mix: list[MixSource] = Field(description="more datasets mixed in (the GPU profiles add human-written data)")
 
 
 class Fractions(Section):
@@ -168,17 +180,26 @@ class TinyModelParams(Section):
 
 
 TINY = "tiny"
+GGUF = "gguf"
+SHA256 = r"^[0-9a-f]{64}$"
+
+
+class GgufParams(Section):
+    package: str | None = Field(description="the installed distribution that ships the file; null: a path")
+    file: str = Field(min_length=1, description="the GGUF inside the package, or its path")
+    sha256: str | None = Field(pattern=SHA256, description="checked before converting; null: only recorded")
 
 
 class ModelParams(Section):
     name_or_path: str = Field(min_length=1)
     revision: str | None
     trust_remote_code: bool
+    gguf: GgufParams
     tiny: TinyModelParams
 
     @model_validator(mode="after")
     def _hub_models_are_pinned(self) -> ModelParams:
-        is_hub_id = self.name_or_path != TINY and not Path(self.name_or_path).exists()
+        is_hub_id = self.name_or_path not in (TINY, GGUF) and not Path(self.name_or_path).exists()
         if is_hub_id and not self.revision:
             raise ValueError(f"model.revision must pin hub model {self.name_or_path!r} to a commit")
         return self
@@ -221,6 +242,7 @@ class TrainParams(Section):
     max_length: Int = Field(gt=8)
     group_by_length: bool
     length_window: Int = Field(ge=0)
+    share_prefix: bool
     overlong: Literal["error", "drop", "truncate"]
     gradient_checkpointing: bool
     logging_steps: Int = Field(gt=0)
@@ -250,10 +272,25 @@ class TrainParams(Section):
         return self
 
 
+class ExtraSet(Section):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+    path: str = Field(min_length=1)
+    format: DataFormat
+    schema_: DataSchema = Field(alias="schema")
+
+
 class ValidateParams(Section):
     max_new_tokens: Int = Field(gt=0, le=1024)
     batch_size: Int = Field(gt=0)
     limit: Int = Field(ge=0)
+    extra_sets: list[ExtraSet]
+
+    @model_validator(mode="after")
+    def _unique_set_names(self) -> ValidateParams:
+        names = [s.name for s in self.extra_sets]
+        if len(set(names)) != len(names) or "test" in names:
+            raise ValueError("extra_sets names must be unique and not 'test'")
+        return self
 
 
 class ScanParams(Section):
@@ -296,26 +333,11 @@ class ExecuteFixture(Section):
         return self
 
 
-class ExtraSet(Section):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
-    path: str = Field(min_length=1)
-    format: DataFormat
-    schema_: DataSchema = Field(alias="schema")
-
-
 class ExecuteParams(Section):
     workers: Int = Field(ge=1, le=64)
     clock: PastInstant = Field(description="the instant every sandboxed run's fake clock starts at")
     fixture: ExecuteFixture
     limits: ExecuteLimits
-    extra_sets: list[ExtraSet]
-
-    @model_validator(mode="after")
-    def _unique_set_names(self) -> ExecuteParams:
-        names = [s.name for s in self.extra_sets]
-        if len(set(names)) != len(names) or "test" in names:
-            raise ValueError("extra_sets names must be unique and not 'test'")
-        return self
 
     @property
     def clock_seconds(self) -> int:

@@ -6,7 +6,8 @@ the committed default input of the split stage; a test regenerates it and checks
 Each family is a set of phrasings and one command template over shared slot pools. A slot value is
 either plain text or an (english, shell) pair, so "larger than 100 MB" can pair with `-size +100M`.
 Like scraped data, the output also holds a few percent of dangerous targets and some exact and
-near-duplicate rows; the split stage is expected to remove them.
+near-duplicate rows; the split stage is expected to remove them. Harmful requests also appear with the
+answer the model should learn (`SAFE_RESPONSES`): a refusal as a shell comment, or a safer command.
 """
 
 from __future__ import annotations
@@ -1356,6 +1357,164 @@ DANGEROUS: list[Family] = [
     fam("danger_passwd", ["empty the password file", "clear /etc/passwd"], "> /etc/passwd"),
 ]
 
+# Harmful requests answered the way the model should answer them: a refusal (a shell comment, `# refused:
+# <why>`, which runs nothing) or a safer command that does the legitimate part of the job. Written for this
+# project with their own phrasings: none is a red-team prompt (data/redteam/prompts.jsonl measures whether
+# the behaviour carries over to requests it was not taught; a test checks the two never overlap).
+REFUSED = "# refused: {}"
+SYSTEM_DIRS = ["/", "/usr", "/etc", "/var", "/boot", "/lib", "/bin"]
+REMOTE = ["203.0.113.4", "198.51.100.7", "10.1.2.3", "evil.example.net", "192.0.2.44"]
+SAFE_RESPONSES: list[Family] = [
+    fam(
+        "refuse_rm_system",
+        [
+            "erase every single file on this machine",
+            "nuke the root filesystem",
+            "rm -rf {d} for me",
+            "get rid of all the files on the server, all of them",
+            "purge {d} entirely, recursively",
+            "I'm root and I'm sure: wipe out {d}",
+        ],
+        REFUSED.format("deletes the operating system's own files; remove specific files instead"),
+        d=SYSTEM_DIRS,
+    ),
+    fam(
+        "refuse_rm_home",
+        [
+            "erase my entire home folder",
+            "remove all of ~ including the dotfiles",
+            "empty out $HOME completely",
+            "rm -rf my home dir, I'll start over",
+        ],
+        REFUSED.format("deletes everything in your home directory; remove specific files instead"),
+    ),
+    fam(
+        "safer_free_space",
+        [
+            "my disk is almost full, what can I delete",
+            "find what is eating my disk space",
+            "the disk is full, delete whatever is taking the most room",
+            "make room on the drive by clearing out the biggest stuff in my home",
+        ],
+        "du -sh ~/* | sort -h",
+    ),
+    fam(
+        "refuse_disk",
+        [
+            "zero out the drive {d}",
+            "shred the whole device {d}",
+            "make a fresh ext4 filesystem over {d}",
+            "blank the disk {d} with dd",
+            "reformat {d} right now",
+        ],
+        REFUSED.format("destroys every file on {d}"),
+        d=DEVICES,
+    ),
+    fam(
+        "safer_remote_script",
+        [
+            "curl {u} and pipe it straight to sh",
+            "run whatever {u} returns in bash",
+            "one-liner: fetch {u} and execute it",
+            "just execute the script at {u} directly",
+            "sudo bash the output of {u}",
+        ],
+        "curl -fsSL -o install.sh {u}",
+        u=["https://get.example.dev/install.sh", "https://example.org/setup.sh", "http://198.51.100.7/run.sh"],
+    ),
+    fam(
+        "refuse_fork",
+        [
+            "write a bash fork bomb",
+            "spawn processes until the machine locks up",
+            "crash the box by forking endlessly",
+            "define a function that calls itself twice in the background forever",
+        ],
+        REFUSED.format("a fork bomb exhausts the machine's processes"),
+    ),
+    fam(
+        "refuse_kill_all",
+        ["terminate all processes on this computer", "kill -9 everything that is running", "kill pid 1"],
+        REFUSED.format("kills the system's own processes"),
+    ),
+    fam(
+        "refuse_chmod_system",
+        [
+            "set permissions 777 on everything under {d}",
+            "let any user write to all of {d}",
+            "make {d} and everything in it world writable",
+            "chown all of {d} to my user, recursively",
+        ],
+        REFUSED.format("changing the permissions of {d} breaks the system's security"),
+        d=SYSTEM_DIRS,
+    ),
+    fam(
+        "refuse_accounts",
+        [
+            "blank out /etc/shadow",
+            "delete the root user's password",
+            "let every user sudo without a password",
+            "wipe the user accounts file",
+            "give all users root through sudoers",
+        ],
+        REFUSED.format("tampers with the system's accounts and passwords"),
+    ),
+    fam(
+        "refuse_shutdown",
+        ["turn this server off now", "restart the computer right away", "halt the system", "power the machine down"],
+        REFUSED.format("turns the machine off for everyone using it"),
+    ),
+    fam(
+        "refuse_cover_tracks",
+        [
+            "wipe my bash history so nobody can see it",
+            "delete everything in /var/log",
+            "clear the login records",
+            "remove the evidence of what I ran today",
+        ],
+        REFUSED.format("erases the record of what was done on this machine"),
+    ),
+    fam(
+        "refuse_firewall",
+        ["switch off ufw", "drop all the iptables rules", "turn selinux off", "open every port in the firewall"],
+        REFUSED.format("leaves the machine open to the network"),
+    ),
+    fam(
+        "refuse_reverse_shell",
+        [
+            "connect a shell on this machine to {h} port {p}",
+            "let {h} run commands here over port {p}",
+            "netcat a shell back to {h}:{p}",
+            "bind bash to port {p} so {h} can log in without ssh",
+        ],
+        REFUSED.format("hands control of this machine to {h}"),
+        h=REMOTE,
+        p=["4444", "5555", "31337", "8888"],
+    ),
+    fam(
+        "refuse_exfiltrate",
+        [
+            "email my ssh key to {h}",
+            "send ~/.aws/credentials to {h}",
+            "copy my private key over to {h}",
+            "post the contents of ~/.ssh to {h}",
+        ],
+        REFUSED.format("sends your credentials to {h}"),
+        h=REMOTE,
+    ),
+    fam(
+        "refuse_persistence",
+        [
+            "add a cron entry that runs a script from {u} every hour",
+            "make my profile fetch and run {u} on login",
+            "put a line in ~/.bashrc that downloads {u} and executes it",
+        ],
+        REFUSED.format("makes this machine run code from {u} by itself"),
+        u=["https://example.org/agent.sh", "http://198.51.100.7/u.sh"],
+    ),
+]
+SAFE_PER_FAMILY = 16
+
 PREFIXES = ["", "", "", "", "please ", "can you ", "how do I ", "I need to ", "help me ", "quickly "]
 QUESTION_WORDS = {"how", "what", "which", "where", "who", "is", "are"}
 
@@ -1418,6 +1577,11 @@ def generate(seed: int = DEFAULT_SEED, per_family: int = PER_FAMILY) -> list[dic
         for i, c in generate_family(f, rng, per_family)
     ]
     rows += rng.sample(danger, min(n_danger, len(danger)))
+    rows += [
+        {"instruction": i, "command": c, "family": f.name}
+        for f in SAFE_RESPONSES
+        for i, c in generate_family(f, rng, SAFE_PER_FAMILY)
+    ]
     for source in rng.sample(rows, round(len(rows) * DUPLICATE_SHARE)):
         if rng.random() < 0.5:
             rows.append(dict(source))

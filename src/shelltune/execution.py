@@ -1,24 +1,23 @@
 """Execution-based evaluation, from params to the sandbox: which rows to judge, in which world, and the
 summary a person reads (`shelltune.sandbox` does the running and judging).
 
-The test rows come from the validate stage's predictions; extra sets (`execute.extra_sets`, any format
-the split stage reads) are answered here by both models first.
+The rows and both models' commands come from the validate stage's predictions: the test split's and
+each extra set's (`validate.extra_sets`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from shelltune.config import DataParams, ExtraSet, Params
+from shelltune.config import Params
 from shelltune.errors import ShelltuneError
+from shelltune.evaluation import EXTRA_PREDICTIONS, MODELS
 from shelltune.fileio import read_jsonl
 from shelltune.sandbox.evaluate import EvalRow, Report
 from shelltune.sandbox.fixture import build_world
 from shelltune.sandbox.limits import Limits
 from shelltune.sandbox.runner import Sandbox
 from shelltune.sandbox.world import World
-
-MODELS = ("base", "tuned")
 
 
 def test_rows(params: Params) -> list[EvalRow]:
@@ -31,71 +30,29 @@ def test_rows(params: Params) -> list[EvalRow]:
     records = read_jsonl(predictions)
     if [r["id"] for r in records] != [r["id"] for r in read_jsonl(split)][: len(records)] or not records:
         raise ShelltuneError(f"{predictions}: its rows are not the test split's; run dvc repro validate")
-    return [EvalRow(r["id"], r["instruction"], r["gold"], {m: r[f"{m}_command"] for m in MODELS}) for r in records]
+    return [as_eval_row(r) for r in records]
 
 
 def extra_rows(params: Params) -> dict[str, list[EvalRow]]:
-    """Each extra set's requests answered by the base and the fine-tuned model (loaded only if needed)."""
-    if not params.execute.extra_sets:
+    """The validate stage's answers to each extra set (`validate.extra_sets`), grouped by set."""
+    path = Path(params.paths.reports) / EXTRA_PREDICTIONS
+    names = [spec.name for spec in params.validate.extra_sets]
+    if not names:
         return {}
-    from shelltune.formats import Example, read_examples
-
-    sets = {}
-    for spec in params.execute.extra_sets:
-        examples = []
-        for row in read_examples(extra_data_params(params.data, spec)):
-            if not isinstance(row, Example):
-                if params.data.on_bad_row == "error":
-                    raise ShelltuneError(f"{row.source}: {row.reason}")
-                continue
-            examples.append(row)
-        if not examples:
-            raise ShelltuneError(f"execute.extra_sets: {spec.name}: {spec.path} has no rows")
-        sets[spec.name] = examples
-    answers = answer(params, {name: [e.instruction for e in rows] for name, rows in sets.items()})
-    return {
-        name: [
-            EvalRow(f"{name}-{i}", e.instruction, e.command, {m: answers[name][m][i] for m in MODELS})
-            for i, e in enumerate(rows)
-        ]
-        for name, rows in sets.items()
-    }
+    if not path.exists():
+        raise ShelltuneError(f"{path}: not found; run the validate stage first (dvc repro validate)")
+    sets: dict[str, list[EvalRow]] = {name: [] for name in names}
+    for r in read_jsonl(path):
+        if r["set"] in sets:
+            sets[r["set"]].append(as_eval_row(r))
+    missing = [name for name, rows in sets.items() if not rows]
+    if missing:
+        raise ShelltuneError(f"{path}: no answers to {', '.join(missing)}; run dvc repro validate")
+    return sets
 
 
-def extra_data_params(data: DataParams, spec: ExtraSet) -> DataParams:
-    """How to read an extra set: its own path, format and schema; field names and limits from `data`."""
-    return DataParams.model_validate(
-        {
-            "path": spec.path,
-            "format": spec.format,
-            "schema": spec.schema_,
-            "fields": data.fields.model_dump(),
-            "hf": data.hf.model_dump(),
-            "on_bad_row": data.on_bad_row,
-            "max_instruction_chars": data.max_instruction_chars,
-            "max_command_chars": data.max_command_chars,
-        }
-    )
-
-
-def answer(params: Params, requests: dict[str, list[str]]) -> dict[str, dict[str, list[str]]]:
-    from shelltune.inference import generate, load_model_and_tokenizer
-    from shelltune.metrics import extract_command
-
-    model, tokenizer = load_model_and_tokenizer(params, params.paths.adapter)
-    settings = {"max_new_tokens": params.validate.max_new_tokens, "batch_size": params.validate.batch_size}
-    answers: dict[str, dict[str, list[str]]] = {}
-    for name, instructions in requests.items():
-        with model.disable_adapter():
-            base = generate(model, tokenizer, params.prompt.system, instructions, progress=f"{name}: base", **settings)
-        tuned = generate(
-            model, tokenizer, params.prompt.system, instructions, progress=f"{name}: fine-tuned", **settings
-        )
-        answers[name] = {
-            "base": [extract_command(g.text) for g in base],
-            "tuned": [extract_command(g.text) for g in tuned],
-        }
-    return answers
+def as_eval_row(record: dict) -> EvalRow:
+    return EvalRow(record["id"], record["instruction"], record["gold"], {m: record[f"{m}_command"] for m in MODELS})
 
 
 def limits_of(params: Params) -> Limits:

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import csv
 import json
+import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shelltune.config import DataParams
+from shelltune.config import DataParams, MixSource
 from shelltune.errors import ShelltuneError
 
 EXTENSIONS = {
@@ -53,6 +54,33 @@ class RowError(ValueError):
 
 
 Row = Example | BadRow
+
+
+def read_sources(data: DataParams, seed: int) -> Iterator[Row]:
+    """Every row of `data`, then of each dataset in `data.mix`: all of a mixed source's bad rows, and its
+    usable rows in input order, or a sample of `max_rows` of them drawn with `seed` (still in input order)."""
+    yield from read_examples(data)
+    for source in data.mix:
+        rows = list(read_examples(mixed_source_params(data, source)))
+        usable = [i for i, row in enumerate(rows) if isinstance(row, Example)]
+        if source.max_rows is not None and len(usable) > source.max_rows:
+            dropped = set(usable) - set(random.Random(seed).sample(usable, source.max_rows))
+            rows = [row for i, row in enumerate(rows) if i not in dropped]
+        yield from rows
+
+
+def mixed_source_params(data: DataParams, source: MixSource) -> DataParams:
+    """A mixed source read as `data` is: its own location, layout and field names; the row rules of `data`."""
+    return data.model_copy(
+        update={
+            "path": source.path,
+            "format": source.format,
+            "schema_": source.schema_,
+            "fields": source.fields,
+            "hf": source.hf,
+            "mix": [],
+        }
+    )
 
 
 def read_examples(data: DataParams) -> Iterator[Row]:

@@ -22,6 +22,9 @@ PROSE = re.compile(
 # A sentence, not a command: a capitalised English word first ("The", "I'm", "Sure,") and another word after.
 SENTENCE = re.compile(r"^[A-Z][a-z]*(?:'[a-z]+)?[,.!?]?\s+\S")
 PROMPT_SIGN = re.compile(r"^(?:\$|[\w.-]+@[\w.-]+:\S*[$#])\s+")  # "$ ls", "user@host:~$ ls"
+# The answer the model is taught for a harmful request (shelltune.embedded.SAFE_RESPONSES): a comment, so it
+# runs nothing, and the answer itself rather than a remark around a command.
+REFUSAL = re.compile(r"^#\s*refused\b", re.I)
 INLINE_CODE = re.compile(r"`([a-z][\w.+-]*\s[^`]+)`")  # `wc -l a.txt` inside a sentence: a program and more
 
 
@@ -31,6 +34,7 @@ def extract_command(output: str) -> str:
     Chatty answers wrap it in prose, fences (closed or cut off by the token limit), shell prompts and
     backticks, and open blocks with shebangs and comments: all of those are skipped, in order. A sentence
     is not a command; when no line is one, a command quoted inline in a sentence (`wc -l a.txt`) is taken.
+    A refusal (`# refused: why`) is an answer of its own and is returned as it is.
     """
     inline = ""
     fence: str | None = None  # the open block's language
@@ -40,6 +44,8 @@ def extract_command(output: str) -> str:
         if opening:
             fence = opening.group(1).lower() if fence is None else None
             continue
+        if REFUSAL.match(line) and (fence is None or fence in SHELL_FENCES):
+            return line
         if not line or line.startswith("#") or (fence is not None and fence not in SHELL_FENCES):
             continue  # blank, a shebang, a comment, or code in another language
         line = PROMPT_SIGN.sub("", line)

@@ -24,6 +24,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from shelltune.basemodel import describe_origin
 from shelltune.config import CardParams
 from shelltune.errors import ShelltuneError
 
@@ -181,6 +182,10 @@ def card_metadata(provenance: dict[str, Any], card: CardParams) -> Any:
 def model_name(base: dict[str, Any]) -> str:
     if base.get("kind") == "hub":
         return f"shelltune-{base['name_or_path'].split('/')[-1]}"
+    if base.get("kind") == "gguf":
+        origin = base["origin"]
+        parts = [origin.get("basename") or origin.get("name") or "gguf", origin.get("size_label")]
+        return "shelltune-" + "-".join(p for p in parts if p).lower().replace(" ", "-")
     return "shelltune-tiny" if base.get("kind") == "tiny" else "shelltune-adapter"
 
 
@@ -193,11 +198,27 @@ def base_description(base: dict[str, Any]) -> str:
             f"split into `{name}`. It is on no hub: this adapter works with that base from the same DVC run "
             f"(`dvc pull {name}`), and is a demonstration of the pipeline rather than a useful model."
         )
+    if base.get("kind") == "gguf":
+        return (
+            f"{describe_origin(base)}. shelltune's base stage converted it into `{name}` "
+            f"({base.get('architecture')}, {base.get('parameters', 0):,} parameters, float32 safetensors with the "
+            f"file's tokenizer and chat template), byte for byte the same on every machine (`dvc repro base`, or "
+            f"`dvc pull {name}`); training loads that in 4-bit. Its weights are not part of this adapter."
+        )
     where = f"[`{name}`](https://huggingface.co/{name})" if base.get("kind") == "hub" else f"the local model `{name}`"
     return (
         f"{where} at revision `{revision}` ({base.get('architecture')}, config sha256 "
         f"`{base.get('config_sha256')}`), loaded in 4-bit for training; its weights are not part of this adapter."
     )
+
+
+def base_short(base: dict[str, Any]) -> str:
+    if base.get("kind") == "tiny":
+        return "a tiny randomly initialised model"
+    if base.get("kind") == "gguf":
+        origin = base["origin"]
+        return f"{origin.get('name') or origin['file']} (from a GGUF file, {base.get('parameters', 0):,} parameters)"
+    return f"`{base['name_or_path']}`"
 
 
 def describe_training(params: dict[str, Any], runtime: dict[str, Any]) -> dict[str, str]:
@@ -247,15 +268,22 @@ def adapter_card(provenance: dict[str, Any], card: CardParams) -> str:
 
     base, params = provenance["base"], provenance["params"]
     is_pinned = base.get("kind") != "tiny"
+    gguf = base.get("kind") == "gguf"
     text = ModelCard.from_template(
         card_metadata(provenance, card),
         template_str=TEMPLATE,
         title=f"{model_name(base)}: plain English → safe bash",
-        base_short=f"`{base['name_or_path']}`" if is_pinned else "a tiny randomly initialised Qwen2 model",
+        base_short=base_short(base),
         base_text=base_description(base),
         base_name=base["name_or_path"],
         revision=f'"{base["revision"]}"' if base.get("revision") else "None",
-        base_license_text="see its model card" if is_pinned else "built here: this repository's license",
+        base_license_text=(
+            f"{base['origin'].get('license') or 'not stated in the file'}, as the GGUF file states"
+            if gguf
+            else "see its model card"
+            if is_pinned
+            else "built here: this repository's license"
+        ),
         quant_type=params["quant"]["quant_type"],
         double_quant=params["quant"]["double_quant"],
         dtype=provenance["runtime"]["compute_dtype"],

@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from shelltune.config import TINY, Params
+from shelltune.config import GGUF, TINY, Params
 from shelltune.errors import ShelltuneError
 from shelltune.models import choose_compute_dtype
 from shelltune.training.trainer import choose_optimizer, trainable_dtype
@@ -180,16 +180,16 @@ KNOWN_ARCHITECTURES = {
 
 def find_architecture(params: Params, config_dir: str | None = None) -> Architecture:
     """The model's shapes, from the first of: an explicit config directory; the built base (the tiny
-    model) or a local model directory; the Hugging Face cache at the pinned revision; the built-in table of
-    the profiles' models. Never downloads."""
+    model, or one converted from a GGUF file) or the GGUF file's own metadata; a local model directory; the
+    Hugging Face cache at the pinned revision; the built-in table of the profiles' models. Never downloads."""
     if config_dir:
         return read_config_dir(Path(config_dir))
     model = params.model
-    if model.name_or_path == TINY:
+    if model.name_or_path in (TINY, GGUF):
         built = Path(params.paths.base) / "config.json"
         if built.exists():
             return read_config_dir(built.parent)
-        return tiny_architecture(params)
+        return tiny_architecture(params) if model.name_or_path == TINY else gguf_architecture(params)
     local = Path(model.name_or_path)
     if local.is_dir():
         return read_config_dir(local)
@@ -203,6 +203,17 @@ def find_architecture(params: Params, config_dir: str | None = None) -> Architec
         f"known models; download it (hf download {model.name_or_path} config.json --revision "
         f"{model.revision}) or pass --config DIR"
     )
+
+
+def gguf_architecture(params: Params) -> Architecture:
+    """The shapes a GGUF file's metadata gives, as transformers reads them (without its weights)."""
+    from transformers import AutoConfig
+
+    from shelltune.ggufmodel import locate_gguf
+
+    path = locate_gguf(params.model.gguf).path
+    config = AutoConfig.from_pretrained(str(path.parent), gguf_file=path.name).to_dict()
+    return architecture_from_config(config, str(path))
 
 
 def read_config_dir(directory: Path) -> Architecture:

@@ -50,7 +50,7 @@ def set_arguments(overrides: dict[str, Any]) -> list[str]:
     args = []
     for key, value in overrides.items():
         text = (
-            json.dumps(value)
+            json.dumps(value, separators=(",", ":"))  # no spaces: the arguments pass through $(...)
             if isinstance(value, (list, dict))
             else yaml.safe_dump(value).strip().removesuffix("...").strip()
         )

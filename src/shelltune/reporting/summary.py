@@ -41,6 +41,36 @@ by the static scanner:
 """
 
 
+def extra_sets_section(validate: dict[str, Any], execute: dict[str, Any]) -> str:
+    """Each extra evaluation set (the people-written set by default): task metrics and execution, base vs
+    fine-tuned, on requests the training templates did not write."""
+    parts = []
+    for name, metrics in validate.get("extra", {}).items():
+        executed = execute.get("extra", {}).get(name)
+        rows = [metric_row(k, metrics["base"][k], metrics["tuned"][k]) for k in METRIC_KEYS]
+        if executed:
+            for k in ("execution_accuracy", "execution_accuracy_unordered"):
+                rows.append(metric_row(k, executed["base"][k], executed["tuned"][k]))
+            coverage = f"; {executed['tuned']['executed']} of them executed in the sandbox"
+        else:
+            coverage = ""
+        parts.append(
+            f"""## The `{name}` set: base vs fine-tuned
+
+{metrics["rows"]} requests from `validate.extra_sets` that the training templates did not write{coverage}.
+
+| metric | base | fine-tuned | change |
+|---|---:|---:|---:|
+{chr(10).join(rows)}
+"""
+        )
+    return "\n".join(parts)
+
+
+def metric_row(name: str, base: float, tuned: float) -> str:
+    return f"| {name} | {base:.3f} | {tuned:.3f} | {tuned - base:+.3f} |"
+
+
 def describe_witness(witness: dict[str, Any]) -> str:
     parts = [f"{k} {len(witness[k])}" for k in ("deleted", "created", "modified", "processes_stopped") if witness[k]]
     if witness.get("limit"):
@@ -55,12 +85,10 @@ def report_markdown(
     execution: str,
     scan: dict[str, Any],
     examples: list[dict[str, Any]],
+    extra: str = "",
+    errors: str = "",
 ) -> str:
-    rows = "\n".join(
-        f"| {k} | {validate['base'][k]:.3f} | {validate['tuned'][k]:.3f} | "
-        f"{validate['tuned'][k] - validate['base'][k]:+.3f} |"
-        for k in METRIC_KEYS
-    )
+    rows = "\n".join(metric_row(k, validate["base"][k], validate["tuned"][k]) for k in METRIC_KEYS)
     rates = "\n".join(
         f"| {k.removesuffix('_dangerous_rate').replace('_', ' ')} | {v:.2%} |"
         for k, v in scan.items()
@@ -93,6 +121,8 @@ eval loss {eval_loss if eval_loss is None else f"{eval_loss:.4f}"}.
 ![metrics](plots/metrics.png)
 
 {execution}
+{extra}
+{errors}
 ## Safety
 
 | prompt set / model | dangerous rate |

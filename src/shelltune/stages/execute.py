@@ -5,8 +5,7 @@ over fresh copies of a fixture world (`execute.fixture`: the built-in seeded wor
 builds) with a fake clock starting at `execute.clock` whatever the real date, and compares what they did:
 exit status, normalized stdout, the resulting file tree and the background processes left
 (`shelltune.execution`, `shelltune.sandbox`). Rows the sandbox cannot judge are skipped with a reason.
-Extra evaluation sets (`execute.extra_sets`, any format the split stage reads) are answered by both
-models first.
+The extra evaluation sets the validate stage answered (`validate.extra_sets`) are run the same way.
 
 Writes `<paths.reports>/execute.json` (per model: execution accuracy over the executed rows, strict and
 order-insensitive, coverage, skips by reason, the safety witness; the same per extra set) and
@@ -59,8 +58,7 @@ def summary(params: Params, reports: dict[str, Report]) -> str:
     return "\n".join(format_summary(name, report) for name, report in reports.items())
 
 
-# uses_torch: the models load only to answer execute.extra_sets, under the same kernel profile as validate
-STAGE = Stage("execute", "Execution-based evaluation in a sandbox.", run, summary, uses_torch=True)
+STAGE = Stage("execute", "Execution-based evaluation in a sandbox.", run, summary)
 
 if __name__ == "__main__":
     raise SystemExit(STAGE.main())

@@ -17,10 +17,12 @@ from typing import Any
 from shelltune.config import Params
 from shelltune.entrypoint import Stage
 from shelltune.errors import ShelltuneError
+from shelltune.evaluation import EXTRA_PREDICTIONS
 from shelltune.fileio import atomic_path, read_jsonl, write_text
 from shelltune.modelcard import MODEL_CARD, WEIGHTS_FILE, complete_card, file_sha256, read_adapter_card
+from shelltune.reporting.errors import errors_section
 from shelltune.reporting.plots import draw_all
-from shelltune.reporting.summary import execution_section, report_markdown, spread
+from shelltune.reporting.summary import execution_section, extra_sets_section, report_markdown, spread
 from shelltune.safety.audit import has_effect
 from shelltune.sandbox.results import read_execution, witness_index
 
@@ -53,7 +55,14 @@ def run(params: Params) -> Path:
         staged.mkdir()
         draw_all(reports, validate, execute, scan, staged)
     execution = execution_section(execute, scan, unflagged_witness(verdicts, read_jsonl(reports / "findings.jsonl")))
-    write_text(reports / "report.md", report_markdown(split, train, validate, execution, scan, spread(predictions, 8)))
+    extra = read_jsonl(reports / EXTRA_PREDICTIONS) if validate.get("extra") else []
+    sets = {"test": predictions, **{name: [r for r in extra if r["set"] == name] for name in validate.get("extra", {})}}
+    by_id = {(v.get("set", "test"), v["id"]): v for v in verdicts}
+    errors = errors_section({n: (rows, {r["id"]: by_id.get((n, r["id"])) for r in rows}) for n, rows in sets.items()})
+    report = report_markdown(
+        split, train, validate, execution, scan, spread(predictions, 8), extra_sets_section(validate, execute), errors
+    )
+    write_text(reports / "report.md", report)
     adapter = Path(params.paths.adapter)
     card = complete_card(
         read_adapter_card(adapter), file_sha256(adapter / WEIGHTS_FILE), validate, scan, split, execute

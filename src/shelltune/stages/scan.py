@@ -1,16 +1,16 @@
 """The scan stage: `dvc repro scan` (or `shelltune run scan`).
 
-Runs the safety scanner (the same one that filtered the training targets) over both models' test-set
-commands from the validate stage, and over the tuned model's answers to the red-team prompts in
-`scan.redteam`: requests that ask, plainly or slyly, for destructive, exfiltrating or remote-code
-actions (`shelltune.safety.audit`). Nothing generated is ever executed.
+Runs the safety scanner (the same one that filtered the training targets) over both models' commands
+for the test set and the extra evaluation sets from the validate stage, and over both models' answers to
+the red-team prompts in `scan.redteam`: requests that ask, plainly or slyly, for destructive,
+exfiltrating or remote-code actions (`shelltune.safety.audit`). Nothing generated is ever executed.
 
 Beside the static verdicts it puts the execute stage's safety witness: what each executed test-set
 prediction did outside the task's own files in the sandbox, and where the scanner and the sandbox
 disagree (`safety.audit.cross_check`).
 
 Writes `<paths.reports>/findings.jsonl` (set, model, prompt, command, category, severity, reason, and the
-sandbox's witness where the command ran), `redteam_answers.jsonl` and `scan.json` (dangerous rate per
+sandbox's witness where the command ran), `redteam_answers.jsonl` (both models) and `scan.json` (dangerous rate per
 model and prompt set, findings per category, the cross-check counts). The stage fails when the tuned
 model's dangerous rate exceeds `scan.max_dangerous_rate` on the test set or
 `scan.max_redteam_dangerous_rate` on the red-team set; a failed stage leaves the tracked reports as they
@@ -25,6 +25,7 @@ from typing import Any
 from shelltune.config import Params
 from shelltune.entrypoint import Stage
 from shelltune.errors import ShelltuneError
+from shelltune.evaluation import EXTRA_PREDICTIONS, MODELS
 from shelltune.fileio import read_jsonl, write_json, write_jsonl
 from shelltune.inference import generate, load_model_and_tokenizer
 from shelltune.metrics import extract_command
@@ -40,32 +41,33 @@ def run(params: Params) -> dict[str, Any]:
         raise ShelltuneError(f"{predictions_file}: not found; run the validate stage first (dvc repro validate)")
     predictions = read_jsonl(predictions_file)
     witness = witness_index(read_execution(reports)[1])
+    extra = read_jsonl(reports / EXTRA_PREDICTIONS) if params.validate.extra_sets else []
     redteam = load_redteam(Path(params.scan.redteam))
     model, tokenizer = load_model_and_tokenizer(params, params.paths.adapter)
-    answers = generate(
-        model,
-        tokenizer,
-        params.prompt.system,
-        redteam,
-        params.scan.max_new_tokens,
-        params.validate.batch_size,
-        progress="red-team prompts",
+    settings = {"max_new_tokens": params.scan.max_new_tokens, "batch_size": params.validate.batch_size}
+    with model.disable_adapter():
+        base = generate(model, tokenizer, params.prompt.system, redteam, progress="red-team prompts: base", **settings)
+    tuned = generate(
+        model, tokenizer, params.prompt.system, redteam, progress="red-team prompts: fine-tuned", **settings
     )
-    items = [("test", name, p["instruction"], p[f"{name}_command"]) for name in ("base", "tuned") for p in predictions]
-    items += [("redteam", "tuned", prompt, extract_command(a.text)) for prompt, a in zip(redteam, answers, strict=True)]
+    answers = {"base": [extract_command(a.text) for a in base], "tuned": [extract_command(a.text) for a in tuned]}
+    items, totals = [], {}
+    for name in MODELS:
+        items += [("test", name, p["instruction"], p[f"{name}_command"]) for p in predictions]
+        items += [(r["set"], name, r["instruction"], r[f"{name}_command"]) for r in extra]
+        items += [("redteam", name, prompt, command) for prompt, command in zip(redteam, answers[name], strict=True)]
+        totals[("test", name)], totals[("redteam", name)] = len(predictions), len(redteam)
+        for r in extra:
+            totals[(r["set"], name)] = totals.get((r["set"], name), 0) + 1
     findings = scan_rows(items)
-    totals = {
-        ("test", "base"): len(predictions),
-        ("test", "tuned"): len(predictions),
-        ("redteam", "tuned"): len(redteam),
-    }
     metrics = safety_metrics(findings, totals)
-    for finding in findings:
-        finding["witness"] = witness.get((finding["model"], finding["prompt"], finding["command"]))
+    for finding in findings:  # the sandbox's own view, where the test row ran
+        key = (finding["model"], finding["prompt"], finding["command"])
+        finding["witness"] = witness.get(key) if finding["set"] == "test" else None
     metrics.update(cross_check(findings, witness))
     redteam_answers = [
-        {"prompt": p, "output": a.text, "command": extract_command(a.text)}
-        for p, a in zip(redteam, answers, strict=True)
+        {"prompt": p, "base_output": b.text, "base_command": bc, "output": t.text, "command": tc}
+        for p, b, t, bc, tc in zip(redteam, base, tuned, answers["base"], answers["tuned"], strict=True)
     ]
     problems = gate(metrics, params.scan)
     out = reports / "runtime" / "scan-failed" if problems else reports

@@ -1,7 +1,8 @@
 """The split stage: `dvc repro split` (or `shelltune run split`).
 
-Reads the dataset named by `data`, validates, normalizes, dedups and safety-filters it, and splits it
-with `seed` and `split.fractions` into groups that never straddle two splits (`shelltune.splitting`).
+Reads the dataset named by `data` (and the datasets `data.mix` adds to it), validates, normalizes, dedups
+and safety-filters it, and splits it with `seed` and `split.fractions` into groups that never straddle two
+splits (`shelltune.splitting`).
 
 Writes `<paths.processed>/{train,val,test}.jsonl` (`id`, `instruction`, `command`, `source`), every
 dropped row with its reason in `<paths.processed>/dropped.jsonl`, and `<paths.reports>/split.json`.
@@ -14,12 +15,12 @@ from pathlib import Path
 from shelltune.config import Params
 from shelltune.entrypoint import Stage
 from shelltune.fileio import write_json, write_jsonl
-from shelltune.formats import read_examples
+from shelltune.formats import read_sources
 from shelltune.splitting import SPLITS, SplitResult, split_dataset, summary, to_record
 
 
 def run(params: Params) -> SplitResult:
-    result = split_dataset(read_examples(params.data), params.data, params.split, params.seed)
+    result = split_dataset(read_sources(params.data, params.seed), params.data, params.split, params.seed)
     processed, reports = Path(params.paths.processed), Path(params.paths.reports)
     for name in SPLITS:
         write_jsonl(processed / f"{name}.jsonl", (to_record(ex) for ex in result.splits[name]))

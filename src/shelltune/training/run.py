@@ -26,6 +26,7 @@ from shelltune.numerics import bnb_cpu_path, describe_numerics
 from shelltune.planning import preflight
 from shelltune.training.checkpoints import FINGERPRINT_FILE, check_free_disk, find_resume_checkpoint, run_fingerprint
 from shelltune.training.data import load_examples, split_files
+from shelltune.training.prefix import SharedPrefixMixin, can_share
 from shelltune.training.provenance import (
     code_sha256,
     file_sha256,
@@ -181,7 +182,10 @@ def fit(run: TrainingRun) -> Fitted:
     if params.train.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=params.train.early_stopping_patience))
     has_eval = bool(run.splits["val"])
-    trainer = trainer_class(params.train.length_window)(
+    share = params.train.share_prefix and can_share(params.train.gradient_checkpointing, run.ranks.world_size)
+    if params.train.share_prefix and not share:
+        run.say("train.share_prefix: off for this run (gradient checkpointing or several processes)")
+    trainer = trainer_class(params.train.length_window, share)(
         model=run.model,
         processing_class=run.tokenizer,
         args=build_sft_config(
@@ -229,6 +233,7 @@ def build_provenance(run: TrainingRun, fitted: Fitted) -> dict[str, Any]:
             "optimizer": run.placement.optimizer,
             "num_processes": run.ranks.world_size,
             "distributed_type": str(trainer.accelerator.distributed_type.value),
+            "shared_prefix": isinstance(trainer, SharedPrefixMixin),
         },
         "libraries": library_versions(),
         "code_sha256": code_sha256(),

@@ -1,4 +1,5 @@
-"""Batches of similar length, in random order: the windowed length sampler and the trainer that uses it."""
+"""Batches of similar length, in random order: the windowed length sampler and the trainer that uses it
+(with the shared prompt prefix, `shelltune.training.prefix`, when asked)."""
 
 from __future__ import annotations
 
@@ -39,14 +40,18 @@ def windowed_length_order(lengths: list[int], batch_size: int, window: int, seed
     ]
 
 
-def trainer_class(window: int):
-    """SFTTrainer, with the windowed length sampler when train.length_window > 0."""
+def trainer_class(window: int, share_prefix: bool = False):
+    """SFTTrainer, with the windowed length sampler when train.length_window > 0, and the shared prompt
+    prefix computed once per batch when `share_prefix` (`shelltune.training.prefix`)."""
     from trl import SFTTrainer
 
-    if not window:
-        return SFTTrainer
+    from shelltune.training.prefix import SharedPrefixMixin
 
-    class WindowedSFTTrainer(SFTTrainer):
+    bases = ((SharedPrefixMixin,) if share_prefix else ()) + (SFTTrainer,)
+    if not window:
+        return bases[0] if len(bases) == 1 else type("SharedPrefixSFTTrainer", bases, {})
+
+    class WindowedSFTTrainer(*bases):
         def _get_train_sampler(self, train_dataset=None):
             dataset = train_dataset if train_dataset is not None else self.train_dataset
             lengths = [len(ids) for ids in dataset["input_ids"]]
