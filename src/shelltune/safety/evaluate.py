@@ -11,7 +11,9 @@ Rows may carry `"evasion": true` (obfuscated forms); their recall is reported se
 
 from __future__ import annotations
 
+import random
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,23 @@ def load_corpus(path: Path) -> list[Example]:
     if not examples:
         raise ShelltuneError(f"{path}: corpus is empty")
     return examples
+
+
+def holdout_split(
+    rows: list[dict[str, Any]], fraction: float, seed: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(development rows, held-out rows): `fraction` of each stratum (same `kind` and `level`, or label)
+    held out, chosen by a seeded shuffle of the stratum sorted by command, so the split depends on the
+    rows and the seed only, never on their order. Both lists keep the input order."""
+    strata: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for row in rows:
+        strata[(row.get("kind", ""), row.get("level", row["label"]))].append(row["cmd"])
+    held: set[str] = set()
+    for (kind, level), commands in sorted(strata.items()):
+        ordered = sorted(commands)
+        random.Random(f"{seed}/{kind}/{level}").shuffle(ordered)
+        held.update(ordered[: round(len(ordered) * fraction)])
+    return [r for r in rows if r["cmd"] not in held], [r for r in rows if r["cmd"] in held]
 
 
 def ratio(numerator: int, denominator: int) -> float | None:
