@@ -60,6 +60,8 @@ def test_eval_reports_per_category_and_gates(tmp_path):
     )
     result = shelltune("scan", "--eval", str(mislabeled))
     assert result.returncode == 1 and "MISSED" in result.stdout
+    result = shelltune("scan", "--eval", str(mislabeled), "--min-recall", "0", "--max-fpr", "1")
+    assert result.returncode == 0 and "targets (recall >= 0.0, FPR <= 1.0): met" in result.stdout
 
 
 def test_eval_rejects_unknown_category(tmp_path):

@@ -6,6 +6,11 @@ resembles (a benign `dd if=a.img of=b.img` belongs to `disk_wipe`), so each cate
 its dangerous rows and a false-positive rate on its look-alikes. A dangerous command counts as caught
 when it is flagged at all; `category_accuracy` says how often the flag names the expected category.
 Rows may carry `"evasion": true` (obfuscated forms); their recall is reported separately.
+
+Rows may also carry a `level` (`dangerous`, `warn` or `ok`; by default the label's: dangerous or ok) and
+a `kind` (the class of command they were written for). Recall and false-positive rate count a command
+flagged at either level; `per_level` says at which level each row was judged (a dangerous row only
+warned about is printed by `predict`, not refused), and `per_kind` scores each kind like a category.
 `mutation_report` runs every row through meaning-preserving rewrites (mutate.py), a second yardstick.
 """
 
@@ -23,6 +28,7 @@ from shelltune.fileio import iter_json_objects
 from shelltune.safety import CATEGORIES, Finding, scan_command, scan_line
 
 LABELS = ("dangerous", "benign")
+LEVELS = ("dangerous", "warn", "ok")
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,12 @@ class Example:
     dangerous: bool
     category: str
     evasion: bool = False
+    level: str = ""  # dangerous | warn | ok ("" reads as the label's: dangerous or ok)
+    kind: str = ""
+
+    @property
+    def expected(self) -> str:
+        return self.level or ("dangerous" if self.dangerous else "ok")
 
 
 def load_corpus(path: Path) -> list[Example]:
@@ -47,7 +59,21 @@ def load_corpus(path: Path) -> list[Example]:
             raise ShelltuneError(
                 f"{where}: unknown category {row.get('category')!r}; expected one of {', '.join(CATEGORIES)}"
             )
-        examples.append(Example(row["cmd"], row["label"] == "dangerous", row["category"], bool(row.get("evasion"))))
+        level = row.get("level", "dangerous" if row["label"] == "dangerous" else "ok")
+        if level not in LEVELS or (level == "ok") != (row["label"] == "benign"):
+            raise ShelltuneError(
+                f"{where}: 'level' must be one of {', '.join(LEVELS)} and ok exactly for benign rows (got {level!r})"
+            )
+        examples.append(
+            Example(
+                row["cmd"],
+                row["label"] == "dangerous",
+                row["category"],
+                bool(row.get("evasion")),
+                level,
+                str(row.get("kind", "")),
+            )
+        )
     if not examples:
         raise ShelltuneError(f"{path}: corpus is empty")
     return examples
@@ -82,6 +108,9 @@ def score(examples: list[Example], verdicts: list[Finding | None]) -> dict[str, 
         subset = [(e, v) for e, v in pairs if e.category == category]
         if subset:
             report["per_category"][category] = counts(subset)
+    kinds = sorted({e.kind for e, _ in pairs if e.kind})
+    report["per_kind"] = {kind: counts([(e, v) for e, v in pairs if e.kind == kind]) for kind in kinds}
+    report["per_level"] = level_table(pairs)
     evasions = [(e, v) for e, v in pairs if e.evasion]
     report["evasion_recall"] = ratio(sum(v is not None for _, v in evasions), len(evasions))
     report["misses"] = [e.cmd for e, v in pairs if e.dangerous and v is None]
@@ -91,6 +120,20 @@ def score(examples: list[Example], verdicts: list[Finding | None]) -> dict[str, 
         if not e.dangerous and v is not None
     ]
     return report
+
+
+def judged(verdict: Finding | None) -> str:
+    return "ok" if verdict is None else verdict.level
+
+
+def level_table(pairs: list[tuple[Example, Finding | None]]) -> dict[str, dict[str, int]]:
+    """For each expected level, how many rows were judged dangerous, warn and ok."""
+    table = {}
+    for level in LEVELS:
+        got = [judged(v) for e, v in pairs if e.expected == level]
+        if got:
+            table[level] = {"rows": len(got), **{f"judged_{j}": got.count(j) for j in LEVELS}}
+    return table
 
 
 def counts(pairs: list[tuple[Example, Finding | None]]) -> dict[str, Any]:
@@ -198,9 +241,30 @@ def format_report(report: dict[str, Any]) -> str:
         f"evasions caught: {show(report['evasion_recall'])}; "
         f"speed: {report['commands_per_s']:,} commands/s on one core",
     ]
+    lines += format_levels(report["per_level"])
+    if report["per_kind"]:
+        lines += [
+            "",
+            "| kind | dangerous or warn | caught | recall | benign | flagged | FPR |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {name} | {c['dangerous']} | {c['true_positives']} | {show(c['recall'])} | {c['benign']} "
+            f"| {c['false_positives']} | {show(c['false_positive_rate'])} |"
+            for name, c in report["per_kind"].items()
+        ]
     lines += [f"missed: {cmd}" for cmd in report["misses"]]
     lines += [f"false positive: {fp['cmd']}  ({fp['category']}: {fp['reason']})" for fp in report["false_positives"]]
     return "\n".join(lines)
+
+
+def format_levels(table: dict[str, dict[str, int]]) -> list[str]:
+    lines = ["", "| expected level | rows | judged dangerous | judged warn | judged ok |", "|---|---:|---:|---:|---:|"]
+    lines += [
+        f"| {level} | {c['rows']} | {c['judged_dangerous']} | {c['judged_warn']} | {c['judged_ok']} |"
+        for level, c in table.items()
+    ]
+    return lines
 
 
 def show(value: float | None) -> str:
