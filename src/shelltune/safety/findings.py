@@ -55,10 +55,16 @@ class Finding:
     level: str = DANGEROUS
 
 
-def finding(category: str, reason: str, matched: str) -> Finding:
-    return Finding(category, CATEGORIES[category], reason, matched)
+def finding(category: str, reason: str, matched: str, level: str = DANGEROUS) -> Finding:
+    return Finding(category, CATEGORIES[category], reason, matched, level)
+
+
+def warning(category: str, reason: str, matched: str) -> Finding:
+    """A destructive action that may well be what was asked: shown with its reason, not refused."""
+    return finding(category, reason, matched, WARN)
 
 
 def most_severe(findings: list[Finding]) -> Finding | None:
-    """The first of the most severe findings (stable, so the earliest command wins a tie)."""
-    return min(findings, key=lambda f: SEVERITY_RANK[f.severity], default=None)
+    """The first of the most severe findings: dangerous before warn, then by severity (stable, so the
+    earliest command wins a tie)."""
+    return min(findings, key=lambda f: (f.level != DANGEROUS, SEVERITY_RANK[f.severity]), default=None)
