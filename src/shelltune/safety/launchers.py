@@ -29,7 +29,10 @@ TERMINALS = frozenset({"xterm", "uxterm", "rxvt", "urxvt", "konsole", "kitty", "
                        "gnome-terminal", "foot", "wezterm", "st"})  # fmt: skip
 EXPECT_SPAWN = re.compile(r"\bspawn\s+([^;\n]+)")
 EXPECT_SEND = re.compile(r"\bsend\s+(?:--\s+)?\"((?:[^\"\\]|\\.)*)\"")
-LAUNCHERS = frozenset({"screen", "tmux", "parallel", "expect", "sg", *TERMINALS})
+LAUNCHERS = frozenset({"screen", "tmux", "parallel", "expect", "sg", "ansible", *TERMINALS})
+ANSIBLE_VALUES = frozenset({"-i", "--inventory", "-m", "--module-name", "-a", "--args", "-u", "--user", "-e",
+                            "--extra-vars", "-f", "--forks", "-l", "--limit", "-M", "--module-path", "--become-user",
+                            "-T", "--timeout", "-B", "-P", "-c", "--connection"})  # fmt: skip
 
 
 def typed(text: str) -> str:
@@ -49,6 +52,8 @@ def launched(name: str, args: list[str]) -> list[Launch]:
         return terminal(name, args)
     if name == "expect":
         return expect(args)
+    if name == "ansible":
+        return ansible(args)
     if name == "sg" and len(args) >= 2:
         rest = args[1:]
         if rest[0] == "-c" and len(rest) > 1:
@@ -136,3 +141,22 @@ def expect(args: list[str]) -> list[Launch]:
     found: list[Launch] = [("code", spawned.strip(), "spawned by expect") for spawned in EXPECT_SPAWN.findall(code)]
     found += [("code", typed(text), "typed by expect") for text in EXPECT_SEND.findall(code) if text.strip()]
     return found
+
+
+def ansible(args: list[str]) -> list[Launch]:
+    """An ad-hoc run on every matched host: the shell/command/raw module runs its arguments as a command,
+    `file state=absent` deletes, the reboot module reboots."""
+    module = next((args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-m", "--module-name")), "command")
+    text = next((args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-a", "--args")), "")
+    module = module.removeprefix("ansible.builtin.")
+    how = "run by ansible on every matched host"
+    if module in ("shell", "command", "raw") and text:
+        return [("code", text, how)]
+    if module == "file":
+        fields = dict(re.findall(r"(\w+)=(\S+)", text))
+        path = fields.get("path") or fields.get("dest") or fields.get("name")
+        if fields.get("state") == "absent" and path:
+            return [("argv", ["rm", "-rf", path], how)]
+    if module == "reboot":
+        return [("argv", ["reboot"], how)]
+    return []

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from shelltune.safety import containers, packages, paths, system
+from shelltune.safety import containers, database, engines, packages, paths, system, vcs, verbs
 from shelltune.safety.fileops import (
     REMOVERS,
     WRITERS,
@@ -107,8 +107,8 @@ TLS_OPTIONS = frozenset(
 @dataclass(frozen=True)
 class Rule:
     """A judge and what it can fire on: command names (exact or by pattern), and any command with output
-    redirections, with `VAR=value` assignments, that runs a file downloaded earlier on the line, or that
-    runs inside a container given access to the host."""
+    redirections, with `VAR=value` assignments, that runs a file downloaded earlier on the line, that
+    runs inside a container given access to the host, or (`unknown`) whose program no rule names."""
 
     judge: Judge
     names: frozenset[str]
@@ -117,6 +117,7 @@ class Rule:
     assignments: bool = False
     downloaded: bool = False
     contained: bool = False
+    unknown: bool = False
 
     def __call__(self, cmd: Command, ctx: Context) -> Finding | None:
         return self.judge(cmd, ctx)
@@ -129,6 +130,7 @@ class Rule:
             or (self.assignments and assignments)
             or (self.downloaded and downloaded)
             or (self.contained and contained)
+            or (self.unknown and not declared(name) and name not in verbs.NOT_RESOURCE_TOOLS)
         )
 
 
@@ -140,10 +142,11 @@ def rule(
     assignments: bool = False,
     downloaded: bool = False,
     contained: bool = False,
+    unknown: bool = False,
 ) -> Callable[[Judge], Rule]:
     """Declare a judge with the commands it reads (see `Rule`)."""
     compiled = tuple(re.compile(p) if isinstance(p, str) else p for p in patterns)
-    return lambda judge: Rule(judge, frozenset(names), compiled, redirects, assignments, downloaded, contained)
+    return lambda judge: Rule(judge, frozenset(names), compiled, redirects, assignments, downloaded, contained, unknown)
 
 
 # ------------------------------------------------------------------ rules
@@ -1000,6 +1003,20 @@ rule_mac = rule(
 rule_privilege = rule(names={"setcap", "setfacl"})(system.judge_privilege)
 
 
+# ------------------------------------------------------------------ what tools' own verbs destroy (verbs.py and kin)
+
+rule_database = rule(names=database.CLIENTS)(lambda cmd, ctx: database.judge(cmd))
+rule_containers = rule(names=engines.ENGINES)(lambda cmd, ctx: engines.judge(cmd))
+rule_vcs = rule(names={"git"})(lambda cmd, ctx: vcs.judge(cmd))
+rule_admin_grant = rule(names=verbs.PROFILES)(lambda cmd, ctx: verbs.admin_grant(cmd))
+
+
+@rule(names=verbs.PROFILES, unknown=True)
+def rule_tool_verbs(cmd: Command, ctx: Context) -> Finding | None:
+    """Resource tools by their profile; a program no rule names by the generic fallback (verbs.py)."""
+    return verbs.judge(cmd, DECLARED)
+
+
 RULES: tuple[Rule, ...] = (  # the order breaks ties between equally severe findings on one command
     rule_recursive_delete,
     rule_disk_wipe,
@@ -1010,6 +1027,11 @@ RULES: tuple[Rule, ...] = (  # the order breaks ties between equally severe find
     rule_package_removal,
     rule_breakage,
     rule_privilege,
+    rule_admin_grant,
+    rule_database,
+    rule_tool_verbs,
+    rule_containers,
+    rule_vcs,
     rule_fork_bomb,
     rule_permissions,
     rule_secret_destruction,
@@ -1025,6 +1047,16 @@ RULES: tuple[Rule, ...] = (  # the order breaks ties between equally severe find
     rule_history_logs,
     rule_crontab_wipe,
 )
+
+
+# Every program some rule reads by name: the generic fallback leaves these to their own rules.
+DECLARED = frozenset(name for r in RULES if not r.unknown for name in r.names)
+DECLARED_PATTERNS = tuple(p for r in RULES for p in r.patterns)
+
+
+@lru_cache(maxsize=4096)
+def declared(name: str) -> bool:
+    return name in DECLARED or any(p.fullmatch(name) for p in DECLARED_PATTERNS)
 
 
 def rules_for(cmd: Command, ctx: Context) -> tuple[Rule, ...]:

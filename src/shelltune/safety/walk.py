@@ -50,6 +50,10 @@ from shelltune.safety.shellwords import (
 
 DOWNLOAD, DECODED, SECRET = "\x00download\x00", "\x00decoded\x00", "\x00secret\x00"
 TAINT_MARKERS = {"download": DOWNLOAD, "decoded": DECODED, "secret": SECRET}
+# What `$(docker ps -aq)` or `docker volume ls -q | xargs ...` stands for: every item of a kind.
+EVERY_ITEM = "<every-listed-item>"
+LISTING = re.compile(r"^(ls|list|ps|get|images|keys|--scan|describe-[\w-]+|list-[\w-]+)$")
+FILTERS = re.compile(r"^(--filters?|--field-selector|--selector|-l|--label|--status|--name|--tag)(=|$)|^-f$")
 MAX_DEPTH = 4
 MAX_COMMANDS = 400
 MAX_PIPELINE = 64
@@ -468,6 +472,8 @@ class Walker:
         if stream.text is not None and part.kind == "commandsubstitution":
             text = decode.printable(stream.text)
             return text.rstrip("\n") if text else None
+        if stream.kind is None and lists_everything(last):
+            return EVERY_ITEM
         return {"download": DOWNLOAD, "decoded": DECODED, "secret": SECRET}.get(stream.kind)
 
 
@@ -832,6 +838,22 @@ def xargs_command(cmd: Command) -> tuple[list[str], str, bool]:
     return rest + items, "run by xargs", False
 
 
+def lists_everything(cmd: Command) -> bool:
+    """A subcommand that lists every item of a kind, unfiltered: `docker ps -aq`, `kubectl get ns -o name`,
+    `aws ec2 describe-instances --query ...`, `redis-cli --scan --pattern '*'`. `docker ps -f
+    status=exited`, `kubectl get pods -l app=web` and `--pattern 'cache:*'` list a part."""
+    if cmd.name in ("ls", "find") or not any(LISTING.match(w) for w in cmd.args[:4]):
+        return False
+    args = cmd.args
+    for i, word in enumerate(args):
+        following = args[i + 1] if i + 1 < len(args) else ""
+        if FILTERS.match(word) and not (word == "-f" and "=" not in following):
+            return False
+        if word == "--pattern" and following not in ("*", ""):
+            return False
+    return True
+
+
 def xargs_items(upstream: Command | None) -> list[str]:
     """What xargs would read: computed output, or what `ls DIR` / `find DIR` would list."""
     if upstream is None:
@@ -841,6 +863,8 @@ def xargs_items(upstream: Command | None) -> list[str]:
         return stream.text.decode("utf-8", "replace").split()[:32] or ["<item>"]
     if stream.kind in TAINT_MARKERS:
         return [TAINT_MARKERS[stream.kind]]  # `curl URL | xargs -I{} sh -c '{}'` runs the download
+    if lists_everything(upstream):
+        return [EVERY_ITEM]
     listed = operands(upstream.args)
     if upstream.name == "ls" and listed:
         return [listed[0].rstrip("/") + "/*"]
