@@ -1,6 +1,6 @@
 """`shelltune scan`: the safety scanner's verdict on commands. Never runs them.
 
-    shelltune scan "rm -rf /"                      one verdict per argument
+    shelltune scan "rm -rf /"                      one verdict per argument (DANGEROUS, WARN or ok)
     shelltune scan < commands.txt                  one command per line on stdin
     shelltune scan --jsonl FILE [--field cmd]      one JSON verdict per input line, in order
     shelltune scan --eval CORPUS [--json OUT]      recall, precision and FPR per category
@@ -31,7 +31,8 @@ def verdict(cmd: str) -> dict[str, Any]:
     finding = scan_command(cmd)
     return {
         "cmd": cmd,
-        "dangerous": finding is not None,
+        "dangerous": finding is not None and finding.level == "dangerous",
+        "level": finding.level if finding else None,
         "category": finding.category if finding else None,
         "severity": finding.severity if finding else None,
         "reason": finding.reason if finding else None,
@@ -55,10 +56,10 @@ def scan_jsonl(path: Path, field: str, out: TextIO) -> int:
 def print_verdicts(commands: list[str]) -> int:
     for cmd in commands:
         v = verdict(cmd)
-        if v["dangerous"]:
-            print(f"DANGEROUS [{v['category']}, {v['severity']}] {v['reason']}: {cmd}")
-        else:
+        if v["level"] is None:
             print(f"ok: {cmd}")
+        else:
+            print(f"{v['level'].upper()} [{v['category']}, {v['severity']}] {v['reason']}: {cmd}")
     return 0
 
 

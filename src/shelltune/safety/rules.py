@@ -152,7 +152,7 @@ def rule(
 # ------------------------------------------------------------------ rules
 
 
-@rule(names={"rm", "find", "rsync", "mv", *REMOVERS, *INTERPRETERS}, patterns=(PYTHON,))
+@rule(names={"rm", "find", "rsync", "mv", *REMOVERS})
 def rule_recursive_delete(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
     if name in REMOVERS:
@@ -180,11 +180,6 @@ def rule_recursive_delete(cmd: Command, ctx: Context) -> Finding | None:
         moved = [o for o in operands(cmd.args)[:-1] if paths.critical_root(o, cmd.cwd)]
         if moved:
             return finding("recursive_delete", f"moves {moved[0]} away", cmd.text)
-    code = interpreter_code(cmd) if is_interpreter(cmd.name) else None
-    if code:
-        for target in re.findall(r"rmtree\(\s*['\"]([^'\"]+)['\"]", code):
-            if paths.critical_root(target):
-                return finding("recursive_delete", f"shutil.rmtree of {target}", cmd.text)
     return None
 
 

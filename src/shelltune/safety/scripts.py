@@ -96,8 +96,11 @@ def awk_commands(code: str) -> list[str]:
     return found
 
 
-SED_EXECUTE = re.compile(r"(?:^|[;\n{}])\s*(?:\d+|\$|/[^/]*/)?\s*e\s+([^;\n}]+)")
-SED_SUBSTITUTE = re.compile(r"(?:^|[;\n{}])\s*(?:\d+|\$|/[^/]*/)?\s*s(.)(.*?)\1(.*?)\1([gpiImMe0-9w]*)")
+SED_EXECUTE = re.compile(r"(?:^|[;\n{}])\s*(?:\d+|\$|/(?:\\.|[^/\\])*/)?\s*e\s+([^;\n}]+)")
+# s/PATTERN/REPLACEMENT/FLAGS with any delimiter, escaped delimiters inside (`s/^/mkfs \/dev\/sda/e`)
+SED_SUBSTITUTE = re.compile(
+    r"(?:^|[;\n{}])\s*(?:\d+|\$|/(?:\\.|[^/\\])*/)?\s*s([^\w\s\\])((?:\\.|(?!\1).)*)\1((?:\\.|(?!\1).)*)\1([gpiImMe0-9w]*)"
+)
 
 
 def sed_commands(script: str) -> list[str]:
@@ -105,7 +108,7 @@ def sed_commands(script: str) -> list[str]:
     flag (the replacement text, which is what runs when the pattern matches the whole line)."""
     found = [command.strip() for command in SED_EXECUTE.findall(script)]
     found += [replacement for _, _, replacement, flags in SED_SUBSTITUTE.findall(script) if "e" in flags]
-    return [text.replace("\\/", "/") for text in found if text.strip()]
+    return [re.sub(r"\\(.)", r"\1", text) for text in found if text.strip()]
 
 
 def sed_scripts(args: list[str]) -> list[str]:

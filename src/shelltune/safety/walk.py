@@ -902,7 +902,7 @@ def downloaded_files(cmd: Command) -> set[str]:
             urls = [a for a in cmd.args if re.match(r"^(https?|ftp)://", a)]
             found.update(u.rstrip("/").rsplit("/", 1)[-1] for u in urls)
     elif cmd.name == "wget":
-        out = option_value(cmd.args, "-O", "--output-document")
+        out = option_value(cmd.args, "--output-document") or short_option_value(cmd.args, "O", WGET_VALUE_LETTERS)
         if out and out != "-":
             found.add(out)
         elif out is None:
@@ -1046,7 +1046,7 @@ def stream_printf(cmd: Command) -> Stream:
 
 
 def passthrough(cmd: Command) -> Stream:
-    files = [a for a in cmd.args if not a.startswith("-") or a == "-"]
+    files = operands(cmd.args, frozenset({"-n", "-c", "--lines", "--bytes", "-s", "--sleep-interval"}))
     if cmd.name in ("cat", "head", "tail") and files and files != ["-"]:
         return secret_source(cmd) or Stream("file")
     return input_of(cmd)
@@ -1104,6 +1104,9 @@ STDOUT_NAMES = frozenset({"-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"})
 CURL_VALUE_LETTERS = "oeHAdFuxXTbcEKmrwYyzCPQtUDhK"
 
 
+WGET_VALUE_LETTERS = "OoaPtTwiBeUQlARDXIY"
+
+
 def curl_output(args: list[str]) -> str | None:
     return option_value(args, "--output") or short_option_value(args, "o", CURL_VALUE_LETTERS)
 
@@ -1120,9 +1123,8 @@ def stream_download(cmd: Command) -> Stream:
         )
         return UNKNOWN if writes_file else Stream("download")
     if cmd.name == "wget":
-        target = option_value(args, "-O", "--output-document")
-        clustered = any(re.fullmatch(r"-[a-zA-Z]*O-", a) for a in args)
-        return Stream("download") if target in STDOUT_NAMES or clustered else UNKNOWN
+        target = option_value(args, "--output-document") or short_option_value(args, "O", WGET_VALUE_LETTERS)
+        return Stream("download") if target in STDOUT_NAMES else UNKNOWN
     if cmd.name == "fetch":
         return Stream("download") if option_value(args, "-o") == "-" else UNKNOWN
     return Stream("download")
