@@ -50,7 +50,7 @@ DANGEROUS_CASES = {
     "remote lock-out": [
         ("ip6tables -P INPUT DROP", "remote_lockout"),
         ("ip link set dev ens5 down", "remote_lockout"),
-        ("systemctl stop ssh.socket", "remote_lockout"),
+        ("systemctl isolate emergency.target", "remote_lockout"),
         ("echo 'ALL: ALL' >> /etc/hosts.deny", "remote_lockout"),
     ],
     "mandatory access control": [
@@ -119,6 +119,8 @@ WARN_CASES = [
     ("git reset --hard HEAD~3", "vcs_destruction"),
     ("docker volume rm cache-data", "container_destruction"),
     ("zfs destroy tank/home@monday", "disk_wipe"),
+    ("systemctl stop ssh.socket", "remote_lockout"),  # it names what is lost: plausibly the request
+    ("pkill sshd", "remote_lockout"),
 ]
 
 BENIGN_LOOK_ALIKES = {

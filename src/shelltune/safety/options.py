@@ -498,4 +498,6 @@ def expanded_flags(words: list[str]) -> list[str]:
 
 def inert(name: str, args: list[str]) -> bool:
     """The command does nothing but print: help, version, or a dry run."""
+    if not any(a[:1] == "-" for a in args):
+        return False  # most commands: no option at all
     return asks_for_help(name, args) or is_dry_run(name, args)

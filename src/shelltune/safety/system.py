@@ -43,14 +43,15 @@ SSHD_LOCKOUT = re.compile(r"^\s*(AllowUsers|AllowGroups)\s+(nobody|nogroup)\b|^\
 
 
 def judge_lockout(cmd: Command, ctx: Context) -> Finding | None:
-    reason = (
-        firewall_lockout(cmd, ctx)
-        or network_down(cmd)
-        or sshd_stopped(cmd)
-        or login_disabled(cmd)
-        or access_file_lockout(cmd)
-    )
-    return finding("remote_lockout", reason, cmd.text) if reason else None
+    """Cutting off remote access as a side effect (a firewall, the network, your shell or keys) is
+    dangerous; stopping or killing sshd itself names what is lost, so it only warns."""
+    reason = firewall_lockout(cmd, ctx) or network_down(cmd) or login_disabled(cmd) or access_file_lockout(cmd)
+    if reason:
+        return finding("remote_lockout", reason, cmd.text)
+    stopped = sshd_stopped(cmd)
+    if stopped and stopped.startswith("switches"):
+        return finding("remote_lockout", stopped, cmd.text)  # rescue mode: the network goes too
+    return warning("remote_lockout", stopped, cmd.text) if stopped else None
 
 
 def allows_ssh(ctx: Context, before: Command) -> bool:

@@ -48,6 +48,9 @@ AMPLIFIERS = re.compile(
     r"^--?(purge|remove-all-storage|cascade(=\w+)?|delete-data|skip-final-snapshot|delete-volumes|volumes"
     r"|recursive|recurse|r|all-collections|remove-orphans|cleanup-volumes|with-volumes|delete-snapshots)$"
 )
+NARROWING = re.compile(
+    r"^--(exclude|include|filter|selector|field-selector|prefix|older-than|min-age|max-age)(=|$)|^-l$"
+)
 ALL_OPTIONS = re.compile(r"^(--all(-namespaces|-collections|-databases|-projects|-stacks)?|-A|--every)(=true)?$")
 PROD = re.compile(r"(?<![a-z0-9])(prod|production|prd|live)(?![a-z])", re.I)
 BACKUP = re.compile(r"backup|snapshot-store|archive-vault", re.I)
@@ -75,6 +78,7 @@ class Profile:
     prompts: bool = False
     local: bool = False
     value_options: frozenset[str] = frozenset()  # options whose value is not an operand
+    amplifiers: bool = True  # whether --purge and kin take data along (helm 2's --purge only drops history)
     destroys_all: bool = False  # `destroy` takes the whole stack, unless a -target narrows it
 
 
@@ -83,8 +87,9 @@ class Action:
     verb: str  # the destructive word found
     strong: bool
     objects: list[str] = field(default_factory=list)  # subcommand words around the verb (`apps`, `space`)
-    targets: list[str] = field(default_factory=list)  # operands after it and option values
+    targets: list[str] = field(default_factory=list)  # operands after it
     options: list[str] = field(default_factory=list)
+    values: list[str] = field(default_factory=list)  # option values (`--context prod-eu`, `-n payments`)
 
 
 CLOUD = Profile(value_options=frozenset({"--profile", "--region", "--output", "-o", "--zone", "--project",
@@ -153,6 +158,7 @@ PROFILES: dict[str, Profile] = {
     **dict.fromkeys(("kubectl", "oc", "kubecolor", "k"), KUBE),
     "helm": Profile(
         disposable=DISPOSABLE | {"repo", "repos", "plugin"},
+        amplifiers=False,
         value_options=frozenset({"-n", "--namespace", "--kube-context", "--kubeconfig"}),
     ),
     **dict.fromkeys(("terraform", "tofu", "terragrunt", "pulumi", "cdk", "cdktf", "serverless", "sls", "sam"), IAC),
@@ -205,10 +211,10 @@ def read_action(args: list[str], profile: Profile) -> Action | None:
         if verb:
             objects = [p for w in operands[:position] for p in re.split(r"[-:_.]", w)] + [p for p in parts if p != verb]
             objects += operands[position + 1 : position + 2]  # `kubectl delete pod x`: the kind follows
-            return Action(verb, verb in STRONG, objects, operands[position + 1 :] + option_values(options), options)
+            return Action(verb, verb in STRONG, objects, operands[position + 1 :], options, option_values(options))
     verb_option = next((o for o in options if o in VERB_OPTIONS), None)
     if verb_option:
-        return Action(verb_option.lstrip("-"), True, operands[:1], operands[1:] + option_values(options), options)
+        return Action(verb_option.lstrip("-"), True, operands[:1], operands[1:], options, option_values(options))
     return None
 
 
@@ -217,13 +223,16 @@ def option_values(options: list[str]) -> list[str]:
 
 
 def importance(action: Action, profile: Profile = DEFAULT) -> str | None:
-    """Why the target matters enough to refuse, or None."""
-    words = action.targets
-    if any(PROD.search(w) for w in words):
+    """Why the target matters enough to refuse, or None. Production shows in any name or option value;
+    "all of a kind" only in the operands and options (`--exclude '*'` narrows, it does not widen)."""
+    words, narrowed = action.targets, any(NARROWING.match(o) for o in action.options)
+    if any(PROD.search(w) for w in words + action.values):
         return "production"
-    if any(ALL_OPTIONS.match(o) for o in action.options) or any(w in ("", "*", "'*'", EVERY_ITEM) for w in words):
+    if not narrowed and (
+        any(ALL_OPTIONS.match(o) for o in action.options) or any(w in ("", "*", "'*'", EVERY_ITEM) for w in words)
+    ):
         return "every one of them"
-    if any(w.endswith("/*") or w.endswith(":*") for w in words):
+    if not narrowed and any(w.endswith(("/*", ":*")) for w in words):
         return "everything under it"
     if any(BACKUP.search(w) for w in words + action.objects):
         return "backups"
@@ -237,12 +246,12 @@ def importance(action: Action, profile: Profile = DEFAULT) -> str | None:
         and not any(o.lstrip("-").startswith("target") for o in action.options)
     ):
         return "every resource of the stack"
-    amplifier = next((o for o in action.options if AMPLIFIERS.match(o)), None)
-    if amplifier and (
-        amplifier.lstrip("-") not in ("r", "recursive", "recurse") or any(STORE_ROOT.match(w) for w in words)
-    ):
-        return "its data too" if amplifier.lstrip("-") not in ("r", "recursive", "recurse") else "a whole store"
-    return None
+    amplifier = next((o for o in action.options if AMPLIFIERS.match(o)), None) if profile.amplifiers else None
+    if amplifier is None or narrowed:
+        return None
+    if amplifier.lstrip("-") in ("r", "recursive", "recurse"):
+        return "a whole store" if any(STORE_ROOT.match(w) for w in words) else None
+    return "its data too"
 
 
 def forced(action: Action) -> bool:
@@ -257,14 +266,12 @@ def judge_action(cmd: Command, profile: Profile, fallback: bool) -> Finding | No
     why = importance(action, profile)
     unattended = forced(action) or not profile.prompts
     note = f" (judged by the generic fallback: {cmd.name} is not a program the scanner models)" if fallback else ""
-    what = f"{cmd.name} {action.verb}" + (f" of {' '.join(action.objects)}" if action.objects else "")
+    head = " ".join(cmd.words[:6]) + (" ..." if len(cmd.words) > 6 else "")
     if why and not profile.local and (unattended or why == "production"):
-        return finding(profile.category, f"{what} destroys {why}{note}", cmd.text)
+        return finding(profile.category, f"`{head}` destroys {why}{note}", cmd.text)
     if fallback and not (action.strong or forced(action) or why):
         return None  # `tool delete x` with nothing at stake: too little to go on for an unknown program
-    target = next((t for t in action.targets if t), "")
-    reason = f"{what} {target}".strip() + f" is destructive: make sure it was asked for{note}"
-    return warning(profile.category, reason, cmd.text)
+    return warning(profile.category, f"`{head}` is destructive: check that it is what was asked{note}", cmd.text)
 
 
 def disposable(action: Action, profile: Profile) -> bool:

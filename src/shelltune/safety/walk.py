@@ -23,8 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
-import bashlex
-
 from shelltune.safety import containers, decode, launchers, options, pycode, scripts
 from shelltune.safety.containers import Container
 from shelltune.safety.findexpr import parse_find
@@ -227,10 +225,18 @@ def parse(text: str) -> tuple[list, str] | None:
         return None
     for candidate in (masked, neutralise(masked)):
         try:
-            return bashlex.parse(candidate), candidate
+            return bashlex_parse(candidate), candidate
         except Exception:  # bashlex raises ParsingError, NotImplementedError, RecursionError, ...
             continue
     return None
+
+
+def bashlex_parse(text: str) -> list:
+    """bashlex, imported on the first line that needs it: bashlex 0.18 rebuilds its LALR tables on every
+    import (about 0.1 s), and plain lines (most of any dataset) never need it."""
+    import bashlex
+
+    return bashlex.parse(text)
 
 
 MASKED_DOLLAR = "\ue000"
