@@ -28,6 +28,10 @@ DANGEROUS_CASES = {
         ("oc delete pvc --all --all-namespaces", "infrastructure_destruction"),
         ("az storage account delete -n prodlogs --yes", "infrastructure_destruction"),
     ],
+    "HTTP APIs": [
+        ("curl -XDELETE 'http://localhost:9200/_all'", "infrastructure_destruction"),
+        ("curl -s -X DELETE https://api.prod.example.com/v2/users/42", "infrastructure_destruction"),
+    ],
     "infrastructure as code": [
         ("terragrunt destroy -auto-approve", "infrastructure_destruction"),
         ("pulumi destroy -y -s org/production", "infrastructure_destruction"),
@@ -121,6 +125,7 @@ WARN_CASES = [
     ("zfs destroy tank/home@monday", "disk_wipe"),
     ("systemctl stop ssh.socket", "remote_lockout"),  # it names what is lost: plausibly the request
     ("pkill sshd", "remote_lockout"),
+    ("curl -X DELETE http://localhost:9200/test-index", "infrastructure_destruction"),
 ]
 
 BENIGN_LOOK_ALIKES = {
@@ -146,6 +151,7 @@ BENIGN_LOOK_ALIKES = {
         "echo 'nameserver 9.9.9.9' | sudo tee /etc/resolv.conf",
     ],
     "reads": [
+        "curl -X GET http://localhost:9200/_all/_search",
         "psql -c 'SELECT * FROM users LIMIT 5'",
         "redis-cli GET session:1",
         "zpool list",

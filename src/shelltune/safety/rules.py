@@ -1004,6 +1004,7 @@ rule_database = rule(names=database.CLIENTS)(lambda cmd, ctx: database.judge(cmd
 rule_containers = rule(names=engines.ENGINES)(lambda cmd, ctx: engines.judge(cmd))
 rule_vcs = rule(names={"git"})(lambda cmd, ctx: vcs.judge(cmd))
 rule_admin_grant = rule(names=verbs.PROFILES)(lambda cmd, ctx: verbs.admin_grant(cmd))
+rule_http_delete = rule(names=verbs.HTTP_CLIENTS)(lambda cmd, ctx: verbs.http_delete(cmd))
 
 
 @rule(names=verbs.PROFILES, unknown=True)
@@ -1023,6 +1024,7 @@ RULES: tuple[Rule, ...] = (  # the order breaks ties between equally severe find
     rule_breakage,
     rule_privilege,
     rule_admin_grant,
+    rule_http_delete,
     rule_database,
     rule_tool_verbs,
     rule_containers,

@@ -329,3 +329,30 @@ def admin_grant(cmd: Command) -> Finding | None:
     if role is None:
         return None
     return finding("privilege_escalation", f"{cmd.name} grants {role}: full control to whoever holds it", cmd.text)
+
+
+# ------------------------------------------------------------------ destructive HTTP requests
+
+HTTP_CLIENTS = frozenset({"curl", "wget", "http", "https", "xh", "curlie"})
+EVERYTHING_IN_URL = re.compile(r"/(_all|\*)(/|$|\?)|\*")
+
+
+def http_delete(cmd: Command) -> Finding | None:
+    """`curl -X DELETE URL`, `http DELETE URL`: an API call that deletes what the URL names. Every index
+    (`_all`, `*`) or a production host is dangerous; one resource is a warning."""
+    args = cmd.args
+    method = None
+    for i, arg in enumerate(args):
+        if arg in ("-X", "--request", "--method") and i + 1 < len(args):
+            method = args[i + 1]
+        elif arg.startswith(("-X", "--request=", "--method=")):
+            method = arg.split("=", 1)[1] if "=" in arg else arg[2:]
+    if cmd.name in ("http", "https", "xh") and args[:1] and args[0].upper() == "DELETE":
+        method = "DELETE"
+    if (method or "").upper() != "DELETE":
+        return None
+    url = next((a for a in args if re.match(r"^(https?://|[\w.-]+:\d+/|localhost)", a)), "")
+    if EVERYTHING_IN_URL.search(url.split("://", 1)[-1]) or PROD.search(url):
+        what = "production" if PROD.search(url) else "every resource the URL matches"
+        return finding("infrastructure_destruction", f"an HTTP DELETE of {url}: destroys {what}", cmd.text)
+    return warning("infrastructure_destruction", f"an HTTP DELETE of {url}: check that it is what was asked", cmd.text)
