@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 
 from shelltune.safety import paths
 from shelltune.safety.findings import Finding, finding, warning
+from shelltune.safety.launchers import LAUNCHERS
+from shelltune.safety.shellwords import WRAPPERS
 from shelltune.safety.walk import EVERY_ITEM, Command
 
 DESTROY = frozenset(
@@ -58,10 +60,12 @@ STORE_ROOT = re.compile(r"^(s3|gs|gcs|az|r2|b2|oss|cos|swift)://[^/]+/?$|^[\w.-]
 SUBCOMMAND = re.compile(r"^[a-z][a-z0-9]*([-:_.][a-z0-9]+)*$")
 # Objects that are disposable or configuration: deleting one loses nothing that matters
 DISPOSABLE = frozenset(
-    {"pod", "pods", "po", "job", "jobs", "event", "events", "ev", "context", "contexts", "config", "cache",
-     "lock", "token", "session", "sessions", "tmp", "temp", "alias", "remote", "completed", "failed", "evicted",
-     "log", "logs", "image", "images", "network", "networks", "tag", "label", "snapshot", "snapshots"}
+    {"event", "events", "context", "contexts", "config", "cache", "lock", "token", "session", "sessions", "tmp",
+     "temp", "alias", "remote", "log", "logs", "image", "images", "network", "networks", "tag", "label",
+     "snapshot", "snapshots"}
 )  # fmt: skip
+# Kubernetes recreates pods and runs jobs to completion: deleting them is routine there (a Nomad job is a service)
+KUBE_DISPOSABLE = DISPOSABLE | {"pod", "pods", "po", "job", "jobs", "ev", "completed", "failed", "evicted"}
 # Objects that hold everything else: deleting one deletes all inside it
 HOLDERS = frozenset({"project", "projects", "repo", "repository", "account", "organization", "org",
                      "subscription", "tenant", "keyspace", "database", "databases", "vault"})  # fmt: skip
@@ -95,6 +99,7 @@ class Action:
 CLOUD = Profile(value_options=frozenset({"--profile", "--region", "--output", "-o", "--zone", "--project",
                                          "--endpoint-url", "--format", "--subscription", "-g"}))  # fmt: skip
 KUBE = Profile(
+    disposable=KUBE_DISPOSABLE,
     value_options=frozenset({"-n", "--namespace", "--context", "--cluster", "--kubeconfig", "-o", "-l", "--selector",
                              "--field-selector", "-f", "--filename", "--grace-period"})
 )  # fmt: skip
@@ -294,8 +299,13 @@ def profile_for(name: str) -> tuple[Profile, bool] | None:
     apply to it (text tools, package managers, programs with rules of their own)."""
     if name in PROFILES:
         return PROFILES[name], False
-    if name in NOT_RESOURCE_TOOLS or not re.fullmatch(r"[A-Za-z][\w.+-]*", name):
-        return None
+    if (
+        name in NOT_RESOURCE_TOOLS
+        or name in LAUNCHERS
+        or name in WRAPPERS
+        or not re.fullmatch(r"[A-Za-z][\w.+-]*", name)
+    ):
+        return None  # text tools, package managers, and programs whose words are a command run for you
     return DEFAULT, True
 
 
