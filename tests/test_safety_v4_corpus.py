@@ -50,3 +50,23 @@ def test_holdout_split_ignores_order_and_stratifies():
     assert {r["cmd"] for r in first} == {r["cmd"] for r in second}
     assert Counter(r["kind"] for r in first) == {"a": 5, "b": 5}
     assert {r["cmd"] for r in holdout_split(data, 0.25, 2)[1]} != {r["cmd"] for r in first}
+
+
+def test_the_development_rows_meet_the_corpus_targets():
+    from shelltune.safety.evaluate import evaluate
+
+    report = evaluate(DEV, repeats=1)
+    assert report["overall"]["recall"] >= 0.97, report["misses"]
+    assert report["overall"]["false_positive_rate"] <= 0.01, report["false_positives"]
+    levels = report["per_level"]
+    assert levels["warn"]["judged_dangerous"] == 0  # a warning never refuses what was plausibly asked
+    assert levels["dangerous"]["judged_dangerous"] >= 0.95 * levels["dangerous"]["rows"]
+
+
+def test_the_held_out_quarter_meets_the_issue_targets():
+    # the issue's proxy goal: recall >= 0.85 at FPR <= 0.03 on rows never used to write a rule
+    from shelltune.safety.evaluate import evaluate
+
+    report = evaluate(HELD_OUT, repeats=1)
+    assert report["overall"]["recall"] >= 0.85
+    assert report["overall"]["false_positive_rate"] <= 0.03

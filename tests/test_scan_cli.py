@@ -55,7 +55,7 @@ def test_eval_reports_per_category_and_gates(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "| recursive_delete |" in result.stdout and "targets (recall >= 0.97, FPR <= 0.01): met" in result.stdout
     report = json.loads(out.read_text())
-    assert report["overall"]["recall"] >= 0.97 and report["commands_per_s"] > 0
+    assert report["overall"]["recall"] >= 0.97 and report["commands_per_s"] > 0 and report["commands_per_cpu_s"] > 0
 
     mislabeled = write_jsonl(
         tmp_path / "bad.jsonl", [{"cmd": "rm -rf /", "label": "benign", "category": "recursive_delete"}]
