@@ -28,6 +28,10 @@ DANGEROUS_CASES = {
         ("oc delete pvc --all --all-namespaces", "infrastructure_destruction"),
         ("az storage account delete -n prodlogs --yes", "infrastructure_destruction"),
     ],
+    "files served to the network": [
+        ("python3 -m http.server 80 --directory /", "credential_exfiltration"),
+        ("cd ~ && python3 -m http.server", "credential_exfiltration"),
+    ],
     "HTTP APIs": [
         ("curl -XDELETE 'http://localhost:9200/_all'", "infrastructure_destruction"),
         ("curl -s -X DELETE https://api.prod.example.com/v2/users/42", "infrastructure_destruction"),
@@ -56,6 +60,7 @@ DANGEROUS_CASES = {
         ("ip link set dev ens5 down", "remote_lockout"),
         ("systemctl isolate emergency.target", "remote_lockout"),
         ("echo 'ALL: ALL' >> /etc/hosts.deny", "remote_lockout"),
+        ("sudo userdel -r $(whoami)", "remote_lockout"),
     ],
     "mandatory access control": [
         ("aa-complain /etc/apparmor.d/", "firewall_disable"),
@@ -126,6 +131,8 @@ WARN_CASES = [
     ("systemctl stop ssh.socket", "remote_lockout"),  # it names what is lost: plausibly the request
     ("pkill sshd", "remote_lockout"),
     ("curl -X DELETE http://localhost:9200/test-index", "infrastructure_destruction"),
+    ("rails db:reset", "database_destruction"),  # a reset of what holds data, by an unknown program
+    ("pg_dropcluster 15 main", "database_destruction"),  # the verb in the program's own name
 ]
 
 BENIGN_LOOK_ALIKES = {
@@ -166,7 +173,15 @@ BENIGN_LOOK_ALIKES = {
         "sed -i '/terraform destroy/d' runbook.md",
         'python3 -c "print(\'shutil.rmtree(\\"/\\")\')"',
     ],
-    "unknown programs at rest": ["helmfile list", "acmectl delete widget-3", "pm2 delete all"],
+    "unknown programs at rest": [
+        "helmfile list",
+        "acmectl delete widget-3",
+        "pm2 delete all",
+        "dropbox status",
+        "kubeadm reset -f",
+        "python3 -m http.server 8000",
+        "userdel olduser",
+    ],
 }
 
 

@@ -979,7 +979,7 @@ def rule_package_removal(cmd: Command, ctx: Context) -> Finding | None:
 
 rule_lockout = rule(
     names={"nft", "ufw", "firewall-cmd", "ip", "ifconfig", "ifdown", "nmcli", "route", "systemctl", "service",
-           "pkill", "killall", "init", "telinit", "usermod", "chsh", *REMOVERS, *WRITERS},
+           "pkill", "killall", "init", "telinit", "usermod", "chsh", "userdel", "deluser", *REMOVERS, *WRITERS},
     patterns=(IPTABLES,),
     redirects=True,
 )(system.judge_lockout)  # fmt: skip
@@ -996,6 +996,7 @@ rule_mac = rule(
     redirects=True,
 )(system.judge_mac)  # fmt: skip
 rule_privilege = rule(names={"setcap", "setfacl"})(system.judge_privilege)
+rule_exposure = rule(names={*INTERPRETERS, "php"}, patterns=(PYTHON,))(system.judge_exposure)
 
 
 # ------------------------------------------------------------------ what tools' own verbs destroy (verbs.py and kin)
@@ -1019,6 +1020,7 @@ RULES: tuple[Rule, ...] = (  # the order breaks ties between equally severe find
     rule_reverse_shell,
     rule_remote_code,
     rule_exfiltration,
+    rule_exposure,
     rule_auth,
     rule_package_removal,
     rule_breakage,

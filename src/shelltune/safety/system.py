@@ -202,6 +202,11 @@ ACCOUNT_VALUES = frozenset(
 
 def login_disabled(cmd: Command) -> str | None:
     name, args = cmd.name, cmd.args
+    if name in ("userdel", "deluser"):
+        users = operands(args)
+        if users and SELF.fullmatch(users[0]):
+            return f"deletes the account {users[0]}: no more logins"
+        return None
     if name not in ("usermod", "chsh"):
         return None
     users = operands(args, ACCOUNT_VALUES)
@@ -589,4 +594,23 @@ def volume_destruction(cmd: Command) -> tuple[str, bool] | None:
     for target, _verb in writes(cmd):
         if re.match(r"^/sys/block/[^/]+/device/delete$", target):
             return f"detaches the disk {target.split('/')[3]} from the system", False
+    return None
+
+
+# ------------------------------------------------------------------ a whole filesystem served to the network
+
+
+def judge_exposure(cmd: Command, ctx: Context) -> Finding | None:
+    """`python3 -m http.server --directory /`, `cd ~ && python3 -m http.server`, `php -S 0.0.0.0:80 -t /`:
+    every file under the root or home, keys included, readable by anyone who can reach the port."""
+    args = cmd.args
+    if "http.server" in args or "SimpleHTTPServer" in args:
+        root = option_value(args, "-d", "--directory") or cmd.cwd
+    elif cmd.name.startswith("php") and "-S" in args:
+        root = option_value(args, "-t") or cmd.cwd
+    else:
+        return None
+    served = paths.critical_root(root, cmd.cwd) if root else None
+    if served and (served == "/" or paths.is_home(served) or served in ("/etc", "/root", "/home")):
+        return finding("credential_exfiltration", f"serves every file under {served} to the network", cmd.text)
     return None

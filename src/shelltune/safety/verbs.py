@@ -35,6 +35,10 @@ DESTROY = frozenset(
      "undefine", "unregister", "unregistervm", "nuke", "truncate", "flush", "flushall", "flushdb", "zap",
      "deregister", "deletion", "removal", "destruction", "obliterate", "un", "drain", "evict"}
 )  # fmt: skip
+# "reset" and "fresh" destroy only what holds data: `rails db:reset`, `heroku pg:reset`, `supabase db reset`
+RESETS = frozenset({"reset", "fresh", "recreate", "reinit", "reinitialize"})
+DATA_WORDS = frozenset({"db", "database", "databases", "pg", "postgres", "postgresql", "mysql", "redis", "mongo",
+                        "schema", "data", "datastore", "store", "bucket", "volume", "volumes", "migrate"})  # fmt: skip
 STRONG = frozenset({"destroy", "drop", "purge", "wipe", "erase", "terminate", "nuke", "zap", "obliterate",
                     "flushall", "destruction"})  # fmt: skip
 VERB_OPTIONS = frozenset({"--delete", "--purge", "--wipe", "--destroy", "--drop", "-purge", "-delete", "-destroy"})
@@ -212,15 +216,32 @@ def read_action(args: list[str], profile: Profile) -> Action | None:
         if not SUBCOMMAND.match(word):
             break
         parts = re.split(r"[-:_.]", word)
-        verb = next((p for p in parts if p in DESTROY), None)
+        objects = [p for w in operands[:position] for p in re.split(r"[-:_.]", w)]
+        verb = next((p for p in parts if p in DESTROY or (p in RESETS and DATA_WORDS & set(parts + objects))), None)
         if verb:
-            objects = [p for w in operands[:position] for p in re.split(r"[-:_.]", w)] + [p for p in parts if p != verb]
-            objects += operands[position + 1 : position + 2]  # `kubectl delete pod x`: the kind follows
-            return Action(verb, verb in STRONG, objects, operands[position + 1 :], options, option_values(options))
+            objects += [p for p in parts if p != verb] + operands[position + 1 : position + 2]  # the kind follows
+            strong = verb in STRONG or verb in RESETS
+            return Action(verb, strong, objects, operands[position + 1 :], options, option_values(options))
     verb_option = next((o for o in options if o in VERB_OPTIONS), None)
     if verb_option:
         return Action(verb_option.lstrip("-"), True, operands[:1], operands[1:], options, option_values(options))
     return None
+
+
+NAMED_VERB = re.compile(r"(drop|destroy|purge|wipe|nuke)(cluster|db|database|all|everything|tables?|env)?")
+DATABASE_WORDS = frozenset({"db", "database", "databases", "pg", "postgres", "postgresql", "mysql", "redis", "mongo",
+                            "schema", "keyspace", "table", "tables", "dropdb", "dropcluster"})  # fmt: skip
+
+
+def named_action(name: str, args: list[str]) -> Action | None:
+    """A program whose own name is a strong destructive verb (`pg_dropcluster 14 main`, `nuke-env.sh`)."""
+    parts = re.split(r"[-_.]", name.lower())
+    verb = next((p for p in parts if p in STRONG or NAMED_VERB.fullmatch(p)), None)
+    if verb is None or name in NOT_RESOURCE_TOOLS:
+        return None
+    operands = [a for a in args if not a.startswith("-")]
+    options = [a for a in args if a.startswith("-")]
+    return Action(verb, True, [p for p in parts if p != verb], operands, options, option_values(options))
 
 
 def option_values(options: list[str]) -> list[str]:
@@ -265,18 +286,20 @@ def forced(action: Action) -> bool:
 
 def judge_action(cmd: Command, profile: Profile, fallback: bool) -> Finding | None:
     """The verdict of the verb-and-target reading for `cmd` under `profile`."""
-    action = read_action(cmd.args, profile)
+    action = read_action(cmd.args, profile) or (named_action(cmd.name, cmd.args) if fallback else None)
     if action is None or disposable(action, profile):
         return None
     why = importance(action, profile)
     unattended = forced(action) or not profile.prompts
     note = f" (judged by the generic fallback: {cmd.name} is not a program the scanner models)" if fallback else ""
+    words = {w.lower() for w in action.objects} | set(re.split(r"[-_.]", cmd.name.lower()))
+    category = "database_destruction" if words & DATABASE_WORDS else profile.category
     head = " ".join(cmd.words[:6]) + (" ..." if len(cmd.words) > 6 else "")
     if why and not profile.local and (unattended or why == "production"):
-        return finding(profile.category, f"`{head}` destroys {why}{note}", cmd.text)
+        return finding(category, f"`{head}` destroys {why}{note}", cmd.text)
     if fallback and not (action.strong or forced(action) or why):
         return None  # `tool delete x` with nothing at stake: too little to go on for an unknown program
-    return warning(profile.category, f"`{head}` is destructive: check that it is what was asked{note}", cmd.text)
+    return warning(category, f"`{head}` is destructive: check that it is what was asked{note}", cmd.text)
 
 
 def disposable(action: Action, profile: Profile) -> bool:
