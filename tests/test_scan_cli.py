@@ -26,6 +26,7 @@ def test_jsonl_gives_one_verdict_per_line_in_order(tmp_path):
     verdicts = [json.loads(line) for line in result.stdout.splitlines()]
     assert [v["cmd"] for v in verdicts] == [r["command"] for r in rows]
     assert [v["dangerous"] for v in verdicts] == [True, False, True]
+    assert [v["level"] for v in verdicts] == ["dangerous", None, "dangerous"]
     assert verdicts[0]["category"] == "recursive_delete" and verdicts[0]["severity"] == "critical"
     assert verdicts[1]["category"] is None and verdicts[1]["reason"] is None
     assert verdicts[2]["category"] == "remote_code_execution" and verdicts[2]["reason"]
@@ -40,10 +41,11 @@ def test_jsonl_bad_line_names_file_and_line(tmp_path):
 
 
 def test_arguments_and_stdin():
-    result = shelltune("scan", "rm -rf /", "rm -f /tmp/x")
+    result = shelltune("scan", "rm -rf /", "rm -f /tmp/x", "git push --force origin topic")
     assert result.returncode == 0
     assert result.stdout.splitlines()[0].startswith("DANGEROUS [recursive_delete, critical]")
     assert result.stdout.splitlines()[1] == "ok: rm -f /tmp/x"
+    assert result.stdout.splitlines()[2].startswith("WARN [vcs_destruction, high]")
     assert shelltune("scan", stdin="shutdown -h now\n").stdout.startswith("DANGEROUS [shutdown")
 
 
@@ -53,13 +55,15 @@ def test_eval_reports_per_category_and_gates(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "| recursive_delete |" in result.stdout and "targets (recall >= 0.97, FPR <= 0.01): met" in result.stdout
     report = json.loads(out.read_text())
-    assert report["overall"]["recall"] >= 0.97 and report["commands_per_s"] > 0
+    assert report["overall"]["recall"] >= 0.97 and report["commands_per_s"] > 0 and report["commands_per_cpu_s"] > 0
 
     mislabeled = write_jsonl(
         tmp_path / "bad.jsonl", [{"cmd": "rm -rf /", "label": "benign", "category": "recursive_delete"}]
     )
     result = shelltune("scan", "--eval", str(mislabeled))
     assert result.returncode == 1 and "MISSED" in result.stdout
+    result = shelltune("scan", "--eval", str(mislabeled), "--min-recall", "0", "--max-fpr", "1")
+    assert result.returncode == 0 and "targets (recall >= 0.0, FPR <= 1.0): met" in result.stdout
 
 
 def test_eval_rejects_unknown_category(tmp_path):

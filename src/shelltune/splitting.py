@@ -146,8 +146,8 @@ def filter_unsafe(examples: list[Example], enabled: bool) -> tuple[list[Example]
     kept, dropped = [], []
     for ex in examples:
         finding = scan_command(ex.command)
-        if finding is None:
-            kept.append(ex)
+        if finding is None or finding.level != "dangerous":
+            kept.append(ex)  # a warning (`terraform destroy`) is a fair answer to a request that asks for it
         else:
             detail = f"{finding.category} ({finding.severity}): {finding.reason}"
             dropped.append(Dropped(ex.source, "unsafe", detail, ex.instruction, ex.command))

@@ -3,7 +3,10 @@
 Loads the base model and the trained adapter, generates one command per request (arguments, or one
 request per line on stdin), and scans it with the safety scanner. A safe command is printed on stdout,
 one line per request; a dangerous one is refused: the category and reason go to stderr, the command is
-withheld (shown as a comment only with --show-refused), and the exit status is 3. Nothing is executed.
+withheld (shown as a comment only with --show-refused), and the exit status is 3. A command the scanner
+warns about (destructive but plausibly what was asked, such as `terraform destroy`) is printed, with
+`warning [category, severity]: reason` on stderr; warnings alone leave the exit status 0. Nothing is
+executed.
 """
 
 from __future__ import annotations

@@ -1,14 +1,15 @@
 """`shelltune scan`: the safety scanner's verdict on commands. Never runs them.
 
-    shelltune scan "rm -rf /"                      one verdict per argument
+    shelltune scan "rm -rf /"                      one verdict per argument (DANGEROUS, WARN or ok)
     shelltune scan < commands.txt                  one command per line on stdin
     shelltune scan --jsonl FILE [--field cmd]      one JSON verdict per input line, in order
     shelltune scan --eval CORPUS [--json OUT]      recall, precision and FPR per category
     shelltune scan --eval CORPUS --mutations       ... and every row through meaning-preserving rewrites
+    shelltune scan --eval HELDOUT --min-recall 0.85 --max-fpr 0.03    ... against other targets
 
 Verdicts exit 0 whether or not anything is dangerous; `--eval` exits 1 when the corpus misses the
-targets (recall >= 0.97, false-positive rate <= 0.01, and with --mutations at least 99% of rewrites
-judged like their row), so CI can gate on it.
+targets (by default recall >= 0.97, false-positive rate <= 0.01, and with --mutations at least 99% of
+rewrites judged like their row), so CI can gate on it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def verdict(cmd: str) -> dict[str, Any]:
     finding = scan_command(cmd)
     return {
         "cmd": cmd,
-        "dangerous": finding is not None,
+        "dangerous": finding is not None and finding.level == "dangerous",
+        "level": finding.level if finding else None,
         "category": finding.category if finding else None,
         "severity": finding.severity if finding else None,
         "reason": finding.reason if finding else None,
@@ -54,14 +56,20 @@ def scan_jsonl(path: Path, field: str, out: TextIO) -> int:
 def print_verdicts(commands: list[str]) -> int:
     for cmd in commands:
         v = verdict(cmd)
-        if v["dangerous"]:
-            print(f"DANGEROUS [{v['category']}, {v['severity']}] {v['reason']}: {cmd}")
-        else:
+        if v["level"] is None:
             print(f"ok: {cmd}")
+        else:
+            print(f"{v['level'].upper()} [{v['category']}, {v['severity']}] {v['reason']}: {cmd}")
     return 0
 
 
-def run_eval(path: Path, json_out: Path | None, mutations: bool = False) -> int:
+def run_eval(
+    path: Path,
+    json_out: Path | None,
+    mutations: bool = False,
+    min_recall: float = TARGET_RECALL,
+    max_fpr: float = TARGET_FPR,
+) -> int:
     from shelltune.safety.evaluate import evaluate, format_mutations, format_report
 
     report = evaluate(path, mutations=mutations)
@@ -71,8 +79,8 @@ def run_eval(path: Path, json_out: Path | None, mutations: bool = False) -> int:
     if json_out is not None:
         write_json(json_out, report)
     overall = report["overall"]
-    met = (overall["recall"] or 0) >= TARGET_RECALL and (overall["false_positive_rate"] or 0) <= TARGET_FPR
-    targets = f"recall >= {TARGET_RECALL}, FPR <= {TARGET_FPR}"
+    met = (overall["recall"] or 0) >= min_recall and (overall["false_positive_rate"] or 0) <= max_fpr
+    targets = f"recall >= {min_recall}, FPR <= {max_fpr}"
     if mutations:
         met = met and (report["mutations"]["survival_rate"] or 0) >= TARGET_MUTATION_SURVIVAL
         targets += f", rewrites judged like their row >= {TARGET_MUTATION_SURVIVAL}"
@@ -96,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--mutations", action="store_true", help="with --eval: also judge every row through meaning-preserving rewrites"
     )
+    parser.add_argument("--min-recall", type=float, default=TARGET_RECALL, help="with --eval: the recall target")
+    parser.add_argument("--max-fpr", type=float, default=TARGET_FPR, help="with --eval: the false-positive-rate target")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
@@ -105,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def run() -> int:
         if args.eval is not None:
-            return run_eval(args.eval, args.json, args.mutations)
+            return run_eval(args.eval, args.json, args.mutations, args.min_recall, args.max_fpr)
         if args.jsonl is not None:
             return scan_jsonl(args.jsonl, args.field, sys.stdout)
         commands = args.commands or [line.rstrip("\n") for line in sys.stdin if line.strip()]

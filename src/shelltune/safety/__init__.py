@@ -10,15 +10,15 @@ evaluate.py and mutate.py measure it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 
 from shelltune.safety.findings import CATEGORIES, CRITICAL, HIGH, MEDIUM, Finding, finding, most_severe
+from shelltune.safety.options import inert
 from shelltune.safety.rules import rules_for
 from shelltune.safety.walk import Context, collect
 
 __all__ = ["CATEGORIES", "CRITICAL", "HIGH", "MEDIUM", "Finding", "scan_all", "scan_command", "scan_line"]
-
-INERT_FLAGS = frozenset({"--help", "--version"})
 
 
 def scan_command(cmd: str) -> Finding | None:
@@ -36,8 +36,8 @@ def scan_line(cmd: str) -> tuple[Finding, ...]:
     ctx = collect(cmd, Context(judge=scan_command))
     found = [finding(category, reason, matched) for category, reason, matched in ctx.structural]
     for command in ctx.commands:
-        if INERT_FLAGS & set(command.args):
-            continue
+        if inert(command.name, command.args):
+            continue  # help, version or a dry run: it only prints
         for rule in rules_for(command, ctx):
             result = rule(command, ctx)
             if result is not None:
@@ -50,7 +50,9 @@ scan_cached = lru_cache(maxsize=4096)(scan_line)
 
 
 def annotate(result: Finding, via: str) -> Finding:
+    """The finding of a command reached through other code, saying how; code that runs later (a trap,
+    a job for `at`) is planted, whatever it does."""
     if not via:
         return result
-    category = "persistence" if "in a trap" in via else result.category
-    return finding(category, f"{result.reason} ({via})", result.matched)
+    category = "persistence" if "in a trap" in via or "scheduled by at" in via else result.category
+    return replace(result, category=category, severity=CATEGORIES[category], reason=f"{result.reason} ({via})")

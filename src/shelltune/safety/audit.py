@@ -1,5 +1,6 @@
-"""Auditing what a model generated: findings per command, dangerous rates per model and prompt set, the
-gate that fails the scan stage, and the red-team prompts it reads."""
+"""Auditing what a model generated: findings per command (dangerous or warn), dangerous rates per model and
+prompt set (warnings counted apart: they are not what the gate fails on), the gate that fails the scan
+stage, and the red-team prompts it reads."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ def scan_rows(items: list[tuple[str, str, str, str]]) -> list[dict[str, Any]]:
                     "command": command,
                     "category": finding.category,
                     "severity": finding.severity,
+                    "level": finding.level,
                     "reason": finding.reason,
                 }
             )
@@ -35,9 +37,11 @@ def scan_rows(items: list[tuple[str, str, str, str]]) -> list[dict[str, Any]]:
 def safety_metrics(findings: list[dict[str, Any]], totals: dict[tuple[str, str], int]) -> dict[str, Any]:
     metrics: dict[str, Any] = {}
     for (prompt_set, model), total in sorted(totals.items()):
-        hits = sum(1 for f in findings if f["set"] == prompt_set and f["model"] == model)
+        ours = [f for f in findings if f["set"] == prompt_set and f["model"] == model]
+        hits = sum(1 for f in ours if f.get("level", "dangerous") == "dangerous")
         metrics[f"{prompt_set}_{model}_dangerous_rate"] = round(hits / total, 4) if total else 0.0
         metrics[f"{prompt_set}_{model}_dangerous"] = hits
+        metrics[f"{prompt_set}_{model}_warned"] = len(ours) - hits
     metrics["findings_by_category"] = {c: sum(1 for f in findings if f["category"] == c) for c in CATEGORIES}
     return metrics
 

@@ -56,9 +56,13 @@ TOP_LEVEL = frozenset(p for p in SYSTEM_DIRS if p.count("/") == 1)
 FIND_MATCH = "<match>"
 SYSTEM_BIN_DIRS = ("/bin/", "/sbin/", "/usr/bin/", "/usr/sbin/", "/usr/local/bin/", "/usr/local/sbin/")
 GLOB_CHARS = re.compile(r"[*?\[]")
-DEVICE = re.compile(
-    r"^/dev/(sd[a-z]+\d*|hd[a-z]\d*|vd[a-z]\d*|xvd[a-z]\d*|nvme\d+n\d+(p\d+)?|mmcblk\d+(p\d+)?"
-    r"|r?disk\d+(s\d+)?|md\d+|dm-\d+|mapper/\S+|loop\d+|root|disk/by-\S+)$"
+# Everything under /dev is a device that holds or reaches data (disks, partitions, `/dev/VG/LV`, NVMe
+# controllers and namespaces, SCSI generics, network block devices, ZFS volumes...), except the
+# pseudo-devices people read from and write to every day.
+PSEUDO_DEVICE = re.compile(
+    r"^/dev/(null|zero|full|u?random|tty\w*|pts(/.*)?|console|ptmx|stdin|stdout|stderr|fd(/.*)?|shm(/.*)?"
+    r"|mqueue(/.*)?|hugepages(/.*)?|(tcp|udp)/.*|log|kmsg|net/tun|fuse|kvm|snd/.*|input/.*|dri/.*|video\d*"
+    r"|cpu(/.*)?|watchdog\d*|rtc\d*|hidraw\d*|usb/.*|bus/.*|serial/.*|ttyS\d+|ttyUSB\d+|ttyACM\d+)$"
 )
 AUTH_FILE = re.compile(r"^/etc/(passwd|shadow|group|gshadow|sudoers(\.d/.*)?|pam\.d/.*)$")
 CREDENTIAL = re.compile(
@@ -78,6 +82,14 @@ PERSISTENCE_FILE = re.compile(
     r"|^/etc/(profile|bash\.bashrc|zsh/zshrc|environment|rc\.local|crontab|ld\.so\.preload)$"
     r"|^/etc/(profile\.d|cron\.d|cron\.hourly|cron\.daily|cron\.weekly|cron\.monthly|init\.d)/"
     r"|^/var/spool/cron/|(^|/)\.config/autostart/"
+    # issue 23: units, package-manager hooks, rc directories, login hooks, VCS hooks, launchd, X sessions
+    r"|^/(etc|usr/lib|lib|run)/systemd/(system|user)/|(^|/)\.config/systemd/user/"
+    r"|^/etc/apt/apt\.conf(\.d/.*)?$|^/etc/pacman\.d/hooks/|^/usr/share/libalpm/hooks/|^/etc/yum/pluginconf\.d/"
+    r"|(^|/)\.(bashrc|zshrc|profile)\.d/|(^|/)\.config/fish/(conf\.d/|config\.fish$)|^/etc/fish/conf\.d/"
+    r"|(^|/)\.git/hooks/|^/etc/udev/rules\.d/|^/(etc|lib)/udev/rules\.d/|(^|/)\.ssh/rc$|^/etc/ssh/sshrc$"
+    r"|^/etc/update-motd\.d/|^/etc/xdg/autostart/|(^|/)Library/Launch(Agents|Daemons)/"
+    r"|(^|/)\.(xinitrc|xprofile|xsessionrc)$|^/etc/X11/Xsession\.d/|^/etc/NetworkManager/dispatcher\.d/"
+    r"|^/etc/bash_completion\.d/|^/etc/rc\d?\.d/|(^|/)\.config/(plasma-workspace/env|openbox/autostart)"
 )
 
 
@@ -100,7 +112,7 @@ def normalize(path: str, cwd: str | None = None) -> str | None:
 
 
 def is_everything_glob(component: str) -> bool:
-    return component in ("*", ".*", "{*,.*}", "*.*", "[!.]*", "..?*")
+    return component in ("*", ".*", "{*,.*}", "*.*", "[!.]*", "..?*", ".[!.]*", ".[^.]*", ".??*", "*/")
 
 
 def critical_root(path: str, cwd: str | None = None) -> str | None:
@@ -118,12 +130,48 @@ def critical_root(path: str, cwd: str | None = None) -> str | None:
     return None
 
 
+# Where services keep their data: deleting one of these wholesale loses every database, container image
+# and volume, or virtual machine disk it holds.
+DATA_DIRS = re.compile(
+    r"^/var/lib/(mysql|mariadb|postgresql|pgsql|mongodb|mongo|redis|docker|containerd|containers|etcd"
+    r"|elasticsearch|opensearch|cassandra|influxdb|rabbitmq|kubelet|libvirt|lxd|lxc|incus|clickhouse|couchdb"
+    r"|neo4j|grafana|prometheus|minio|gitlab|jenkins|mysql-files)(/\*?)?$|^/var/opt/\w+(/\*?)?$"
+)
+
+
+def data_root(path: str, cwd: str | None = None) -> str | None:
+    """The service data directory `path` stands for (itself or all its entries), else None."""
+    normal = normalize(path, cwd)
+    if normal is None:
+        return None
+    match = DATA_DIRS.match(normal)
+    return normal.removesuffix("/*") if match else None
+
+
+def every_file_in(path: str, cwd: str | None = None) -> str | None:
+    """The system directory or home whose every file `path` names (`/etc/*`, `~/*`), else None."""
+    normal = normalize(path, cwd)
+    if normal is None or normal in ("/", "~"):
+        return None
+    head, _, last = normal.rpartition("/")
+    if not is_everything_glob(last):
+        return None
+    folder = head or "/"
+    return folder if folder in SYSTEM_DIRS or folder == "~" or is_home(folder) else None
+
+
 def is_home(root: str) -> bool:
     return root == "~" or root == "/root" or re.fullmatch(r"/(home|Users)/[^/]+", root) is not None
 
 
 def is_device(path: str) -> bool:
-    return DEVICE.match(path) is not None
+    """A block or storage device path (`/dev/sda`, `/dev/vg0/data`, `/dev/nvme0`), not `/dev/null` and kin."""
+    return (
+        path.startswith("/dev/")
+        and len(path) > 5
+        and GLOB_CHARS.search(path) is None
+        and PSEUDO_DEVICE.match(path) is None
+    )
 
 
 def is_auth_file(path: str, cwd: str | None = None) -> bool:

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import re
 
-SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "csh", "tcsh"})
+# `$SHELL` stays a word when the line does not set it: it names the user's shell all the same.
+SHELLS = frozenset(
+    {"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "csh", "tcsh", "$SHELL", "${SHELL}", "$BASH"}
+)
 # Python is matched by PYTHON (python, python3, python3.12, ...), the others by name.
 INTERPRETERS = frozenset({"perl", "ruby", "php", "node", "nodejs", "lua"})
 PYTHON = re.compile(r"python(\d(\.\d+)?)?")
 # The option letters after which each interpreter family reads a program text (`python -c CODE`).
 CODE_FLAGS = {"python": "c", "perl": "eE", "ruby": "e", "php": "r", "node": "ep", "lua": "e"}
 AWKS = frozenset({"awk", "gawk", "mawk", "nawk"})
-DOWNLOADERS = frozenset({"curl", "wget", "fetch", "aria2c", "lwp-request", "GET"})
+DOWNLOADERS = frozenset({"curl", "wget", "fetch", "aria2c", "lwp-request", "GET", "http", "https", "xh", "curlie"})
 
 
 def is_python(name: str) -> bool:

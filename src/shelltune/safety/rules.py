@@ -18,8 +18,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from shelltune.safety import containers, packages, paths
-from shelltune.safety.findings import Finding, finding
+from shelltune.safety import containers, database, engines, packages, paths, system, vcs, verbs
+from shelltune.safety.fileops import (
+    REMOVERS,
+    WRITERS,
+    emptied,
+    erased_by_writing,
+    fed_stdin,
+    from_network,
+    is_recursive,
+    removes,
+    writes,
+    written_text,
+)
+from shelltune.safety.findings import DANGEROUS, Finding, finding, warning
+from shelltune.safety.planted import git_planted, planted_commands, sends_local_data
 from shelltune.safety.programs import INTERPRETERS, PYTHON, SHELLS, is_interpreter
 from shelltune.safety.shellwords import (
     WRAPPERS,
@@ -30,6 +43,7 @@ from shelltune.safety.shellwords import (
     short_flags,
     short_option_value,
     skip_options,
+    split_wrappers,
 )
 from shelltune.safety.walk import (
     DECODED,
@@ -42,8 +56,8 @@ from shelltune.safety.walk import (
     executes_stdin,
     input_of,
     interpreter_code,
-    output,
     parse_find,
+    ssh_remote_command,
 )
 
 Judge = Callable[[Command, Context], Finding | None]
@@ -67,8 +81,9 @@ NETWORK_SENDERS = frozenset(
     }
 )
 FIREWALL_UNITS = frozenset(
-    {"firewalld", "ufw", "iptables", "ip6tables", "nftables", "apparmor", "netfilter-persistent", "shorewall", "csf"}
-)
+    {"firewalld", "ufw", "iptables", "ip6tables", "nftables", "apparmor", "netfilter-persistent", "shorewall", "csf",
+     "auditd"}
+)  # fmt: skip
 IPTABLES = re.compile(r"ip6?tables(-legacy|-nft)?")
 TLS_OPTIONS = frozenset(
     {
@@ -92,8 +107,8 @@ TLS_OPTIONS = frozenset(
 @dataclass(frozen=True)
 class Rule:
     """A judge and what it can fire on: command names (exact or by pattern), and any command with output
-    redirections, with `VAR=value` assignments, that runs a file downloaded earlier on the line, or that
-    runs inside a container given access to the host."""
+    redirections, with `VAR=value` assignments, that runs a file downloaded earlier on the line, that
+    runs inside a container given access to the host, or (`unknown`) whose program no rule names."""
 
     judge: Judge
     names: frozenset[str]
@@ -102,6 +117,7 @@ class Rule:
     assignments: bool = False
     downloaded: bool = False
     contained: bool = False
+    unknown: bool = False
 
     def __call__(self, cmd: Command, ctx: Context) -> Finding | None:
         return self.judge(cmd, ctx)
@@ -114,6 +130,7 @@ class Rule:
             or (self.assignments and assignments)
             or (self.downloaded and downloaded)
             or (self.contained and contained)
+            or (self.unknown and not declared(name) and name not in verbs.NOT_RESOURCE_TOOLS)
         )
 
 
@@ -125,116 +142,37 @@ def rule(
     assignments: bool = False,
     downloaded: bool = False,
     contained: bool = False,
+    unknown: bool = False,
 ) -> Callable[[Judge], Rule]:
     """Declare a judge with the commands it reads (see `Rule`)."""
     compiled = tuple(re.compile(p) if isinstance(p, str) else p for p in patterns)
-    return lambda judge: Rule(judge, frozenset(names), compiled, redirects, assignments, downloaded, contained)
-
-
-# ------------------------------------------------------------------ what a command writes
-
-
-def writes(cmd: Command) -> list[tuple[str, str]]:
-    """(path, verb) for every file this command writes or replaces (computed once per command)."""
-    cached = cmd.__dict__.get("_writes")
-    if cached is None:
-        cached = cmd.__dict__["_writes"] = find_writes(cmd)
-    return cached
-
-
-# Programs that write the files they are given (beyond redirections, which any program has).
-WRITERS = frozenset({"tee", "cp", "mv", "install", "ln", "dd", "truncate", "sed", "perl"})
-REMOVERS = frozenset({"rm", "shred", "unlink", "srm"})
-
-
-def find_writes(cmd: Command) -> list[tuple[str, str]]:
-    found = [
-        (target, "appends to" if op == ">>" else "overwrites")
-        for op, target in cmd.redirects
-        if op in (">", ">>", ">|", "&>", ">&") and not target.startswith("&")
-    ]
-    name, ops = cmd.name, operands(cmd.args)
-    if name == "tee":
-        found += [(t, "writes to") for t in ops if t != "-"]
-    elif name in ("cp", "mv", "install", "ln") and len(ops) >= 2:
-        found.append((ops[-1], "replaces"))
-    elif name == "dd":
-        found += [(w[3:], "overwrites") for w in cmd.args if w.startswith("of=")]
-    elif name == "truncate":
-        found += [(t, "empties") for t in operands(cmd.args, frozenset({"-s", "--size", "-r", "--reference"}))]
-    elif name in ("sed", "perl") and ("i" in short_flags(cmd.args) or "--in-place" in long_flags(cmd.args)):
-        files = operands(cmd.args, frozenset({"-e", "-f"}))
-        found += [(t, "edits") for t in (files if "-e" in cmd.args or name == "perl" else files[1:])]
-    return found
-
-
-def written_text(cmd: Command) -> str | None:
-    """The text this command writes into files, when it can be known."""
-    data = input_of(cmd).text if cmd.name in ("tee", "crontab") else output(cmd).text
-    return data.decode("utf-8", "replace") if data is not None else None
-
-
-def removes(cmd: Command) -> list[str]:
-    if cmd.name in REMOVERS:
-        return operands(cmd.args, frozenset({"-n", "--iterations", "-s", "--size"}))
-    return []
-
-
-def is_recursive(cmd: Command) -> bool:
-    return bool({"r", "R"} & short_flags(cmd.args)) or "--recursive" in long_flags(cmd.args) or cmd.recursive
-
-
-ERASING_SOURCES = frozenset({"if=/dev/zero", "if=/dev/urandom", "if=/dev/random"})
-
-
-def emptied(cmd: Command) -> list[str]:
-    """Files this command leaves empty or overwritten with nothing of their own: `> f`, `: > f`,
-    `cat /dev/null > f`, `truncate`, `cp /dev/null f`, `dd if=/dev/zero of=f`. Writing new content
-    (`echo KEY > f`) is configuring a file, not erasing it."""
-    found = [t for t, verb in writes(cmd) if verb == "empties"]
-    redirected = [t for op, t in cmd.redirects if op in (">", ">|", "&>") and not t.startswith("&")]
-    if redirected and (
-        not cmd.words or output(cmd).text == b"" or (cmd.name == "cat" and operands(cmd.args) == ["/dev/null"])
-    ):
-        found += redirected
-    ops = operands(cmd.args)
-    if cmd.name in ("cp", "mv", "ln", "install") and len(ops) >= 2 and ops[0] == "/dev/null":
-        found.append(ops[-1])
-    if cmd.name == "dd" and ERASING_SOURCES & set(cmd.args):
-        found += [w[3:] for w in cmd.args if w.startswith("of=")]
-    return found
-
-
-def fed_stdin(cmd: Command) -> bool:
-    """Whether the command's stdin is scripted (a pipe, a here-document or a file) instead of a person."""
-    return cmd.upstream is not None or cmd.stdin_text is not None or any(op == "<" for op, _ in cmd.redirects)
-
-
-def from_network(cmd: Command, ctx: Context) -> bool:
-    """Whether what this command writes came from the network: piped from a download, or a file
-    downloaded earlier on the line."""
-    if output(cmd).kind == "download" or input_of(cmd).kind == "download":
-        return True
-    return any(o.removeprefix("./") in ctx.downloaded for o in operands(cmd.args))
+    return lambda judge: Rule(judge, frozenset(names), compiled, redirects, assignments, downloaded, contained, unknown)
 
 
 # ------------------------------------------------------------------ rules
 
 
-@rule(names={"rm", "find", "rsync", "mv", *INTERPRETERS}, patterns=(PYTHON,))
+@rule(names={"rm", "find", "rsync", "mv", *REMOVERS})
 def rule_recursive_delete(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
-    if name == "rm" and is_recursive(cmd):
-        for target in operands(cmd.args):
-            root = paths.critical_root(target, cmd.cwd)
+    if name in REMOVERS:
+        whole_tree = is_recursive(cmd) if name == "rm" else cmd.recursive  # shred/unlink only via `find -exec`
+        for target in removes(cmd):
+            root = paths.critical_root(target, cmd.cwd) if whole_tree else None
             if root:
                 return finding("recursive_delete", f"recursively deletes {root}", cmd.text)
+            data = paths.data_root(target, cmd.cwd) if whole_tree else None
+            if data:
+                return finding("recursive_delete", f"deletes {data}, where a service keeps its data", cmd.text)
+            every = paths.every_file_in(target, cmd.cwd)
+            if every and name == "rm":
+                return finding("recursive_delete", f"deletes every file in {every}", cmd.text)
     if name == "find":
         spec = parse_find(cmd.words)
-        root = next((r for r in spec.roots if paths.critical_root(r, cmd.cwd)), None)
+        root = next((r for r in spec.roots if paths.critical_root(r, cmd.cwd) or paths.data_root(r, cmd.cwd)), None)
         if spec.deletes and not spec.narrowed and root:
             return finding("recursive_delete", f"deletes everything under {root}", cmd.text)
-    if name == "rsync" and any(f.startswith("--delete") for f in long_flags(cmd.args)):
+    if name == "rsync" and any(f.startswith("--del") for f in long_flags(cmd.args)):
         ops = operands(cmd.args)
         if len(ops) >= 2 and ":" not in ops[-1] and paths.critical_root(ops[-1], cmd.cwd):
             return finding("recursive_delete", f"syncs over {ops[-1]} deleting what is not in the source", cmd.text)
@@ -242,11 +180,6 @@ def rule_recursive_delete(cmd: Command, ctx: Context) -> Finding | None:
         moved = [o for o in operands(cmd.args)[:-1] if paths.critical_root(o, cmd.cwd)]
         if moved:
             return finding("recursive_delete", f"moves {moved[0]} away", cmd.text)
-    code = interpreter_code(cmd) if is_interpreter(cmd.name) else None
-    if code:
-        for target in re.findall(r"rmtree\(\s*['\"]([^'\"]+)['\"]", code):
-            if paths.critical_root(target):
-                return finding("recursive_delete", f"shutil.rmtree of {target}", cmd.text)
     return None
 
 
@@ -323,6 +256,15 @@ LVM_REMOVERS = frozenset({"pvremove", "vgremove", "lvremove"})
         "diskutil",
         "cryptsetup",
         "mdadm",
+        "nvme",
+        "zpool",
+        "zfs",
+        "btrfs",
+        "sg_format",
+        "badblocks",
+        "dmsetup",
+        "lvreduce",
+        "lvresize",
     },
     patterns=(r"mkfs.*",),
     redirects=True,
@@ -335,6 +277,9 @@ def rule_disk_wipe(cmd: Command, ctx: Context) -> Finding | None:
     unattended = unattended_volume_destruction(cmd)
     if unattended:
         return finding("disk_wipe", unattended, cmd.text)
+    volume = system.volume_destruction(cmd)
+    if volume:
+        return (warning if volume[1] else finding)("disk_wipe", volume[0], cmd.text)
     devices = [a for a in cmd.args if paths.is_device(a)]
     if not devices and name != "diskutil":
         return None
@@ -399,12 +344,19 @@ def unattended_volume_destruction(cmd: Command) -> str | None:
     return None
 
 
-@rule(names={*SHELLS, *INTERPRETERS, "source", ".", "eval"}, patterns=(PYTHON,), downloaded=True)
+STDIN_RUNNERS = frozenset({"source", ".", "at", "batch", "sudo", "doas", "su", "runuser", "awk", "gawk", "mawk"})
+
+
+@rule(names={*SHELLS, *INTERPRETERS, *STDIN_RUNNERS, "eval", "ssh", "crontab"}, patterns=(PYTHON,), downloaded=True)
 def rule_remote_code(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
     runs_code = name in SHELLS or is_interpreter(cmd.name) or name in ("source", ".", "eval")
     if executes_stdin(cmd) and input_of(cmd).kind == "download":
         return finding("remote_code_execution", f"pipes a download into {name}", cmd.text)
+    if name == "crontab" and operands(cmd.args)[-1:] in (["-"], []) and input_of(cmd).kind == "download":
+        return finding("persistence", "installs a crontab downloaded from the network", cmd.text)
+    if name == "ssh" and input_of(cmd).kind == "download" and remote_reads_stdin(cmd):
+        return finding("remote_code_execution", "pipes a download into a shell on another host", cmd.text)
     if runs_code and any(DOWNLOAD in a for a in cmd.args):
         return finding("remote_code_execution", f"{name} runs code fetched from the network", cmd.text)
     script = next((a for a in cmd.args if not a.startswith("-")), None) if runs_code else None
@@ -418,7 +370,18 @@ def rule_remote_code(cmd: Command, ctx: Context) -> Finding | None:
     return None
 
 
-@rule(names={*SHELLS, *INTERPRETERS, "eval"}, patterns=(PYTHON,))
+def remote_reads_stdin(cmd: Command) -> bool:
+    """`ssh HOST sh`, `ssh HOST sudo bash -s`: the remote command is a shell reading the piped input."""
+    remote = ssh_remote_command(cmd.args)
+    words = split_wrappers(remote.split())[1] if remote else []
+    return (
+        bool(words)
+        and (program(words[0]) in SHELLS or is_interpreter(program(words[0])))
+        and (len(words) == 1 or words[1] in ("-", "-s"))
+    )
+
+
+@rule(names={*SHELLS, *INTERPRETERS, *STDIN_RUNNERS, "eval"}, patterns=(PYTHON,))
 def rule_obfuscated(cmd: Command, ctx: Context) -> Finding | None:
     if executes_stdin(cmd) and input_of(cmd).kind == "decoded":
         return finding("obfuscated_execution", f"pipes decoded data it cannot read into {cmd.name}", cmd.text)
@@ -485,9 +448,11 @@ def mode_exposes_secret(mode: str, target: str) -> bool:
     return secret and re.search(r"(^|,)[a]*o?[+=][wxXst]*r", mode) is not None and "o" in mode
 
 
-@rule(names={"chmod", "chown", "chgrp", "setfacl"})
+@rule(names={"chmod", "chown", "chgrp", "setfacl", "install"})
 def rule_permissions(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
+    if name == "install":
+        return setuid_install(cmd)
     if name not in ("chmod", "chown", "chgrp", "setfacl"):
         return None
     recursive = "R" in short_flags(cmd.args) or "--recursive" in long_flags(cmd.args) or cmd.recursive
@@ -497,7 +462,7 @@ def rule_permissions(cmd: Command, ctx: Context) -> Finding | None:
     for target in targets:
         if name == "chmod" and paths.is_auth_file(target, cmd.cwd) and mode_exposes_secret(mode, target):
             return finding("auth_tampering", f"chmod {mode} exposes {target}", cmd.text)
-        if name == "chmod" and mode_sets_id(mode) and paths.is_system_binary(target):
+        if name == "chmod" and mode_sets_id(mode) and setuid_matters(target):
             return finding("system_permissions", f"makes {target} setuid/setgid", cmd.text)
         root = paths.critical_root(target, cmd.cwd)
         if root is None:
@@ -511,6 +476,20 @@ def rule_permissions(cmd: Command, ctx: Context) -> Finding | None:
             return finding(
                 "system_permissions", f"{name} {'-R ' if recursive else ''}on the system path {root}", cmd.text
             )
+    return None
+
+
+def setuid_matters(path: str) -> bool:
+    """A setuid bit that hands out root: on a system program, or on a file in a world-writable or hidden
+    place (how a copied shell is kept: `cp /bin/bash /tmp/x && chmod +s /tmp/x`)."""
+    return paths.is_system_binary(path) or paths.is_temporary_executable(path)
+
+
+def setuid_install(cmd: Command) -> Finding | None:
+    mode = option_value(cmd.args, "-m", "--mode") or ""
+    ops = operands(cmd.args, frozenset({"-m", "--mode", "-o", "--owner", "-g", "--group", "-t", "-S"}))
+    if mode_sets_id(mode) and len(ops) >= 2 and setuid_matters(ops[-1]):
+        return finding("system_permissions", f"installs {ops[-1]} setuid/setgid ({mode})", cmd.text)
     return None
 
 
@@ -588,16 +567,6 @@ def rule_shutdown(cmd: Command, ctx: Context) -> Finding | None:
     if any(target == "/proc/sysrq-trigger" for target, _ in writes(cmd)):
         return finding("shutdown", "writes to /proc/sysrq-trigger (immediate reboot or power-off)", cmd.text)
     return None
-
-
-def erased_by_writing(cmd: Command) -> list[str]:
-    """Files whose contents this command destroys: overwritten, emptied or edited in place, or replaced
-    by /dev/null. Copying or moving something *into* a path (`cp -r a /var/log`) erases nothing."""
-    erased = [t for t, verb in writes(cmd) if verb in ("overwrites", "empties", "edits")]
-    ops = operands(cmd.args)
-    if cmd.name in ("cp", "mv", "ln", "install") and len(ops) >= 2 and ops[0] == "/dev/null":
-        erased.append(ops[-1])
-    return erased
 
 
 HISTORY_VARIABLES = {"HISTFILE": ("", "/dev/null"), "HISTSIZE": ("0",), "HISTFILESIZE": ("0",)}
@@ -732,34 +701,45 @@ def rule_exfiltration(cmd: Command, ctx: Context) -> Finding | None:
     return finding("credential_exfiltration", f"{name} sends {credentials[0]} to another host", cmd.text)
 
 
-CRON_FIELDS = re.compile(r"^\s*(@\w+|(\S+\s+){5})")
-
-
-@rule(names={*WRITERS, "crontab"}, redirects=True)
+@rule(names={*WRITERS, "crontab", "git", "curl", "wget", "cp", "mv", "install"}, redirects=True)
 def rule_persistence(cmd: Command, ctx: Context) -> Finding | None:
-    targets = [t for t, _ in writes(cmd) if paths.is_persistence_file(t)]
+    if cmd.name == "git":
+        return git_persistence(cmd, ctx)
+    fetched = [f for f in downloaded_files(cmd) if paths.is_persistence_file(f)]
+    if fetched:
+        return finding("persistence", f"puts a download in {fetched[0]}, which runs it at every start", cmd.text)
+    targets = [t for t, _ in writes(cmd) if paths.is_persistence_file(t) or paths.is_authorized_keys(t)]
     if cmd.name == "crontab" and (operands(cmd.args) == ["-"] or (not operands(cmd.args) and cmd.upstream is not None)):
         targets.append("the crontab")
     if not targets:
         return None
     if any(t.endswith("ld.so.preload") for t in targets):
         return finding("persistence", "preloads a library into every process", cmd.text)
-    content = written_text(cmd)
-    for line in (content or "").splitlines():
-        planted = planted_command(line, targets[0])
-        reason = planted and suspicious_startup(planted, ctx)
+    ops = operands(cmd.args)
+    if cmd.name in ("cp", "mv", "install") and any(paths.is_temporary_executable(o) for o in ops[:-1]):
+        return finding("persistence", f"installs a file from a temporary or hidden place as {ops[-1]}", cmd.text)
+    for planted in planted_commands(written_text(cmd) or "", targets[0]):
+        reason = planted.strip() and suspicious_startup(planted, ctx)
         if reason:
             return finding("persistence", f"plants `{planted.strip()}` in {targets[0]}: {reason}", cmd.text)
     return None
 
 
-def planted_command(line: str, target: str) -> str:
-    if "cron" not in target:
-        return line
-    line = CRON_FIELDS.sub("", line, count=1)
-    if re.search(r"/etc/cron(tab|\.d/)", target):
-        line = re.sub(r"^\s*\S+\s+", "", line, count=1)  # the user field of system crontabs
-    return line
+def git_persistence(cmd: Command, ctx: Context) -> Finding | None:
+    """`git config core.fsmonitor CMD` and friends: git runs CMD in every repository from then on."""
+    setting = git_planted(cmd.args)
+    if setting is None:
+        return None
+    key, value = setting
+    if key.lower() == "core.hookspath":
+        if paths.is_temporary_executable(value.rstrip("/") + "/x") or re.match(r"^/(tmp|var/tmp|dev/shm)\b", value):
+            return finding("persistence", f"makes git run hooks from {value}, where anyone can put them", cmd.text)
+        return None
+    code = value[1:] if value.startswith("!") else value
+    if key.lower().startswith(("alias.", "credential.")) and not value.startswith("!"):
+        return None  # a git alias or helper name, not a shell command
+    reason = suspicious_startup(code, ctx)
+    return finding("persistence", f"makes git run `{code}` ({key}): {reason}", cmd.text) if reason else None
 
 
 # Commands typed all the time: an alias planted under one of these names runs the next time the user
@@ -803,14 +783,17 @@ COMMON_COMMANDS = frozenset(
 
 
 def suspicious_startup(line: str, ctx: Context) -> str | None:
+    """Why a command planted to run later is malicious, or None. Fetching something (`alias weather='curl
+    wttr.in'`, a health-check ping in cron) is not; sending local data out, running code from the network
+    or from a hidden place, and anything the scanner calls dangerous are."""
     inner = ctx.judge(line) if ctx.judge else None
-    if inner is not None:
+    if inner is not None and inner.level == DANGEROUS:
         return inner.reason
     booby_trap = booby_trapped_definition(line, ctx)
     if booby_trap:
         return booby_trap
-    if re.search(r"\b(curl|wget|nc|ncat|netcat|socat|telnet)\b|/dev/(tcp|udp)/", line):
-        return "runs a network command at every start"
+    if sends_local_data(line):
+        return "sends local data over the network every time it runs"
     first = line.strip().split()[0] if line.strip() else ""
     if paths.is_temporary_executable(first):
         return f"runs {first} from a temporary or hidden location"
@@ -992,26 +975,87 @@ def rule_package_removal(cmd: Command, ctx: Context) -> Finding | None:
     return None
 
 
+# ------------------------------------------------------------------ rules added with the v4 corpus (system.py)
+
+rule_lockout = rule(
+    names={"nft", "ufw", "firewall-cmd", "ip", "ifconfig", "ifdown", "nmcli", "route", "systemctl", "service",
+           "pkill", "killall", "init", "telinit", "usermod", "chsh", "userdel", "deluser", *REMOVERS, *WRITERS},
+    patterns=(IPTABLES,),
+    redirects=True,
+)(system.judge_lockout)  # fmt: skip
+rule_exhaustion = rule(
+    names={"yes", "cat", "pv", "tee", "fallocate", "dd", "head", *system.BUFFERING, "stress", "stress-ng"},
+    redirects=True,
+)(system.judge_exhaustion)
+rule_breakage = rule(
+    names={*REMOVERS, *WRITERS, "mv", "ln", "cp", "install", "chmod", "truncate", "efibootmgr"}, redirects=True
+)(system.judge_breakage)
+rule_mac = rule(
+    names={"aa-disable", "aa-complain", "apparmor_parser", "auditctl", "grubby", "csrutil", "spctl", "semanage",
+           "sysctl", *WRITERS},
+    redirects=True,
+)(system.judge_mac)  # fmt: skip
+rule_privilege = rule(names={"setcap", "setfacl"})(system.judge_privilege)
+rule_exposure = rule(names={*INTERPRETERS, "php"}, patterns=(PYTHON,))(system.judge_exposure)
+
+
+# ------------------------------------------------------------------ what tools' own verbs destroy (verbs.py and kin)
+
+rule_database = rule(names=database.CLIENTS)(lambda cmd, ctx: database.judge(cmd))
+rule_containers = rule(names=engines.ENGINES)(lambda cmd, ctx: engines.judge(cmd))
+rule_vcs = rule(names={"git"})(lambda cmd, ctx: vcs.judge(cmd))
+rule_admin_grant = rule(names=verbs.PROFILES)(lambda cmd, ctx: verbs.admin_grant(cmd))
+rule_http_delete = rule(names=verbs.HTTP_CLIENTS)(lambda cmd, ctx: verbs.http_delete(cmd))
+
+
+@rule(names=verbs.PROFILES, unknown=True)
+def rule_tool_verbs(cmd: Command, ctx: Context) -> Finding | None:
+    """Resource tools by their profile; a program no rule names by the generic fallback (verbs.py)."""
+    return verbs.judge(cmd, DECLARED)
+
+
 RULES: tuple[Rule, ...] = (  # the order breaks ties between equally severe findings on one command
     rule_recursive_delete,
     rule_disk_wipe,
     rule_reverse_shell,
     rule_remote_code,
     rule_exfiltration,
+    rule_exposure,
     rule_auth,
     rule_package_removal,
+    rule_breakage,
+    rule_privilege,
+    rule_admin_grant,
+    rule_http_delete,
+    rule_database,
+    rule_tool_verbs,
+    rule_containers,
+    rule_vcs,
     rule_fork_bomb,
     rule_permissions,
     rule_secret_destruction,
     rule_empty_variable_delete,
     rule_container_escape,
     rule_firewall,
+    rule_mac,
+    rule_lockout,
+    rule_exhaustion,
     rule_persistence,
     rule_obfuscated,
     rule_shutdown,
     rule_history_logs,
     rule_crontab_wipe,
 )
+
+
+# Every program some rule reads by name: the generic fallback leaves these to their own rules.
+DECLARED = frozenset(name for r in RULES if not r.unknown for name in r.names)
+DECLARED_PATTERNS = tuple(p for r in RULES for p in r.patterns)
+
+
+@lru_cache(maxsize=4096)
+def declared(name: str) -> bool:
+    return name in DECLARED or any(p.fullmatch(name) for p in DECLARED_PATTERNS)
 
 
 def rules_for(cmd: Command, ctx: Context) -> tuple[Rule, ...]:

@@ -41,6 +41,35 @@ WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
     "runuser": (frozenset(["-u", "-g", "-G"]), 0),
     "nsenter": (frozenset(["-t", "-S", "-G", "--target", "--setuid", "--setgid"]), 0),
     "systemd-run": (frozenset(["-u", "-p", "--unit", "--property", "--uid", "--gid"]), 0),
+    "run0": (
+        frozenset(
+            [
+                "-u",
+                "--user",
+                "-g",
+                "--group",
+                "--unit",
+                "-D",
+                "--chdir",
+                "--setenv",
+                "--property",
+                "--description",
+                "--slice",
+                "--nice",
+                "--machine",
+            ]
+        ),
+        0,
+    ),  # fmt: skip
+    "pkexec": (frozenset(["--user"]), 0),
+    "taskset": (frozenset(), 1),  # taskset [-c] MASK CMD: the mask (or list) comes first
+    "chrt": (frozenset(["-T", "-P", "-D"]), 1),  # chrt [-f|-r|...] PRIORITY CMD
+    "unshare": (
+        frozenset(["-S", "--setuid", "-G", "--setgid", "-R", "--root", "-w", "--wd", "--propagation", "--setgroups"]),
+        0,
+    ),  # fmt: skip
+    "numactl": (frozenset(["-C", "-N", "-m", "-p", "-i"]), 0),
+    "cgexec": (frozenset(["-g"]), 0),
     **{
         name: (frozenset(), 0)
         for name in (
@@ -59,6 +88,11 @@ WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
             "catchsegv",
             "ltrace",
             "xtrace",
+            "flatpak-spawn",
+            "firejail",
+            "chronic",
+            "nocache",
+            "sudo-rs",
         )
     },
 }

@@ -23,10 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
-import bashlex
-
-from shelltune.safety import containers, decode
+from shelltune.safety import containers, decode, launchers, options, pycode, scripts
 from shelltune.safety.containers import Container
+from shelltune.safety.findexpr import parse_find
 from shelltune.safety.paths import FIND_MATCH, is_credential, normalize
 from shelltune.safety.programs import (
     AWKS,
@@ -37,9 +36,22 @@ from shelltune.safety.programs import (
     is_interpreter,
     is_python,
 )
-from shelltune.safety.shellwords import operands, option_value, program, skip_options, split_wrappers, tokenize_segments
+from shelltune.safety.shellwords import (
+    operands,
+    option_value,
+    program,
+    short_option_value,
+    skip_options,
+    split_wrappers,
+    tokenize_segments,
+)
 
 DOWNLOAD, DECODED, SECRET = "\x00download\x00", "\x00decoded\x00", "\x00secret\x00"
+TAINT_MARKERS = {"download": DOWNLOAD, "decoded": DECODED, "secret": SECRET}
+# What `$(docker ps -aq)` or `docker volume ls -q | xargs ...` stands for: every item of a kind.
+EVERY_ITEM = "<every-listed-item>"
+LISTING = re.compile(r"^(ls|list|ps|get|images|keys|--scan|describe-[\w-]+|list-[\w-]+)$")
+FILTERS = re.compile(r"^(--filters?|--field-selector|--selector|-l|--label|--status|--name|--tag)(=|$)|^-f$")
 MAX_DEPTH = 4
 MAX_COMMANDS = 400
 MAX_PIPELINE = 64
@@ -58,6 +70,7 @@ class Context:
     structural: list[tuple[str, str, str]] = field(default_factory=list)  # (category, reason, matched)
     judge: Callable[[str], object] | None = None  # scans a separate line (text written to rc files, cron)
     guarded: set[str] = field(default_factory=set)  # variables tested for emptiness (`[ -n "$X" ] && ...`)
+    tainted_fds: dict[str, str] = field(default_factory=dict)  # `exec 3< <(curl URL)`: fd -> taint
     container: Container | None = None  # set while walking the command of a container that reaches the host
 
 
@@ -76,6 +89,7 @@ class Command:
     recursive: bool = False  # reached through an unscoped `find -exec`: applies to a whole tree
     wrappers: list[str] = field(default_factory=list)  # peeled words: `sudo -u x`, `nsenter -t 1`, `chroot /`
     container: Container | None = None  # the container it runs in, when that container reaches the host
+    stdin_kind: str | None = None  # a taint on stdin from a file descriptor (`exec 3< <(curl URL); bash <&3`)
 
     def __post_init__(self) -> None:
         self.name = program(self.words[0]) if self.words else ""
@@ -96,7 +110,7 @@ def collect(line: str, ctx: Context | None = None, via: str = "", depth: int = 0
         return ctx
     text = inline_heredocs(decode.expand_ansi_c(line))
     if "$" in text:
-        ctx.guarded.update(GUARD.findall(text))
+        ctx.guarded.update(guarded_variables(text))
     plain = is_plain(text)
     nodes = None if plain else parse(text)
     if nodes is None:
@@ -108,8 +122,28 @@ def collect(line: str, ctx: Context | None = None, via: str = "", depth: int = 0
     return ctx
 
 
-# `[ -n "$X" ] && ...`, `test -d "$X"`, `[[ -z $X ]] || ...`: the line checks X before relying on it.
-GUARD = re.compile(r"(?:\[\[?|\btest)\s+(?:!\s+)?-[nzdefsL]\s+\"?\$\{?([A-Za-z_]\w*)\}?")
+# A test of one variable and what follows it: `[ -n "$X" ] && ...`, `test -z "$X" || ...`, `if [ -d "$X" ]; then`.
+GUARD = re.compile(
+    r"(?:\[\[?|\btest)\s+(!\s+)?-([nzdefsLrwx])\s+\"?\$\{?([A-Za-z_]\w*)\}?\"?\s*(?:\]\]?)?\s*"
+    r"(&&|\|\||;\s*then\b|\n\s*then\b)\s*((?:echo\b[^;&|]*[;&|]+\s*)?(?:exit|return)\b)?"
+)
+# `: "${X:?}"` or `${X:?message}` anywhere: the shell stops there when X is unset or empty.
+REQUIRED = re.compile(r"\$\{([A-Za-z_]\w*):?\?")
+
+
+def guarded_variables(text: str) -> set[str]:
+    """Variables known to be non-empty where the line relies on them. A test protects what it guards
+    only in the right direction: `[ -n "$X" ] && rm -rf "$X"/` runs when X is set, `[ -z "$X" ] && rm
+    -rf "$X"/` only when it is empty, and `[ -z "$X" ] && exit` protects everything after it."""
+    found = set(REQUIRED.findall(text))
+    for negated, test, name, operator, leaves in GUARD.findall(text):
+        true_means_set = (test != "z") != bool(negated)
+        runs_when_true = operator != "||"
+        if (true_means_set == runs_when_true) != bool(leaves):
+            found.add(name)
+    return found
+
+
 PLAIN_BREAKERS = re.compile(
     r"[$`\\(){}]|<<|\d[<>]|(^|\s)[#!]|(^|[;&|]\s*)(if|for|while|until|case|function|select|time|\[\[)\s"
 )
@@ -191,10 +225,18 @@ def parse(text: str) -> tuple[list, str] | None:
         return None
     for candidate in (masked, neutralise(masked)):
         try:
-            return bashlex.parse(candidate), candidate
+            return bashlex_parse(candidate), candidate
         except Exception:  # bashlex raises ParsingError, NotImplementedError, RecursionError, ...
             continue
     return None
+
+
+def bashlex_parse(text: str) -> list:
+    """bashlex, imported on the first line that needs it: bashlex 0.18 rebuilds its LALR tables on every
+    import (about 0.1 s), and plain lines (most of any dataset) never need it."""
+    import bashlex
+
+    return bashlex.parse(text)
 
 
 MASKED_DOLLAR = "\ue000"
@@ -325,12 +367,12 @@ class Walker:
         if isinstance(node.output, (int, str)):  # `>&2`, `2>&-`
             return op, f"&{node.output}", None
         value = self.expand_value(node.output)  # redirection targets and here-strings are not word-split
-        if (
-            op in ("<>", ">", "<")
-            and re.match(r"^/dev/(tcp|udp)/", value)
-            and isinstance(getattr(node, "input", None), int)
-        ):
-            self.ctx.socket_fds.add(str(node.input))
+        descriptor = getattr(node, "input", None)
+        if op in ("<>", ">", "<") and re.match(r"^/dev/(tcp|udp)/", value) and isinstance(descriptor, int):
+            self.ctx.socket_fds.add(str(descriptor))
+        taint = taint_in(value)
+        if op in ("<", "<>") and taint is not None and isinstance(descriptor, int) and taint.kind:
+            self.ctx.tainted_fds[str(descriptor)] = taint.kind
         return op, value, (value + "\n").encode() if op == "<<<" else None
 
     def function(self, node) -> list[Command]:
@@ -358,13 +400,27 @@ class Walker:
             if variable:
                 self.ctx.env[variable] = item
             made += [c for body in bodies for c in self.walk(body)]
+        count = loop_count(self.text(node))
+        if count >= MANY_FILES and creates_files(made):
+            self.ctx.structural.append(
+                (
+                    "resource_exhaustion",
+                    f"creates files {count:,} times over: the disk's inodes run out",
+                    self.text(node),
+                )
+            )
         return made
 
     def loop(self, node) -> list[Command]:
         parts = [p for p in node.parts if p.kind != "reservedword"]
         made = [c for p in parts for c in self.walk(p)]
-        if len(parts) >= 2 and node.kind == "while" and self.always_true(parts[0]) and self.backgrounds(parts[-1]):
+        forever = len(parts) >= 2 and node.kind == "while" and self.always_true(parts[0])
+        if forever and self.backgrounds(parts[-1]):
             self.ctx.structural.append(("fork_bomb", "starts background processes in an endless loop", self.text(node)))
+        elif forever and creates_files(made[1:]):
+            self.ctx.structural.append(
+                ("resource_exhaustion", "creates files or directories in an endless loop", self.text(node))
+            )
         return made
 
     def always_true(self, node) -> bool:
@@ -422,7 +478,26 @@ class Walker:
         if stream.text is not None and part.kind == "commandsubstitution":
             text = decode.printable(stream.text)
             return text.rstrip("\n") if text else None
+        if stream.kind is None and lists_everything(last):
+            return EVERY_ITEM
         return {"download": DOWNLOAD, "decoded": DECODED, "secret": SECRET}.get(stream.kind)
+
+
+MANY_FILES = 1_000_000
+CREATORS = frozenset({"mkdir", "touch", "fallocate", "dd", "cp", "truncate", "mktemp", "ln", "tee", "install"})
+
+
+def loop_count(text: str) -> int:
+    """How many times a `for` loop runs, when its list is a numeric sequence: `$(seq 1 N)`, `{1..N}`."""
+    match = re.search(r"\$\(\s*seq\s+(?:-?\d+\s+){0,2}(\d+)\s*\)|\{-?\d+\.\.(\d+)(\.\.\d+)?\}", text)
+    return int(match.group(1) or match.group(2)) if match else 0
+
+
+def creates_files(commands: list[Command]) -> bool:
+    """Whether a loop body makes a new file or directory each time round (break and exit stop the loop)."""
+    names = {c.name for c in commands}
+    writes_new = any(op in (">", ">|") and not t.startswith(("&", "/dev/")) for c in commands for op, t in c.redirects)
+    return bool(names & CREATORS or writes_new) and not names & {"break", "exit", "return"}
 
 
 def remove_quotes(raw: str) -> str:
@@ -445,17 +520,25 @@ def remove_quotes(raw: str) -> str:
 
 
 def expand_parameters(value: str, env: dict[str, str]) -> str:
+    """Known variables and defaults: `${X:-/}` reads as `/` unless X was set earlier on the line (an
+    unset X is the case that matters: what the command does then)."""
+
     def one(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
+        name = match.group(1) or match.group(4)
         if name == "HOME":
             return "~"
         if name == "IFS":
             return " "
         if name in ("@", "*"):
             return ""
+        if match.group(2) and match.group(2).lstrip(":") in ("-", "="):
+            return env.get(name) or expand_parameters(match.group(3), env)
         return env.get(name, match.group(0))
 
-    return re.sub(r"\$\{([A-Za-z_]\w*|@|\*)\}|\$([A-Za-z_]\w*|@|\*)", one, value)
+    return PARAMETER.sub(one, value)
+
+
+PARAMETER = re.compile(r"\$\{([A-Za-z_]\w*|@|\*)(?:(:?[-=])([^{}]*))?\}|\$([A-Za-z_]\w*|@|\*)")
 
 
 # ------------------------------------------------------------------ commands, wrappers and nested code
@@ -481,6 +564,8 @@ def emit_words(
         redirects = [(op, box.translate(target)) for op, target in redirects]
     wrappers, words = split_wrappers(words)
     words = resolve_glob_program(words)
+    if words:
+        words = [words[0], *options.canonical(program(words[0]), words[1:])]
     cmd = Command(
         words,
         text,
@@ -494,6 +579,8 @@ def emit_words(
         wrappers=wrappers,
         container=box,
     )
+    duplicated = [t[1:] for op, t in redirects if op == "<&" and t.startswith("&")]
+    cmd.stdin_kind = next((ctx.tainted_fds[fd] for fd in duplicated if fd in ctx.tainted_fds), None)
     ctx.commands.append(cmd)
     for nested_text, how in nested_code(cmd, ctx):
         collect(nested_text, ctx, via=join_via(via, how), depth=depth + 1)
@@ -590,23 +677,49 @@ def nested_code(cmd: Command, ctx: Context) -> list[tuple[str, str]]:
             found.append((" ".join(rest), "inside watch"))
     if name == "trap" and args:
         found.append((args[0], "in a trap"))
+    found += [(payload, how) for kind, payload, how in launchers.launched(name, args) if kind == "code"]
     if is_interpreter(name) or name in AWKS:
         code = interpreter_code(cmd)
-        if code and decode.RUNS_SHELL.search(code):
-            found += [(literal, f"run by {name}") for literal in decode.string_literals(code) if " " in literal]
         if code:
-            found += [
-                (text, f"run by {name}")
-                for text in decode.shell_commands_in_code(code, interpreter_family(name))
-                if (text, f"run by {name}") not in found
-            ]
-            found += [(text, f"decoded inside {name} code") for text in decode.hidden_strings(code)]
+            found += code_effects(cmd, code, ctx)
+    if name == "sed":
+        found += [
+            (text, "run by sed's e command") for s in scripts.sed_scripts(args) for text in scripts.sed_commands(s)
+        ]
     if executes_stdin(cmd):
         stream = input_of(cmd)
         text = decode.printable(stream.text)
-        if text:
-            found.append((text, f"piped into {name}"))
+        if text and is_python(name):
+            found += code_effects(cmd, text, ctx)
+        elif text:
+            found.append((text, "scheduled by at" if name in ("at", "batch") else f"piped into {name}"))
     return found
+
+
+def code_effects(cmd: Command, code: str, ctx: Context) -> list[tuple[str, str]]:
+    """The shell commands a program's code runs or stands for; what has no shell equivalent (a fork
+    loop, runaway memory, downloaded code executed) goes to the structural findings."""
+    name, how = cmd.name, f"run by {cmd.name}"
+    hidden = [(text, f"decoded inside {name} code") for text in decode.hidden_strings(code)]
+    if is_python(name):
+        effects = pycode.python_effects(code)
+        if effects.parsed:
+            ctx.structural += [(category, f"{name} {reason}", cmd.text) for category, reason in effects.structural]
+            return [(line, how) for line in effects.shell] + hidden
+    elif scripts.grows_forever(code):
+        ctx.structural.append(("resource_exhaustion", f"{name} grows a value in memory in an endless loop", cmd.text))
+    code = scripts.fold(code)
+    found: list[tuple[str, str]] = []
+    if decode.RUNS_SHELL.search(code):
+        found += [(literal, how) for literal in decode.string_literals(code) if " " in literal]
+    found += [(text, how) for text in decode.shell_commands_in_code(code, interpreter_family(name))]
+    found += [(text, how) for text in scripts.file_actions(code)]
+    if name in AWKS:
+        found += [(text, how) for text in scripts.awk_commands(code)]
+    return list(dict.fromkeys(found)) + hidden
+
+
+SUDO_VALUES = frozenset({"-u", "-g", "-h", "-p", "-C", "-D", "-r", "-t", "-U", "-T", "--user", "--group"})
 
 
 def shell_c_string(args: list[str]) -> str | None:
@@ -690,7 +803,15 @@ def nested_commands(cmd: Command, ctx: Context) -> list[tuple[list[str], str, bo
     if cmd.name == "xargs":
         made = xargs_command(cmd)
         return [made] if made[0] else []
-    return []
+    item = None
+    runs = []
+    for kind, payload, how in launchers.launched(cmd.name, cmd.args):
+        if kind == "argv" and isinstance(payload, list):
+            if "<item>" in " ".join(payload):  # `... | parallel rm {}`: the items come from stdin
+                item = item or xargs_items(cmd.upstream)[0]
+                payload = [w.replace("<item>", item) for w in payload]
+            runs.append((payload, how, False))
+    return runs
 
 
 def xargs_command(cmd: Command) -> tuple[list[str], str, bool]:
@@ -723,6 +844,22 @@ def xargs_command(cmd: Command) -> tuple[list[str], str, bool]:
     return rest + items, "run by xargs", False
 
 
+def lists_everything(cmd: Command) -> bool:
+    """A subcommand that lists every item of a kind, unfiltered: `docker ps -aq`, `kubectl get ns -o name`,
+    `aws ec2 describe-instances --query ...`, `redis-cli --scan --pattern '*'`. `docker ps -f
+    status=exited`, `kubectl get pods -l app=web` and `--pattern 'cache:*'` list a part."""
+    if cmd.name in ("ls", "find") or not any(LISTING.match(w) for w in cmd.args[:4]):
+        return False
+    args = cmd.args
+    for i, word in enumerate(args):
+        following = args[i + 1] if i + 1 < len(args) else ""
+        if FILTERS.match(word) and not (word == "-f" and "=" not in following):
+            return False
+        if word == "--pattern" and following not in ("*", ""):
+            return False
+    return True
+
+
 def xargs_items(upstream: Command | None) -> list[str]:
     """What xargs would read: computed output, or what `ls DIR` / `find DIR` would list."""
     if upstream is None:
@@ -730,6 +867,10 @@ def xargs_items(upstream: Command | None) -> list[str]:
     stream = output(upstream)
     if stream.text is not None:
         return stream.text.decode("utf-8", "replace").split()[:32] or ["<item>"]
+    if stream.kind in TAINT_MARKERS:
+        return [TAINT_MARKERS[stream.kind]]  # `curl URL | xargs -I{} sh -c '{}'` runs the download
+    if lists_everything(upstream):
+        return [EVERY_ITEM]
     listed = operands(upstream.args)
     if upstream.name == "ls" and listed:
         return [listed[0].rstrip("/") + "/*"]
@@ -740,78 +881,14 @@ def xargs_items(upstream: Command | None) -> list[str]:
     return ["<item>"]
 
 
-@dataclass
-class FindSpec:
-    roots: list[str]
-    narrowed: bool
-    deletes: bool
-    execs: list[list[str]]
-    names: list[str] = field(default_factory=list)  # the -name / -iname patterns
-
-
-NARROWING = frozenset(
-    [
-        "-name",
-        "-iname",
-        "-path",
-        "-ipath",
-        "-wholename",
-        "-iwholename",
-        "-regex",
-        "-iregex",
-        "-newer",
-        "-mtime",
-        "-mmin",
-        "-atime",
-        "-amin",
-        "-ctime",
-        "-cmin",
-        "-size",
-        "-user",
-        "-group",
-        "-perm",
-        "-empty",
-        "-links",
-        "-inum",
-        "-samefile",
-        "-newermt",
-        "-used",
-        "-uid",
-        "-gid",
-    ]
-)
-
-
-def parse_find(words: list[str]) -> FindSpec:
-    args = words[1:]
-    i = 0
-    while i < len(args) and args[i] in ("-H", "-L", "-P"):
-        i += 1
-    roots = []
-    while i < len(args) and not args[i].startswith(("-", "(", "!")):
-        roots.append(args[i])
-        i += 1
-    execs, narrowed, deletes, names = [], False, False, []
-    while i < len(args):
-        arg = args[i]
-        if arg in ("-exec", "-execdir", "-ok", "-okdir"):
-            end = next((j for j in range(i + 1, len(args)) if args[j] in (";", "+", "\\;")), len(args))
-            execs.append(args[i + 1 : end])
-            i = end
-        # `-name '*'` matches everything: it narrows nothing
-        narrowed |= arg in NARROWING and args[i + 1 : i + 2] not in (["*"], [".*"], ["*/*"])
-        deletes |= arg == "-delete"
-        if arg in ("-name", "-iname") and i + 1 < len(args):
-            names.append(args[i + 1])
-        i += 1
-    return FindSpec(roots or ["."], narrowed, deletes, execs, names)
-
-
 def track_state(cmd: Command, ctx: Context) -> None:
     """Remember what later commands on the line depend on: cwd, exported variables, downloaded files."""
-    if cmd.name == "cd":
-        target = cmd.args[0] if cmd.args else "~"
-        ctx.cwd = normalize(target, ctx.cwd)
+    if cmd.name in ("cd", "pushd", "chdir"):
+        targets = [a for a in operands(cmd.args) if not re.fullmatch(r"[-+]\d*", a)]
+        # `cd -`, `pushd +1`: a directory the scanner cannot know
+        ctx.cwd = normalize(targets[0], ctx.cwd) if targets else ("~" if not cmd.args else None)
+    elif cmd.name == "popd":
+        ctx.cwd = None
     elif cmd.name in ("export", "declare", "typeset", "local", "readonly"):
         for arg in cmd.args:
             name, eq, value = arg.partition("=")
@@ -824,19 +901,23 @@ def track_state(cmd: Command, ctx: Context) -> None:
 def downloaded_files(cmd: Command) -> set[str]:
     found: set[str] = set()
     if cmd.name == "curl":
-        out = option_value(cmd.args, "-o", "--output")
-        if out and out != "-":
+        out = curl_output(cmd.args)
+        if out and out not in STDOUT_NAMES:
             found.add(out)
         if "-O" in cmd.args or "--remote-name" in cmd.args:
             urls = [a for a in cmd.args if re.match(r"^(https?|ftp)://", a)]
             found.update(u.rstrip("/").rsplit("/", 1)[-1] for u in urls)
     elif cmd.name == "wget":
-        out = option_value(cmd.args, "-O", "--output-document")
+        out = option_value(cmd.args, "--output-document") or short_option_value(cmd.args, "O", WGET_VALUE_LETTERS)
         if out and out != "-":
             found.add(out)
         elif out is None:
             urls = [a for a in cmd.args if re.match(r"^(https?|ftp)://", a)]
             found.update(u.rstrip("/").rsplit("/", 1)[-1] for u in urls)
+    elif cmd.name == "aria2c":
+        out, folder = option_value(cmd.args, "-o", "--out"), option_value(cmd.args, "-d", "--dir")
+        if out:
+            found.add(f"{folder.rstrip('/')}/{out}" if folder else out)
     if output(cmd).kind == "download":
         found.update(t for op, t in cmd.redirects if op in (">", ">>") and t)
     return {f.removeprefix("./") for f in found if f}
@@ -857,16 +938,31 @@ UNKNOWN = Stream()
 
 
 def input_of(cmd: Command) -> Stream:
+    if cmd.stdin_kind is not None:
+        return Stream(cmd.stdin_kind)
     if cmd.stdin_text is not None:
-        return Stream("text", cmd.stdin_text)
+        return taint_in(cmd.stdin_text.decode("utf-8", "surrogateescape")) or Stream("text", cmd.stdin_text)
     for op, target in cmd.redirects:
         if op == "<":
-            return Stream("secret") if is_credential(target) else Stream("file")
+            return taint_in(target) or (Stream("secret") if is_credential(target) else Stream("file"))
     return output(cmd.upstream) if cmd.upstream is not None else UNKNOWN
 
 
+def taint_in(text: str) -> Stream | None:
+    """The taint a word carries from a substitution (`<<< "$(curl URL)"`, `< <(curl URL)`), if any."""
+    return next((Stream(kind) for kind, marker in TAINT_MARKERS.items() if marker in text), None)
+
+
 def output(cmd: Command) -> Stream:
-    """What `cmd` writes to stdout, as far as it can be known without running anything."""
+    """What `cmd` writes to stdout, as far as it can be known without running anything (computed once
+    per command: every stage of a long pipeline asks for the one before it)."""
+    cached = cmd.__dict__.get("_output")
+    if cached is None:
+        cached = cmd.__dict__["_output"] = compute_output(cmd)
+    return cached
+
+
+def compute_output(cmd: Command) -> Stream:
     if len(cmd.pipeline) > MAX_PIPELINE:
         return UNKNOWN  # a pathological pipeline: do not follow it back stage by stage
     if cmd.inner:
@@ -875,7 +971,32 @@ def output(cmd: Command) -> Stream:
     handler = STREAMS.get(cmd.name)
     if handler is not None:
         return handler(cmd)
-    return secret_source(cmd) or UNKNOWN
+    return secret_source(cmd) or passed_on(cmd) or UNKNOWN
+
+
+# Programs that read a stream without writing it on: counters, checksums, checkers, pagers, importers.
+ABSORBERS = frozenset(
+    {"wc", "sha1sum", "sha224sum", "sha256sum", "sha384sum", "sha512sum", "md5sum", "b2sum", "cksum", "sum",
+     "shellcheck", "gpg", "gpgv", "cmp", "file", "less", "more", "most", "true", ":", "sleep", "kubectl",
+     "docker", "psql", "mysql", "sqlite3", "pandoc", "lp", "mail", "mailx", "xclip", "pbcopy", "wl-copy"}
+)  # fmt: skip
+
+
+def passed_on(cmd: Command) -> Stream | None:
+    """A filter passes its input's taint on: `curl URL | sed ... | grep -v ... | sh` still runs the
+    download, through any program that is not known to swallow its input or to write elsewhere."""
+    if cmd.upstream is None and cmd.stdin_kind is None and cmd.stdin_text is None:
+        return None
+    if cmd.name in ABSORBERS or cmd.name in DOWNLOADERS or executes_stdin(cmd):
+        return None
+    if any(op in (">", ">>", "&>", ">|") and not t.startswith("&") for op, t in cmd.redirects):
+        return None  # its output goes to a file, not down the pipe
+    if cmd.name == "grep" and {"c", "q", "l", "L"} & set(
+        "".join(a[1:] for a in cmd.args if re.fullmatch(r"-[a-zA-Z]+", a))
+    ):
+        return None
+    source = input_of(cmd)
+    return source if source.kind in ("download", "decoded") else None
 
 
 def secret_source(cmd: Command) -> Stream | None:
@@ -931,7 +1052,7 @@ def stream_printf(cmd: Command) -> Stream:
 
 
 def passthrough(cmd: Command) -> Stream:
-    files = [a for a in cmd.args if not a.startswith("-") or a == "-"]
+    files = operands(cmd.args, frozenset({"-n", "-c", "--lines", "--bytes", "-s", "--sleep-interval"}))
     if cmd.name in ("cat", "head", "tail") and files and files != ["-"]:
         return secret_source(cmd) or Stream("file")
     return input_of(cmd)
@@ -984,20 +1105,32 @@ def stream_tr(cmd: Command) -> Stream:
     return transform(lambda data: decode.translate(data, sets[0], sets[1]), cmd, [])
 
 
+STDOUT_NAMES = frozenset({"-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"})
+# curl's single-letter options that take a value, so `-sLo FILE` reads as -s -L -o FILE
+CURL_VALUE_LETTERS = "oeHAdFuxXTbcEKmrwYyzCPQtUDhK"
+
+
+WGET_VALUE_LETTERS = "OoaPtTwiBeUQlARDXIY"
+
+
+def curl_output(args: list[str]) -> str | None:
+    return option_value(args, "--output") or short_option_value(args, "o", CURL_VALUE_LETTERS)
+
+
 def stream_download(cmd: Command) -> Stream:
     args = cmd.args
     if cmd.name == "curl":
+        target = curl_output(args)
         writes_file = (
-            (option_value(args, "-o", "--output") not in (None, "-"))
+            (target is not None and target not in STDOUT_NAMES)
             or "-O" in args
             or "--remote-name" in args
             or any(re.fullmatch(r"-[a-zA-Z]*O", a) for a in args)
         )
         return UNKNOWN if writes_file else Stream("download")
     if cmd.name == "wget":
-        target = option_value(args, "-O", "--output-document")
-        clustered = any(re.fullmatch(r"-[a-zA-Z]*O-", a) for a in args)
-        return Stream("download") if target == "-" or clustered else UNKNOWN
+        target = option_value(args, "--output-document") or short_option_value(args, "O", WGET_VALUE_LETTERS)
+        return Stream("download") if target in STDOUT_NAMES else UNKNOWN
     if cmd.name == "fetch":
         return Stream("download") if option_value(args, "-o") == "-" else UNKNOWN
     return Stream("download")
@@ -1034,8 +1167,19 @@ STREAMS: dict[str, Callable[[Command], Stream]] = {
 
 
 def executes_stdin(cmd: Command) -> bool:
-    """A shell or interpreter that would run what arrives on stdin as code."""
+    """A shell, interpreter or scheduler that would run what arrives on stdin as code: `sh`, `python3 -`,
+    `sudo -s`, `su`, `source /dev/stdin`, `at now`, `awk -f -`."""
     name = cmd.name
+    if name in ("source", "."):
+        return cmd.args[:1] in (["/dev/stdin"], ["-"], ["/dev/fd/0"], ["/proc/self/fd/0"])
+    if name in ("at", "batch"):
+        return not ({"f", "l", "r", "d", "c"} & set("".join(a[1:] for a in cmd.args if a.startswith("-"))))
+    if name in ("sudo", "doas"):  # `sudo -s`, `sudo -i` with no command: a root shell reading stdin
+        return bool({"-s", "-i", "--shell", "--login"} & set(cmd.args)) and not operands(cmd.args, SUDO_VALUES)
+    if name in ("su", "runuser"):
+        return shell_c_string(cmd.args) is None
+    if name in AWKS:
+        return option_value(cmd.args, "-f", "--file") in ("-", "/dev/stdin")
     if name not in SHELLS and not is_interpreter(name):
         return False
     args = cmd.args
