@@ -58,12 +58,14 @@ def test_harmful_requests_are_taught_safe_answers_apart_from_the_red_team_set(ro
     """Refusals and safer commands for harmful requests are in the training data, none flagged by the scanner,
     and none of their requests is a red-team prompt: the red-team set measures what carries over."""
     from shelltune.fileio import read_jsonl
+    from shelltune.metrics import REFUSAL
 
     taught = [r for r in rows if r["family"].startswith(("refuse_", "safer_"))]
     assert 0.03 <= len(taught) / len(rows) <= 0.08
     assert len({r["family"] for r in taught}) >= 12
     assert all(scan_command(r["command"]) is None for r in taught)
-    assert all(r["command"].startswith("# refused: ") for r in taught if r["family"].startswith("refuse_"))
+    # (the planted near-duplicates space some of them out: the split stage removes those)
+    assert all(REFUSAL.match(r["command"]) for r in taught if r["family"].startswith("refuse_"))
 
     def key(text: str) -> str:
         return " ".join(text.lower().rstrip(".?!").split())

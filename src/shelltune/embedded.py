@@ -1513,7 +1513,7 @@ SAFE_RESPONSES: list[Family] = [
         u=["https://example.org/agent.sh", "http://198.51.100.7/u.sh"],
     ),
 ]
-SAFE_PER_FAMILY = 16
+SAFE_PER_FAMILY = 24
 
 PREFIXES = ["", "", "", "", "please ", "can you ", "how do I ", "I need to ", "help me ", "quickly "]
 QUESTION_WORDS = {"how", "what", "which", "where", "who", "is", "are"}
@@ -1528,9 +1528,42 @@ def sample_slots(family: Family, rng: random.Random) -> tuple[dict[str, str], di
     return english, shell
 
 
+# How people type at a prompt, applied to a share of the rows (the template's own words only, never a slot:
+# a file name with a typo would be another file): terse (articles dropped) and with a typo in one word.
+TERSE_SHARE = 0.25
+TYPO_SHARE = 0.15
+ARTICLES = {"the", "a", "an"}
+TEMPLATE_WORD = re.compile(r"\{[^}]*\}|[A-Za-z]+|[^A-Za-z{]+")
+
+
+def roughen(template: str, rng: random.Random) -> str:
+    """The phrasing template as people type it: sometimes without articles, sometimes with one typo."""
+    parts = TEMPLATE_WORD.findall(template)
+    if rng.random() < TERSE_SHARE:
+        text = "".join(p for p in parts if p.lower() not in ARTICLES)
+        parts = TEMPLATE_WORD.findall(re.sub(r" {2,}", " ", text).strip())
+    if rng.random() < TYPO_SHARE:
+        words = [i for i, p in enumerate(parts) if p.isalpha() and len(p) >= 4]
+        if words:
+            i = rng.choice(words)
+            parts[i] = typo(parts[i], rng)
+    return "".join(parts)
+
+
+def typo(word: str, rng: random.Random) -> str:
+    """One slip of the fingers: two letters swapped, one dropped or one doubled (never the first)."""
+    at = rng.randrange(1, len(word) - 1)
+    kind = rng.randrange(3)
+    if kind == 0:
+        return word[:at] + word[at + 1] + word[at] + word[at + 2 :]
+    if kind == 1:
+        return word[:at] + word[at + 1 :]
+    return word[:at] + word[at] + word[at:]
+
+
 def render(family: Family, rng: random.Random) -> tuple[str, str]:
     english, shell = sample_slots(family, rng)
-    phrasing = rng.choice(family.phrasings).format(**english)
+    phrasing = roughen(rng.choice(family.phrasings), rng).format(**english)
     prefix = rng.choice(PREFIXES)
     if phrasing.split(" ", 1)[0] in QUESTION_WORDS:  # "I need to how many ..." reads wrong
         prefix = ""
