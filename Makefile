@@ -29,7 +29,7 @@ export DVC_NO_ANALYTICS := 1
 SKYPILOT := tools/skypilot
 SKYPILOT_STAMP := $(SKYPILOT)/.venv/.installed
 
-.PHONY: setup tools export-tools cloud-tools repro lint test test-fast lock clean-venv
+.PHONY: setup tools export-tools cloud-tools repro lint test test-fast lock clean-venv params-style
 
 setup: $(STAMP)
 
@@ -84,6 +84,10 @@ test: lint tools export-tools cloud-tools
 
 test-fast: lint
 	pytest -m "not slow"
+
+# params.yaml in the style `dvc exp run -S` writes back (each -S then changes one line): after editing it by hand.
+params-style: setup
+	$(BIN)/python tests/test_params_file.py params.yaml
 
 # Refresh constraints.txt from the current environment (after a deliberate upgrade).
 lock: setup
