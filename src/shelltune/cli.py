@@ -13,6 +13,8 @@ import argparse
 import importlib
 import sys
 
+from shelltune.errors import command_parser
+
 # The main pipeline's stages in the order `dvc repro` runs them (dvc.yaml; a test keeps them equal).
 PIPELINE = ("split", "base", "train", "validate", "execute", "scan", "plot")
 
@@ -39,10 +41,15 @@ def stage_module(name: str) -> str:
 
 
 def run_stage(argv: list[str]) -> int:
-    """`shelltune run STAGE ...`: the stage's own entry point with the remaining arguments."""
-    parser = argparse.ArgumentParser(prog="shelltune run", description=COMMANDS["run"][1])
-    parser.add_argument("stage", choices=PIPELINE)
-    args, rest = parser.parse_known_args(argv)
+    """`shelltune run STAGE ...`: the stage's own entry point with the remaining arguments (so
+    `shelltune run train --help` is the train stage's help)."""
+    if argv and argv[0] in PIPELINE:
+        return importlib.import_module(stage_module(argv[0])).STAGE.main(argv[1:])
+    parser = command_parser("shelltune run", COMMANDS["run"][1])
+    parser.add_argument("stage", choices=PIPELINE, help="the stage to run")
+    args = parser.parse_args(argv)  # --help, a usage error naming the stages, or options before the stage
+    rest = list(argv)
+    rest.remove(args.stage)
     return importlib.import_module(stage_module(args.stage)).STAGE.main(rest)
 
 

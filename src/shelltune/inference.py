@@ -114,6 +114,8 @@ def generate(
     import torch
     from tqdm.auto import tqdm
 
+    from shelltune.console import progress_bars
+
     tokenizer.padding_side = "left"
     prompts = render_prompts(tokenizer, system, instructions)
     # Sort by length so each batch pads little; results are put back in input order.
@@ -121,7 +123,7 @@ def generate(
     results: list[Generation | None] = [None] * len(prompts)
     stops = stop_token_ids(model, tokenizer)
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    for batch in tqdm(batches, desc=progress, disable=progress is None, leave=False):
+    for batch in tqdm(batches, desc=progress, disable=progress is None or not progress_bars(), leave=False):
         enc = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False).to(
             model.device
         )
