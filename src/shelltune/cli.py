@@ -16,7 +16,7 @@ import sys
 from shelltune.errors import command_parser
 
 # The main pipeline's stages in the order `dvc repro` runs them (dvc.yaml; a test keeps them equal).
-PIPELINE = ("split", "base", "train", "validate", "execute", "scan", "plot")
+PIPELINE = ("check", "split", "base", "train", "validate", "execute", "scan", "plot")
 
 COMMANDS = {
     "run": ("shelltune.cli", "run one pipeline stage: " + ", ".join(PIPELINE) + " (what dvc repro runs)"),
