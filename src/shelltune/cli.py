@@ -1,7 +1,7 @@
 """`shelltune`: every command, once, in one table.
 
     shelltune run STAGE [--params FILE]     one pipeline stage, as `dvc repro` runs it
-    shelltune export | predict | scan | profile | plan | bench | report | card | gen-data
+    shelltune export | predict | serve | shell-init | scan | profile | plan | bench | report | card | gen-data
 
 Each command forwards its remaining arguments to its module's `main`, so `shelltune run train --params
 p.yaml` and `python -m shelltune.stages.train --params p.yaml` are the same.
@@ -26,6 +26,11 @@ COMMANDS = {
         "them against transformers (the optional export stage)",
     ),
     "predict": ("shelltune.commands.predict", "generate a command for each request, refusing dangerous ones"),
+    "serve": ("shelltune.commands.serve", "keep the model loaded behind an OpenAI-compatible endpoint on this machine"),
+    "shell-init": (
+        "shelltune.commands.shell_init",
+        "print the shell code that binds a key to turn the English on the command line into a command",
+    ),
     "scan": ("shelltune.commands.scan", "judge shell commands with the safety scanner (never runs them)"),
     "profile": ("shelltune.commands.profile", "print a params profile as -S arguments for dvc exp run"),
     "plan": ("shelltune.commands.plan", "estimate a run's peak GPU memory before anything is loaded"),

@@ -6,7 +6,6 @@ from typing import Any
 
 from shelltune.metrics import METRIC_KEYS
 
-
 HEADLINE = "headline.json"
 
 
