@@ -29,7 +29,7 @@ export DVC_NO_ANALYTICS := 1
 SKYPILOT := tools/skypilot
 SKYPILOT_STAMP := $(SKYPILOT)/.venv/.installed
 
-.PHONY: setup tools export-tools cloud-tools repro lint test test-fast lock clean-venv params-style
+.PHONY: setup tools export-tools cloud-tools repro lint test test-fast lock clean-venv params-style docs-figures
 
 setup: $(STAMP)
 
@@ -88,6 +88,10 @@ test-fast: lint
 # params.yaml in the style `dvc exp run -S` writes back (each -S then changes one line): after editing it by hand.
 params-style: setup
 	$(BIN)/python tests/test_params_file.py params.yaml
+
+# The figures README.md and docs/ quote from reports/, after a run has changed the reports (tests/docfigures.py).
+docs-figures: setup
+	$(BIN)/python tests/docfigures.py
 
 # Refresh constraints.txt from the current environment (after a deliberate upgrade).
 lock: setup

@@ -51,7 +51,11 @@ class Figure:
     format: str
 
     def where(self) -> str:
-        return f"{self.page.relative_to(ROOT)}:{self.line}"
+        return f"{shown_path(self.page)}:{self.line}"
+
+
+def shown_path(page: Path) -> str:
+    return str(page.relative_to(ROOT)) if page.is_relative_to(ROOT) else str(page)
 
 
 def load(path: Path) -> Any:
@@ -94,7 +98,9 @@ def figures(pages: list[Path] = PAGES) -> list[Figure]:
     return found
 
 
-BLOCK = re.compile(r"^<!--(?P<kind>include|output) (?P<source>[^>]+?)-->\n(?P<body>.*?)^<!--/(?P=kind)-->$", re.S | re.M)
+BLOCK = re.compile(
+    r"^<!--(?P<kind>include|output) (?P<source>[^>]+?)-->\n(?P<body>.*?)^<!--/(?P=kind)-->$", re.S | re.M
+)
 
 
 def block_text(reports: Path, kind: str, source: str) -> str:
@@ -121,7 +127,7 @@ def stale_blocks(reports: Path, pages: list[Path] = PAGES) -> list[str]:
     for page in pages:
         text = page.read_text()
         for match in BLOCK.finditer(text):
-            where = f"{page.relative_to(ROOT)}:{text[: match.start()].count(chr(10)) + 1}"
+            where = f"{shown_path(page)}:{text[: match.start()].count(chr(10)) + 1}"
             try:
                 expected = block_text(reports, match["kind"], match["source"])
             except (OSError, ValueError) as exc:
