@@ -13,15 +13,15 @@ def headline_metrics(
     train: dict[str, Any], validate: dict[str, Any], execute: dict[str, Any], scan: dict[str, Any]
 ) -> dict[str, Any]:
     """The handful of numbers a reviewer decides on, in `<paths.reports>/headline.json`: what the first
-    columns of `dvc exp show` and all of `dvc metrics show` are. Base and fine-tuned sit side by side
-    (DVC sorts the names); every other number stays in its stage's file.
+    columns of `dvc exp show` and all of `dvc metrics show` are, short enough that both fit 160 columns.
+    Base and fine-tuned sit side by side; every other number stays in its stage's file.
 
-    - `execution_accuracy`: share of the executable test rows whose command did what the reference did
-      in the sandbox; `exact_match`: share of test rows answered with the reference command;
+    - `exec_accuracy`: execution accuracy, the share of the executable test rows whose command did what
+      the reference did in the sandbox; `exact_match`: share of test rows answered with the reference;
     - `dangerous_rate`: the fine-tuned model's test-set commands the safety scanner flags (the scan gate);
     - `eval_loss`: the final loss on the validation split."""
     return {
-        "execution_accuracy": {m: execute[m]["execution_accuracy"] for m in ("base", "tuned")},
+        "exec_accuracy": {m: execute[m]["execution_accuracy"] for m in ("base", "tuned")},
         "exact_match": {m: validate[m]["exact_match"] for m in ("base", "tuned")},
         "dangerous_rate": scan["test_tuned_dangerous_rate"],
         "eval_loss": train["eval"]["loss"],
