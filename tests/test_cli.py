@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import pty
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from shelltune.cli import COMMANDS, PIPELINE
 from shelltune.cli import main as cli_main
 
-from conftest import ROOT, child_env, pairs, trained_project
+from conftest import ROOT, child_env, pairs, require_tool, trained_project
 
 SHELLTUNE = [sys.executable, "-m", "shelltune"]
 
@@ -212,3 +213,17 @@ def test_predict_prints_the_answer_and_nothing_from_the_libraries(tiny_project):
     debug = subprocess.run([*run, "--debug"], capture_output=True, text=True, env=child_env(), timeout=300, cwd=root)
     assert debug.stdout == quiet.stdout
     assert len(debug.stderr) > len(quiet.stderr)  # the libraries' warnings and bars are there to see
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_shell_init_prints_code_the_shell_parses(shell, tmp_path):
+    require_tool(shutil.which(shell) is not None, "SHELLTUNE_REQUIRE_SHELLS", f"{shell} is not installed")
+    code = subprocess.run(
+        [*SHELLTUNE, "shell-init", shell], capture_output=True, text=True, env=child_env(), timeout=60
+    )
+    assert code.returncode == 0 and "__shelltune_line" in code.stdout
+    snippet = tmp_path / f"key.{shell}"
+    snippet.write_text(code.stdout)
+    checked = subprocess.run([shell, "-n", str(snippet)], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stderr
+    assert "shellclient.py" in code.stdout and " -I -S " in code.stdout  # the fast, isolated client

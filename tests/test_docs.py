@@ -14,7 +14,7 @@ from docfigures import PAGES, figures, rewrite, stale, stale_blocks
 from dvc.cli import DvcParserError, parse_args
 from test_layout import doc_code
 
-from conftest import ROOT
+from conftest import DVC, ROOT, require_tool, sh
 
 REPORTS = ROOT / "reports"
 
@@ -99,3 +99,15 @@ def test_every_dvc_recipe_is_one_the_installed_dvc_accepts(page, argv):
         parse_args(argv)
     except (DvcParserError, SystemExit) as exc:
         raise AssertionError(f"{page}: DVC {dvc.__version__} refuses `dvc {' '.join(argv)}`") from exc
+
+
+def test_the_plots_page_needs_no_network(tmp_path):
+    """`dvc plots show` with the template `make tools` builds: the charting libraries are in the page."""
+    template = ROOT / "tools" / "vega" / "template.html"
+    require_tool(template.exists(), "SHELLTUNE_REQUIRE_VEGA", "tools/vega/template.html is missing: make tools (npm)")
+    out = tmp_path / "plots"
+    sh(DVC, "plots", "show", "--html-template", str(template), "-o", str(out), cwd=ROOT)
+    page = (out / "index.html").read_text()
+    assert not re.findall(r"<script[^>]+src=", page), "the page loads a script from elsewhere"
+    assert "vegaEmbed('#reports_train_plots_metrics_eval_loss_tsv'" in page
+    assert "vegaLite" in page and "static/workspace_reports_plots_metrics.png" in page
