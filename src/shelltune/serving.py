@@ -104,10 +104,12 @@ class LlamaCppBackend:
         self.params = params
         self.tokenizer = AutoTokenizer.from_pretrained(merged)
         self.stops = stop_ids(self.tokenizer)
+        wanted = params.train.max_length + params.validate.max_new_tokens + 64
+        trained = json.loads((merged / "config.json").read_text()).get("max_position_embeddings") or wanted
         with quiet_llama_cpp():
             self.llm = Llama(
                 model_path=str(gguf),
-                n_ctx=params.train.max_length + params.validate.max_new_tokens + 64,
+                n_ctx=min(wanted, trained),  # no longer than the model was built for (llama.cpp warns otherwise)
                 n_threads=os.cpu_count() or 1,
                 seed=0,
                 verbose=False,
