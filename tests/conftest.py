@@ -172,7 +172,20 @@ def shrink_params_file(path: Path, **train: Any) -> None:
         },
     )
     raw["validate"]["limit"] = 32
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    set_params_like_dvc(path, raw)
+
+
+def set_params_like_dvc(path: Path, raw: dict[str, Any]) -> None:
+    """Write `raw`'s values into the params file at `path` through DVC's own `-S` (what `dvc exp run -S`
+    does), so the file keeps the style DVC writes back and a later `-S` in the test changes one line."""
+    from dvc.utils.hydra import apply_overrides
+    from test_params_file import hydra_value, leaves
+
+    current = dict(leaves(yaml.safe_load(path.read_text())))
+    changed = [f"{key}={hydra_value(value)}" for key, value in leaves(raw) if current.get(key, ...) != value]
+    if changed:
+        apply_overrides(str(path), changed)
+    assert yaml.safe_load(path.read_text()) == raw, f"{path}: -S did not write every value"
 
 
 def trained_project(repo_params_raw: dict[str, Any], root: Path, rows: list[dict], steps: int) -> tuple[dict, Path]:

@@ -80,6 +80,22 @@ def test_floats_written_in_yaml_exponent_form_are_accepted(params_raw, value, ok
         assert "split.fractions.train" in problems(params_raw)
 
 
+def test_checks_on_one_key_or_across_keys_are_one_short_line(params_raw):
+    """`-S train.max_steps=0` names the key and the value, not the whole `train` section."""
+    set_key(params_raw, "train.max_steps", 0)
+    assert problems(params_raw) == (
+        "params.yaml: train.max_steps: must be positive, or -1 to train for `epochs` (got 0)"
+    )
+    set_key(params_raw, "train.max_steps", 10)
+    set_key(params_raw, "train.group_by_length", True)
+    message = problems(params_raw)
+    assert message == (
+        "params.yaml: train: group_by_length and length_window both group rows by length: set one of them"
+    )
+    set_key(params_raw, "split.fractions.train", 0.5)
+    assert all("{" not in line for line in problems(params_raw).splitlines())
+
+
 def test_wrong_container_type(params_raw):
     set_key(params_raw, "data.fields", "instruction")
     assert "data.fields: Input should be a valid dictionary" in problems(params_raw)

@@ -128,3 +128,46 @@ def test_declared_sections_are_read_in_full(reads, stage):
             if not any(leaf == k or leaf.startswith(k + ".") for k in reads[stage])
         ]
         assert not unread, f"{stage} declares {declared} but never reads {unread}: declare the keys it reads"
+
+
+# ---------------------------------------------------------------- the check stage runs first
+
+
+def stage_graph() -> dict[str, set[str]]:
+    """Stage -> the stages whose outputs it reads, over both pipelines (paths resolved from params.yaml)."""
+    paths = yaml.safe_load((ROOT / "params.yaml").read_text())["paths"]
+    stages = {}
+    for file in (ROOT / "dvc.yaml", ROOT / "export" / "dvc.yaml"):
+        stages.update(yaml.safe_load(file.read_text())["stages"])
+
+    def resolve(entry: Any) -> str:
+        name = next(iter(entry)) if isinstance(entry, dict) else entry
+        for key, value in paths.items():
+            name = name.replace("${paths." + key + "}", value)
+        return name
+
+    produced = {resolve(out): name for name, stage in stages.items() for out in stage.get("outs", [])}
+    return {
+        name: {
+            produced[o]
+            for p in map(resolve, stage.get("deps", []))
+            for o in produced
+            if p == o or p.startswith(o + "/")
+        }
+        for name, stage in stages.items()
+    }
+
+
+def test_the_check_stage_reads_every_param_and_every_other_stage_waits_for_it():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    assert list(stages)[0] == "check" and stages["check"]["params"] == [{"params.yaml": None}]
+    graph = stage_graph()
+
+    def upstream(name: str) -> set[str]:
+        found = set(graph[name])
+        for parent in graph[name]:
+            found |= upstream(parent)
+        return found
+
+    assert not graph["check"]
+    assert all("check" in upstream(name) for name in graph if name != "check"), {n: upstream(n) for n in graph}

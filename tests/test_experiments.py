@@ -1,14 +1,17 @@
-"""Experiments from a clean clone at a tiny size: `dvc exp run -S`, `dvc exp show`, and a queued sweep."""
+"""Experiments from a clean clone at a tiny size: `dvc exp run -S` changes one line, `dvc exp show` fits 160
+columns, every read-only DVC recipe of the docs runs, a bad value costs no output, and a queued sweep."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from test_docs import dvc_recipes
 
-from conftest import DVC, commit_all, make_clone, sh, shrink_params_file
+from conftest import DVC, commit_all, make_clone, sh, shrink_params_file, tool_env
 
 
 @pytest.fixture(scope="module")
@@ -32,26 +35,95 @@ def experiments(repo: Path) -> dict[str, dict]:
     return found
 
 
+# reports/headline.json as DVC names its columns; what differs between experiments on one base model
+HEADLINE = [
+    "exec_accuracy.base",
+    "exec_accuracy.tuned",
+    "exact_match.base",
+    "exact_match.tuned",
+    "dangerous_rate",
+    "eval_loss",
+]
+CHANGING = [name for name in HEADLINE if not name.endswith(".base")]
+READ_ONLY = {
+    ("exp", "show"),
+    ("metrics", "show"),
+    ("metrics", "diff"),
+    ("params", "diff"),
+    ("plots", "show"),
+    ("plots", "diff"),
+    ("status",),
+}
+
+
+def widest(text: str) -> int:
+    return max(len(line) for line in text.splitlines())
+
+
+def table(repo: Path, *args: str, columns: int = 1000) -> str:
+    """`dvc ...` as a terminal of `columns` shows it (1000: its natural width)."""
+    return sh(DVC, *args, cwd=repo, stdout_only=True, env={"COLUMNS": str(columns)})
+
+
 @pytest.mark.slow
-def test_exp_run_with_a_param_from_a_clean_clone(tiny_repo: Path):
+def test_exp_run_changes_one_line_and_exp_show_fits_160_columns(tiny_repo: Path):
     out = sh(DVC, "exp", "run", "-n", "rank8", "-S", "lora.r=8", cwd=tiny_repo)
     assert "Ran experiment(s): rank8" in out
+    changed = sh("git", "diff", "--numstat", "params.yaml", cwd=tiny_repo, stdout_only=True)
+    assert changed.split() == ["1", "1", "params.yaml"], sh("git", "diff", cwd=tiny_repo)
+    sh("git", "checkout", "params.yaml", cwd=tiny_repo)
+    sh(DVC, "exp", "run", "-n", "lr2e-2", "-S", "train.learning_rate=0.02", cwd=tiny_repo)
     found = experiments(tiny_repo)
-    assert found["rank8"]["params"]["lora"]["r"] == 8
-    assert "reports/validate.json" in found["rank8"]["metrics"]
-    table = sh(
-        DVC,
-        "exp",
-        "show",
-        "--md",
-        "--drop",
-        ".*",
-        "--keep",
-        "Experiment|lora.r|tuned.exact_match",
-        cwd=tiny_repo,
-        stdout_only=True,
-    )
-    assert "rank8" in table and "lora.r" in table
+    assert found["rank8"]["params"]["lora"]["r"] == 8 and found["lr2e-2"]["params"]["train"]["learning_rate"] == 0.02
+    assert list(found["rank8"]["metrics"]) == ["reports/headline.json"]
+
+    # the documented daily view: what differs, no file hashes. The tiny model's metrics barely move, so the
+    # fine-tuned model's are kept as a real run would show them (the base's do not change between experiments)
+    keep = "|".join(CHANGING)
+    shown = table(tiny_repo, "exp", "show", "--no-pager", "--only-changed", "--drop", ".*/", "--keep", keep)
+    header = shown.splitlines()[1].split()
+    assert header[:2] == ["Experiment", "Created"] and set(header[2:6]) == set(CHANGING), header  # metrics lead
+    assert {"lora.r", "train.learning_rate"} <= set(header[6:]), header
+    assert widest(shown) <= 160, shown
+    plain = table(tiny_repo, "exp", "show", "--no-pager", "--only-changed", "--drop", ".*/", columns=160)
+    assert "…" not in plain and "rank8" in plain and "lr2e-2" in plain, plain
+    assert widest(table(tiny_repo, "metrics", "show")) <= 160
+
+    # every read-only recipe the docs show runs against these experiments
+    for page, argv in dvc_recipes():
+        if tuple(argv[:2]) in READ_ONLY or tuple(argv[:1]) in READ_ONLY:
+            result = subprocess.run(
+                [DVC, *argv, "--no-pager"] if argv[:2] == ["exp", "show"] else [DVC, *argv],
+                cwd=tiny_repo,
+                env=tool_env({"COLUMNS": "160"}),
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert result.returncode == 0, f"{page}: dvc {' '.join(argv)}: {result.stderr}"
+
+
+@pytest.mark.slow
+def test_a_bad_value_stops_the_run_before_any_output_is_removed(tiny_repo: Path):
+    adapter = tiny_repo / "models" / "adapter"
+    before = sorted(p.name for p in adapter.iterdir())
+    for setting, message in [
+        ("lora.r=eight", "error: params.yaml: lora.r: expected a number (got 'eight')"),
+        ("train.max_steps=0", "train.max_steps: must be positive, or -1 to train for `epochs` (got 0)"),
+        ("lora.rr=8", "Key 'rr' is not in struct"),
+    ]:
+        result = subprocess.run(
+            [DVC, "exp", "run", "-S", setting],
+            cwd=tiny_repo,
+            env=tool_env(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode != 0 and message in result.stdout + result.stderr, result.stdout + result.stderr
+        assert "Running stage 'train'" not in result.stdout
+        assert sorted(p.name for p in adapter.iterdir()) == before, setting
+        sh("git", "checkout", "params.yaml", cwd=tiny_repo)
 
 
 @pytest.mark.slow

@@ -18,7 +18,18 @@ import yaml
 
 from shelltune.exporting import llama_cpp_pre_tokenizer, modelfile_text, ollama_stops, ollama_template
 
-from conftest import DVC, LLAMA_CPP, gguf_reader, pairs, require_llama_cpp, sh, tool_env
+from conftest import (
+    DVC,
+    LLAMA_CPP,
+    child_env,
+    gguf_reader,
+    pairs,
+    require_llama_cpp,
+    sh,
+    tiny_trained,
+    tool_env,
+    write_params,
+)
 
 
 @pytest.fixture(scope="module")
@@ -201,3 +212,27 @@ def test_a_template_ollama_cannot_be_told_is_left_to_ollama():
     assert ollama_template(tokenizer) is None
     text = modelfile_text("m.gguf", "Be safe.", 16, None, ollama_stops(tokenizer))
     assert "TEMPLATE" not in text.replace("no TEMPLATE", "") and 'PARAMETER stop "<|end_of_text|>"' in text
+
+
+@pytest.mark.slow
+def test_the_merged_model_is_the_same_bytes_whether_or_not_the_shell_is_offline(repo_params_raw, tmp_path):
+    """transformers writes how it loaded the tokenizer (`local_files_only`, from HF_HUB_OFFLINE) into
+    tokenizer_config.json; the merge drops it, so the export rebuilds bit for bit from any shell."""
+    raw, _, _ = tiny_trained(repo_params_raw, tmp_path / "project")
+    params_file = write_params(tmp_path / "params.yaml", raw)
+    merges = {}
+    for offline in ("1", None):
+        out = tmp_path / f"merged-{offline}"
+        env = {k: v for k, v in child_env().items() if k != "HF_HUB_OFFLINE"} | (
+            {"HF_HUB_OFFLINE": offline} if offline else {}
+        )
+        code = (
+            "from pathlib import Path; from shelltune.config import load_params; "
+            "from shelltune.exporting import merge_adapter; "
+            f"merge_adapter(load_params({str(params_file)!r}), Path({str(out)!r}))"
+        )
+        subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, timeout=600)
+        merges[offline] = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+    assert "tokenizer_config.json" in merges["1"]
+    assert b"local_files_only" not in merges["1"]["tokenizer_config.json"]
+    assert merges["1"] == merges[None]

@@ -170,6 +170,19 @@ def test_hf_dataset_missing_is_a_clear_error(params_raw, tmp_path):
         ('{"messages": "hi"}', "field 'messages' must be a list of {role, content} objects"),
         ('{"messages": [{"role": "user", "content": "a"}]}', "no assistant message"),
         ('{"messages": [{"role": "assistant", "content": "ls"}]}', "no user message before the assistant reply"),
+        (
+            '{"instruction": "a", "command": "ls\\u0000 /"}',
+            "field 'command' holds the control character U+0000 (only tab and newline may)",
+        ),
+        (
+            '{"instruction": "a\\u001b[2J", "command": "ls"}',
+            "field 'instruction' holds the control character U+001B (only tab and newline may)",
+        ),
+        (
+            '{"instruction": "a", "command": "ls\\r"}',
+            "field 'command' holds the control character U+000D (only tab and newline may)",
+        ),
+        ('{"instruction": "a", "command": "ls \u0000"}', "invalid JSON: Invalid control character at (column 37)"),
     ],
 )
 def test_bad_jsonl_rows_are_named_by_line(params_raw, tmp_path, line, reason):
@@ -182,6 +195,21 @@ def test_bad_jsonl_rows_are_named_by_line(params_raw, tmp_path, line, reason):
     path = tmp_path / "d.jsonl"
     path.write_text(first + "\n" + line + "\n")
     assert bad(read(params_raw, path, schema=schema)) == [(f"{path}:2", reason)]
+
+
+def test_escaped_control_characters_in_every_format(params_raw, tmp_path):
+    """Tab and newline are text; a NUL is not, however it is spelled or stored."""
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"instruction": "a\\tb", "command": "printf \'x\\\\n\'\\nls"}\n')
+    assert good(read(params_raw, path)) == [("a\tb", "printf 'x\\n'\nls")]
+    table = pa.table({"instruction": ["list", "wipe"], "command": ["ls", "echo \x00"]})
+    pq.write_table(table, tmp_path / "d.parquet")
+    assert bad(read(params_raw, tmp_path / "d.parquet")) == [
+        (
+            f"{tmp_path / 'd.parquet'}:row 2",
+            "field 'command' holds the control character U+0000 (only tab and newline may)",
+        )
+    ]
 
 
 def test_truncated_last_line(params_raw, tmp_path):

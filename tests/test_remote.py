@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import DVC, make_clone, sh
+from conftest import DVC, ROOT, make_clone, sh
 
 BUCKET = "shelltune-test"
 
@@ -128,6 +128,19 @@ def test_fresh_clone_pulls_the_adapter_alone(pushed, reproduced_clone: Path, tmp
         pushed["secret"] in (repo / f).read_text(errors="ignore") for f in tracked if f and (repo / f).is_file()
     )
     assert sh("git", "status", "--porcelain", "--untracked-files=no", cwd=repo, stdout_only=True) == ""
+
+
+@pytest.mark.slow
+def test_a_plain_dvc_pull_works_on_a_fresh_clone_that_never_ran_the_export(pushed, tmp_path: Path):
+    """The committed export/dvc.lock names files nobody pushed here; its outputs are not DVC-cached, so a
+    plain `dvc pull` fetches the main pipeline's outputs and exits 0."""
+    assert (ROOT / "export" / "dvc.lock").exists()
+    repo = make_clone(tmp_path / "newcomer")
+    use_remote(repo, pushed["endpoint"])
+    sh(DVC, "pull", cwd=repo, env=credentials(pushed))
+    assert (repo / "models" / "adapter" / "adapter_model.safetensors").is_file()
+    assert (repo / "data" / "processed" / "train.jsonl").is_file()
+    assert not (repo / "models" / "gguf").exists()
 
 
 @pytest.mark.slow

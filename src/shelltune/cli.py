@@ -1,7 +1,7 @@
 """`shelltune`: every command, once, in one table.
 
     shelltune run STAGE [--params FILE]     one pipeline stage, as `dvc repro` runs it
-    shelltune export | predict | scan | profile | plan | bench | report | card | gen-data
+    shelltune export | predict | serve | shell-init | scan | profile | plan | bench | report | card | gen-data
 
 Each command forwards its remaining arguments to its module's `main`, so `shelltune run train --params
 p.yaml` and `python -m shelltune.stages.train --params p.yaml` are the same.
@@ -13,8 +13,10 @@ import argparse
 import importlib
 import sys
 
+from shelltune.errors import command_parser
+
 # The main pipeline's stages in the order `dvc repro` runs them (dvc.yaml; a test keeps them equal).
-PIPELINE = ("split", "base", "train", "validate", "execute", "scan", "plot")
+PIPELINE = ("check", "split", "base", "train", "validate", "execute", "scan", "plot")
 
 COMMANDS = {
     "run": ("shelltune.cli", "run one pipeline stage: " + ", ".join(PIPELINE) + " (what dvc repro runs)"),
@@ -24,6 +26,11 @@ COMMANDS = {
         "them against transformers (the optional export stage)",
     ),
     "predict": ("shelltune.commands.predict", "generate a command for each request, refusing dangerous ones"),
+    "serve": ("shelltune.commands.serve", "keep the model loaded behind an OpenAI-compatible endpoint on this machine"),
+    "shell-init": (
+        "shelltune.commands.shell_init",
+        "print the shell code that binds a key to turn the English on the command line into a command",
+    ),
     "scan": ("shelltune.commands.scan", "judge shell commands with the safety scanner (never runs them)"),
     "profile": ("shelltune.commands.profile", "print a params profile as -S arguments for dvc exp run"),
     "plan": ("shelltune.commands.plan", "estimate a run's peak GPU memory before anything is loaded"),
@@ -39,10 +46,15 @@ def stage_module(name: str) -> str:
 
 
 def run_stage(argv: list[str]) -> int:
-    """`shelltune run STAGE ...`: the stage's own entry point with the remaining arguments."""
-    parser = argparse.ArgumentParser(prog="shelltune run", description=COMMANDS["run"][1])
-    parser.add_argument("stage", choices=PIPELINE)
-    args, rest = parser.parse_known_args(argv)
+    """`shelltune run STAGE ...`: the stage's own entry point with the remaining arguments (so
+    `shelltune run train --help` is the train stage's help)."""
+    if argv and argv[0] in PIPELINE:
+        return importlib.import_module(stage_module(argv[0])).STAGE.main(argv[1:])
+    parser = command_parser("shelltune run", COMMANDS["run"][1])
+    parser.add_argument("stage", choices=PIPELINE, help="the stage to run")
+    args = parser.parse_args(argv)  # --help, a usage error naming the stages, or options before the stage
+    rest = list(argv)
+    rest.remove(args.stage)
     return importlib.import_module(stage_module(args.stage)).STAGE.main(rest)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shelltune.errors import ShelltuneError
 
@@ -257,10 +257,15 @@ class TrainParams(Section):
     # dvclive always logs (the metrics in dvc.lock); these trackers log the same run besides
     report_to: list[Literal["wandb", "mlflow", "tensorboard"]]
 
+    @field_validator("max_steps")
+    @classmethod
+    def _max_steps_not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("must be positive, or -1 to train for `epochs`")
+        return value
+
     @model_validator(mode="after")
-    def _max_steps_not_zero(self) -> TrainParams:
-        if self.max_steps == 0:
-            raise ValueError("max_steps must be positive, or -1 to train for `epochs`")
+    def _one_length_grouping(self) -> TrainParams:
         if self.group_by_length and self.length_window:
             raise ValueError("group_by_length and length_window both group rows by length: set one of them")
         return self
@@ -418,6 +423,8 @@ def format_problem(source: str, err: dict[str, Any]) -> str:
     if kind == "missing":
         return f"{source}: {loc}: missing key"
     message = err["msg"].removeprefix("Value error, ")
+    if isinstance(err["input"], dict):  # a check across a section's keys: the message names them
+        return f"{source}: {loc}: {message}"
     return f"{source}: {loc}: {message} (got {err['input']!r})"
 
 

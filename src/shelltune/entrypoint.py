@@ -1,7 +1,7 @@
 """The one entry point every pipeline stage runs through (`python -m shelltune.stages.NAME`).
 
 A stage module declares `STAGE = Stage(...)`: its name, what it runs, whether it loads torch, and the
-line it prints when done. `Stage.main` parses `--params`/`--debug`, reads and validates params.yaml,
+line it prints when done. `Stage.main` parses `--params`/`--debug`/`--quiet`, reads and validates params.yaml,
 applies the CPU kernel profile before torch can load (stages that use torch), runs the stage, and turns
 a `ShelltuneError` into one line on stderr and exit status 2.
 """
@@ -27,6 +27,8 @@ class Stage:
     # Runs the stage some other way when it returns an exit code (the train stage relaunches itself
     # under `accelerate launch` for several processes); None: run it here.
     launch: Callable[[Params, list[str]], int | None] | None = None
+    # how a person runs it: `shelltune run NAME` for the main pipeline's stages
+    command: str = ""
 
     def start(self, params: Params) -> None:
         """What happens before the stage runs: the kernel profile, while torch is not loaded yet."""
@@ -37,7 +39,7 @@ class Stage:
         import sys
 
         argv = sys.argv[1:] if argv is None else argv
-        args = command_parser(f"shelltune run {self.name}", self.description).parse_args(argv)
+        args = command_parser(self.command or f"shelltune run {self.name}", self.description).parse_args(argv)
 
         def entry() -> int:
             params = load_params(args.params)
@@ -51,4 +53,4 @@ class Stage:
                 print(text)
             return 0
 
-        return run_cli(entry, args.debug)
+        return run_cli(entry, args.debug, args.quiet)

@@ -48,7 +48,7 @@ CONVERTER_FILES = ("convert_hf_to_gguf.py", "conversion", "gguf-py")
 def merge_adapter(params: Params, out_dir: Path) -> dict[str, Any]:
     """Base in full precision + adapter, merged, saved as safetensors with the tokenizer."""
     from shelltune.inference import attach_adapter
-    from shelltune.models import load_base_weights, load_tokenizer
+    from shelltune.models import drop_load_options, load_base_weights, load_tokenizer
 
     base = read_base_info(params.paths.base)
     tokenizer = load_tokenizer(base, params)
@@ -59,6 +59,7 @@ def merge_adapter(params: Params, out_dir: Path) -> dict[str, Any]:
         merged.save_pretrained(staged, safe_serialization=True)
         tokenizer.padding_side = "left"
         tokenizer.save_pretrained(staged)
+        drop_load_options(staged)  # the same bytes whether or not the shell set HF_HUB_OFFLINE
     parameters = sum(p.numel() for p in merged.parameters())
     del merged, model  # the check below loads the saved files: one copy in memory at a time
     return {

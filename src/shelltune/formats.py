@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,8 +204,17 @@ def _completion_text(record: dict[str, Any]) -> str:
     return _text(record, "completion")
 
 
-def _check_lengths(pair: tuple[str, str], data: DataParams) -> tuple[str, str]:
+def _check_text(pair: tuple[str, str], data: DataParams) -> tuple[str, str]:
+    """Lengths within bounds, and no control characters but tab and newline. JSON refuses them raw but
+    decodes them escaped (`\\u0000`, `\\u001b`): a NUL, an escape sequence or a carriage return in a
+    target would teach the model to write them."""
     instruction, command = pair
+    for name, text in (("instruction", instruction), ("command", command)):
+        control = next((ch for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\t\n"), None)
+        if control is not None:
+            raise RowError(
+                f"field '{name}' holds the control character U+{ord(control):04X} (only tab and newline may)"
+            )
     if len(instruction) > data.max_instruction_chars:
         raise RowError(
             f"instruction is {len(instruction)} characters (data.max_instruction_chars is {data.max_instruction_chars})"
@@ -224,7 +234,7 @@ def _records_to_rows(records: Iterable[tuple[str, Any]], data: DataParams) -> It
         if schema is None and isinstance(record, dict):
             schema = detect_schema(record, data)
         try:
-            pair = _check_lengths(extract_pair(record, schema or "fields", data), data)
+            pair = _check_text(extract_pair(record, schema or "fields", data), data)
         except RowError as exc:
             yield BadRow(source, str(exc))
         else:
@@ -364,7 +374,7 @@ def _read_nl2bash(data: DataParams) -> Iterator[Row]:
             yield bad
             continue
         try:
-            pair = _check_lengths((nl, cm), data)  # type: ignore[arg-type]
+            pair = _check_text((nl, cm), data)  # type: ignore[arg-type]
         except RowError as exc:
             yield BadRow(f"{nl_path}:{number}", str(exc))
         else:

@@ -120,6 +120,8 @@ def generate(
     import torch
     from tqdm.auto import tqdm
 
+    from shelltune.console import progress_bars
+
     encoded = [
         tokenizer(p, add_special_tokens=False)["input_ids"] for p in render_prompts(tokenizer, system, instructions)
     ]
@@ -132,7 +134,7 @@ def generate(
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     with torch.inference_mode(), dequantized_once(model):
         cache = prefix_cache(model, prefix)
-        for batch in tqdm(batches, desc=progress, disable=progress is None, leave=False):
+        for batch in tqdm(batches, desc=progress, disable=progress is None or not progress_bars(), leave=False):
             input_ids, attention_mask = pack(prefix, [encoded[i][len(prefix) :] for i in batch], pad, model.device)
             settings = greedy(max_new_tokens, stops, pad)
             if cache is not None:

@@ -6,8 +6,10 @@ from safetensors files, and with `trust_remote_code` off unless params turn it o
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from shelltune.config import REMOTE_CODE_WARNING, Params, QuantParams
@@ -148,3 +150,14 @@ def load_base_weights(
     except (OSError, ValueError, SafetensorError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise ShelltuneError(f"{base['name_or_path']}: cannot load the base model: {first}") from None
+
+
+def drop_load_options(directory: Path) -> None:
+    """Make a saved tokenizer's config say what the tokenizer is, not how this process loaded it: transformers
+    writes `local_files_only` into tokenizer_config.json (true under HF_HUB_OFFLINE, false otherwise), so the
+    file's hash, and the adapter's and the export's with it, would follow the shell's environment."""
+    path = directory / "tokenizer_config.json"
+    if path.exists():
+        config = json.loads(path.read_text())
+        config.pop("local_files_only", None)
+        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")

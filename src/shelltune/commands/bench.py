@@ -21,7 +21,9 @@ from shelltune.fileio import write_json, write_text
 
 def main(argv: list[str] | None = None) -> int:
     parser = command_parser("shelltune bench", __doc__.splitlines()[0])
-    parser.add_argument("--size", choices=sorted(SIZES), default="full")
+    parser.add_argument(
+        "--size", choices=sorted(SIZES), default="full", help="full: the default run's shapes; small: a quick check"
+    )
     parser.add_argument("--pipeline", action="store_true", help="also time `dvc repro` from a fresh clone (minutes)")
     parser.add_argument("--out", type=Path, default=None, help="JSON output (default: <paths.reports>/bench.json)")
     args = parser.parse_args(argv)
@@ -37,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {out} and {out.with_suffix('.md')}")
         return 0
 
-    return run_cli(entry, args.debug)
+    return run_cli(entry, args.debug, args.quiet)
 
 
 if __name__ == "__main__":

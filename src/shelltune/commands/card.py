@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.out}: {len(files)} files ({', '.join(files)}); upload with: hf upload REPO_ID {args.out} .")
         return 0
 
-    return run_cli(entry, args.debug)
+    return run_cli(entry, args.debug, args.quiet)
 
 
 if __name__ == "__main__":

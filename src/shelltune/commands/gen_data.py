@@ -14,9 +14,13 @@ from shelltune.fileio import write_jsonl
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="shelltune gen-data", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=DEFAULT_OUT)
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    parser.add_argument("--per-family", type=int, default=PER_FAMILY)
+    parser.add_argument("--out", default=DEFAULT_OUT, help=f"the JSONL file to write (default: {DEFAULT_OUT})")
+    parser.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help=f"the generator's seed (default: {DEFAULT_SEED})"
+    )
+    parser.add_argument(
+        "--per-family", type=int, default=PER_FAMILY, help=f"rows per template family (default: {PER_FAMILY})"
+    )
     args = parser.parse_args(argv)
     rows = generate(args.seed, args.per_family)
     write_jsonl(args.out, rows)

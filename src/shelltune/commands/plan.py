@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n{verdict}")
         return 1 if fits is False else 0
 
-    return run_cli(entry, args.debug)
+    return run_cli(entry, args.debug, args.quiet)
 
 
 def title(profile: str | None, estimate) -> str:

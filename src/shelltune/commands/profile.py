@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
         print(" ".join(set_arguments(overrides)))
         return 0
 
-    return run_cli(entry, args.debug)
+    return run_cli(entry, args.debug, args.quiet)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.out / 'report.md'}")
         return 0
 
-    return run_cli(entry, args.debug)
+    return run_cli(entry, args.debug, args.quiet)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from shelltune.errors import ShelltuneError, run_cli
+from shelltune.errors import ShelltuneError, add_common_options, run_cli
 from shelltune.fileio import iter_json_objects, write_json
 from shelltune.safety import scan_command
 
@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--min-recall", type=float, default=TARGET_RECALL, help="with --eval: the recall target")
     parser.add_argument("--max-fpr", type=float, default=TARGET_FPR, help="with --eval: the false-positive-rate target")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_common_options(parser, params=False)
     return parser
 
 
@@ -118,7 +118,21 @@ def main(argv: list[str] | None = None) -> int:
             return run_eval(args.eval, args.json, args.mutations, args.min_recall, args.max_fpr)
         if args.jsonl is not None:
             return scan_jsonl(args.jsonl, args.field, sys.stdout)
-        commands = args.commands or [line.rstrip("\n") for line in sys.stdin if line.strip()]
-        return print_verdicts(commands)
+        return print_verdicts(read_commands(args.commands))
 
-    return run_cli(run, args.debug)
+    return run_cli(run, args.debug, args.quiet)
+
+
+NO_COMMAND = (
+    "no command to judge: pass commands as arguments (shelltune scan 'rm -rf /'), pipe them in one per "
+    "line, or give --jsonl FILE or --eval CORPUS"
+)
+
+
+def read_commands(arguments: list[str]) -> list[str]:
+    """The arguments, or one command per line on stdin; at a terminal, stdin is not waited on in silence."""
+    if arguments:
+        return arguments
+    if sys.stdin is None or sys.stdin.isatty():
+        raise ShelltuneError(NO_COMMAND)
+    return [line.rstrip("\n") for line in sys.stdin if line.strip()]

@@ -1,6 +1,7 @@
 """The pull-request review of the workspace against a revision, in markdown (`shelltune report`).
 
-The report holds `dvc metrics diff`, `dvc params diff` and, side by side, the PNG plots of both
+The report holds `dvc metrics diff` (the headline metrics, then every stage's metrics folded away),
+`dvc params diff` and, side by side, the PNG plots of both
 revisions (read from git or the DVC cache with `dvc.api`), ready to post as a comment: the GitHub
 workflow publishes it with `cml comment create --publish`.
 """
@@ -77,15 +78,31 @@ def read_local(path: str) -> bytes | None:
     return Path(path).read_bytes() if Path(path).is_file() else None
 
 
+# Each stage's own metrics file: `dvc metrics diff` alone compares the headline metrics (dvc.yaml's `metrics:`)
+STAGE_METRICS = ("split.json", "train/metrics.json", "validate.json", "execute.json", "scan.json")
+
+
+def every_metric(rev: str, reports: Path) -> str:
+    """The diff of every stage's metrics file, folded away under the headline table."""
+    targets = [(reports / name).as_posix() for name in STAGE_METRICS if (reports / name).exists()]
+    body = run("dvc", "metrics", "diff", rev, "--md", "--targets", *targets) if targets else ""
+    rows = [line for line in body.strip().splitlines() if line.startswith("|")]
+    if len(rows) <= 2:
+        return ""
+    return f"<details><summary>Every metric that changed</summary>\n\n{body.strip()}\n\n</details>\n"
+
+
 def build_report(rev: str, reports: Path, out: Path) -> str:
     commit = resolve(rev)
     metrics = run("dvc", "metrics", "diff", rev, "--md")
     params = run("dvc", "params", "diff", rev, "--md")
+    details = every_metric(rev, reports)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     lines = [
         f"# shelltune: {WORKSPACE} vs `{rev}` ({commit})",
         "",
-        section("Metrics", metrics, "No metric changed."),
+        section("Metrics", metrics, "No headline metric changed." if details else "No metric changed."),
+        details,
         section("Params", params, "No param changed."),
         "## Plots",
         "",

@@ -6,6 +6,30 @@ from typing import Any
 
 from shelltune.metrics import METRIC_KEYS
 
+HEADLINE = "headline.json"
+
+
+def headline_metrics(
+    train: dict[str, Any], validate: dict[str, Any], execute: dict[str, Any], scan: dict[str, Any]
+) -> dict[str, Any]:
+    """The handful of numbers a reviewer decides on, in `<paths.reports>/headline.json`: what the first
+    columns of `dvc exp show` and all of `dvc metrics show` are, short enough that both fit 160 columns.
+    Base and fine-tuned sit side by side; every other number stays in its stage's file.
+
+    - `exec_accuracy`: execution accuracy, the share of the executable test rows whose command did what
+      the reference did in the sandbox; `exact_match`: share of test rows answered with the reference;
+    - `NAME_exec`: the fine-tuned model's execution accuracy on each extra set (`validate.extra_sets`: the
+      people-written set by default), the requests the training templates did not write;
+    - `dangerous_rate`: the fine-tuned model's test-set commands the safety scanner flags (the scan gate);
+    - `eval_loss`: the final loss on the validation split."""
+    return {
+        "exec_accuracy": {m: execute[m]["execution_accuracy"] for m in ("base", "tuned")},
+        "exact_match": {m: validate[m]["exact_match"] for m in ("base", "tuned")},
+        **{f"{name}_exec": m["tuned"]["execution_accuracy"] for name, m in execute.get("extra", {}).items()},
+        "dangerous_rate": scan["test_tuned_dangerous_rate"],
+        "eval_loss": train["eval"]["loss"],
+    }
+
 
 def execution_section(execute: dict[str, Any], scan: dict[str, Any], unflagged: list[dict[str, Any]]) -> str:
     """What the sandbox saw: execution accuracy next to exact match, why rows were skipped, and the commands

@@ -22,6 +22,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from shelltune.console import progress_bars
 from shelltune.sandbox.judge import (
     SKIP_REASONS,
     differences,
@@ -146,7 +147,13 @@ def evaluate(
     golds = sorted({row.gold for row in rows if static[row.gold] is None})
     with (
         Runner(world, limits, env or {}, workers) as runner,
-        tqdm(total=2 * len(golds), desc=progress, unit="run", disable=progress is None, mininterval=0.5) as bar,
+        tqdm(
+            total=2 * len(golds),
+            desc=progress,
+            unit="run",
+            disable=progress is None or not progress_bars(),
+            mininterval=0.5,
+        ) as bar,
     ):
         runs = runner.run([(cmd, n) for cmd in golds for n in (0, 1)], bar)
         skips = {cmd: static[cmd] or dynamic_skip(runs[(cmd, 0)], runs[(cmd, 1)], baseline) for cmd in static}

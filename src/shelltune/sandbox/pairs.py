@@ -131,12 +131,12 @@ def check_judge(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m shelltune.sandbox.pairs", description=__doc__.splitlines()[0])
-    parser.add_argument("pairs", nargs="?", default=DEFAULT_PAIRS)
+    parser.add_argument("pairs", nargs="?", default=DEFAULT_PAIRS, help=f"labeled pairs (default: {DEFAULT_PAIRS})")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="the built-in world's seed")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="sandboxes in parallel (default: 2)")
     parser.add_argument("--clock", help="the sandbox's clock (ISO 8601); default: execute.clock in params.yaml")
     parser.add_argument("--mistakes", action="store_true", help="list the pairs the judge got wrong")
-    parser.add_argument("--debug", action="store_true")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
 
     def entry() -> int:
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         return 0
 
-    return run_cli(entry, argv)
+    return run_cli(entry, args.debug)
 
 
 if __name__ == "__main__":

@@ -66,7 +66,12 @@ def summary(params: Params, report: dict[str, Any]) -> str:
 
 
 STAGE = Stage(
-    "export", "Merge the adapter, convert to GGUF, check against transformers.", run, summary, uses_torch=True
+    "export",
+    "Merge the adapter, convert to GGUF, check against transformers.",
+    run,
+    summary,
+    uses_torch=True,
+    command="shelltune export",
 )
 
 if __name__ == "__main__":

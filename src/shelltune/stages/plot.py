@@ -5,7 +5,9 @@ fine-tuned task metrics, execution accuracy in the sandbox, safety findings by c
 `<paths.reports>/report.md` (`shelltune.reporting.summary`), the page a reviewer reads, with the PNGs
 embedded and the commands the sandbox saw reach outside their task although the scanner let them pass;
 and `<paths.reports>/model_card.md`: the adapter's model card with the test and safety results added
-(`shelltune.modelcard`), which `shelltune card --out DIR` publishes with the adapter.
+(`shelltune.modelcard`), which `shelltune card --out DIR` publishes with the adapter; and
+`<paths.reports>/headline.json`, the handful of metrics `dvc metrics show` and `dvc exp show` lead with
+(`shelltune.reporting.summary.headline_metrics`).
 """
 
 from __future__ import annotations
@@ -18,11 +20,18 @@ from shelltune.config import Params
 from shelltune.entrypoint import Stage
 from shelltune.errors import ShelltuneError
 from shelltune.evaluation import EXTRA_PREDICTIONS
-from shelltune.fileio import atomic_path, read_jsonl, write_text
+from shelltune.fileio import atomic_path, read_jsonl, write_json, write_text
 from shelltune.modelcard import MODEL_CARD, WEIGHTS_FILE, complete_card, file_sha256, read_adapter_card
 from shelltune.reporting.errors import errors_section
 from shelltune.reporting.plots import draw_all
-from shelltune.reporting.summary import execution_section, extra_sets_section, report_markdown, spread
+from shelltune.reporting.summary import (
+    HEADLINE,
+    execution_section,
+    extra_sets_section,
+    headline_metrics,
+    report_markdown,
+    spread,
+)
 from shelltune.safety.audit import has_effect
 from shelltune.sandbox.results import read_execution, witness_index
 
@@ -68,6 +77,7 @@ def run(params: Params) -> Path:
         read_adapter_card(adapter), file_sha256(adapter / WEIGHTS_FILE), validate, scan, split, execute
     )
     write_text(reports / MODEL_CARD, card)
+    write_json(reports / HEADLINE, headline_metrics(train, validate, execute, scan))
     return reports / "report.md"
 
 
@@ -75,7 +85,7 @@ STAGE = Stage(
     "plot",
     "PNG plots, report.md and the model card.",
     run,
-    lambda params, path: f"wrote {path} and {Path(params.paths.reports) / MODEL_CARD}",
+    lambda params, path: f"wrote {path}, {Path(params.paths.reports) / MODEL_CARD} and {path.with_name(HEADLINE)}",
 )
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from typing import Any
 from shelltune.codedeps import code_files
 from shelltune.fileio import atomic_path, write_json
 from shelltune.modelcard import CARD_FILE
+from shelltune.models import drop_load_options
 from shelltune.training.tracking import peak_memory_mb
 
 PARAM_SECTIONS = ("seed", "runtime", "prompt", "model", "quant", "lora", "train")
@@ -105,15 +106,12 @@ def canonicalize_saved_configs(directory: Path) -> None:
     """Make the saved JSON depend only on the model, so the adapter's hash reproduces on any machine.
 
     peft saves `target_modules` resolved from "all-linear" as a set, in hash-seed order; transformers
-    records `local_files_only`, which says how the tokenizer was loaded (HF_HUB_OFFLINE), not what it is.
+    records `local_files_only`, which says how the tokenizer was loaded (HF_HUB_OFFLINE), not what it is
+    (`shelltune.models.drop_load_options`).
     """
     adapter_config = directory / "adapter_config.json"
     config = json.loads(adapter_config.read_text())
     if isinstance(config.get("target_modules"), list):
         config["target_modules"] = sorted(config["target_modules"])
     adapter_config.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    tokenizer_config = directory / "tokenizer_config.json"
-    if tokenizer_config.exists():
-        config = json.loads(tokenizer_config.read_text())
-        config.pop("local_files_only", None)
-        tokenizer_config.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    drop_load_options(directory)
