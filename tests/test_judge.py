@@ -162,19 +162,33 @@ def test_the_witness_sees_effects_outside_the_task(world):
 def test_pairs_file_is_balanced_and_covers_the_traps():
     pairs = load_pairs(PAIRS)
     labels = Counter(p["equivalent"] for p in pairs)
-    assert len(pairs) >= 200 and abs(labels[True] - labels[False]) <= 0.05 * len(pairs)
-    traps = {p["trap"] for p in pairs}
-    assert {"format", "date", "pid", "no_effect", "both_fail", "order", "mtime", "destructive"} <= traps
+    assert len(pairs) >= 600 and abs(labels[True] - labels[False]) <= 0.05 * len(pairs)
+    traps = Counter(p["trap"] for p in pairs)
+    assert {"format", "date", "pid", "no_effect", "both_fail", "order", "mtime", "destructive"} <= set(traps)
+    assert traps["format"] >= 200 and traps["near_miss"] >= 200, traps
     assert len({(p["reference"], p["prediction"]) for p in pairs}) == len(pairs)
+
+
+def test_pairs_hold_out_whole_kinds():
+    """A held-out part, split before calibrating: whole kinds of pairs (the new ones) are never seen in
+    calibration, so the held-out figure says how the judge does on kinds it was not tuned on."""
+    pairs = load_pairs(PAIRS)
+    splits = {p["split"] for p in pairs}
+    assert splits == {"calibration", "holdout"}
+    kinds = {(p["kind"], p["split"]) for p in pairs if p["kind"] not in {p2["trap"] for p2 in pairs}}
+    assert len({kind for kind, _ in kinds}) == len(kinds), "a kind is in both parts"
+    held = [p for p in pairs if p["split"] == "holdout"]
+    assert len(held) >= 0.25 * len(pairs) and {True, False} <= {p["equivalent"] for p in held}
 
 
 @pytest.mark.slow
 def test_judge_accuracy_on_labeled_pairs(world):
-    """The measured figure (docs/execution.md: 0.926 strict with seed 42) must not regress below 0.9."""
+    """The strict judge on the grown set (742 pairs, seed 42): 0.670, its misses nearly all presentation
+    variants; its only false matches are the fixture-blind pairs and new files' mtimes (cp -p vs cp)."""
     check = check_judge(load_pairs(PAIRS), world, workers=2)
     print(check.summary())
-    assert check.accuracy >= 0.90, check.summary()
-    assert check.confusion["false_positive"] <= 6, [m for m in check.mistakes if m["judge"] == "equal"]
+    assert check.accuracy >= 0.65, check.summary()
+    assert check.confusion["false_positive"] <= 7, [m for m in check.mistakes if m["judge"] == "equal"]
     for trap in ("both_fail", "no_effect", "destructive", "near_miss", "date", "files"):
         wrong_equal = [m for m in check.mistakes if m["trap"] == trap and m["judge"] == "equal"]
         assert not wrong_equal, wrong_equal
