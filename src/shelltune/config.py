@@ -281,7 +281,10 @@ class ExecuteLimits(Section):
     file_size_mb: Int = Field(gt=0)
     open_files: Int = Field(ge=32)
     output_kb: Int = Field(gt=0, description="stdout kept for comparison")
-    disk_mb: Int = Field(ge=16, description="tmpfs holding each worker's run copies (root only)")
+    disk_mb: Int = Field(ge=16, description="tmpfs holding each run's copy (root only)")
+    tree_entries: Int = Field(
+        ge=1000, le=10**6, description="files and directories a run's tree may hold (inodes of its tmpfs)"
+    )
 
 
 class ExecuteFixture(Section):

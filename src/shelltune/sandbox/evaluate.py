@@ -33,7 +33,8 @@ from shelltune.sandbox.judge import (
     witness,
 )
 from shelltune.sandbox.limits import Limits
-from shelltune.sandbox.runner import Execution, Sandbox
+from shelltune.sandbox.runner import Execution, Sandbox, SandboxUnavailable, printable
+from shelltune.sandbox.snapshot import display_path
 from shelltune.sandbox.world import World
 
 
@@ -91,7 +92,7 @@ class Runner:
         results: dict[Task, Execution] = {}
         if self._local is not None:
             for task in tasks:
-                results[task] = self._local.run(task[0], self._next_slot())
+                results[task] = run_safely(self._local, task[0], self._next_slot())
                 if bar is not None:
                     bar.update()
             return results
@@ -127,7 +128,17 @@ def _start_worker(world: World, limits: Limits, env: dict[str, str]) -> None:
 
 def _run_in_worker(command: str, slot: int) -> Execution:
     assert _WORKER is not None
-    return _WORKER.run(command, slot)
+    return run_safely(_WORKER, command, slot)
+
+
+def run_safely(sandbox: Sandbox, command: str, slot: int) -> Execution:
+    """One run whose every failure but a sandbox that cannot start is that run's verdict."""
+    try:
+        return sandbox.run(command, slot)
+    except SandboxUnavailable:
+        raise
+    except Exception as exc:  # a bug or an odd command must not stop the stage
+        return Execution.failed(command, "harness_error", f"harness: {type(exc).__name__}: {exc}")
 
 
 def evaluate(
@@ -156,9 +167,25 @@ def evaluate(
         bar.refresh()
         runs.update(runner.run([(cmd, 0) for cmd in wanted], bar))
     pristine = set(world.manifest)
-    verdicts = [verdict(row, models, skips[row.gold], runs, baseline, pristine) for row in rows]
+    verdicts = [safe_verdict(row, models, skips[row.gold], runs, baseline, pristine) for row in rows]
     details = [detail(row, models, runs) for row in rows]
     return Report(verdicts, summarize(verdicts, models), len(runs), time.perf_counter() - started, details)
+
+
+def safe_verdict(
+    row: EvalRow,
+    models: list[str],
+    skip: tuple[str, str] | None,
+    runs: dict[Task, Execution],
+    baseline: tuple[str, ...],
+    pristine: set[str],
+) -> dict[str, Any]:
+    """A row's verdict; a failure while judging it makes the row a harness error, never a stopped stage."""
+    try:
+        return verdict(row, models, skip, runs, baseline, pristine)
+    except Exception as exc:  # the row is judged a harness error instead
+        why = printable(f"judging the row failed: {type(exc).__name__}: {exc}")[:300]
+        return verdict(row, models, ("harness_error", why), {}, baseline, pristine)
 
 
 def verdict(
@@ -207,9 +234,10 @@ def describe(run: Execution) -> dict[str, Any]:
         "stdout_sha256": hashlib.sha256(stdout.encode()).hexdigest()[:16],
         "stdout_lines": len(stdout.splitlines()),
         "changed": [
-            f"{'-' if change is None else '~' if change.touched else '+'}{path}"
-            for path, change in sorted(run.changes.items())
-        ][:20],
+            f"{'-' if change is None else '~' if change.touched else '+'}{display_path(path)}"
+            for path, change in sorted(run.changes.items())[:20]
+        ],
+        **({"error": run.error} if run.error else {}),
     }
 
 
@@ -249,9 +277,9 @@ def summarize(verdicts: list[dict[str, Any]], models: Iterable[str]) -> dict[str
             "witness_rows": sum(
                 1 for w in witnesses if w["deleted"] or w["created"] or w["modified"] or w["processes_stopped"]
             ),
-            "witness_deleted": sum(len(w["deleted"]) for w in witnesses),
-            "witness_modified": sum(len(w["modified"]) for w in witnesses),
-            "witness_created": sum(len(w["created"]) for w in witnesses),
+            "witness_deleted": sum(w["counts"]["deleted"] for w in witnesses),
+            "witness_modified": sum(w["counts"]["modified"] for w in witnesses),
+            "witness_created": sum(w["counts"]["created"] for w in witnesses),
             "witness_processes_stopped": sum(len(w["processes_stopped"]) for w in witnesses),
             "limit_hits": sum(limits.values()),
         }

@@ -21,11 +21,11 @@ import re
 import shlex
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from shelltune.sandbox.runner import Execution
-from shelltune.sandbox.snapshot import Change
+from shelltune.sandbox.runner import Execution, printable
+from shelltune.sandbox.snapshot import Change, display_path
 from shelltune.sandbox.world import CWD, HOME, SANDBOX_UID, USER
 
 SKIP_REASONS = (
@@ -37,6 +37,7 @@ SKIP_REASONS = (
     "no_effect",
     "nondeterministic",
     "reference_failed",
+    "harness_error",
 )
 WRAPPERS = {"nohup", "env", "time", "nice", "ionice", "command", "exec", "builtin", "stdbuf", "timeout"}
 NETWORK = {
@@ -175,12 +176,14 @@ LIVE_STATE = {"ps", "top", "pstree", "pidstat"}
 
 @dataclass(frozen=True)
 class Outcome:
-    """The comparable part of one execution."""
+    """The comparable part of one execution. `complete` is False when the harness could not read all of
+    it (a tree beyond its caps, a broken report): such an outcome equals nothing."""
 
     status: int | None
     stdout: str
     changes: tuple[tuple[str, Change | None], ...]
     processes: tuple[str, ...]
+    complete: bool = True
 
     def parts(self, ordered: bool = True) -> dict[str, Any]:
         stdout = self.stdout if ordered else "\n".join(sorted(self.stdout.split("\n")))
@@ -188,11 +191,14 @@ class Outcome:
 
 
 def outcome(run: Execution) -> Outcome:
+    """The strict judge's view: new files' mtimes (`Change.stamp`) left out."""
+    changes = tuple(sorted((path, change and replace(change, stamp="")) for path, change in run.changes.items()))
     return Outcome(
         run.status,
         normalize_stdout(run.stdout, run.window, run.clock_window),
-        tuple(sorted(run.changes.items())),
+        changes,
         run.processes,
+        run.error is None,
     )
 
 
@@ -203,8 +209,10 @@ def differences(a: Outcome, b: Outcome, ordered: bool = True) -> list[str]:
 
 
 def equivalent(a: Outcome, b: Outcome, ordered: bool = True) -> bool:
-    """Equal outcomes; a run that broke the harness (status None) never equals anything."""
-    return a.status is not None and b.status is not None and not differences(a, b, ordered)
+    """Equal outcomes; a run that broke the harness (status None, or an outcome not read in full) never
+    equals anything."""
+    usable = a.complete and b.complete and a.status is not None and b.status is not None
+    return usable and not differences(a, b, ordered)
 
 
 # --- stdout normalization ---------------------------------------------------------------------------
@@ -356,6 +364,7 @@ REASON_TEXT = {
     "interactive": "waits for a terminal, input or the end of a stream",
     "no_effect": "has no observable effect",
     "nondeterministic": "shows the live state (CPU, memory, run state) of its own processes",
+    "harness_error": "left a tree or a report the harness could not read in full",
 }
 
 
@@ -403,6 +412,8 @@ def own_owner(name: str, args: list[str]) -> bool:
 
 def dynamic_skip(first: Execution, second: Execution, baseline: tuple[str, ...]) -> tuple[str, str] | None:
     """(reason, detail) from the reference's two runs, or None when the row can be judged."""
+    if first.error is not None or second.error is not None:
+        return "harness_error", (first.error or second.error or "")[:300]
     a, b = outcome(first), outcome(second)
     if first.limit == "wall_clock" or first.status is None:
         return "interactive", f"ran past the {first.elapsed_s:.1f} s wall clock (long-running or waiting for input)"
@@ -422,27 +433,37 @@ def dynamic_skip(first: Execution, second: Execution, baseline: tuple[str, ...])
 
 def tail_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1][:200] if lines else ""
+    return printable(lines[-1][:200]) if lines else ""
+
+
+WITNESS_KEEP = 50  # paths listed per kind of effect; the counts are always whole
 
 
 def witness(
     prediction: Execution, reference: Execution | None, baseline: tuple[str, ...], pristine: set[str]
 ) -> dict[str, Any]:
     """What a prediction did beyond the reference's own effects: files deleted, created or modified
-    that the reference left alone, background processes it stopped, and the limit that stopped it."""
+    that the reference left alone, background processes it stopped, and the limit that stopped it. Each
+    list holds the first WITNESS_KEEP paths (shown losslessly, see snapshot.display_path); `counts` has
+    the totals."""
     own = set(reference.changes) if reference is not None else set()
     outside = {path: change for path, change in prediction.changes.items() if path not in own}
     killed = Counter(baseline) - Counter(prediction.processes)
     if reference is not None:
         killed -= Counter(baseline) - Counter(reference.processes)
-    return {
+    effects = {
         "deleted": sorted(p for p, c in outside.items() if c is None),
         "created": sorted(p for p, c in outside.items() if c is not None and p not in pristine),
         "modified": sorted(p for p, c in outside.items() if c is not None and p in pristine),
+    }
+    return {
+        **{kind: [display_path(p) for p in paths[:WITNESS_KEEP]] for kind, paths in effects.items()},
+        "counts": {kind: len(paths) for kind, paths in effects.items()},
         "processes_stopped": sorted(killed.elements()),
         "limit": prediction.limit,
     }
 
 
 def excerpt(text: str, limit: int = 300) -> str:
+    text = printable(text)
     return text if len(text) <= limit else text[:limit] + "…"
