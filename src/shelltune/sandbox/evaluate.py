@@ -29,12 +29,12 @@ from shelltune.sandbox.judge import (
     equivalent,
     excerpt,
     outcome,
+    shown_paths,
     static_skip,
     witness,
 )
 from shelltune.sandbox.limits import Limits
 from shelltune.sandbox.runner import Execution, Sandbox, SandboxUnavailable, printable
-from shelltune.sandbox.snapshot import display_path
 from shelltune.sandbox.world import World
 
 
@@ -234,8 +234,8 @@ def describe(run: Execution) -> dict[str, Any]:
         "stdout_sha256": hashlib.sha256(stdout.encode()).hexdigest()[:16],
         "stdout_lines": len(stdout.splitlines()),
         "changed": [
-            f"{'-' if change is None else '~' if change.touched else '+'}{display_path(path)}"
-            for path, change in sorted(run.changes.items())[:20]
+            f"{'-' if run.changes[path] is None else '~' if run.changes[path].touched else '+'}{shown}"
+            for path, shown in zip(sorted(run.changes), shown_paths(sorted(run.changes), keep=20), strict=False)
         ],
         **({"error": run.error} if run.error else {}),
     }

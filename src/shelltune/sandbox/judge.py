@@ -437,6 +437,20 @@ def tail_line(text: str) -> str:
 
 
 WITNESS_KEEP = 50  # paths listed per kind of effect; the counts are always whole
+WITNESS_CHARS = 4000  # ...and at most this many characters of them (a path may be thousands long)
+
+
+def shown_paths(paths: list[str], keep: int = WITNESS_KEEP, chars: int = WITNESS_CHARS) -> list[str]:
+    """The first paths, each shown whole (display_path), as many as fit in `keep` entries and `chars`."""
+    shown: list[str] = []
+    used = 0
+    for path in paths[:keep]:
+        text = display_path(path)
+        used += len(text)
+        if shown and used > chars:
+            break
+        shown.append(text)
+    return shown
 
 
 def witness(
@@ -457,7 +471,7 @@ def witness(
         "modified": sorted(p for p, c in outside.items() if c is not None and p in pristine),
     }
     return {
-        **{kind: [display_path(p) for p in paths[:WITNESS_KEEP]] for kind, paths in effects.items()},
+        **{kind: shown_paths(paths) for kind, paths in effects.items()},
         "counts": {kind: len(paths) for kind, paths in effects.items()},
         "processes_stopped": sorted(killed.elements()),
         "limit": prediction.limit,
