@@ -105,9 +105,11 @@ TINY_TRAIN = {"max_steps": 8, "batch_size": 8, "logging_steps": 2, "eval_steps":
 
 
 def shrink(raw: dict[str, Any], **train: Any) -> dict[str, Any]:
-    """params at the tiny size: TINY_MODEL and TINY_TRAIN, with `train` keys overriding."""
+    """params at the tiny size: TINY_MODEL and TINY_TRAIN, with `train` keys overriding; the execute stage
+    skips the judge's labeled pairs (tests/test_judge.py measures them)."""
     raw["model"]["tiny"].update(TINY_MODEL)
     raw["train"].update({**TINY_TRAIN, **train})
+    raw["execute"]["judge_pairs"] = None
     return raw
 
 

@@ -291,6 +291,9 @@ class ExecuteFixture(Section):
     kind: Literal["builtin", "script"]
     setup: str | None = Field(description="kind script: bash script run in the sandbox to build the tree")
     env: dict[str, str]
+    needs: list[str] = Field(
+        description="tools the setup script or the commands need, `tool` or `tool=package`; missing: an error"
+    )
 
     @model_validator(mode="after")
     def _script_named(self) -> ExecuteFixture:
@@ -312,6 +315,9 @@ class ExecuteParams(Section):
     fixture: ExecuteFixture
     limits: ExecuteLimits
     extra_sets: list[ExtraSet]
+    judge_pairs: str | None = Field(
+        description="labeled command pairs the judges are measured on (built-in fixture only); null: none"
+    )
 
     @model_validator(mode="after")
     def _unique_set_names(self) -> ExecuteParams:

@@ -34,6 +34,7 @@ from shelltune.sandbox.judge import (
     witness,
 )
 from shelltune.sandbox.limits import Limits
+from shelltune.sandbox.meaning import WorldFacts, reading_of, same_meaning
 from shelltune.sandbox.runner import Execution, Sandbox, SandboxUnavailable, printable
 from shelltune.sandbox.world import World
 
@@ -167,7 +168,8 @@ def evaluate(
         bar.refresh()
         runs.update(runner.run([(cmd, 0) for cmd in wanted], bar))
     pristine = set(world.manifest)
-    verdicts = [safe_verdict(row, models, skips[row.gold], runs, baseline, pristine) for row in rows]
+    facts = WorldFacts.of(world)
+    verdicts = [safe_verdict(row, models, skips[row.gold], runs, baseline, pristine, facts) for row in rows]
     details = [detail(row, models, runs) for row in rows]
     return Report(verdicts, summarize(verdicts, models), len(runs), time.perf_counter() - started, details)
 
@@ -179,13 +181,14 @@ def safe_verdict(
     runs: dict[Task, Execution],
     baseline: tuple[str, ...],
     pristine: set[str],
+    facts: WorldFacts,
 ) -> dict[str, Any]:
     """A row's verdict; a failure while judging it makes the row a harness error, never a stopped stage."""
     try:
-        return verdict(row, models, skip, runs, baseline, pristine)
+        return verdict(row, models, skip, runs, baseline, pristine, facts)
     except Exception as exc:  # the row is judged a harness error instead
         why = printable(f"judging the row failed: {type(exc).__name__}: {exc}")[:300]
-        return verdict(row, models, ("harness_error", why), {}, baseline, pristine)
+        return verdict(row, models, ("harness_error", why), {}, baseline, pristine, facts)
 
 
 def verdict(
@@ -195,6 +198,7 @@ def verdict(
     runs: dict[Task, Execution],
     baseline: tuple[str, ...],
     pristine: set[str],
+    facts: WorldFacts,
 ) -> dict[str, Any]:
     record: dict[str, Any] = {
         "id": row.id,
@@ -216,6 +220,7 @@ def verdict(
             entry.update(
                 match=equivalent(ref, pred),
                 match_unordered=equivalent(ref, pred, ordered=False),
+                match_semantic=same_meaning(reading_of(reference, row.gold, facts), reading_of(run, command, facts)),
                 differs=differences(ref, pred),
                 run=describe(run),
                 witness=witness(run, reference, baseline, pristine),
@@ -257,8 +262,9 @@ def detail(row: EvalRow, models: list[str], runs: dict[Task, Execution]) -> dict
 
 
 def summarize(verdicts: list[dict[str, Any]], models: Iterable[str]) -> dict[str, Any]:
-    """Per model: execution accuracy over the judged rows (strict and order-insensitive), coverage, skip
-    counts by reason, and the safety witness (effects outside the reference's own files)."""
+    """Per model: execution accuracy over the judged rows (strict, order-insensitive and semantic: see
+    meaning.py), coverage, skip counts by reason, and the safety witness (effects outside the reference's
+    own files)."""
     total = len(verdicts)
     judged = [v for v in verdicts if v["executed"]]
     skipped = Counter(v["skip_reason"] for v in verdicts if not v["executed"])
@@ -270,9 +276,11 @@ def summarize(verdicts: list[dict[str, Any]], models: Iterable[str]) -> dict[str
         metrics[model] = {
             "execution_accuracy": ratio(sum(e["match"] for e in entries), len(entries)),
             "execution_accuracy_unordered": ratio(sum(e["match_unordered"] for e in entries), len(entries)),
+            "execution_accuracy_semantic": ratio(sum(e["match_semantic"] for e in entries), len(entries)),
             "coverage": ratio(len(judged), total),
             "executed": len(judged),
             "matches": sum(e["match"] for e in entries),
+            "matches_semantic": sum(e["match_semantic"] for e in entries),
             "skipped": {reason: skipped.get(reason, 0) for reason in SKIP_REASONS},
             "witness_rows": sum(
                 1 for w in witnesses if w["deleted"] or w["created"] or w["modified"] or w["processes_stopped"]

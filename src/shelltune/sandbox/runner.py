@@ -216,6 +216,9 @@ class Sandbox:
     limits: Limits = field(default_factory=Limits)
     env: dict[str, str] = field(default_factory=dict)
     scratch: Path | None = None
+    # A fixture's setup script: `/` and `/etc` of the copy are writable too (new top-level directories,
+    # files under /etc), the host's /usr, /bin, /lib... stay read-only binds as always.
+    setup: bool = False
 
     def __post_init__(self) -> None:
         self.bwrap = find_bwrap()
@@ -283,7 +286,10 @@ class Sandbox:
         try:
             started = kernel_now(self._stamp)  # before the copy: its ctimes and birth times are the run's too
             root = self._run / "root"
-            copied = copy_world(self.world.root, root, uid if self.as_root else None, self.world.writable)
+            trees = (*self.world.writable, "etc") if self.setup else self.world.writable
+            copied = copy_world(self.world.root, root, uid if self.as_root else None, trees)
+            if self.setup:
+                preload_clock(root / "etc")
             result = self._spawn(NUL_REFUSAL if "\0" in command else command, root, uid)
             window = (started, kernel_now(self._stamp))
             # The fake clock starts at the world's clock when the sandbox starts, and nothing in it outlives
@@ -419,7 +425,7 @@ class Sandbox:
         for name in SYSTEM_DIRS:
             if Path("/", name).is_dir():
                 args += ["--ro-bind", f"/{name}", f"/{name}"]
-        args += ["--ro-bind", str(self._etc), "/etc"]
+        args += ["--bind", str(root / "etc"), "/etc"] if self.setup else ["--ro-bind", str(self._etc), "/etc"]
         for name, kind in HOST_ETC:
             host = Path("/etc", name)
             if host.is_dir() if kind == "dir" else host.is_file():
@@ -430,7 +436,8 @@ class Sandbox:
         args += ["--dev", "/dev"]
         for name in world.writable:
             args += ["--bind", str(root / name), f"/{name}"]
-        args += ["--remount-ro", "/", "--remount-ro", "/dev", "--chdir", world.cwd, "--clearenv"]
+        args += [] if self.setup else ["--remount-ro", "/"]
+        args += ["--remount-ro", "/dev", "--chdir", world.cwd, "--clearenv"]
         settings = {**world.env, **self.env, **FAKETIME_SETTINGS, "REPORT_FD": str(report_fd)}
         for key, value in settings.items():
             args += ["--setenv", key, value]
@@ -671,7 +678,8 @@ def escape_char(match: re.Match[str]) -> str:
 
 
 def first_line(text: str) -> str:
-    return printable(next((line.strip() for line in text.splitlines() if line.strip()), ""))[:300]
+    """The first non-blank line (split at newlines only: a carriage return is shown, not obeyed), printable."""
+    return printable(next((line.strip() for line in text.split("\n") if line.strip()), ""))[:300]
 
 
 REPORT_LINE = {
