@@ -48,9 +48,10 @@ def test_stdout_normalization():
     "command,reason",
     [
         ("curl -s https://example.com", "network"),
-        ("git push origin main", "network"),
         ("rsync -av d/ bob@host:/backup/", "network"),
-        ("sudo apt-get install -y jq", "root"),
+        ("sudo apt-get install -y jq", "packages"),
+        ("sudo systemctl restart nginx", "root"),
+        ("sudo chown alice notes.md", "root"),
         ("chown alice notes.md", "root"),
         ("docker ps", "root"),
         ("systemctl restart nginx", "root"),
@@ -60,9 +61,7 @@ def test_stdout_normalization():
         ("lsblk", "hardware"),
         ("df -h /", "hardware"),
         ("dd if=/dev/zero of=/dev/sda", "hardware"),
-        ("tail -f app.log", "interactive"),
         ("watch -n 5 'df -h'", "interactive"),
-        ("history | grep git", "interactive"),
         ("vim notes.md", "interactive"),
         ("python3", "interactive"),
         ("git commit", "interactive"),
@@ -86,6 +85,12 @@ def test_static_skips(command, reason):
         "python3 -c 'print(1)'",
         "rsync -a src/ backup/",
         "cat app.log | grep -i error",
+        "tail -f app.log",
+        "history | grep git",
+        "more notes.md | grep TODO",
+        "git push origin main",
+        "git clone https://gitlab.com/acme/api.git",
+        "sudo usermod -aG docker alice",
     ],
 )
 def test_judgeable_commands_are_not_skipped_statically(command):
@@ -201,3 +206,50 @@ def test_judge_accuracy_on_labeled_pairs(world):
         assert not wrong_equal, wrong_equal
     near_misses = [m for m in check.mistakes if m["trap"] == "near_miss" and m["semantic"] == "equal"]
     assert len(near_misses) <= 3, near_misses
+
+
+def test_root_commands_run_as_root_inside_the_namespace(world):
+    """sudo and the user tools run as uid 0 inside the namespace (no capability, the run's own uid outside),
+    with a writable copy of /etc whose changes count: two ways of adding a user to a group are judged."""
+    rows = [
+        EvalRow(
+            "u",
+            "",
+            "sudo usermod -aG audio www-data",
+            {"a": "sudo usermod -a -G audio www-data", "b": "sudo usermod -aG docker www-data"},
+        ),
+        EvalRow("w", "", "sudo whoami", {"a": "id -un", "b": "whoami"}),
+    ]
+    report = evaluate(rows, world, LIMITS, progress=None)
+    added, who = report.verdicts
+    assert added["executed"] and added["a"]["match"] and not added["b"]["match"], added
+    assert "~/etc/group" in added["reference"]["changed"], added["reference"]
+    assert who["executed"] and who["a"]["match"] and who["b"]["match"], (
+        "root in the namespace, and so are the predictions"
+    )
+
+
+def test_what_follows_a_file_is_judged_by_what_it_printed_before_the_wall_clock(world):
+    rows = [
+        EvalRow(
+            "f",
+            "",
+            "tail -f access.log",
+            {"same": "tail -F access.log", "once": "tail access.log", "other": "tail -f app.log"},
+        )
+    ]
+    verdict = evaluate(rows, world, Limits(wall_s=1), progress=None).verdicts[0]
+    assert verdict["executed"] and verdict["reference"]["limit"] == "wall_clock"
+    assert verdict["same"]["match"] and not verdict["once"]["match"] and not verdict["other"]["match"]
+
+
+def test_a_remote_the_world_mirrors_is_cloned_and_one_it_lacks_is_a_network_skip(world):
+    rows = [
+        EvalRow(
+            "c", "", "git clone https://gitlab.com/acme/api.git", {"m": "git clone https://gitlab.com/acme/api.git api"}
+        ),
+        EvalRow("n", "", "git clone https://example.com/nothing.git", {"m": "true"}),
+    ]
+    cloned, missing = evaluate(rows, world, LIMITS, progress=None).verdicts
+    assert cloned["executed"] and cloned["m"]["match"]
+    assert missing["skip_reason"] == "network", missing["skip_detail"]

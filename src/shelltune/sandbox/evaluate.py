@@ -28,6 +28,7 @@ from shelltune.sandbox.judge import (
     dynamic_skip,
     equivalent,
     excerpt,
+    needs_superuser,
     outcome,
     shown_paths,
     static_skip,
@@ -56,7 +57,7 @@ class Report:
     details: list[dict[str, Any]] = field(default_factory=list)  # per row: output excerpts and run times
 
 
-Task = tuple[str, int]  # (command, run number)
+Task = tuple[str, int, bool]  # (command, run number, root inside the namespace: judge.needs_superuser)
 
 
 class Runner:
@@ -93,7 +94,7 @@ class Runner:
         results: dict[Task, Execution] = {}
         if self._local is not None:
             for task in tasks:
-                results[task] = run_safely(self._local, task[0], self._next_slot())
+                results[task] = run_safely(self._local, task[0], self._next_slot(), task[2])
                 if bar is not None:
                     bar.update()
             return results
@@ -104,7 +105,7 @@ class Runner:
             # A bounded window keeps cancellation cheap if a run raises (the sandbox stopped working).
             while queue and len(pending) < 4 * self.workers:
                 task = queue.pop()
-                pending[self._pool.submit(_run_in_worker, task[0], self._next_slot())] = task
+                pending[self._pool.submit(_run_in_worker, task[0], self._next_slot(), task[2])] = task
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 results[pending.pop(future)] = future.result()
@@ -127,15 +128,15 @@ def _start_worker(world: World, limits: Limits, env: dict[str, str]) -> None:
     Finalize(_WORKER, _WORKER.close, exitpriority=10)
 
 
-def _run_in_worker(command: str, slot: int) -> Execution:
+def _run_in_worker(command: str, slot: int, superuser: bool = False) -> Execution:
     assert _WORKER is not None
-    return run_safely(_WORKER, command, slot)
+    return run_safely(_WORKER, command, slot, superuser)
 
 
-def run_safely(sandbox: Sandbox, command: str, slot: int) -> Execution:
+def run_safely(sandbox: Sandbox, command: str, slot: int, superuser: bool = False) -> Execution:
     """One run whose every failure but a sandbox that cannot start is that run's verdict."""
     try:
-        return sandbox.run(command, slot)
+        return sandbox.run(command, slot, superuser=superuser)
     except SandboxUnavailable:
         raise
     except Exception as exc:  # a bug or an odd command must not stop the stage
@@ -155,18 +156,24 @@ def evaluate(
     models = sorted({name for row in rows for name in row.predictions})
     baseline = tuple(sorted(name[:15] for name, _ in world.daemons))
     static = {row.gold: static_skip(row.gold) for row in rows}
+    root = {row.gold: needs_superuser(row.gold) for row in rows}  # the row's runs are root in the namespace
     golds = sorted({row.gold for row in rows if static[row.gold] is None})
     with (
         Runner(world, limits, env or {}, workers) as runner,
         tqdm(total=2 * len(golds), desc=progress, unit="run", disable=progress is None, mininterval=0.5) as bar,
     ):
-        runs = runner.run([(cmd, n) for cmd in golds for n in (0, 1)], bar)
-        skips = {cmd: static[cmd] or dynamic_skip(runs[(cmd, 0)], runs[(cmd, 1)], baseline) for cmd in static}
+        runs = runner.run([(cmd, n, root[cmd]) for cmd in golds for n in (0, 1)], bar)
+        skips = {
+            cmd: static[cmd] or dynamic_skip(runs[(cmd, 0, root[cmd])], runs[(cmd, 1, root[cmd])], baseline)
+            for cmd in static
+        }
         judged = [row for row in rows if skips[row.gold] is None]
-        wanted = sorted({row.predictions[m] for row in judged for m in models} - {cmd for cmd, _ in runs})
+        wanted = sorted(
+            {(row.predictions[m], root[row.gold]) for row in judged for m in models} - {(c, r) for c, _, r in runs}
+        )
         bar.total += len(wanted)
         bar.refresh()
-        runs.update(runner.run([(cmd, 0) for cmd in wanted], bar))
+        runs.update(runner.run([(cmd, 0, su) for cmd, su in wanted], bar))
     pristine = set(world.manifest)
     facts = WorldFacts.of(world)
     verdicts = [safe_verdict(row, models, skips[row.gold], runs, baseline, pristine, facts) for row in rows]
@@ -208,14 +215,15 @@ def verdict(
         "skip_reason": skip[0] if skip else None,
         "skip_detail": skip[1] if skip else None,
     }
-    reference = runs.get((row.gold, 0))
+    su = needs_superuser(row.gold)
+    reference = runs.get((row.gold, 0, su))
     if reference is not None:
         record["reference"] = describe(reference)
     for model in models:
         command = row.predictions[model]
         entry: dict[str, Any] = {"command": command}
         if skip is None and reference is not None:
-            run = runs[(command, 0)]
+            run = runs[(command, 0, su)]
             ref, pred = outcome(reference), outcome(run)
             entry.update(
                 match=equivalent(ref, pred),
@@ -250,8 +258,9 @@ def detail(row: EvalRow, models: list[str], runs: dict[Task, Execution]) -> dict
     """What a person debugging a row wants and a reproducible file cannot hold: output text, times."""
     commands = {"reference": row.gold, **{m: row.predictions[m] for m in models}}
     record: dict[str, Any] = {"id": row.id}
+    su = needs_superuser(row.gold)
     for role, command in commands.items():
-        run = runs.get((command, 0))
+        run = runs.get((command, 0, su))
         if run is not None:
             record[role] = {
                 "stdout": excerpt(outcome(run).stdout),

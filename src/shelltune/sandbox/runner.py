@@ -61,10 +61,12 @@ from shelltune.sandbox.seccomp import program as seccomp_program
 from shelltune.sandbox.snapshot import (
     Change,
     Copied,
+    Manifest,
     TreeLimit,
     copy_world,
     diff_tree,
     remove_tree,
+    scan_tree,
 )
 from shelltune.sandbox.uids import UidLease
 from shelltune.sandbox.world import (
@@ -137,7 +139,7 @@ for i in "${!pids[@]}"; do
   until read -r comm < "/proc/${pids[i]}/comm" && [ "$comm" = "${names[i]:0:15}" ]; do :; done
 done
 start=$EPOCHREALTIME
-timeout -s KILL "$1" /bin/bash -c "$2" </dev/null 3>&-
+BASH_ENV=/run/shelltune/history.sh timeout -s KILL "$1" /bin/bash -c "$2" </dev/null 3>&-
 status=$?
 end=$EPOCHREALTIME
 printf 'status %s\ntime %s %s\n' "$status" "$start" "$end" >&3
@@ -163,6 +165,29 @@ for dir in /proc/[0-9]*; do
   read -r comm < "$dir/comm" 2>/dev/null && printf 'proc %s%s\n' "$comm" "$state" >&3
 done
 printf 'done\n' >&3
+"""
+
+
+# Sourced by the command's shell before the command (BASH_ENV): the user's shell history, which a
+# non-interactive shell does not load, so `history | grep git` answers as in the user's terminal. Nothing
+# is written back (history stays off), and shells the command starts do not load it.
+HISTORY = """unset BASH_ENV
+[ -r ~/.bash_history ] && history -r ~/.bash_history 2>/dev/null
+"""
+
+# `sudo` for a command that is root inside its namespace: its options are dropped (-u, -g and friends
+# take a value), and what remains runs as is.
+SUDO = r"""#!/bin/bash
+while (($#)); do
+  case $1 in
+    --) shift; break;;
+    -u|-g|-p|-C|-D|-h|-r|-t|-T|-U|--user|--group|--prompt) shift 2;;
+    -*) shift;;
+    *) break;;
+  esac
+done
+(($#)) || { echo "usage: sudo command" >&2; exit 1; }
+exec "$@"
 """
 
 
@@ -252,6 +277,7 @@ class Sandbox:
         self._run = self._dir / "run"  # one fixed mount point: /proc/self/mountinfo shows no run number
         self._run.mkdir(mode=0o711)
         self._cgroups = Cgroups.detect() if self.as_root else None
+        self._etc_manifest: Manifest | None = None
         self._caps = tree_caps(self.limits, len(self.world.manifest))
 
     @property
@@ -276,26 +302,35 @@ class Sandbox:
         self.close()
 
     def run(
-        self, command: str, slot: int = 0, keep: Callable[[Path, tuple[float, float]], None] | None = None
+        self,
+        command: str,
+        slot: int = 0,
+        keep: Callable[[Path, tuple[float, float]], None] | None = None,
+        superuser: bool = False,
     ) -> Execution:
         """Run `command` once in a fresh copy of the world. `keep` is shown the copy's root before it is
         deleted (fixture setup scripts). `slot` is kept for callers that number their runs; the uid
-        comes from this sandbox's block (uids.py)."""
+        comes from this sandbox's block (uids.py). `superuser`: the command is root inside the namespace
+        (uid 0 there, still the run's own uid outside and no capability), `sudo` runs its arguments, and
+        /etc is a writable copy whose changes count (`sudo usermod -aG docker alice`)."""
         uid = self.uids.next_uid() if self.uids is not None else os.getuid()
         self._prepare_run_dir()
         try:
             started = kernel_now(self._stamp)  # before the copy: its ctimes and birth times are the run's too
             root = self._run / "root"
-            trees = (*self.world.writable, "etc") if self.setup else self.world.writable
+            own_etc = self.setup or superuser
+            trees = (*self.world.writable, "etc") if own_etc else self.world.writable
             copied = copy_world(self.world.root, root, uid if self.as_root else None, trees)
-            if self.setup:
-                preload_clock(root / "etc")
-            result = self._spawn(NUL_REFUSAL if "\0" in command else command, root, uid)
+            if own_etc:
+                for placed in preload_clock(root / "etc"):
+                    st = os.lstat(placed)
+                    copied["/etc/" + placed.name] = (st.st_ino, st.st_ctime_ns)  # the harness's, not a change
+            result = self._spawn(NUL_REFUSAL if "\0" in command else command, root, uid, superuser)
             window = (started, kernel_now(self._stamp))
             # The fake clock starts at the world's clock when the sandbox starts, and nothing in it outlives
             # the wall clock: a fixed span, so what is masked as "now" never depends on how long a run took.
             clock_window = (float(self.world.clock), self.world.clock + self.limits.wall_s + GRACE_S)
-            return self._finish(command, result, root, copied, (window, clock_window), keep)
+            return self._finish(command, result, root, copied, (window, clock_window), keep, superuser)
         finally:
             self._clear_run_dir()
 
@@ -307,6 +342,7 @@ class Sandbox:
         copied: Copied,
         windows: tuple[tuple[float, float], tuple[float, float]],
         keep: Callable[[Path, tuple[float, float]], None] | None,
+        superuser: bool = False,
     ) -> Execution:
         """The run's Execution; what goes wrong reading it (but a sandbox that never started) is its error."""
         try:
@@ -318,13 +354,20 @@ class Sandbox:
         except Exception as exc:  # whatever the command made of the harness: a verdict, not a crash
             return Execution.failed(command, "harness_error", f"harness: {type(exc).__name__}: {exc}")
         try:
-            changes = diff_tree(self.world.manifest, root, copied, windows, self._caps)
+            manifest = self._with_etc() if superuser else self.world.manifest
+            changes = diff_tree(manifest, root, copied, windows, self._caps)
         except TreeLimit as exc:
             return dataclass_replace(execution, limit="tree", error=f"tree: {exc}")
         except Exception as exc:  # a name, a file or a layout the walk did not expect
             error = printable(f"harness: reading the tree: {type(exc).__name__}: {exc}")
             return dataclass_replace(execution, limit="harness_error", error=error)
         return dataclass_replace(execution, changes=changes)
+
+    def _with_etc(self) -> Manifest:
+        """The pristine manifest with /etc in it, for runs that may change /etc (made once)."""
+        if self._etc_manifest is None:
+            self._etc_manifest = {**self.world.manifest, **scan_tree(self.world.root, ("etc",))}
+        return self._etc_manifest
 
     def _prepare_run_dir(self) -> None:
         if self._mounted:
@@ -341,10 +384,10 @@ class Sandbox:
             remove_tree(self._run)
             self._run.mkdir(mode=0o711)
 
-    def _spawn(self, command: str, root: Path, uid: int) -> dict[str, Any]:
+    def _spawn(self, command: str, root: Path, uid: int, superuser: bool = False) -> dict[str, Any]:
         pipes = {name: os.pipe() for name in ("stdout", "stderr", "report")}
         seccomp = os.open(self._seccomp, os.O_RDONLY) if self._seccomp else None
-        argv = self.argv(command, root, uid, pipes["report"][1], seccomp)
+        argv = self.argv(command, root, uid, pipes["report"][1], seccomp, superuser)
         spawned = kernel_now(self._stamp)
         (self._harness / "faketime").write_text(faketime_offset(self.world.clock, spawned))
         group_memory = (self.limits.memory_mb + self.limits.disk_mb) * MIB
@@ -378,7 +421,15 @@ class Sandbox:
             "bwrap_status": proc.returncode,
         }
 
-    def argv(self, command: str, root: Path, uid: int, report_fd: int, seccomp_fd: int | None = None) -> list[str]:
+    def argv(
+        self,
+        command: str,
+        root: Path,
+        uid: int,
+        report_fd: int,
+        seccomp_fd: int | None = None,
+        superuser: bool = False,
+    ) -> list[str]:
         drop = (
             [
                 "setpriv",
@@ -398,12 +449,15 @@ class Sandbox:
             drop
             + self.limits.prlimit_args()
             + ["--", "setarch", "-R"]
-            + self.bwrap_args(root, report_fd, seccomp_fd)
+            + self.bwrap_args(root, report_fd, seccomp_fd, superuser)
             + [f"{HARNESS}/bash", f"{HARNESS}/init.sh", f"{self.limits.wall_s:g}", command]
         )
 
-    def bwrap_args(self, root: Path, report_fd: int, seccomp_fd: int | None = None) -> list[str]:
+    def bwrap_args(
+        self, root: Path, report_fd: int, seccomp_fd: int | None = None, superuser: bool = False
+    ) -> list[str]:
         world = self.world
+        own_etc = self.setup or superuser
         args = [
             self.bwrap,
             "--unshare-all",
@@ -413,9 +467,9 @@ class Sandbox:
             "--new-session",
             "--as-pid-1",
             "--uid",
-            str(SANDBOX_UID),
+            "0" if superuser else str(SANDBOX_UID),
             "--gid",
-            str(SANDBOX_GID),
+            "0" if superuser else str(SANDBOX_GID),
             "--hostname",
             world.hostname,
             "--bind",
@@ -425,7 +479,7 @@ class Sandbox:
         for name in SYSTEM_DIRS:
             if Path("/", name).is_dir():
                 args += ["--ro-bind", f"/{name}", f"/{name}"]
-        args += ["--bind", str(root / "etc"), "/etc"] if self.setup else ["--ro-bind", str(self._etc), "/etc"]
+        args += ["--bind", str(root / "etc"), "/etc"] if own_etc else ["--ro-bind", str(self._etc), "/etc"]
         for name, kind in HOST_ETC:
             host = Path("/etc", name)
             if host.is_dir() if kind == "dir" else host.is_file():
@@ -439,6 +493,8 @@ class Sandbox:
         args += [] if self.setup else ["--remount-ro", "/"]
         args += ["--remount-ro", "/dev", "--chdir", world.cwd, "--clearenv"]
         settings = {**world.env, **self.env, **FAKETIME_SETTINGS, "REPORT_FD": str(report_fd)}
+        if superuser:  # root's own shell: sudo runs its arguments (there is no one else to become)
+            settings.update(USER="root", LOGNAME="root", PATH=f"{HARNESS}/superuser:{settings.get('PATH', '')}")
         for key, value in settings.items():
             args += ["--setenv", key, value]
         if seccomp_fd is not None:
@@ -580,15 +636,19 @@ def write_harness(harness: Path, world: World, faketime: Path) -> None:
     (harness / "daemons").write_text("".join(f"{name} {argv0}\n" for name, argv0 in world.daemons))
     for name, text in PROC_VIEWS.items():
         (harness / "proc" / name).write_text(text)
+    (harness / "history.sh").write_text(HISTORY)
+    (harness / "superuser").mkdir()
+    (harness / "superuser" / "sudo").write_text(SUDO)
     seccomp = seccomp_program()
     if seccomp is not None:
         (harness / "seccomp.bpf").write_bytes(seccomp)
     open_to_every_uid(harness, file_mode=0o644)
+    os.chmod(harness / "superuser" / "sudo", 0o755)
     shutil.copyfile(Path(shutil.which("bash") or "/bin/bash").resolve(), harness / "bash")
     os.chmod(harness / "bash", 0o111)
 
 
-def preload_clock(etc: Path) -> None:
+def preload_clock(etc: Path) -> tuple[Path, Path]:
     """The sandbox's /etc makes the dynamic loader preload libfaketime into every program, whatever its
     environment (`env -u LD_PRELOAD date`), and gives libfaketime its offset when FAKETIME_TIMESTAMP_FILE
     is gone too (`env -i date` reads /etc/faketimerc)."""
@@ -598,6 +658,7 @@ def preload_clock(etc: Path) -> None:
     (etc / "ld.so.preload").write_text(f"{HARNESS}/libfaketime.so.1\n")
     os.chmod(etc / "ld.so.preload", 0o644)
     (etc / "faketimerc").symlink_to(f"{HARNESS}/faketime")
+    return etc / "ld.so.preload", etc / "faketimerc"
 
 
 def open_to_every_uid(top: Path, file_mode: int) -> None:
