@@ -288,6 +288,29 @@ def git_index_entries(data: bytes) -> bytes | None:
     return b"".join(parts)
 
 
+def trusted_walk(root: str, subtrees: tuple[str, ...]) -> Iterator[tuple[str, os.stat_result]]:
+    """(relative path, lstat) of each entry of a tree nobody untrusted wrote (the pristine world), parents
+    first: by path, with scandir's stat, about three times cheaper per entry than `walk`."""
+    for top in subtrees:
+        start = os.path.join(root, top)
+        try:
+            st = os.lstat(start)
+        except FileNotFoundError:
+            continue
+        yield top, st
+        stack = [(top, start)] if stat.S_ISDIR(st.st_mode) else []
+        while stack:
+            rel_dir, full_dir = stack.pop()
+            with os.scandir(full_dir) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+            for item in entries:
+                rel = f"{rel_dir}/{item.name}"
+                st = item.stat(follow_symlinks=False)
+                yield rel, st
+                if stat.S_ISDIR(st.st_mode):
+                    stack.append((rel, item.path))
+
+
 def copy_world(src: Path, dst: Path, uid: int | None, writable: tuple[str, ...]) -> Copied:
     """Copy src into dst: the writable subtrees in full, every other top-level directory as an empty
     mount point. Modes and times are kept; with `uid` everything is handed to that uid."""
@@ -299,9 +322,7 @@ def copy_world(src: Path, dst: Path, uid: int | None, writable: tuple[str, ...])
         if name not in writable and stat.S_ISDIR(st.st_mode):
             os.mkdir(os.path.join(dst, name))
             dirs.append((name, st))
-    budget = Budget(PRISTINE)
-    for walked in walk(str(src), writable, budget):
-        rel, st = walked.rel, walked.st
+    for rel, st in trusted_walk(str(src), writable):
         target = os.path.join(dst, rel)
         kind = stat.S_IFMT(st.st_mode)
         if kind == stat.S_IFDIR:
