@@ -17,7 +17,8 @@ from pathlib import Path
 
 from shelltune.errors import ShelltuneError
 
-UID_BASE = 3_000_000  # far above real and subordinate (subuid) ids
+UID_BASE = 3_100_000  # far above real and subordinate (subuid) ids, and above the range of per-slot uids
+# (3,000,000 + slot) that code before the lock used, in case it still runs beside this on one host
 BLOCK = 1024
 BLOCKS = 96  # uids UID_BASE .. UID_BASE + BLOCKS * BLOCK
 LOCK_DIRS = ("/run/lock", "/var/lock", "/tmp")
