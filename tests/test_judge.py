@@ -195,7 +195,9 @@ def test_judge_accuracy_on_labeled_pairs(world):
     check = check_judge(load_pairs(PAIRS), world, workers=2)
     print(check.summary())
     assert check.accuracy >= 0.65, check.summary()
-    assert check.confusion["false_positive"] <= 8, [m for m in check.mistakes if m["judge"] == "equal"]
+    # the strict judge's false matches: new files' mtimes (4: cp -p, cp -a, touch -d), the fixture-blind
+    # pairs (4) and `sudo rm f` vs `rm f`, both run as root in the namespace now (labeled when root was skipped)
+    assert check.confusion["false_positive"] <= 9, [m for m in check.mistakes if m["judge"] == "equal"]
     semantic = check.scores["semantic"]
     assert semantic["all"]["accuracy"] >= 0.95, check.summary()
     assert semantic["holdout"]["recall"] >= 0.85 and semantic["holdout"]["specificity"] >= 0.95, check.summary()
