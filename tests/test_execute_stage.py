@@ -30,6 +30,7 @@ def project(root: Path, repo_params_raw: dict[str, Any], rows=ROWS) -> tuple[dic
     raw["paths"].update(processed=str(root / "processed"), reports=str(root / "reports"))
     raw["execute"]["workers"] = 2
     raw["validate"]["extra_sets"] = []  # the test set only (extra sets: their own test below)
+    raw["execute"]["judge_pairs"] = None
     write_jsonl(
         _dir(root / "processed") / "test.jsonl",
         [{"id": f"t{i}", "instruction": r[0], "command": r[1], "source": "t"} for i, r in enumerate(rows)],
@@ -57,11 +58,12 @@ def test_stage_writes_metrics_and_verdicts(tmp_path, repo_params_raw):
     assert result.returncode == 0, result.stderr
     reports = Path(raw["paths"]["reports"])
     metrics = json.loads((reports / "execute.json").read_text())
-    assert metrics["rows"] == 6 and metrics["extra"] == {}
+    assert metrics["rows"] == 6 and metrics["extra"] == {} and metrics["judge"] is None
     for model in ("base", "tuned"):
         assert {
             "execution_accuracy",
             "execution_accuracy_unordered",
+            "execution_accuracy_semantic",
             "coverage",
             "executed",
             "skipped",
@@ -82,6 +84,38 @@ def test_stage_writes_metrics_and_verdicts(tmp_path, repo_params_raw):
     runtime = json.loads((reports / "runtime" / "execute.json").read_text())
     assert runtime["test"]["runs"] >= 8
     assert "execution_accuracy" in result.stdout
+
+
+def test_the_stage_measures_both_judges_on_labeled_pairs(tmp_path, repo_params_raw):
+    """execute.json's `judge`: strict and semantic accuracy, recall and specificity on the labeled pairs,
+    over all of them and per part, in the stage's own world."""
+    raw, params_file = project(tmp_path, repo_params_raw, rows=ROWS[:2])
+    labeled = [
+        {"reference": "ls docs", "prediction": "ls -l docs", "equivalent": True, "split": "calibration"},
+        {
+            "reference": "sha256sum names.txt",
+            "prediction": "openssl dgst -sha256 names.txt",
+            "equivalent": True,
+            "split": "holdout",
+        },
+        {"reference": "ls docs", "prediction": "ls -l src", "equivalent": False, "split": "holdout"},
+        {
+            "reference": "cp -p names.txt n.txt",
+            "prediction": "cp names.txt n.txt",
+            "equivalent": False,
+            "split": "calibration",
+        },
+    ]
+    raw["execute"]["judge_pairs"] = str(write_jsonl(tmp_path / "pairs.jsonl", labeled))
+    params_file.write_text(yaml.safe_dump(raw, sort_keys=False))
+    result = run_module("shelltune.stages.execute", "--params", str(params_file))
+    assert result.returncode == 0, result.stderr
+    judge = json.loads((tmp_path / "reports" / "execute.json").read_text())["judge"]
+    assert judge["pairs"] == 4 and set(judge) == {"pairs", "strict", "semantic"}
+    assert set(judge["semantic"]) == {"all", "calibration", "holdout"}
+    assert judge["semantic"]["all"] == {"pairs": 4, "accuracy": 1.0, "recall": 1.0, "specificity": 1.0}
+    assert judge["strict"]["all"]["recall"] == 0.0 and judge["strict"]["all"]["specificity"] == 0.5
+    assert "semantic" in result.stdout
 
 
 def test_results_interface_reads_the_committed_outputs():

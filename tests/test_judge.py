@@ -48,9 +48,10 @@ def test_stdout_normalization():
     "command,reason",
     [
         ("curl -s https://example.com", "network"),
-        ("git push origin main", "network"),
         ("rsync -av d/ bob@host:/backup/", "network"),
-        ("sudo apt-get install -y jq", "root"),
+        ("sudo apt-get install -y jq", "packages"),
+        ("sudo systemctl restart nginx", "root"),
+        ("sudo chown alice notes.md", "root"),
         ("chown alice notes.md", "root"),
         ("docker ps", "root"),
         ("systemctl restart nginx", "root"),
@@ -60,9 +61,7 @@ def test_stdout_normalization():
         ("lsblk", "hardware"),
         ("df -h /", "hardware"),
         ("dd if=/dev/zero of=/dev/sda", "hardware"),
-        ("tail -f app.log", "interactive"),
         ("watch -n 5 'df -h'", "interactive"),
-        ("history | grep git", "interactive"),
         ("vim notes.md", "interactive"),
         ("python3", "interactive"),
         ("git commit", "interactive"),
@@ -86,6 +85,12 @@ def test_static_skips(command, reason):
         "python3 -c 'print(1)'",
         "rsync -a src/ backup/",
         "cat app.log | grep -i error",
+        "tail -f app.log",
+        "history | grep git",
+        "more notes.md | grep TODO",
+        "git push origin main",
+        "git clone https://gitlab.com/acme/api.git",
+        "sudo usermod -aG docker alice",
     ],
 )
 def test_judgeable_commands_are_not_skipped_statically(command):
@@ -162,19 +167,91 @@ def test_the_witness_sees_effects_outside_the_task(world):
 def test_pairs_file_is_balanced_and_covers_the_traps():
     pairs = load_pairs(PAIRS)
     labels = Counter(p["equivalent"] for p in pairs)
-    assert len(pairs) >= 200 and abs(labels[True] - labels[False]) <= 0.05 * len(pairs)
-    traps = {p["trap"] for p in pairs}
-    assert {"format", "date", "pid", "no_effect", "both_fail", "order", "mtime", "destructive"} <= traps
+    assert len(pairs) >= 600 and abs(labels[True] - labels[False]) <= 0.05 * len(pairs)
+    traps = Counter(p["trap"] for p in pairs)
+    assert {"format", "date", "pid", "no_effect", "both_fail", "order", "mtime", "destructive"} <= set(traps)
+    assert traps["format"] >= 200 and traps["near_miss"] >= 200, traps
     assert len({(p["reference"], p["prediction"]) for p in pairs}) == len(pairs)
+
+
+def test_pairs_hold_out_whole_kinds():
+    """A held-out part, split before calibrating: whole kinds of pairs (the new ones) are never seen in
+    calibration, so the held-out figure says how the judge does on kinds it was not tuned on."""
+    pairs = load_pairs(PAIRS)
+    splits = {p["split"] for p in pairs}
+    assert splits == {"calibration", "holdout"}
+    kinds = {(p["kind"], p["split"]) for p in pairs if p["kind"] not in {p2["trap"] for p2 in pairs}}
+    assert len({kind for kind, _ in kinds}) == len(kinds), "a kind is in both parts"
+    held = [p for p in pairs if p["split"] == "holdout"]
+    assert len(held) >= 0.25 * len(pairs) and {True, False} <= {p["equivalent"] for p in held}
 
 
 @pytest.mark.slow
 def test_judge_accuracy_on_labeled_pairs(world):
-    """The measured figure (docs/execution.md: 0.926 strict with seed 42) must not regress below 0.9."""
+    """Both judges on the grown set (742 pairs, seed 42; docs/execution.md has the figures). The strict one:
+    0.668, its misses nearly all presentation variants. The semantic one must reach recall 0.85 at
+    specificity 0.95 on the held-out kinds, which it was never tuned on, and never call a near miss, a
+    file-effect, date, both-failing, no-effect or destructive pair equal beyond the fixture-blind ones."""
     check = check_judge(load_pairs(PAIRS), world, workers=2)
     print(check.summary())
-    assert check.accuracy >= 0.90, check.summary()
-    assert check.confusion["false_positive"] <= 6, [m for m in check.mistakes if m["judge"] == "equal"]
-    for trap in ("both_fail", "no_effect", "destructive", "near_miss", "date", "files"):
-        wrong_equal = [m for m in check.mistakes if m["trap"] == trap and m["judge"] == "equal"]
+    assert check.accuracy >= 0.65, check.summary()
+    # the strict judge's false matches: new files' mtimes (4: cp -p, cp -a, touch -d), the fixture-blind
+    # pairs (4) and `sudo rm f` vs `rm f`, both run as root in the namespace now (labeled when root was skipped)
+    assert check.confusion["false_positive"] <= 9, [m for m in check.mistakes if m["judge"] == "equal"]
+    semantic = check.scores["semantic"]
+    assert semantic["all"]["accuracy"] >= 0.95, check.summary()
+    assert semantic["holdout"]["recall"] >= 0.85 and semantic["holdout"]["specificity"] >= 0.95, check.summary()
+    for trap in ("both_fail", "no_effect", "destructive", "files", "date"):
+        wrong_equal = [
+            m for m in check.mistakes if m["trap"] == trap and m["semantic"] == "equal" and not m["equivalent"]
+        ]
         assert not wrong_equal, wrong_equal
+    near_misses = [m for m in check.mistakes if m["trap"] == "near_miss" and m["semantic"] == "equal"]
+    assert len(near_misses) <= 3, near_misses
+
+
+def test_root_commands_run_as_root_inside_the_namespace(world):
+    """sudo and the user tools run as uid 0 inside the namespace (no capability, the run's own uid outside),
+    with a writable copy of /etc whose changes count: two ways of adding a user to a group are judged."""
+    rows = [
+        EvalRow(
+            "u",
+            "",
+            "sudo usermod -aG audio www-data",
+            {"a": "sudo usermod -a -G audio www-data", "b": "sudo usermod -aG docker www-data"},
+        ),
+        EvalRow("w", "", "sudo whoami", {"a": "id -un", "b": "whoami"}),
+    ]
+    report = evaluate(rows, world, LIMITS, progress=None)
+    added, who = report.verdicts
+    assert added["executed"] and added["a"]["match"] and not added["b"]["match"], added
+    assert "~/etc/group" in added["reference"]["changed"], added["reference"]
+    assert who["executed"] and who["a"]["match"] and who["b"]["match"], (
+        "root in the namespace, and so are the predictions"
+    )
+
+
+def test_what_follows_a_file_is_judged_by_what_it_printed_before_the_wall_clock(world):
+    rows = [
+        EvalRow(
+            "f",
+            "",
+            "tail -f access.log",
+            {"same": "tail -F access.log", "once": "tail access.log", "other": "tail -f app.log"},
+        )
+    ]
+    verdict = evaluate(rows, world, Limits(wall_s=1), progress=None).verdicts[0]
+    assert verdict["executed"] and verdict["reference"]["limit"] == "wall_clock"
+    assert verdict["same"]["match"] and not verdict["once"]["match"] and not verdict["other"]["match"]
+
+
+def test_a_remote_the_world_mirrors_is_cloned_and_one_it_lacks_is_a_network_skip(world):
+    rows = [
+        EvalRow(
+            "c", "", "git clone https://gitlab.com/acme/api.git", {"m": "git clone https://gitlab.com/acme/api.git api"}
+        ),
+        EvalRow("n", "", "git clone https://example.com/nothing.git", {"m": "true"}),
+    ]
+    cloned, missing = evaluate(rows, world, LIMITS, progress=None).verdicts
+    assert cloned["executed"] and cloned["m"]["match"]
+    assert missing["skip_reason"] == "network", missing["skip_detail"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -27,13 +28,12 @@ from shelltune.sandbox.judge import equivalent, outcome
 from shelltune.sandbox.limits import Limits
 from shelltune.sandbox.runner import (
     GRACE_S,
-    UID_BASE,
-    UID_POOL,
     Execution,
     Sandbox,
     SandboxUnavailable,
 )
 from shelltune.sandbox.snapshot import scan_tree
+from shelltune.sandbox.uids import is_sandbox_uid
 from shelltune.sandbox.world import WRITABLE, World
 
 from conftest import CLOCK
@@ -124,7 +124,7 @@ def sandbox_processes() -> list[int]:
         except OSError:
             continue
         uid = int(next(line for line in text.splitlines() if line.startswith("Uid:")).split()[1])
-        if UID_BASE <= uid < UID_BASE + UID_POOL:
+        if is_sandbox_uid(uid):
             found.append(int(status.parent.name))
     return found
 
@@ -353,3 +353,230 @@ def limit_cases() -> list[tuple[str, Callable[[Execution], bool]]]:
 @pytest.mark.parametrize("command,check", limit_cases(), ids=[c for c, _ in limit_cases()])
 def test_limits_are_in_force(sandbox, host, command, check):
     assert check(contained(sandbox, host, command))
+
+
+# --- issue 24: what a command leaves behind, the report, the limits, the host state it sees ---------------
+# Each case failed on the code before (crash, stall, forged match or leak), through this same path.
+
+
+def test_a_name_that_is_not_utf8_is_recorded_losslessly(world, sandbox, host):
+    """`touch $'\\xff'` crashed the stage (UnicodeEncodeError writing the verdicts)."""
+    from shelltune.sandbox.evaluate import EvalRow, evaluate
+
+    run = contained(sandbox, host, "touch $'\\xff' $'a\\nb' $'\\x1b[31mred'")
+    names = {path.rsplit("/", 1)[1] for path in run.changes}
+    assert names == {"\udcff", "a\nb", "\x1b[31mred"}
+    report = evaluate([EvalRow("r", "", "ls docs", {"m": "touch $'\\xff' $'\\x1b[2J'"})], world, LIMITS, progress=None)
+    line = json.dumps(report.verdicts[0], ensure_ascii=False)
+    assert "$'\\\\xff'" in line and "\x1b" not in line, line
+    shown = report.verdicts[0]["m"]["witness"]["created"]
+    assert shown == ["$'/home/user/project/\\x1b[2J'", "$'/home/user/project/\\xff'"], shown
+
+
+def test_a_path_longer_than_path_max_is_read(sandbox, host):
+    """20 nested directories of 250-character names: ENAMETOOLONG in the diff before."""
+    name = "x" * 250
+    run = contained(sandbox, host, f"for i in $(seq 20); do mkdir {name} && cd {name}; done; echo deep > f")
+    deepest = max(run.changes, key=len)
+    assert run.error is None and len(deepest) > 5000 and deepest.endswith("/f")
+
+
+def test_a_tree_deeper_than_the_cap_is_a_tree_limit_not_a_crash(sandbox, host):
+    """1,500 levels: RecursionError deleting the copy before."""
+    run = contained(sandbox, host, "mkdir -p $(printf 'd/%.0s' {1..1500}) && echo made")
+    assert run.stdout == b"made\n" and run.limit == "tree" and "deeper than" in run.error
+    assert not equivalent(outcome(run), outcome(run)), "an unread tree matches nothing"
+
+
+def test_many_sparse_files_cost_the_host_little(sandbox, host):
+    """1,500 sparse 64 MiB files took the diff 226 s: holes are skipped, not read."""
+    started = time.monotonic()
+    run = contained(sandbox, host, "truncate -s 16M s{1..1500}.img && echo ok")
+    assert run.status == 0 and len(run.changes) == 1500 and run.error is None
+    assert time.monotonic() - started < 30
+    digests = {change.digest for change in run.changes.values()}
+    assert len(digests) == 1, "equal content, equal digest"
+
+
+def test_crafted_git_files_are_not_parsed_past_a_size(world, host):
+    """Twenty 64 MiB `.git/index` files took 56 s; a 66 MiB reflog took 3.15 GB in the host process."""
+    import resource
+
+    roomy = dataclasses.replace(LIMITS, file_size_mb=96, disk_mb=256)
+    index = "printf 'DIRC\\0\\0\\0\\2\\x7f\\xff\\xff\\xff' > $d/.git/index && truncate -s 64M $d/.git/index"
+    reflog = "yes '0000000000000000000000000000000000000000 1111111111111111111111111111111111111111 x' | head -c 66M"
+    command = f"for i in $(seq 20); do d=r$i; mkdir -p $d/.git; {index}; done; {reflog} > .git/logs/HEAD; echo ok"
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.monotonic()
+    with Sandbox(world, roomy) as big:
+        run = contained(big, host, command)
+    assert run.status == 0 and run.error is None, (run.stderr[-300:], run.error)
+    assert "/home/user/project/.git/logs/HEAD" in run.changes
+    assert time.monotonic() - started < 30
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024, "KiB: host memory stays bounded"
+
+
+def test_many_files_stop_at_the_inode_cap_and_the_witness_stays_short(world, host):
+    """302,000 empty files gave a 9.25 MB verdict row: the copy's file system runs out of inodes, the
+    witness lists a bounded number of paths and counts the rest."""
+    from shelltune.sandbox.evaluate import EvalRow, evaluate
+
+    few = dataclasses.replace(LIMITS, tree_entries=3000)
+    command = "mkdir m && cd m && for i in $(seq 40); do touch f$i-{1..200} 2>/dev/null; done; ls | wc -l"
+    report = evaluate([EvalRow("r", "", "ls docs", {"m": command})], world, few, progress=None)
+    entry = report.verdicts[0]["m"]
+    created = int(entry["witness"]["counts"]["created"])
+    assert 2000 < created <= 3000 + 64, created
+    assert len(entry["witness"]["created"]) == 50 and len(json.dumps(report.verdicts[0])) < 20_000
+    assert report.details[0]["m"]["stderr"] == "" or "No space left" in report.details[0]["m"]["stderr"]
+
+
+FORGE = r"""
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+tries = {}
+tries["ptrace"] = libc.ptrace(16, 1, 0, 0)
+pidfd = libc.syscall(434, 1, 0)
+tries["pidfd_getfd"] = libc.syscall(438, pidfd, 3, 0)
+try:
+    os.open("/proc/1/fd/3", os.O_WRONLY)
+    tries["proc_fd"] = 0
+except OSError:
+    tries["proc_fd"] = -1
+for fd in range(3, 64):
+    try:
+        os.write(fd, b"status 0\ntime 1.0 2.0\ndone\n")
+        tries["inherited"] = fd
+    except OSError:
+        pass
+print(sorted(tries.items()))
+"""
+
+
+def test_the_report_cannot_be_forged(world, sandbox, host):
+    """A prediction that killed all 14 fixture daemons took PID 1's report descriptor (pidfd_getfd) and
+    wrote `status 0` and no processes: judged a match with an empty witness. PID 1 is not dumpable now."""
+    from shelltune.sandbox.evaluate import EvalRow, evaluate
+
+    kill_all = "pkill -9 -x 'nginx|python|node|java|postgres|redis-server|firefox|chrome|sshd|dockerd|gunicorn|celery'"
+    run = contained(sandbox, host, f"{kill_all}; python3 - <<'EOF'\n{FORGE}\nEOF\nexit 3")
+    assert run.error is None and run.status == 3 and run.processes == ()
+    assert stdout(run).strip() == "[('pidfd_getfd', -1), ('proc_fd', -1), ('ptrace', -1)]"
+    forger = f"{kill_all}; python3 - <<'EOF'\n{FORGE}\nEOF\ntrue"
+    report = evaluate([EvalRow("r", "", "ls docs", {"m": forger})], world, LIMITS, progress=None)
+    entry = report.verdicts[0]["m"]
+    assert not entry["match"] and len(entry["witness"]["processes_stopped"]) == 14
+
+
+def test_a_malformed_report_is_that_runs_harness_error(world, host, monkeypatch):
+    """`time x y` or a late `unfaked 1` in the report crashed the stage or blamed libfaketime. The command
+    cannot write the report any more, so the harness is broken on purpose here (its init script)."""
+    from shelltune.sandbox import runner
+    from shelltune.sandbox.evaluate import EvalRow, evaluate
+
+    for bad in ("time x y", "unfaked 1", "status 0; rm -rf /"):
+        script = runner.INIT_SCRIPT.replace("printf 'done\\n' >&3", f"printf '%s\\n' '{bad}' >&3; printf 'done\\n' >&3")
+        monkeypatch.setattr(runner, "INIT_SCRIPT", script)
+        report = evaluate([EvalRow("r", "", "ls docs", {"m": "ls src"})], world, LIMITS, progress=None)
+        verdict = report.verdicts[0]
+        assert verdict["skip_reason"] == "harness_error" and "malformed" in verdict["skip_detail"], verdict
+
+
+def test_control_characters_never_reach_a_one_line_error(tmp_path):
+    from shelltune.sandbox.fixture import build_world
+
+    script = tmp_path / "setup.sh"
+    script.write_text("printf '\\033]0;pwned\\007\\033[2J\\r oops\\n' >&2; exit 1\n")
+    with pytest.raises(ShelltuneError) as info:
+        build_world("script", str(script), {}, 0, tmp_path / "w", CLOCK, LIMITS)
+    message = str(info.value)
+    assert "\n" not in message and not any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in message), repr(message)
+    assert "oops" in message
+
+
+def test_memfd_and_system_v_memory_are_refused(sandbox, host):
+    """memfd_create + fallocate held 3 GiB of host memory past the 1 GiB address-space cap."""
+    command = (
+        "python3 -c \"import os; fd = os.memfd_create('x'); os.posix_fallocate(fd, 0, 3 << 30)\"; "
+        'python3 -c "import ctypes; print(ctypes.CDLL(None, use_errno=True).shmget(0, 1 << 30, 0o1600))"'
+    )
+    run = contained(sandbox, host, command)
+    assert "Function not implemented" in run.stderr and stdout(run).strip() == "-1"
+
+
+def test_output_never_lands_on_a_host_file_system(sandbox, host):
+    """fallocate(KEEP_SIZE) on the inherited stdout put 1 GiB on the host's root disk: stdout, stderr and
+    the report are pipes now, and files go to the run's own capped tmpfs."""
+    command = (
+        "stat -L -c %F /proc/self/fd/1 /proc/self/fd/2; "
+        'python3 -c "import os; os.posix_fallocate(1, 0, 1 << 30)" 2>&1 | tail -n 1; '
+        "fallocate -n -l 1G big || echo refused"
+    )
+    run = contained(sandbox, host, command)
+    lines = stdout(run).splitlines()
+    assert lines[:2] == ["fifo", "fifo"] and "Illegal seek" in lines[2] and lines[3] == "refused", lines
+
+
+def test_a_run_s_total_memory_and_processes_are_bounded(sandbox, host):
+    """Eight processes of 200 MiB each stay under the per-process cap; only a per-run total stops them.
+    Where the host gives no cgroup (docs/execution.md), the per-process caps are what holds."""
+    hog = "python3 -c 'import time; x = bytearray(200 << 20); time.sleep(2)'"
+    run = contained(sandbox, host, f"for i in 1 2 3 4 5 6 7 8; do {hog} & done; wait; echo finished")
+    if sandbox.cgroups is not None:
+        assert run.limit == "memory", (run.limit, run.status, run.stderr[-300:])
+    else:
+        assert stdout(run) == "finished\n"
+
+
+def test_concurrent_sandboxes_never_share_a_uid(world, tmp_path):
+    """Two stages at once reused the same uids and so one process budget: one aborted the other."""
+    import multiprocessing
+
+    with Sandbox(world, LIMITS) as one, Sandbox(world, LIMITS) as two:
+        if one.uids is None:
+            assert two.uids is None  # without root every run is the caller's uid (docs/execution.md)
+            return
+        assert one.uids.block != two.uids.block
+        mine = {one.uids.next_uid() for _ in range(3)} | {two.uids.next_uid() for _ in range(3)}
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            theirs = pool.apply(_uid_block_elsewhere)
+        assert theirs not in {one.uids.block, two.uids.block} and len(mine) == 6
+
+
+def _uid_block_elsewhere() -> int:
+    from shelltune.sandbox.uids import UidLease
+
+    return UidLease.acquire().block
+
+
+def test_two_fork_heavy_stages_at_once_both_finish(world, host):
+    from concurrent.futures import ProcessPoolExecutor
+
+    command = "for i in $(seq 30); do sleep 1 & done; wait; echo done"
+    with ProcessPoolExecutor(2) as pool:
+        runs = list(pool.map(_run_once, [world, world], [command, command]))
+    for status, out, stderr in runs:
+        assert status == 0 and out == b"done\n", stderr[-300:]
+
+
+def _run_once(world: World, command: str) -> tuple[int | None, bytes, str]:
+    with Sandbox(world, LIMITS) as box:
+        run = box.run(command)
+    return run.status, run.stdout, run.stderr
+
+
+def test_host_state_is_fixed_or_hidden(sandbox, host):
+    """/proc's host-wide files, scratch paths in mountinfo, and the date without the preload."""
+    from shelltune.sandbox.runner import PROC_VIEWS
+
+    command = (
+        "cat /proc/meminfo /proc/loadavg /proc/uptime; echo ---; cat /proc/self/mountinfo; echo ---; "
+        "env -u LD_PRELOAD date +%F; env -i /bin/date +%F; "
+        "env -u LD_PRELOAD python3 -c 'import time; print(time.time())'"
+    )
+    run = contained(sandbox, host, command)
+    views, mountinfo, dates = stdout(run).split("---\n")
+    assert views == PROC_VIEWS["meminfo"] + PROC_VIEWS["loadavg"] + PROC_VIEWS["uptime"]
+    assert str(sandbox._dir) not in mountinfo and "shelltune-sandbox" not in mountinfo and "/run-" not in mountinfo
+    first, second, epoch = dates.split()
+    assert first == second == "2026-06-01" and abs(float(epoch) - CLOCK) < 60

@@ -323,13 +323,19 @@ class ExecuteLimits(Section):
     file_size_mb: Int = Field(gt=0)
     open_files: Int = Field(ge=32)
     output_kb: Int = Field(gt=0, description="stdout kept for comparison")
-    disk_mb: Int = Field(ge=16, description="tmpfs holding each worker's run copies (root only)")
+    disk_mb: Int = Field(ge=16, description="tmpfs holding each run's copy (root only)")
+    tree_entries: Int = Field(
+        ge=1000, le=10**6, description="files and directories a run's tree may hold (inodes of its tmpfs)"
+    )
 
 
 class ExecuteFixture(Section):
     kind: Literal["builtin", "script"]
     setup: str | None = Field(description="kind script: bash script run in the sandbox to build the tree")
     env: dict[str, str]
+    needs: list[str] = Field(
+        description="tools the setup script or the commands need, `tool` or `tool=package`; missing: an error"
+    )
 
     @model_validator(mode="after")
     def _script_named(self) -> ExecuteFixture:
@@ -343,6 +349,9 @@ class ExecuteParams(Section):
     clock: PastInstant = Field(description="the instant every sandboxed run's fake clock starts at")
     fixture: ExecuteFixture
     limits: ExecuteLimits
+    judge_pairs: str | None = Field(
+        description="labeled command pairs the judges are measured on (built-in fixture only); null: none"
+    )
 
     @property
     def clock_seconds(self) -> int:

@@ -16,6 +16,7 @@ from shelltune.fileio import read_jsonl
 from shelltune.sandbox.evaluate import EvalRow, Report
 from shelltune.sandbox.fixture import build_world
 from shelltune.sandbox.limits import Limits
+from shelltune.sandbox.pairs import PairCheck, check_judge, load_pairs
 from shelltune.sandbox.runner import Sandbox
 from shelltune.sandbox.world import World
 
@@ -70,6 +71,7 @@ def make_world(params: Params, scratch: Path) -> World:
         scratch / "world",
         params.execute.clock_seconds,
         limits_of(params),
+        tuple(fixture.needs),
     )
 
 
@@ -83,6 +85,15 @@ def check_sandbox(world: World, limits: Limits, env: dict[str, str]) -> None:
         )
 
 
+def check_judge_pairs(params: Params, world: World, limits: Limits, workers: int) -> PairCheck | None:
+    """Both judges measured on the labeled pairs, in this run's world: they were written for the built-in
+    one (any seed: they name what every built-in world holds), so a script fixture skips them."""
+    path = params.execute.judge_pairs
+    if path is None or params.execute.fixture.kind != "builtin":
+        return None
+    return check_judge(load_pairs(Path(path)), world, limits, workers, progress="judge pairs")
+
+
 def format_summary(name: str, report: Report) -> str:
     m = report.metrics
     skipped = ", ".join(f"{reason} {n}" for reason, n in m[MODELS[0]]["skipped"].items() if n)
@@ -93,6 +104,12 @@ def format_summary(name: str, report: Report) -> str:
         ),
         f"{'metric':<30}{'base':>8}{'tuned':>8}",
     ]
-    for key in ("execution_accuracy", "execution_accuracy_unordered", "witness_rows", "limit_hits"):
+    for key in (
+        "execution_accuracy",
+        "execution_accuracy_unordered",
+        "execution_accuracy_semantic",
+        "witness_rows",
+        "limit_hits",
+    ):
         lines.append(f"{key:<30}{m['base'][key]:>8}{m['tuned'][key]:>8}")
     return "\n".join(lines)

@@ -206,10 +206,14 @@ def build_builtin(seed: int, dest: Path, clock: int) -> World:
     skeleton(tree)
     writer = WorldWriter(tree, rng, anchor)
     writer.write_all()
+    # Drawn from a stream of their own, after everything else: adding them changed nothing drawn before.
+    WorldWriter(tree, random.Random(f"{seed}:completions"), anchor).completions()
     root = dest / "tree"
     dest.mkdir(parents=True)
     tree.write(root)
     build_git(root / PROJECT, writer, anchor, atime)
+    build_mirrors(root / MIRRORS, anchor, atime)
+    set_times(root / "srv", tree.dirs["srv"][1], atime)
     # git init added .git to the project directory: give it (and the root) back their fixed mtimes
     set_times(root / PROJECT, tree.dirs[PROJECT][1], atime)
     set_times(root, anchor, atime)
@@ -233,6 +237,29 @@ class WorldWriter:
         self.system_dirs()
         for name, path in ABSOLUTE_DIRS.items():
             self.extension_sample(path, name)
+
+    def completions(self) -> None:
+        """What the dataset's `find` requests look for in the directories git does not track and the
+        absolute ones (in the tracked ones new files would change the repository's history): every
+        extension, a file of the clock's day (`-mtime -1`), every temporary extension where
+        `find -delete` requests clean up, a file above the size thresholds the requests use up to 200 MB
+        (sparse: nothing to copy), and each search pattern in a source file (`-exec grep -l`)."""
+        untracked = [d for d in ds.DIRS if d.split("/")[0] in UNTRACKED and not d.startswith(("/", "~"))]
+        absolute = [path for name, path in ABSOLUTE_DIRS.items() if not path.startswith("etc/")]
+        for path in [f"{PROJECT}/{d}" for d in untracked] + absolute:
+            for ext in ds.EXTS:
+                target = f"{path}/{STEMS[ds.EXTS.index(ext) % len(STEMS)]}.{ext}"
+                if target not in self.tree.files:
+                    self.file(target, self.content_for(ext, ext), 0o755 if ext == "sh" else 0o644)
+            self.file(f"{path}/today.log", "\n".join(self.log_lines(5, 1)) + "\n", mtime=self.anchor)
+            self.file(f"{path}/patterns.go", "// " + "\n// ".join(ds.PATTERNS) + "\n", mtime=self.ago(1, 30))
+        for name in ds.LOCAL_DIRS:
+            for ext in ds.TEMP_EXTS:
+                target = f"{PROJECT}/{name}/leftover.{ext}"
+                if target not in self.tree.files:
+                    self.file(target, self.content_for("txt", "leftover"))
+        for path in (f"{PROJECT}/build", "srv/www"):
+            self.file(f"{path}/media/release.img", b"\x00IMG", sparse_size=300 * 2**20, mtime=self.ago(2, 9))
 
     # --- helpers -------------------------------------------------------------------------------------
 
@@ -565,7 +592,7 @@ class WorldWriter:
         self.file(
             f"{h}/.gitconfig",
             "[user]\n\tname = Sam Developer\n\temail = sam@example.com\n[init]\n"
-            "\tdefaultBranch = main\n[pull]\n\trebase = false\n",
+            "\tdefaultBranch = main\n[pull]\n\trebase = false\n" + mirror_config(),
             mtime=self.ago(200, 400),
         )
         self.file(f"{h}/.vimrc", "set number\nset expandtab\nsyntax on\n", mtime=self.ago(200, 400))
@@ -901,6 +928,49 @@ def build_git(project: Path, writer: WorldWriter, anchor: int, atime: int) -> No
     normalize_times(project / ".git", anchor - DAY, atime)
     for name in edited:
         set_times(project / name, anchor, atime)
+
+
+MIRRORS = "srv/git"  # local mirrors of the repositories the dataset clones
+
+
+def mirror_of(url: str) -> str:
+    """Where a repository URL's mirror lives: https://github.com/psf/requests.git -> github.com/psf/requests.git"""
+    return url.split("://", 1)[-1].replace("git@", "").replace(":", "/", 1)
+
+
+def mirror_config() -> str:
+    """~/.gitconfig rules sending the dataset's hosts to the local mirrors: `git clone URL` works offline."""
+    hosts = sorted({mirror_of(url).split("/", 1)[0] for url in ds.REPOS})
+    rules = []
+    for host in hosts:
+        rules.append(f'[url "/{MIRRORS}/{host}/"]\n\tinsteadOf = https://{host}/\n\tinsteadOf = git@{host}:\n')
+    return "".join(rules)
+
+
+def build_mirrors(top: Path, anchor: int, atime: int) -> None:
+    """A bare repository for each URL the dataset clones, two commits each, all dates pinned."""
+    env = {
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "HOME": str(top),
+        "LC_ALL": "C",
+        "TZ": "UTC",
+        "PATH": os.environ["PATH"],
+    }
+    for url in ds.REPOS:
+        repo = top / mirror_of(url)
+        repo.mkdir(parents=True)
+        name = repo.name.removesuffix(".git")
+        files = {"README.md": f"# {name}\n\nA mirror of {url} for the fixture.\n".encode()}
+        stream = fast_import_stream(
+            ["README.md"], files, {"README.md": 0o100644}, random.Random(url), anchor - 40 * DAY
+        )
+        with tempfile.TemporaryDirectory() as empty:
+            run_git(["init", "-q", "--bare", f"--template={empty}", "-b", "main"], repo, env)
+        run_git(["fast-import", "--quiet"], repo, env, stream)
+        for path in ("description", "hooks", "info", "branches"):
+            if (repo / path).is_file():
+                (repo / path).unlink()
+    normalize_times(top, anchor - 40 * DAY, atime)
 
 
 def fast_import_stream(

@@ -29,12 +29,15 @@ from shelltune.sandbox.judge import (
     dynamic_skip,
     equivalent,
     excerpt,
+    needs_superuser,
     outcome,
+    shown_paths,
     static_skip,
     witness,
 )
 from shelltune.sandbox.limits import Limits
-from shelltune.sandbox.runner import Execution, Sandbox
+from shelltune.sandbox.meaning import WorldFacts, reading_of, same_meaning
+from shelltune.sandbox.runner import Execution, Sandbox, SandboxUnavailable, printable
 from shelltune.sandbox.world import World
 
 
@@ -55,7 +58,7 @@ class Report:
     details: list[dict[str, Any]] = field(default_factory=list)  # per row: output excerpts and run times
 
 
-Task = tuple[str, int]  # (command, run number)
+Task = tuple[str, int, bool]  # (command, run number, root inside the namespace: judge.needs_superuser)
 
 
 class Runner:
@@ -92,7 +95,7 @@ class Runner:
         results: dict[Task, Execution] = {}
         if self._local is not None:
             for task in tasks:
-                results[task] = self._local.run(task[0], self._next_slot())
+                results[task] = run_safely(self._local, task[0], self._next_slot(), task[2])
                 if bar is not None:
                     bar.update()
             return results
@@ -103,7 +106,7 @@ class Runner:
             # A bounded window keeps cancellation cheap if a run raises (the sandbox stopped working).
             while queue and len(pending) < 4 * self.workers:
                 task = queue.pop()
-                pending[self._pool.submit(_run_in_worker, task[0], self._next_slot())] = task
+                pending[self._pool.submit(_run_in_worker, task[0], self._next_slot(), task[2])] = task
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 results[pending.pop(future)] = future.result()
@@ -126,9 +129,19 @@ def _start_worker(world: World, limits: Limits, env: dict[str, str]) -> None:
     Finalize(_WORKER, _WORKER.close, exitpriority=10)
 
 
-def _run_in_worker(command: str, slot: int) -> Execution:
+def _run_in_worker(command: str, slot: int, superuser: bool = False) -> Execution:
     assert _WORKER is not None
-    return _WORKER.run(command, slot)
+    return run_safely(_WORKER, command, slot, superuser)
+
+
+def run_safely(sandbox: Sandbox, command: str, slot: int, superuser: bool = False) -> Execution:
+    """One run whose every failure but a sandbox that cannot start is that run's verdict."""
+    try:
+        return sandbox.run(command, slot, superuser=superuser)
+    except SandboxUnavailable:
+        raise
+    except Exception as exc:  # a bug or an odd command must not stop the stage
+        return Execution.failed(command, "harness_error", f"harness: {type(exc).__name__}: {exc}")
 
 
 def evaluate(
@@ -144,6 +157,7 @@ def evaluate(
     models = sorted({name for row in rows for name in row.predictions})
     baseline = tuple(sorted(name[:15] for name, _ in world.daemons))
     static = {row.gold: static_skip(row.gold) for row in rows}
+    root = {row.gold: needs_superuser(row.gold) for row in rows}  # the row's runs are root in the namespace
     golds = sorted({row.gold for row in rows if static[row.gold] is None})
     with (
         Runner(world, limits, env or {}, workers) as runner,
@@ -155,17 +169,40 @@ def evaluate(
             mininterval=0.5,
         ) as bar,
     ):
-        runs = runner.run([(cmd, n) for cmd in golds for n in (0, 1)], bar)
-        skips = {cmd: static[cmd] or dynamic_skip(runs[(cmd, 0)], runs[(cmd, 1)], baseline) for cmd in static}
+        runs = runner.run([(cmd, n, root[cmd]) for cmd in golds for n in (0, 1)], bar)
+        skips = {
+            cmd: static[cmd] or dynamic_skip(runs[(cmd, 0, root[cmd])], runs[(cmd, 1, root[cmd])], baseline)
+            for cmd in static
+        }
         judged = [row for row in rows if skips[row.gold] is None]
-        wanted = sorted({row.predictions[m] for row in judged for m in models} - {cmd for cmd, _ in runs})
+        wanted = sorted(
+            {(row.predictions[m], root[row.gold]) for row in judged for m in models} - {(c, r) for c, _, r in runs}
+        )
         bar.total += len(wanted)
         bar.refresh()
-        runs.update(runner.run([(cmd, 0) for cmd in wanted], bar))
+        runs.update(runner.run([(cmd, 0, su) for cmd, su in wanted], bar))
     pristine = set(world.manifest)
-    verdicts = [verdict(row, models, skips[row.gold], runs, baseline, pristine) for row in rows]
+    facts = WorldFacts.of(world)
+    verdicts = [safe_verdict(row, models, skips[row.gold], runs, baseline, pristine, facts) for row in rows]
     details = [detail(row, models, runs) for row in rows]
     return Report(verdicts, summarize(verdicts, models), len(runs), time.perf_counter() - started, details)
+
+
+def safe_verdict(
+    row: EvalRow,
+    models: list[str],
+    skip: tuple[str, str] | None,
+    runs: dict[Task, Execution],
+    baseline: tuple[str, ...],
+    pristine: set[str],
+    facts: WorldFacts,
+) -> dict[str, Any]:
+    """A row's verdict; a failure while judging it makes the row a harness error, never a stopped stage."""
+    try:
+        return verdict(row, models, skip, runs, baseline, pristine, facts)
+    except Exception as exc:  # the row is judged a harness error instead
+        why = printable(f"judging the row failed: {type(exc).__name__}: {exc}")[:300]
+        return verdict(row, models, ("harness_error", why), {}, baseline, pristine, facts)
 
 
 def verdict(
@@ -175,6 +212,7 @@ def verdict(
     runs: dict[Task, Execution],
     baseline: tuple[str, ...],
     pristine: set[str],
+    facts: WorldFacts,
 ) -> dict[str, Any]:
     record: dict[str, Any] = {
         "id": row.id,
@@ -184,18 +222,20 @@ def verdict(
         "skip_reason": skip[0] if skip else None,
         "skip_detail": skip[1] if skip else None,
     }
-    reference = runs.get((row.gold, 0))
+    su = needs_superuser(row.gold)
+    reference = runs.get((row.gold, 0, su))
     if reference is not None:
         record["reference"] = describe(reference)
     for model in models:
         command = row.predictions[model]
         entry: dict[str, Any] = {"command": command}
         if skip is None and reference is not None:
-            run = runs[(command, 0)]
+            run = runs[(command, 0, su)]
             ref, pred = outcome(reference), outcome(run)
             entry.update(
                 match=equivalent(ref, pred),
                 match_unordered=equivalent(ref, pred, ordered=False),
+                match_semantic=same_meaning(reading_of(reference, row.gold, facts), reading_of(run, command, facts)),
                 differs=differences(ref, pred),
                 run=describe(run),
                 witness=witness(run, reference, baseline, pristine),
@@ -214,9 +254,10 @@ def describe(run: Execution) -> dict[str, Any]:
         "stdout_sha256": hashlib.sha256(stdout.encode()).hexdigest()[:16],
         "stdout_lines": len(stdout.splitlines()),
         "changed": [
-            f"{'-' if change is None else '~' if change.touched else '+'}{path}"
-            for path, change in sorted(run.changes.items())
-        ][:20],
+            f"{'-' if run.changes[path] is None else '~' if run.changes[path].touched else '+'}{shown}"
+            for path, shown in zip(sorted(run.changes), shown_paths(sorted(run.changes), keep=20), strict=False)
+        ],
+        **({"error": run.error} if run.error else {}),
     }
 
 
@@ -224,8 +265,9 @@ def detail(row: EvalRow, models: list[str], runs: dict[Task, Execution]) -> dict
     """What a person debugging a row wants and a reproducible file cannot hold: output text, times."""
     commands = {"reference": row.gold, **{m: row.predictions[m] for m in models}}
     record: dict[str, Any] = {"id": row.id}
+    su = needs_superuser(row.gold)
     for role, command in commands.items():
-        run = runs.get((command, 0))
+        run = runs.get((command, 0, su))
         if run is not None:
             record[role] = {
                 "stdout": excerpt(outcome(run).stdout),
@@ -236,8 +278,9 @@ def detail(row: EvalRow, models: list[str], runs: dict[Task, Execution]) -> dict
 
 
 def summarize(verdicts: list[dict[str, Any]], models: Iterable[str]) -> dict[str, Any]:
-    """Per model: execution accuracy over the judged rows (strict and order-insensitive), coverage, skip
-    counts by reason, and the safety witness (effects outside the reference's own files)."""
+    """Per model: execution accuracy over the judged rows (strict, order-insensitive and semantic: see
+    meaning.py), coverage, skip counts by reason, and the safety witness (effects outside the reference's
+    own files)."""
     total = len(verdicts)
     judged = [v for v in verdicts if v["executed"]]
     skipped = Counter(v["skip_reason"] for v in verdicts if not v["executed"])
@@ -249,16 +292,18 @@ def summarize(verdicts: list[dict[str, Any]], models: Iterable[str]) -> dict[str
         metrics[model] = {
             "execution_accuracy": ratio(sum(e["match"] for e in entries), len(entries)),
             "execution_accuracy_unordered": ratio(sum(e["match_unordered"] for e in entries), len(entries)),
+            "execution_accuracy_semantic": ratio(sum(e["match_semantic"] for e in entries), len(entries)),
             "coverage": ratio(len(judged), total),
             "executed": len(judged),
             "matches": sum(e["match"] for e in entries),
+            "matches_semantic": sum(e["match_semantic"] for e in entries),
             "skipped": {reason: skipped.get(reason, 0) for reason in SKIP_REASONS},
             "witness_rows": sum(
                 1 for w in witnesses if w["deleted"] or w["created"] or w["modified"] or w["processes_stopped"]
             ),
-            "witness_deleted": sum(len(w["deleted"]) for w in witnesses),
-            "witness_modified": sum(len(w["modified"]) for w in witnesses),
-            "witness_created": sum(len(w["created"]) for w in witnesses),
+            "witness_deleted": sum(w["counts"]["deleted"] for w in witnesses),
+            "witness_modified": sum(w["counts"]["modified"] for w in witnesses),
+            "witness_created": sum(w["counts"]["created"] for w in witnesses),
             "witness_processes_stopped": sum(len(w["processes_stopped"]) for w in witnesses),
             "limit_hits": sum(limits.values()),
         }

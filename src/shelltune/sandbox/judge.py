@@ -3,16 +3,22 @@
 Two runs are equal when their exit status, normalized stdout, resulting file tree (paths, types, modes,
 contents, whether an existing file was touched) and surviving background processes all agree; the
 order-insensitive variant compares stdout's lines as a multiset. stderr is never compared: messages
-differ between tools that do the same thing.
+differ between tools that do the same thing. (The semantic verdict beside this strict one is meaning.py.)
+
+Commands that act as root (`sudo X`, the user and group tools) run, with their predictions, as root inside
+their namespace: uid 0 there, the run's own uid outside, no capability, and a writable copy of /etc whose
+changes count.
 
 A row is skipped, with a reason, when its reference cannot tell a right answer from a wrong one here:
-- statically, from the programs it runs: `network`, `root`, `packages`, `hardware`, `interactive`,
-  `nondeterministic` (`ps` and friends, which show their own pipeline's live state), and `no_effect` for a
-  line that only sleeps;
-- after running it twice: `packages` (command not found), `interactive` (ran into the wall clock),
-  `reference_failed` (non-zero exit with no output and no change: both sides failing would look equal;
-  `diff` or `grep -c` exiting 1 with output are judged), `nondeterministic` (the two runs differ),
-  `no_effect` (exit 0, no output, no change: any command doing nothing would match).
+- statically, from the programs it runs: `network`, `root` (system services, the kernel, another user's
+  files), `packages`, `hardware`, `interactive`, `nondeterministic` (`ps` and friends, which show their own
+  pipeline's live state), and `no_effect` for a line that only sleeps;
+- after running it twice: `packages` (command not found), `network` (it failed resolving or reaching a
+  remote: a git remote the world does not mirror), `interactive` (ran into the wall clock having printed
+  nothing; `tail -f` is judged on what it printed), `reference_failed` (non-zero exit with no output and no
+  change: both sides failing would look equal; `diff` or `grep -c` exiting 1 with output are judged),
+  `nondeterministic` (the two runs differ), `no_effect` (exit 0, no output, no change: any command doing
+  nothing would match), `harness_error` (a tree or report the harness could not read in full).
 """
 
 from __future__ import annotations
@@ -21,11 +27,11 @@ import re
 import shlex
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from shelltune.sandbox.runner import Execution
-from shelltune.sandbox.snapshot import Change
+from shelltune.sandbox.runner import Execution, printable
+from shelltune.sandbox.snapshot import Change, display_path
 from shelltune.sandbox.world import CWD, HOME, SANDBOX_UID, USER
 
 SKIP_REASONS = (
@@ -37,6 +43,7 @@ SKIP_REASONS = (
     "no_effect",
     "nondeterministic",
     "reference_failed",
+    "harness_error",
 )
 WRAPPERS = {"nohup", "env", "time", "nice", "ionice", "command", "exec", "builtin", "stdbuf", "timeout"}
 NETWORK = {
@@ -68,7 +75,12 @@ NETWORK = {
     "gcloud",
     "az",
 }
-NETWORK_GIT = {"clone", "push", "pull", "fetch", "ls-remote", "submodule"}
+# git's remote commands are run: the built-in world mirrors the repositories the dataset clones (~/.gitconfig
+# sends their URLs there); a remote it lacks fails, and that failure is classified as `network` below.
+NETWORK_ERRORS = re.compile(
+    r"Could not resolve host|Temporary failure in name resolution|Network is unreachable|Connection refused"
+    r"|does not appear to be a git repository|Could not read from remote repository|unable to access",
+)
 PACKAGES = {"apt", "apt-get", "aptitude", "yum", "dnf", "zypper", "pacman", "apk", "brew", "snap", "flatpak"}
 PACKAGE_SUBCOMMANDS = {
     "pip": {"install", "uninstall", "download"},
@@ -80,17 +92,28 @@ PACKAGE_SUBCOMMANDS = {
     "conda": {"install"},
     "go": {"install", "get"},
 }
-ROOT = {
+# Run as root inside the run's own namespaces (uid 0 there, the run's own uid outside, no capability), with
+# a writable copy of /etc whose changes count: `sudo X` runs X, user and group tools edit /etc.
+SUPERUSER = {
     "sudo",
-    "su",
-    "doas",
     "useradd",
     "usermod",
     "userdel",
     "groupadd",
     "groupdel",
+    "gpasswd",
+    "adduser",
+    "addgroup",
+    "deluser",
+    "delgroup",
     "passwd",
     "chpasswd",
+}
+# Still skipped: system services and the kernel (nothing of them runs in a sandbox), another user's login,
+# and files handed to another uid (the namespace maps one uid: chown to alice is EINVAL even as root).
+ROOT = {
+    "su",
+    "doas",
     "visudo",
     "systemctl",
     "service",
@@ -146,16 +169,12 @@ INTERACTIVE = {
     "watch",
     "top",
     "htop",
-    "less",
-    "more",
-    "most",
     "vi",
     "vim",
     "nvim",
     "nano",
     "emacs",
     "man",
-    "history",
     "read",
     "screen",
     "tmux",
@@ -175,12 +194,14 @@ LIVE_STATE = {"ps", "top", "pstree", "pidstat"}
 
 @dataclass(frozen=True)
 class Outcome:
-    """The comparable part of one execution."""
+    """The comparable part of one execution. `complete` is False when the harness could not read all of
+    it (a tree beyond its caps, a broken report): such an outcome equals nothing."""
 
     status: int | None
     stdout: str
     changes: tuple[tuple[str, Change | None], ...]
     processes: tuple[str, ...]
+    complete: bool = True
 
     def parts(self, ordered: bool = True) -> dict[str, Any]:
         stdout = self.stdout if ordered else "\n".join(sorted(self.stdout.split("\n")))
@@ -188,11 +209,14 @@ class Outcome:
 
 
 def outcome(run: Execution) -> Outcome:
+    """The strict judge's view: new files' mtimes (`Change.stamp`) left out."""
+    changes = tuple(sorted((path, change and replace(change, stamp="")) for path, change in run.changes.items()))
     return Outcome(
         run.status,
         normalize_stdout(run.stdout, run.window, run.clock_window),
-        tuple(sorted(run.changes.items())),
+        changes,
         run.processes,
+        run.error is None,
     )
 
 
@@ -203,8 +227,10 @@ def differences(a: Outcome, b: Outcome, ordered: bool = True) -> list[str]:
 
 
 def equivalent(a: Outcome, b: Outcome, ordered: bool = True) -> bool:
-    """Equal outcomes; a run that broke the harness (status None) never equals anything."""
-    return a.status is not None and b.status is not None and not differences(a, b, ordered)
+    """Equal outcomes; a run that broke the harness (status None, or an outcome not read in full) never
+    equals anything."""
+    usable = a.complete and b.complete and a.status is not None and b.status is not None
+    return usable and not differences(a, b, ordered)
 
 
 # --- stdout normalization ---------------------------------------------------------------------------
@@ -356,17 +382,17 @@ REASON_TEXT = {
     "interactive": "waits for a terminal, input or the end of a stream",
     "no_effect": "has no observable effect",
     "nondeterministic": "shows the live state (CPU, memory, run state) of its own processes",
+    "harness_error": "left a tree or a report the harness could not read in full",
 }
 
 
 def classify(name: str, args: list[str]) -> str | None:
+    if name == "sudo":
+        inner = sudo_command(args)
+        return classify(inner[0].rsplit("/", 1)[-1], inner[1:]) if inner else "root"
     if name in ROOT or (name in ("chown", "chgrp") and not own_owner(name, args)):
         return "root"
-    if (
-        name in NETWORK
-        or (name == "git" and args[:1] and args[0] in NETWORK_GIT)
-        or (name == "rsync" and any(":" in a for a in args))
-    ):
+    if name in NETWORK or (name == "rsync" and any(":" in a for a in args)):
         return "network"
     if name in PACKAGES or (name in PACKAGE_SUBCOMMANDS and args[:1] and args[0] in PACKAGE_SUBCOMMANDS[name]):
         return "packages"
@@ -375,7 +401,6 @@ def classify(name: str, args: list[str]) -> str | None:
     if (
         name in INTERACTIVE
         or (name in REPLS and not args)
-        or (name == "tail" and follows(args))
         or (name == "git" and args[:1] == ["commit"] and not any(a.startswith(("-m", "--message", "-F")) for a in args))
     ):
         return "interactive"
@@ -384,10 +409,22 @@ def classify(name: str, args: list[str]) -> str | None:
     return None
 
 
-def follows(args: list[str]) -> bool:
-    return any(
-        a in ("-f", "-F", "--follow") or (re.fullmatch(r"-[a-zA-Z0-9]*[fF][a-zA-Z0-9]*", a) is not None) for a in args
-    )
+def sudo_command(args: list[str]) -> list[str]:
+    """The command `sudo` runs: its words after sudo's own options (-u and friends take a value)."""
+    words = list(args)
+    while words and words[0].startswith("-"):
+        option = words.pop(0)
+        if option == "--":
+            break
+        if option in ("-u", "-g", "-p", "-C", "-D", "-h", "-r", "-t", "-T", "-U", "--user", "--group"):
+            words = words[1:]
+    return unwrap(words)
+
+
+def needs_superuser(command: str) -> bool:
+    """Does the command act as root (sudo, user and group tools)? Its runs, and its predictions', are then
+    root inside their namespace (runner.Sandbox.run)."""
+    return any(words[0].rsplit("/", 1)[-1] in SUPERUSER for words in simple_commands(command))
 
 
 def own_owner(name: str, args: list[str]) -> bool:
@@ -403,12 +440,16 @@ def own_owner(name: str, args: list[str]) -> bool:
 
 def dynamic_skip(first: Execution, second: Execution, baseline: tuple[str, ...]) -> tuple[str, str] | None:
     """(reason, detail) from the reference's two runs, or None when the row can be judged."""
+    if first.error is not None or second.error is not None:
+        return "harness_error", (first.error or second.error or "")[:300]
     a, b = outcome(first), outcome(second)
-    if first.limit == "wall_clock" or first.status is None:
+    if first.status is None or (first.limit == "wall_clock" and not a.stdout):
         return "interactive", f"ran past the {first.elapsed_s:.1f} s wall clock (long-running or waiting for input)"
     if first.status == 127:
         return "packages", f"command not found: {tail_line(first.stderr)}"
     silent = not a.stdout and not a.changes and a.processes == baseline
+    if first.status != 0 and silent and NETWORK_ERRORS.search(first.stderr):
+        return "network", f"exit status {first.status}: {tail_line(first.stderr)}"
     if first.status != 0 and silent:  # a failure that shows nothing: a failing prediction would "match"
         detail = f"limit: {first.limit}" if first.limit else tail_line(first.stderr) or "no message"
         return "reference_failed", f"exit status {first.status}: {detail}"
@@ -422,27 +463,51 @@ def dynamic_skip(first: Execution, second: Execution, baseline: tuple[str, ...])
 
 def tail_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1][:200] if lines else ""
+    return printable(lines[-1][:200]) if lines else ""
+
+
+WITNESS_KEEP = 50  # paths listed per kind of effect; the counts are always whole
+WITNESS_CHARS = 4000  # ...and at most this many characters of them (a path may be thousands long)
+
+
+def shown_paths(paths: list[str], keep: int = WITNESS_KEEP, chars: int = WITNESS_CHARS) -> list[str]:
+    """The first paths, each shown whole (display_path), as many as fit in `keep` entries and `chars`."""
+    shown: list[str] = []
+    used = 0
+    for path in paths[:keep]:
+        text = display_path(path)
+        used += len(text)
+        if shown and used > chars:
+            break
+        shown.append(text)
+    return shown
 
 
 def witness(
     prediction: Execution, reference: Execution | None, baseline: tuple[str, ...], pristine: set[str]
 ) -> dict[str, Any]:
     """What a prediction did beyond the reference's own effects: files deleted, created or modified
-    that the reference left alone, background processes it stopped, and the limit that stopped it."""
+    that the reference left alone, background processes it stopped, and the limit that stopped it. Each
+    list holds the first WITNESS_KEEP paths (shown losslessly, see snapshot.display_path); `counts` has
+    the totals."""
     own = set(reference.changes) if reference is not None else set()
     outside = {path: change for path, change in prediction.changes.items() if path not in own}
     killed = Counter(baseline) - Counter(prediction.processes)
     if reference is not None:
         killed -= Counter(baseline) - Counter(reference.processes)
-    return {
+    effects = {
         "deleted": sorted(p for p, c in outside.items() if c is None),
         "created": sorted(p for p, c in outside.items() if c is not None and p not in pristine),
         "modified": sorted(p for p, c in outside.items() if c is not None and p in pristine),
+    }
+    return {
+        **{kind: shown_paths(paths) for kind, paths in effects.items()},
+        "counts": {kind: len(paths) for kind, paths in effects.items()},
         "processes_stopped": sorted(killed.elements()),
         "limit": prediction.limit,
     }
 
 
 def excerpt(text: str, limit: int = 300) -> str:
+    text = printable(text)
     return text if len(text) <= limit else text[:limit] + "…"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import signal
 from dataclasses import dataclass
 
+from shelltune.sandbox.snapshot import TreeCaps
+
 MIB = 1024 * 1024
 
 # Exit statuses a shell reports for a child killed by a signal: 128 + signal number.
@@ -37,7 +39,10 @@ STDERR_SIGNS = (
 class Limits:
     """Per-command limits. `processes` counts every process of the run's uid (rlimit semantics), so it also
     covers the fixture's background daemons and the init script; the memory, CPU and file limits are per
-    process (setrlimit), the wall clock covers the whole run."""
+    process (setrlimit), the wall clock covers the whole run. Where the host allows a cgroup per run
+    (cgroups.py), `memory_mb` + `disk_mb` also bound the run's total memory and `processes` its total
+    count. `tree_entries` caps the files and directories the run's tree may hold: the copy's file system
+    has that many inodes (plus the world's own), and the host stops reading a tree beyond it."""
 
     wall_s: float = 5.0
     cpu_s: int = 3
@@ -46,7 +51,8 @@ class Limits:
     file_size_mb: int = 64
     open_files: int = 256
     output_kb: int = 1024
-    disk_mb: int = 512  # the tmpfs a process's run copies live in (root only; see scratch.py)
+    disk_mb: int = 512  # the tmpfs each run's copy lives in (root only; see scratch.py)
+    tree_entries: int = 50_000
 
     def prlimit_args(self) -> list[str]:
         memory = self.memory_mb * MIB
@@ -61,6 +67,18 @@ class Limits:
             f"--nofile={self.open_files}:{self.open_files}",
             "--core=0:0",
         ]
+
+
+def run_inodes(limits: Limits, world_entries: int) -> int:
+    """Files and directories a run's tmpfs holds at most: the world's own plus `tree_entries`."""
+    return limits.tree_entries + world_entries + 64
+
+
+def tree_caps(limits: Limits, world_entries: int) -> TreeCaps:
+    """What the host reads of a run's tree: every entry its tmpfs can hold (without root, where there is
+    no tmpfs, the cap itself), and at most what the tmpfs holds in bytes, plus the git bookkeeping parsed
+    in memory."""
+    return TreeCaps(entries=run_inodes(limits, world_entries), bytes=(limits.disk_mb + 64) * MIB)
 
 
 def limit_hit(status: int | None, elapsed_s: float, stderr: str, limits: Limits, output_cut: bool) -> str | None:

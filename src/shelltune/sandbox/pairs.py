@@ -1,9 +1,11 @@
-"""A labeled check of the judge: command pairs a person labeled equivalent or not, run through the same
+"""A labeled check of the judges: command pairs a person labeled equivalent or not, run through the same
 evaluation as the test set (reference twice, prediction once, skips included).
 
-The judge "says equivalent" only when the row was executed and matched; a skip is a "not equivalent"
-answer (it never counts a match), so a skipped pair labeled equivalent is a miss. Accuracy is reported
-for the strict judge, the order-insensitive one, and over the pairs the judge executed.
+A judge "says equivalent" only when the row was executed and matched; a skip is a "not equivalent"
+answer (it never counts a match), so a skipped pair labeled equivalent is a miss. Accuracy, recall (on the
+pairs labeled equivalent) and specificity (on the others) are reported for the strict judge and the
+semantic one, over all pairs and per part: `calibration` (what the semantic judge was tuned on) and
+`holdout` (whole kinds of pairs set aside before tuning).
 
     python -m shelltune.sandbox.pairs tests/data/judge_pairs.jsonl --workers 2
 """
@@ -15,7 +17,7 @@ import shutil
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,9 @@ DEFAULT_PAIRS = "tests/data/judge_pairs.jsonl"
 DEFAULT_SEED = 42
 
 
+JUDGES = ("strict", "semantic")
+
+
 @dataclass
 class PairCheck:
     pairs: int
@@ -42,6 +47,7 @@ class PairCheck:
     by_trap: dict[str, dict[str, float]]
     mistakes: list[dict[str, Any]]
     seconds: float
+    scores: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # judge -> part -> figures
 
     def summary(self) -> str:
         c = self.confusion
@@ -54,12 +60,24 @@ class PairCheck:
                 f"equivalent called equal {c['true_positive']}, called different or skipped {c['false_negative']}; "
                 f"not equivalent called different or skipped {c['true_negative']}, called equal {c['false_positive']}"
             ),
-            f"{'trap':<16}{'pairs':>6}{'accuracy':>10}",
+            f"{'judge':<10}{'part':<13}{'pairs':>6}{'accuracy':>10}{'recall':>8}{'specificity':>13}",
         ]
+        for judge, parts in self.scores.items():
+            lines += [
+                f"{judge:<10}{part:<13}{int(row['pairs']):>6}{row['accuracy']:>10.3f}{row['recall']:>8.3f}"
+                f"{row['specificity']:>13.3f}"
+                for part, row in parts.items()
+            ]
+        lines.append(f"{'trap':<16}{'pairs':>6}{'strict':>8}{'semantic':>10}")
         lines += [
-            f"{trap:<16}{int(row['pairs']):>6}{row['accuracy']:>10.3f}" for trap, row in sorted(self.by_trap.items())
+            f"{trap:<16}{int(row['pairs']):>6}{row['accuracy']:>8.3f}{row['accuracy_semantic']:>10.3f}"
+            for trap, row in sorted(self.by_trap.items())
         ]
         return "\n".join(lines)
+
+    def metrics(self) -> dict[str, Any]:
+        """The figures the execute stage writes (execute.json's `judge`)."""
+        return {"pairs": self.pairs, **self.scores}
 
 
 def load_pairs(path: Path) -> list[dict[str, Any]]:
@@ -84,49 +102,77 @@ def check_judge(
     workers: int = 1,
     progress: str | None = None,
 ) -> PairCheck:
+    """Both judges' verdicts on the labeled pairs: accuracy, recall on the equivalent pairs and specificity
+    on the others, over all pairs and per part (`split`: calibration, holdout) when the pairs have one."""
     started = time.perf_counter()
     rows = [
         EvalRow(f"pair-{i}", p.get("why", ""), p["reference"], {"prediction": p["prediction"]})
         for i, p in enumerate(pairs)
     ]
     report = evaluate(rows, world, limits or Limits(), workers=workers, progress=progress)
-    strict, unordered, judged_right, judged = 0, 0, 0, 0
-    confusion = {"true_positive": 0, "false_negative": 0, "true_negative": 0, "false_positive": 0}
-    traps: dict[str, list[bool]] = defaultdict(list)
-    mistakes = []
-    for pair, verdict in zip(pairs, report.verdicts, strict=False):
+    said: dict[str, list[bool]] = {judge: [] for judge in (*JUDGES, "unordered")}
+    for verdict in report.verdicts:
         entry = verdict["prediction"]
-        said = bool(verdict["executed"] and entry["match"])
-        said_unordered = bool(verdict["executed"] and entry["match_unordered"])
-        right = said == pair["equivalent"]
-        strict += right
-        unordered += said_unordered == pair["equivalent"]
-        if verdict["executed"]:
-            judged += 1
-            judged_right += right
-        key = ("true_" if right else "false_") + ("positive" if said else "negative")
-        confusion[key] += 1
-        traps[pair.get("trap", "")].append(right)
-        if not right:
+        for judge, key in (("strict", "match"), ("semantic", "match_semantic"), ("unordered", "match_unordered")):
+            said[judge].append(bool(verdict["executed"] and entry[key]))
+    labels = [p["equivalent"] for p in pairs]
+    strict = [s == label for s, label in zip(said["strict"], labels, strict=True)]
+    judged = [v["executed"] for v in report.verdicts]
+    confusion = {"true_positive": 0, "false_negative": 0, "true_negative": 0, "false_positive": 0}
+    traps: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+    mistakes = []
+    for pair, verdict, says, semantic, right in zip(
+        pairs, report.verdicts, said["strict"], said["semantic"], strict, strict=True
+    ):
+        confusion[("true_" if right else "false_") + ("positive" if says else "negative")] += 1
+        traps[pair.get("trap", "")].append((right, semantic == pair["equivalent"]))
+        if not right or semantic != pair["equivalent"]:
             mistakes.append(
                 {
                     **pair,
-                    "judge": "equal" if said else verdict["skip_reason"] or "different",
-                    "differs": entry.get("differs"),
+                    "judge": "equal" if says else verdict["skip_reason"] or "different",
+                    "semantic": "equal" if semantic else verdict["skip_reason"] or "different",
+                    "differs": verdict["prediction"].get("differs"),
                 }
             )
-    by_trap = {trap: {"pairs": len(r), "accuracy": ratio(sum(r), len(r))} for trap, r in traps.items()}
+    parts = {"all": list(range(len(pairs)))}
+    for part in sorted({p["split"] for p in pairs if p.get("split")}):
+        parts[part] = [i for i, p in enumerate(pairs) if p.get("split") == part]
+    scores = {judge: {name: score(said[judge], labels, index) for name, index in parts.items()} for judge in JUDGES}
+    by_trap = {
+        trap: {
+            "pairs": len(r),
+            "accuracy": ratio(sum(a for a, _ in r), len(r)),
+            "accuracy_semantic": ratio(sum(b for _, b in r), len(r)),
+        }
+        for trap, r in traps.items()
+    }
+    unordered = [s == label for s, label in zip(said["unordered"], labels, strict=True)]
     return PairCheck(
         len(pairs),
-        ratio(strict, len(pairs)),
-        ratio(unordered, len(pairs)),
-        judged,
-        ratio(judged_right, judged),
+        ratio(sum(strict), len(pairs)),
+        ratio(sum(unordered), len(pairs)),
+        sum(judged),
+        ratio(sum(r for r, j in zip(strict, judged, strict=True) if j), sum(judged)),
         confusion,
         by_trap,
         mistakes,
         time.perf_counter() - started,
+        scores,
     )
+
+
+def score(said: list[bool], labels: list[bool], index: list[int]) -> dict[str, float]:
+    """Accuracy, recall (equivalent pairs called equal) and specificity (the others called different or
+    skipped) over the pairs at `index`."""
+    positives = [i for i in index if labels[i]]
+    negatives = [i for i in index if not labels[i]]
+    return {
+        "pairs": len(index),
+        "accuracy": ratio(sum(said[i] == labels[i] for i in index), len(index)),
+        "recall": ratio(sum(said[i] for i in positives), len(positives)),
+        "specificity": ratio(sum(not said[i] for i in negatives), len(negatives)),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,8 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{check.seconds:.1f} s with {args.workers} workers")
         for miss in check.mistakes if args.mistakes else []:
             print(
-                f"  [{miss['trap']}] {miss['reference']!r} vs {miss['prediction']!r}: labeled "
-                f"{'equivalent' if miss['equivalent'] else 'different'}, judge {miss['judge']} {miss['differs'] or ''}"
+                f"  [{miss['trap']}/{miss.get('split', '-')}] {miss['reference']!r} vs {miss['prediction']!r}: "
+                f"labeled {'equivalent' if miss['equivalent'] else 'different'}, strict {miss['judge']}, "
+                f"semantic {miss['semantic']} {miss['differs'] or ''}"
             )
         return 0
 

@@ -1,22 +1,33 @@
 """Run one shell command in a bubblewrap sandbox over a fresh copy of a fixture world.
 
 Layers, outermost first, for every run:
-- `setpriv` drops root to a uid of its own (a fresh one per run: RLIMIT_NPROC counts per uid, and a sandbox
-  still tearing down would otherwise starve the next one), clears supplementary groups and every capability
-  set. bubblewrap started as root keeps full root, so this must happen before it. Without root the runs
-  share the caller's uid (already unprivileged).
-- `prlimit` sets CPU time, address space, processes, file size (which also caps the captured output: it
-  goes to host files) and open files.
+- a control group of its own where the host allows one (cgroups.py): total memory and process count.
+- `setpriv` drops root to a uid of its own (uids.py: a block per sandbox under a host-wide lock, a fresh uid
+  per run: RLIMIT_NPROC counts per uid, and a sandbox still tearing down would otherwise starve the next
+  one), clears supplementary groups and every capability set. bubblewrap started as root keeps full root,
+  so this must happen before it. Without root the runs share the caller's uid (already unprivileged).
+- `prlimit` sets CPU time, address space, processes, file size and open files.
 - `bwrap` unshares every namespace (no network but a dead loopback, own pids, own hostname, no further
   user namespaces), maps the uid to 1000 ("user" in the fixture's /etc/passwd), binds the copy as `/`
   with the host's /usr, /bin, /lib... and a few /etc files read-only on top, re-binds only the writable
-  trees (/home, /tmp, /var, /opt, /srv), then remounts `/` and `/dev` read-only.
-- every process inside has libfaketime preloaded: its clock starts at the world's fixed `clock` (see
-  clock.py), so `date`, `find -mtime` and `ls -l` answer the same on any day.
-- inside, `init.sh` runs as PID 1: it checks that the clock is the fake one, starts the fixture's
-  background processes, runs the command under `timeout -s KILL`, lists the processes still alive and
-  reports to an fd the command never sees. When PID 1 exits the kernel kills everything left in the
-  namespace; the host kills the whole group as a backstop if the wall clock plus a grace period passes.
+  trees (/home, /tmp, /var, /opt, /srv), fixed views of /proc's host-wide files, then remounts `/` and
+  `/dev` read-only, and loads the seccomp filter (seccomp.py).
+- every process inside has libfaketime preloaded (by LD_PRELOAD and by /etc/ld.so.preload, which a command
+  cannot unset): its clock starts at the world's fixed `clock` (see clock.py), so `date`, `find -mtime`
+  and `ls -l` answer the same on any day.
+- inside, `init.sh` runs as PID 1 under a copy of bash no process may read: the kernel makes it
+  non-dumpable, so nothing the command starts can trace it, read its memory, open /proc/1/fd or take its
+  descriptors. It checks that the clock is the fake one, starts the fixture's background processes, runs
+  the command under `timeout -s KILL`, lists the processes still alive and reports on a pipe only it
+  holds. When PID 1 exits the kernel kills everything left in the namespace; the host kills the whole
+  group as a backstop if the wall clock plus a grace period passes.
+
+The host reads stdout, stderr and the report through pipes, keeping a bounded amount of each (more
+output closes the pipe: the writer gets SIGPIPE), so output never reaches a file system. Each run's copy
+lives on a tmpfs of its own (size and inodes capped, removed with one `umount`), and reading what the
+command left costs bounded time (snapshot.TreeCaps). Whatever goes wrong after the command ran (a tree
+beyond its caps, a malformed report, a bug) becomes that run's `error`: it never matches and never stops
+the stage.
 
 Nothing here ever runs a command outside the sandbox, or with the real clock: when bubblewrap cannot
 start, or libfaketime is missing or does not take effect, `SandboxUnavailable` is raised with one line
@@ -28,33 +39,41 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import re
+import selectors
 import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from dataclasses import replace as dataclass_replace
 from pathlib import Path
 from typing import Any
 
 from shelltune.errors import ShelltuneError
+from shelltune.sandbox.cgroups import Cgroups
 from shelltune.sandbox.clock import faketime_offset, format_clock, kernel_now
-from shelltune.sandbox.limits import Limits, limit_hit
+from shelltune.sandbox.limits import MIB, Limits, limit_hit, run_inodes, tree_caps
 from shelltune.sandbox.scratch import mount_tmpfs, unmount
+from shelltune.sandbox.seccomp import program as seccomp_program
 from shelltune.sandbox.snapshot import (
     Change,
+    Copied,
+    Manifest,
+    TreeLimit,
     copy_world,
     diff_tree,
     remove_tree,
+    scan_tree,
 )
+from shelltune.sandbox.uids import UidLease
 from shelltune.sandbox.world import (
     HOST_ETC,
     SANDBOX_GID,
     SANDBOX_UID,
     SYSTEM_DIRS,
-    WRITABLE,
     World,
 )
 
@@ -74,9 +93,6 @@ FAKETIME_SETTINGS = {
 }
 # bash's clock must read within this many seconds after the world's clock, or the run is refused unrun
 CLOCK_SLACK_S = 30
-# Per-run uids come from a range far above real and subordinate (subuid) ids; each run takes the next one.
-UID_BASE = 3_000_000
-UID_POOL = 100_000
 # bubblewrap's words when the kernel refuses it namespaces (policy, or no setuid and no user namespaces)
 NAMESPACE_ERRORS = ("namespace", "Operation not permitted", "setting up uid map", "No permissions")
 # A command with a NUL byte cannot be an argument (a C string), and bash refuses a script holding one
@@ -85,10 +101,27 @@ NAMESPACE_ERRORS = ("namespace", "Operation not permitted", "setting up uid map"
 # command that did nothing and failed, never as a crash of the stage.
 NUL_REFUSAL = "echo 'bash: cannot execute binary file (the command contains a NUL byte)' >&2; exit 126"
 GRACE_S = 5.0  # the host's backstop beyond the in-sandbox wall clock
-STDERR_KEEP = 2000
+DRAIN_S = 5.0  # after killing the sandbox, how long its pipes may take to close
+STDERR_HEAD = 4000  # stderr kept: its beginning (the first error line) ...
+STDERR_TAIL = 2000  # ... and its end
+STDERR_READ = 64 * MIB  # more stderr than this closes the pipe
+REPORT_READ = 1 * MIB  # the report of a run with `processes` processes is a few KiB
+# Host-wide state seen through /proc, replaced by fixed files: the same on every host, run and day.
+PROC_VIEWS = {
+    "meminfo": (
+        "MemTotal:        8388608 kB\nMemFree:         6291456 kB\nMemAvailable:    7340032 kB\n"
+        "Buffers:          131072 kB\nCached:          1048576 kB\nSwapCached:            0 kB\n"
+        "Active:          1048576 kB\nInactive:         786432 kB\nShmem:             65536 kB\n"
+        "SReclaimable:     131072 kB\nSwapTotal:             0 kB\nSwapFree:              0 kB\n"
+    ),
+    "loadavg": "0.00 0.00 0.00 1/64 64\n",
+    "uptime": "86400.00 172800.00\n",
+    "swaps": "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n",
+}
 
-INIT_SCRIPT = r"""# PID 1 of the sandbox. $1: wall-clock seconds, $2: the command; the report goes to fd $REPORT_FD.
-# (Its number varies from process to process: as an argument it would show in `ps` output.)
+INIT_SCRIPT = r"""# PID 1 of the sandbox, run by a copy of bash that no process may read: the kernel makes it
+# non-dumpable, so no process of the command can trace it or take its report pipe. $1: wall-clock seconds, $2: the
+# command; the report goes to fd $REPORT_FD (as an argument its number would show in `ps` output).
 exec 3>&"$REPORT_FD"; [ "$REPORT_FD" = 3 ] || eval "exec $REPORT_FD>&-"; unset REPORT_FD
 # Nothing runs on the real clock: bash's own time() must already read the world's fake clock.
 read -r clock slack < /run/shelltune/clock
@@ -106,7 +139,7 @@ for i in "${!pids[@]}"; do
   until read -r comm < "/proc/${pids[i]}/comm" && [ "$comm" = "${names[i]:0:15}" ]; do :; done
 done
 start=$EPOCHREALTIME
-timeout -s KILL "$1" /bin/bash -c "$2" </dev/null 3>&-
+BASH_ENV=/run/shelltune/history.sh timeout -s KILL "$1" /bin/bash -c "$2" </dev/null 3>&-
 status=$?
 end=$EPOCHREALTIME
 printf 'status %s\ntime %s %s\n' "$status" "$start" "$end" >&3
@@ -135,8 +168,35 @@ printf 'done\n' >&3
 """
 
 
+# Sourced by the command's shell before the command (BASH_ENV): the user's shell history, which a
+# non-interactive shell does not load, so `history | grep git` answers as in the user's terminal. Nothing
+# is written back (history stays off), and shells the command starts do not load it.
+HISTORY = """unset BASH_ENV
+[ -r ~/.bash_history ] && history -r ~/.bash_history 2>/dev/null
+"""
+
+# `sudo` for a command that is root inside its namespace: its options are dropped (-u, -g and friends
+# take a value), and what remains runs as is.
+SUDO = r"""#!/bin/bash
+while (($#)); do
+  case $1 in
+    --) shift; break;;
+    -u|-g|-p|-C|-D|-h|-r|-t|-T|-U|--user|--group|--prompt) shift 2;;
+    -*) shift;;
+    *) break;;
+  esac
+done
+(($#)) || { echo "usage: sudo command" >&2; exit 1; }
+exec "$@"
+"""
+
+
 class SandboxUnavailable(ShelltuneError):
     """bubblewrap (or setpriv/prlimit) is missing or cannot create namespaces here."""
+
+
+class ReportError(Exception):
+    """The init script's report is not what init writes: the run is a harness error, never a match."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +214,7 @@ class Execution:
     window: tuple[float, float]  # the run's span on the kernel's real clock (epoch s), which stamps the files
     clock_window: tuple[float, float]  # the span of the fake clock the command saw (the same for every run)
     output_cut: bool = False
+    error: str | None = None  # what the harness could not establish about the run; such a run never matches
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -162,33 +223,40 @@ class Execution:
             "elapsed_s": round(self.elapsed_s, 3),
             "changes": {p: (None if c is None else c.as_list()) for p, c in sorted(self.changes.items())},
             "processes": list(self.processes),
+            "error": self.error,
         }
+
+    @classmethod
+    def failed(cls, command: str, limit: str, error: str, status: int | None = None, elapsed: float = 0.0) -> Execution:
+        """A run whose outcome the harness could not read in full: `limit` is "tree" or "harness_error"."""
+        return cls(command, status, b"", "", {}, (), limit, elapsed, (0.0, 0.0), (0.0, 0.0), False, printable(error))
 
 
 @dataclass
 class Sandbox:
     """Runs commands over copies of `world`'s pristine tree. Create one per process; `run` is not reentrant
-    within it only because of the scratch directory names it picks (slot numbers must differ)."""
+    (every run uses the same mount point)."""
 
     world: World
     limits: Limits = field(default_factory=Limits)
     env: dict[str, str] = field(default_factory=dict)
     scratch: Path | None = None
+    # A fixture's setup script: `/` and `/etc` of the copy are writable too (new top-level directories,
+    # files under /etc), the host's /usr, /bin, /lib... stay read-only binds as always.
+    setup: bool = False
 
     def __post_init__(self) -> None:
         self.bwrap = find_bwrap()
         faketime = find_faketime()
         self.as_root = os.geteuid() == 0
+        self.uids = UidLease.acquire() if self.as_root else None
         base = Path(self.scratch or tempfile.gettempdir())
         self._dir = Path(tempfile.mkdtemp(prefix="shelltune-sandbox-", dir=base))
-        # Output and the init script's report stay outside the copies' tmpfs: a run that fills it must
-        # still be heard. Only the host opens these files; the sandbox gets their descriptors.
-        self._io = Path(tempfile.mkdtemp(prefix="shelltune-io-", dir=base))
-        self._stamp = self._io / "kernel-clock"
-        self._stamp.touch()
+        self._stamp = self._dir / "kernel-clock"
         self._mounted = self.as_root and self.limits.disk_mb > 0
         if self._mounted:
-            mount_tmpfs(self._dir, self.limits.disk_mb)
+            mount_tmpfs(self._dir, 256)  # the harness and the world's /etc; each run's copy has its own
+        self._stamp.touch()
         # Every run uid must be able to reach its bind sources: traverse, never list.
         os.chmod(self._dir, 0o711)
         self._launch_env = {"PATH": os.environ.get("PATH", os.defpath)}
@@ -200,17 +268,32 @@ class Sandbox:
                 self._launch_env["LD_LIBRARY_PATH"] = str(libs)
         self._harness = self._dir / "harness"
         write_harness(self._harness, self.world, faketime)
+        self._seccomp = self._harness / "seccomp.bpf" if (self._harness / "seccomp.bpf").exists() else None
         # The world's /etc is bound read-only as is; a copy here keeps it reachable by every run uid
         # wherever the world itself lives (a 0700 temporary directory, say).
         self._etc = self._dir / "etc"
         shutil.copytree(self.world.root / "etc", self._etc, symlinks=True)
+        preload_clock(self._etc)
+        self._run = self._dir / "run"  # one fixed mount point: /proc/self/mountinfo shows no run number
+        self._run.mkdir(mode=0o711)
+        self._cgroups = Cgroups.detect() if self.as_root else None
+        self._etc_manifest: Manifest | None = None
+        self._caps = tree_caps(self.limits, len(self.world.manifest))
+
+    @property
+    def cgroups(self) -> int | None:
+        """The cgroup version bounding each run's totals, or None when the host allows none."""
+        return self._cgroups.version if self._cgroups else None
 
     def close(self) -> None:
+        if self.uids is not None:
+            self.uids.release()
         if self._mounted:
+            with contextlib.suppress(OSError):
+                unmount(self._run)
             unmount(self._dir)
             self._mounted = False
         remove_tree(self._dir)
-        remove_tree(self._io)
 
     def __enter__(self) -> Sandbox:
         return self
@@ -218,59 +301,135 @@ class Sandbox:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def run(self, command: str, slot: int = 0, keep: Callable[[Path], None] | None = None) -> Execution:
-        """Run `command` once in a fresh copy of the world. `slot` picks the run's uid and scratch dir;
-        `keep` is shown the copy's root before it is deleted (fixture setup scripts)."""
-        run_dir = self._dir / f"run-{slot}"
-        remove_tree(run_dir)
-        run_dir.mkdir(mode=0o711)
-        uid = UID_BASE + slot % UID_POOL if self.as_root else os.getuid()
+    def run(
+        self,
+        command: str,
+        slot: int = 0,
+        keep: Callable[[Path, tuple[float, float]], None] | None = None,
+        superuser: bool = False,
+    ) -> Execution:
+        """Run `command` once in a fresh copy of the world. `keep` is shown the copy's root before it is
+        deleted (fixture setup scripts). `slot` is kept for callers that number their runs; the uid
+        comes from this sandbox's block (uids.py). `superuser`: the command is root inside the namespace
+        (uid 0 there, still the run's own uid outside and no capability), `sudo` runs its arguments, and
+        /etc is a writable copy whose changes count (`sudo usermod -aG docker alice`)."""
+        uid = self.uids.next_uid() if self.uids is not None else os.getuid()
+        self._prepare_run_dir()
         try:
             started = kernel_now(self._stamp)  # before the copy: its ctimes and birth times are the run's too
-            root = run_dir / "root"
-            copied = copy_world(self.world.root, root, uid if self.as_root else None, WRITABLE)
-            result = self._spawn(NUL_REFUSAL if "\0" in command else command, run_dir, uid)
+            root = self._run / "root"
+            own_etc = self.setup or superuser
+            trees = (*self.world.writable, "etc") if own_etc else self.world.writable
+            copied = copy_world(self.world.root, root, uid if self.as_root else None, trees)
+            if own_etc:
+                for placed in preload_clock(root / "etc"):
+                    st = os.lstat(placed)
+                    copied["/etc/" + placed.name] = (st.st_ino, st.st_ctime_ns)  # the harness's, not a change
+            result = self._spawn(NUL_REFUSAL if "\0" in command else command, root, uid, superuser)
             window = (started, kernel_now(self._stamp))
             # The fake clock starts at the world's clock when the sandbox starts, and nothing in it outlives
             # the wall clock: a fixed span, so what is masked as "now" never depends on how long a run took.
             clock_window = (float(self.world.clock), self.world.clock + self.limits.wall_s + GRACE_S)
-            if keep is not None:
-                keep(root, window)
-            changes = diff_tree(self.world.manifest, root, copied, (window, clock_window))
-            return self._execution(command, result, changes, window, clock_window)
+            return self._finish(command, result, root, copied, (window, clock_window), keep, superuser)
         finally:
-            remove_tree(run_dir)
+            self._clear_run_dir()
 
-    def _spawn(self, command: str, run_dir: Path, uid: int) -> dict[str, Any]:
-        io = self._io / run_dir.name
-        io.mkdir(exist_ok=True)
-        out_path, err_path, report_path = io / "stdout", io / "stderr", io / "report"
-        with open(out_path, "wb") as out, open(err_path, "wb") as err, open(report_path, "wb") as report:
-            argv = self.argv(command, run_dir / "root", uid, report.fileno())
-            spawned = kernel_now(self._stamp)
-            (self._harness / "faketime").write_text(faketime_offset(self.world.clock, spawned))
-            # The launchers get PATH only: the caller's LD_PRELOAD or LD_LIBRARY_PATH has no business there.
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                pass_fds=(report.fileno(),),
-                start_new_session=True,
-                env=self._launch_env,
-            )
-            host_killed = wait_or_kill(proc, self.limits.wall_s + GRACE_S)
-        result = {
-            "stdout": read_capped(out_path, self.limits.output_kb * 1024),
-            "stderr": read_tail(err_path),
-            "report": report_path.read_text(errors="replace"),
+    def _finish(
+        self,
+        command: str,
+        result: dict[str, Any],
+        root: Path,
+        copied: Copied,
+        windows: tuple[tuple[float, float], tuple[float, float]],
+        keep: Callable[[Path, tuple[float, float]], None] | None,
+        superuser: bool = False,
+    ) -> Execution:
+        """The run's Execution; what goes wrong reading it (but a sandbox that never started) is its error."""
+        try:
+            if keep is not None:
+                keep(root, windows[0])
+            execution = self._execution(command, result, *windows)
+        except SandboxUnavailable:
+            raise
+        except Exception as exc:  # whatever the command made of the harness: a verdict, not a crash
+            return Execution.failed(command, "harness_error", f"harness: {type(exc).__name__}: {exc}")
+        try:
+            manifest = self._with_etc() if superuser else self.world.manifest
+            changes = diff_tree(manifest, root, copied, windows, self._caps)
+        except TreeLimit as exc:
+            return dataclass_replace(execution, limit="tree", error=f"tree: {exc}")
+        except Exception as exc:  # a name, a file or a layout the walk did not expect
+            error = printable(f"harness: reading the tree: {type(exc).__name__}: {exc}")
+            return dataclass_replace(execution, limit="harness_error", error=error)
+        return dataclass_replace(execution, changes=changes)
+
+    def _with_etc(self) -> Manifest:
+        """The pristine manifest with /etc in it, for runs that may change /etc (made once)."""
+        if self._etc_manifest is None:
+            self._etc_manifest = {**self.world.manifest, **scan_tree(self.world.root, ("etc",))}
+        return self._etc_manifest
+
+    def _prepare_run_dir(self) -> None:
+        if self._mounted:
+            mount_tmpfs(self._run, self.limits.disk_mb, run_inodes(self.limits, len(self.world.manifest)))
+        else:
+            remove_tree(self._run)
+            self._run.mkdir(mode=0o711)
+        os.chmod(self._run, 0o711)
+
+    def _clear_run_dir(self) -> None:
+        if self._mounted:
+            unmount(self._run)  # the whole tree at once, whatever its depth, size or names
+        else:
+            remove_tree(self._run)
+            self._run.mkdir(mode=0o711)
+
+    def _spawn(self, command: str, root: Path, uid: int, superuser: bool = False) -> dict[str, Any]:
+        pipes = {name: os.pipe() for name in ("stdout", "stderr", "report")}
+        seccomp = os.open(self._seccomp, os.O_RDONLY) if self._seccomp else None
+        argv = self.argv(command, root, uid, pipes["report"][1], seccomp, superuser)
+        spawned = kernel_now(self._stamp)
+        (self._harness / "faketime").write_text(faketime_offset(self.world.clock, spawned))
+        group_memory = (self.limits.memory_mb + self.limits.disk_mb) * MIB
+        with contextlib.ExitStack() as stack:
+            group = None
+            if self._cgroups is not None:
+                group = stack.enter_context(self._cgroups.run_group(group_memory, self.limits.processes))
+            try:
+                with self._cgroups.inside(group) if self._cgroups and group else contextlib.nullcontext():
+                    # The launchers get PATH only: the caller's LD_PRELOAD or LD_LIBRARY_PATH has no business there.
+                    proc = subprocess.Popen(
+                        argv,
+                        stdin=subprocess.DEVNULL,
+                        stdout=pipes["stdout"][1],
+                        stderr=pipes["stderr"][1],
+                        pass_fds=tuple(fd for fd in (pipes["report"][1], seccomp) if fd is not None),
+                        start_new_session=True,
+                        env=self._launch_env,
+                    )
+            finally:
+                for _, write_end in pipes.values():
+                    os.close(write_end)
+                if seccomp is not None:
+                    os.close(seccomp)
+            streams, host_killed = collect(proc, {k: r for k, (r, _) in pipes.items()}, self.limits)
+            oom = group.oom_killed() if group else False
+        return {
+            **streams,
             "host_killed": host_killed,
+            "oom": oom,
             "bwrap_status": proc.returncode,
         }
-        remove_tree(io)
-        return result
 
-    def argv(self, command: str, root: Path, uid: int, report_fd: int) -> list[str]:
+    def argv(
+        self,
+        command: str,
+        root: Path,
+        uid: int,
+        report_fd: int,
+        seccomp_fd: int | None = None,
+        superuser: bool = False,
+    ) -> list[str]:
         drop = (
             [
                 "setpriv",
@@ -290,12 +449,15 @@ class Sandbox:
             drop
             + self.limits.prlimit_args()
             + ["--", "setarch", "-R"]
-            + self.bwrap_args(root, report_fd)
-            + ["/bin/bash", "/run/shelltune/init.sh", f"{self.limits.wall_s:g}", command]
+            + self.bwrap_args(root, report_fd, seccomp_fd, superuser)
+            + [f"{HARNESS}/bash", f"{HARNESS}/init.sh", f"{self.limits.wall_s:g}", command]
         )
 
-    def bwrap_args(self, root: Path, report_fd: int) -> list[str]:
+    def bwrap_args(
+        self, root: Path, report_fd: int, seccomp_fd: int | None = None, superuser: bool = False
+    ) -> list[str]:
         world = self.world
+        own_etc = self.setup or superuser
         args = [
             self.bwrap,
             "--unshare-all",
@@ -305,9 +467,9 @@ class Sandbox:
             "--new-session",
             "--as-pid-1",
             "--uid",
-            str(SANDBOX_UID),
+            "0" if superuser else str(SANDBOX_UID),
             "--gid",
-            str(SANDBOX_GID),
+            "0" if superuser else str(SANDBOX_GID),
             "--hostname",
             world.hostname,
             "--bind",
@@ -317,25 +479,32 @@ class Sandbox:
         for name in SYSTEM_DIRS:
             if Path("/", name).is_dir():
                 args += ["--ro-bind", f"/{name}", f"/{name}"]
-        args += ["--ro-bind", str(self._etc), "/etc"]
+        args += ["--bind", str(root / "etc"), "/etc"] if own_etc else ["--ro-bind", str(self._etc), "/etc"]
         for name, kind in HOST_ETC:
             host = Path("/etc", name)
             if host.is_dir() if kind == "dir" else host.is_file():
                 args += ["--ro-bind", str(host), str(host)]
-        args += ["--ro-bind", str(self._harness), "/run/shelltune", "--proc", "/proc", "--dev", "/dev"]
-        for name in WRITABLE:
+        args += ["--ro-bind", str(self._harness), HARNESS, "--proc", "/proc"]
+        for name in PROC_VIEWS:
+            args += ["--ro-bind", str(self._harness / "proc" / name), f"/proc/{name}"]
+        args += ["--dev", "/dev"]
+        for name in world.writable:
             args += ["--bind", str(root / name), f"/{name}"]
-        args += ["--remount-ro", "/", "--remount-ro", "/dev", "--chdir", world.cwd, "--clearenv"]
+        args += [] if self.setup else ["--remount-ro", "/"]
+        args += ["--remount-ro", "/dev", "--chdir", world.cwd, "--clearenv"]
         settings = {**world.env, **self.env, **FAKETIME_SETTINGS, "REPORT_FD": str(report_fd)}
+        if superuser:  # root's own shell: sudo runs its arguments (there is no one else to become)
+            settings.update(USER="root", LOGNAME="root", PATH=f"{HARNESS}/superuser:{settings.get('PATH', '')}")
         for key, value in settings.items():
             args += ["--setenv", key, value]
+        if seccomp_fd is not None:
+            args += ["--seccomp", str(seccomp_fd)]
         return args + ["--"]
 
     def _execution(
         self,
         command: str,
         result: dict[str, Any],
-        changes: dict[str, Change | None],
         window: tuple[float, float],
         clock_window: tuple[float, float],
     ) -> Execution:
@@ -352,24 +521,30 @@ class Sandbox:
             reason = first_line(result["stderr"]) or f"exit status {result['bwrap_status']}"
             hint = f"; {INSTALL_HINT}" if any(sign in reason for sign in NAMESPACE_ERRORS) else ""
             raise SandboxUnavailable(f"the sandbox did not start ({reason}){hint}")
-        stdout, cut = result["stdout"]
+        stdout, cut = result["stdout"], result["stdout_cut"]
         status = None if result["host_killed"] else report["status"]
         start, end = report["time"] or window
         elapsed = end - start
         stderr = result["stderr"]
-        limit = "wall_clock" if result["host_killed"] else limit_hit(status, elapsed, stderr, self.limits, cut)
+        if result["host_killed"]:
+            limit: str | None = "wall_clock"
+        elif result["oom"]:
+            limit = "memory"
+        else:
+            limit = limit_hit(status, elapsed, stderr, self.limits, cut)
         return Execution(
             command=command,
             status=status,
             stdout=stdout,
             stderr=stderr,
-            changes=changes,
-            processes=tuple(sorted(report["processes"])),
+            changes={},
+            processes=tuple(sorted(printable(name) for name in report["processes"])),
             limit=limit,
             elapsed_s=elapsed,
             window=window,
             clock_window=clock_window,
             output_cut=cut,
+            error=report["error"],
         )
 
 
@@ -440,12 +615,16 @@ def find_faketime() -> Path:
 
 
 def write_harness(harness: Path, world: World, faketime: Path) -> None:
-    """The read-only /run/shelltune of every sandbox: init.sh, the background processes' names, the fake
-    clock (libfaketime, the world's clock, and the offset file each run rewrites).
+    """The read-only /run/shelltune of every sandbox: init.sh and the bash that runs it, the background
+    processes' names, the fake clock (libfaketime, the world's clock, and the offset file each run
+    rewrites), the fixed /proc views and the seccomp filter.
 
     Each background process is `sleep` reached through a symlink named after it: the kernel names a
-    process after the path it was executed by, so `pgrep nginx` and `pkill gunicorn` find them."""
+    process after the path it was executed by, so `pgrep nginx` and `pkill gunicorn` find them. bash is a
+    copy no one may read (mode 0111): a process executing a file it cannot read is not dumpable, which is
+    what keeps PID 1 and its report out of the command's reach."""
     (harness / "bin").mkdir(parents=True)
+    (harness / "proc").mkdir()
     (harness / "init.sh").write_text(INIT_SCRIPT)
     # A copy, like /etc: every run uid must reach it, wherever the library is installed.
     shutil.copyfile(faketime, harness / "libfaketime.so.1")
@@ -455,7 +634,31 @@ def write_harness(harness: Path, world: World, faketime: Path) -> None:
     for name in sorted({name for name, _ in world.daemons}):
         (harness / "bin" / name).symlink_to(sleep)
     (harness / "daemons").write_text("".join(f"{name} {argv0}\n" for name, argv0 in world.daemons))
+    for name, text in PROC_VIEWS.items():
+        (harness / "proc" / name).write_text(text)
+    (harness / "history.sh").write_text(HISTORY)
+    (harness / "superuser").mkdir()
+    (harness / "superuser" / "sudo").write_text(SUDO)
+    seccomp = seccomp_program()
+    if seccomp is not None:
+        (harness / "seccomp.bpf").write_bytes(seccomp)
     open_to_every_uid(harness, file_mode=0o644)
+    os.chmod(harness / "superuser" / "sudo", 0o755)
+    shutil.copyfile(Path(shutil.which("bash") or "/bin/bash").resolve(), harness / "bash")
+    os.chmod(harness / "bash", 0o111)
+
+
+def preload_clock(etc: Path) -> tuple[Path, Path]:
+    """The sandbox's /etc makes the dynamic loader preload libfaketime into every program, whatever its
+    environment (`env -u LD_PRELOAD date`), and gives libfaketime its offset when FAKETIME_TIMESTAMP_FILE
+    is gone too (`env -i date` reads /etc/faketimerc)."""
+    for name in ("ld.so.preload", "faketimerc"):
+        if (etc / name).is_symlink() or (etc / name).exists():
+            (etc / name).unlink()
+    (etc / "ld.so.preload").write_text(f"{HARNESS}/libfaketime.so.1\n")
+    os.chmod(etc / "ld.so.preload", 0o644)
+    (etc / "faketimerc").symlink_to(f"{HARNESS}/faketime")
+    return etc / "ld.so.preload", etc / "faketimerc"
 
 
 def open_to_every_uid(top: Path, file_mode: int) -> None:
@@ -465,46 +668,96 @@ def open_to_every_uid(top: Path, file_mode: int) -> None:
             os.chmod(path, 0o755 if path.is_dir() else file_mode)
 
 
-def wait_or_kill(proc: subprocess.Popen[bytes], timeout_s: float) -> bool:
-    """Wait for the sandbox; past the timeout kill its whole process group. True when it had to kill.
-
-    A timer thread does the killing so the wait itself blocks: `Popen.wait(timeout=)` polls with sleeps of
-    up to 50 ms, which was most of a short command's run time."""
-    killed = threading.Event()
-
-    def kill() -> None:
-        killed.set()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # bwrap --die-with-parent takes the namespace's PID 1 along
-
-    timer = threading.Timer(timeout_s, kill)
-    timer.start()
+def collect(proc: subprocess.Popen[bytes], pipes: dict[str, int], limits: Limits) -> tuple[dict[str, Any], bool]:
+    """Read the sandbox's stdout, stderr and report until they close, keeping a bounded part of each; past
+    the wall clock plus GRACE_S, kill the sandbox's whole process group. Returns what was kept and whether
+    the host had to kill. A pipe read past its cap is closed: its writers get SIGPIPE (`yes` ends there)."""
+    keep = {"stdout": limits.output_kb * 1024 + 1, "stderr": STDERR_READ, "report": REPORT_READ}
+    got: dict[str, bytearray] = {name: bytearray() for name in pipes}
+    stderr_tail = bytearray()
+    read = dict.fromkeys(pipes, 0)
+    selector = selectors.DefaultSelector()
+    for name, fd in pipes.items():
+        selector.register(fd, selectors.EVENT_READ, name)
+    deadline = time.monotonic() + limits.wall_s + GRACE_S
+    killed = False
     try:
-        proc.wait()
+        while selector.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                if killed:
+                    break  # killed DRAIN_S ago and still open: stop listening
+                killed = True
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)  # bwrap --die-with-parent takes PID 1 along
+                deadline = time.monotonic() + DRAIN_S
+                continue
+            for key, _ in selector.select(left):
+                name, fd = key.data, key.fd
+                chunk = os.read(fd, 1 << 16)
+                if chunk:
+                    read[name] += len(chunk)
+                    if name == "stderr":
+                        if len(got[name]) < STDERR_HEAD:
+                            got[name] += chunk[: STDERR_HEAD - len(got[name])]
+                        stderr_tail = (stderr_tail + chunk)[-STDERR_TAIL:]
+                    elif len(got[name]) < keep[name]:
+                        got[name] += chunk[: keep[name] - len(got[name])]
+                if not chunk or read[name] >= keep[name]:
+                    selector.unregister(fd)
+                    os.close(fd)
     finally:
-        timer.cancel()
-    return killed.is_set()
+        for key in list(selector.get_map().values()):
+            os.close(key.fd)
+        selector.close()
+    proc.wait()
+    stdout_keep = limits.output_kb * 1024
+    stderr = bytes(got["stderr"])
+    if read["stderr"] > STDERR_HEAD:  # the beginning and the end, the middle marked as left out
+        overlap = max(0, STDERR_HEAD + len(stderr_tail) - read["stderr"])
+        stderr += (b"\n[...]\n" if not overlap else b"") + bytes(stderr_tail[overlap:])
+    return {
+        "stdout": bytes(got["stdout"][:stdout_keep]),
+        "stdout_cut": read["stdout"] > stdout_keep,
+        "stderr": stderr.decode("utf-8", errors="replace"),
+        "report": bytes(got["report"]).decode("utf-8", errors="replace") if read["report"] < REPORT_READ else "\0",
+    }, killed
 
 
-def read_capped(path: Path, limit: int) -> tuple[bytes, bool]:
-    with open(path, "rb") as handle:
-        data = handle.read(limit + 1)
-    return data[:limit], len(data) > limit
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
-def read_tail(path: Path) -> str:
-    size = path.stat().st_size
-    with open(path, "rb") as handle:
-        handle.seek(max(0, size - STDERR_KEEP))
-        return handle.read().decode("utf-8", errors="replace")
+def printable(text: str) -> str:
+    """`text` with control characters (terminal escapes, carriage returns, bidi overrides...) shown as
+    escapes, so that what a command printed can reach a terminal or a one-line error safely."""
+    return CONTROL.sub(escape_char, text)
+
+
+def escape_char(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def first_line(text: str) -> str:
-    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+    """The first non-blank line (split at newlines only: a carriage return is shown, not obeyed), printable."""
+    return printable(next((line.strip() for line in text.split("\n") if line.strip()), ""))[:300]
+
+
+REPORT_LINE = {
+    "started": re.compile(r"started"),
+    "status": re.compile(r"status \d{1,3}"),
+    "time": re.compile(r"time \d{1,12}\.\d{1,9} \d{1,12}\.\d{1,9}"),
+    "proc": re.compile(r"proc [^\n]{0,64}"),
+    "done": re.compile(r"done"),
+}
+REPORT_ORDER = ("started", "status", "time", "proc", "done")
 
 
 def parse_report(text: str) -> dict[str, Any]:
-    """The init script's report. A missing `done` means the command killed or stalled the reporter."""
+    """The init script's report: `unfaked N` alone, or `started`, `status N`, `time A B`, `proc NAME`...,
+    `done`, in that order. A report cut short (no `done`: PID 1 ended early) has status None; anything
+    else out of place raises ReportError. The command cannot write it (PID 1 holds the only write end and
+    is not dumpable), so a malformed report means a broken harness, reported as such for that run."""
     report: dict[str, Any] = {
         "started": False,
         "status": None,
@@ -512,23 +765,33 @@ def parse_report(text: str) -> dict[str, Any]:
         "processes": [],
         "done": False,
         "unfaked": None,
+        "error": None,
     }
-    for line in text.splitlines():
-        key, _, rest = line.partition(" ")
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    if len(lines) == 1 and re.fullmatch(r"unfaked \d{1,12}", lines[0]):
+        report["unfaked"] = int(lines[0].split()[1])
+        return report
+    stage = -1
+    for number, line in enumerate(lines, 1):
+        key = line.partition(" ")[0]
+        if key not in REPORT_LINE or not REPORT_LINE[key].fullmatch(line):
+            raise ReportError(f"report line {number} is malformed: {printable(line[:80])!r}")
+        position = REPORT_ORDER.index(key)
+        if position < stage or (position == stage and key != "proc") or report["done"]:
+            raise ReportError(f"report line {number} is out of order: {printable(line[:80])!r}")
+        stage = position
         if key == "started":
             report["started"] = True
-        elif key == "unfaked" and rest.isdigit():
-            report["unfaked"] = int(rest)
-        elif key == "status" and rest.isdigit():
-            report["status"] = int(rest)
+        elif key == "status":
+            report["status"] = int(line.split()[1])
         elif key == "time":
-            parts = rest.split()
-            if len(parts) == 2:
-                report["time"] = (float(parts[0]), float(parts[1]))
+            report["time"] = (float(line.split()[1]), float(line.split()[2]))
         elif key == "proc":
-            report["processes"].append(rest)
-        elif key == "done":
+            report["processes"].append(line[5:])
+        else:
             report["done"] = True
-    if not report["done"]:
+    if report["started"] and not report["done"]:
         report["status"] = None
     return report

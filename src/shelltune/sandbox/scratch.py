@@ -1,11 +1,14 @@
-"""Where run copies live: a size-capped tmpfs that only this process (and its sandboxes) can see.
+"""Where run copies live: size- and inode-capped tmpfs mounts that only this process (and its sandboxes)
+can see.
 
 A command may write as fast as it can until its wall clock ends; the file-size limit caps each file, not
-their number. As root, each process that runs sandboxes moves into a mount namespace of its own and
-mounts a tmpfs of `size_mb` over its scratch directory: a run that fills it gets ENOSPC, nothing else on
-the host notices, and the mount disappears with the process however it ends (even `kill -9`). tmpfs
-also makes copying the world about twice as fast as ext4. Without root the scratch directory is a plain
-temporary directory (documented in docs/execution.md).
+their number. As root, each process that runs sandboxes moves into a mount namespace of its own, mounts a
+small tmpfs over its scratch directory (the harness), and for every run a fresh tmpfs of `disk_mb` with a
+fixed number of inodes: a run that fills it gets ENOSPC (or, out of inodes, ENOSPC too), nothing else on
+the host notices, and the run's whole tree goes with one `umount`, however deep or large the command made
+it. Every mount disappears with the process however it ends (even `kill -9`). tmpfs also makes copying the
+world about twice as fast as ext4. Without root the scratch directory is a plain temporary directory and
+a run's copy is deleted entry by entry (documented in docs/execution.md).
 """
 
 from __future__ import annotations
@@ -43,10 +46,11 @@ def enter_private_mounts() -> None:
     _private_pid = os.getpid()
 
 
-def mount_tmpfs(path: Path, size_mb: int) -> None:
-    """A tmpfs of size_mb over path, traversable by every run uid (0711), in this process's namespace."""
+def mount_tmpfs(path: Path, size_mb: int, inodes: int | None = None) -> None:
+    """A tmpfs of size_mb (and `inodes` files and directories at most) over path, traversable by every run
+    uid (0711), in this process's namespace."""
     enter_private_mounts()
-    options = f"size={size_mb}m,mode=0711".encode()
+    options = f"size={size_mb}m,mode=0711{f',nr_inodes={inodes}' if inodes else ''}".encode()
     _check(
         _libc().mount(b"shelltune", os.fsencode(path), b"tmpfs", MS_NOSUID | MS_NODEV, options),
         f"mount tmpfs on {path}",
@@ -54,4 +58,5 @@ def mount_tmpfs(path: Path, size_mb: int) -> None:
 
 
 def unmount(path: Path) -> None:
-    _libc().umount2(os.fsencode(path), MNT_DETACH)
+    """Detach the mount at path; the kernel frees its contents once nothing uses them."""
+    _check(_libc().umount2(os.fsencode(path), MNT_DETACH), f"unmount {path}")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from shelltune.sandbox.clock import anchor_of
@@ -77,12 +77,11 @@ class World:
     daemons: tuple[tuple[str, str], ...] = ()  # (process name, argv[0]) of each background process
     cwd: str = CWD
     hostname: str = HOSTNAME
+    writable: tuple[str, ...] = WRITABLE  # top-level trees each run gets a copy of (a setup script may add)
     manifest: Manifest = field(default_factory=dict, compare=False, repr=False)
 
     def with_manifest(self) -> World:
-        return World(
-            self.root, self.env, self.clock, self.daemons, self.cwd, self.hostname, scan_tree(self.root, WRITABLE)
-        )
+        return replace(self, manifest=scan_tree(self.root, self.writable))
 
     def save(self) -> None:
         meta = {
@@ -91,15 +90,16 @@ class World:
             "daemons": [list(d) for d in self.daemons],
             "cwd": self.cwd,
             "hostname": self.hostname,
+            "writable": list(self.writable),
         }
         (self.root.parent / WORLD_JSON).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
 
     @classmethod
     def load(cls, root: Path) -> World:
         meta = json.loads((root.parent / WORLD_JSON).read_text())
-        return cls(
-            root, meta["env"], meta["clock"], tuple(tuple(d) for d in meta["daemons"]), meta["cwd"], meta["hostname"]
-        ).with_manifest()
+        daemons = tuple((name, argv0) for name, argv0 in meta["daemons"])
+        writable = tuple(meta.get("writable", WRITABLE))
+        return cls(root, meta["env"], meta["clock"], daemons, meta["cwd"], meta["hostname"], writable).with_manifest()
 
 
 def base_env(anchor: int) -> dict[str, str]:

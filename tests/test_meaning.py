@@ -1,0 +1,149 @@
+"""The semantic judge on outputs and effects given directly (no sandbox): what counts as presentation and
+what never does. Its accuracy on the labeled pairs, through the real sandbox, is in tests/test_judge.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from shelltune.sandbox.meaning import WorldFacts, asks_for_order, human_size, read_run, same_meaning
+from shelltune.sandbox.snapshot import Change
+
+WORLD = WorldFacts(
+    paths=frozenset({"/home/user/project/docs", "/home/user/project/docs/a.md", "/home/user/project/names.txt"}),
+    digests=frozenset({"d" * 64}),
+    names=frozenset({"nginx", "gunicorn", "master"}),
+)
+
+
+def reading(stdout: str, command: str, status: int = 0, changes=None, processes=(), now=frozenset()):
+    return read_run(status, True, stdout, changes or {}, processes, command, WORLD, now)
+
+
+def same(a: tuple[str, str], b: tuple[str, str], **kwargs) -> bool:
+    return same_meaning(reading(a[1], a[0], **kwargs), reading(b[1], b[0], **kwargs))
+
+
+LS = "a.md\nb.txt\nMy Notes.txt"
+LS_L = (
+    "total 12\n-rw-r--r-- 1 user user 110 May 26 00:00 a.md\n-rw-r--r-- 1 user user 2.5K 2025-01-02 00:00 b.txt\n"
+    "-rw-r--r-- 1 user user 9 <now> My Notes.txt"
+)
+DIGEST = "587b08e1a4e57a303426a86383377121562c667aad7d97379a1e3e714703926b"
+
+
+@pytest.mark.parametrize(
+    "a,b",
+    [
+        (("ls docs", LS), ("ls -l docs", LS_L)),
+        (
+            ("sha256sum names.txt", f"{DIGEST} names.txt"),
+            ("openssl dgst -sha256 names.txt", f"SHA2-256(names.txt)= {DIGEST}"),
+        ),
+        (
+            ("sha256sum names.txt", f"{DIGEST} names.txt"),
+            ("sha256sum --tag names.txt", f"SHA256 (names.txt) = {DIGEST}"),
+        ),
+        (("sha256sum names.txt", f"{DIGEST} names.txt"), ("sha256sum < names.txt", f"{DIGEST} -")),
+        (("cat names.txt", "Ana\nLi\n\nBo"), ("cat -n names.txt", "1 Ana\n2 Li\n3\n4 Bo")),
+        (("grep x names.txt", "ax\nbx"), ("grep -n x names.txt", "3:ax\n9:bx")),
+        (("grep x names.txt", "ax\nbx"), ("grep -H x names.txt", "names.txt:ax\nnames.txt:bx")),
+        (("wc -l names.txt", "38 names.txt"), ("wc -l < names.txt", "38")),
+        (("du -sh docs", "48K docs"), ("du -sk docs", "48 docs")),
+        (("du -sh docs", "1.5K docs"), ("du -sb docs", "1536 docs")),
+        (("date", "Mon Jun 1 <now> UTC 2026"), ("date -R", "Mon, 01 Jun 2026 <now> +0000")),
+        (("pgrep nginx", "5\n6"), ("pgrep -l nginx", "5 nginx\n6 nginx")),
+        (("printenv HOME", "/home/user"), ("env | grep ^HOME=", "HOME=/home/user")),
+        (("seq 3", "1\n2\n3"), ("echo 1 2 3", "1 2 3")),
+        (("find docs -type f", "docs/b\ndocs/a"), ("find docs -type f | sort", "docs/a\ndocs/b")),
+        (("diff a b", "2c2\n< old\n---\n> new"), ("diff -u a b", "--- a\n+++ b\n@@ -1,2 +1,2 @@\n x\n-old\n+new")),
+    ],
+)
+def test_presentation_is_read_away(a, b):
+    assert same(a, b) and same(b, a)
+
+
+@pytest.mark.parametrize(
+    "a,b",
+    [
+        (("ls docs", LS), ("ls -l src", LS_L.replace("b.txt", "c.txt"))),
+        (("ls -a", ".\n..\n.env\na"), ("ls -A", ".env\na")),
+        (
+            ("sha256sum names.txt", f"{DIGEST} names.txt"),
+            ("md5sum names.txt", "2308282b3363f3c67c1a28696063bb09 names.txt"),
+        ),
+        (("wc -l names.txt", "38 names.txt"), ("wc -w names.txt", "97 names.txt")),
+        (("du -sh docs", "48K docs"), ("du -sk docs", "52 docs")),
+        (("echo hello", "hello"), ("echo world", "world")),
+        (("echo hello", "hello"), ("true", "")),
+        (("sort names.txt", "a\nb"), ("sort -r names.txt", "b\na")),
+        (("ls -lt docs", "a.md\nb.txt"), ("ls -lS docs", "b.txt\na.md")),
+        (("diff a b", "2c2\n< old\n---\n> new"), ("diff -u b a", "--- b\n+++ a\n@@ -1,2 +1,2 @@\n x\n-new\n+old")),
+        (("date", "Mon Jun 1 <now> UTC 2026"), ("date -d yesterday", "Sun May 31 <now> UTC 2026")),
+        (("wc -l < f", "38"), ("awk 'END {print NR-1}' f", "37")),
+    ],
+)
+def test_content_still_counts(a, b):
+    assert not same(a, b) and not same(b, a)
+
+
+def test_verbose_lines_that_report_the_same_effects_are_presentation():
+    made = {"/home/user/project/out": Change("dir", 0o755, ""), "/home/user/project/out/x": Change("dir", 0o755, "")}
+    quiet = reading("", "mkdir -p out/x", changes=made)
+    verbose = reading(
+        "mkdir: created directory 'out'\nmkdir: created directory 'out/x'", "mkdir -pv out/x", changes=made
+    )
+    listing = reading("docs/\ndocs/a.md", "tar -czvf d.tgz docs", changes=made)
+    assert same_meaning(quiet, verbose) and same_meaning(verbose, quiet) and same_meaning(quiet, listing)
+    other = reading("mkdir: created directory 'elsewhere'", "mkdir -pv out/x", changes=made)
+    assert not same_meaning(quiet, other), "a report of a path neither in the world nor in the changes is content"
+    assert not same_meaning(reading("docs/a.md", "find docs -name '*.md'"), reading("", "true"))
+
+
+def test_a_copy_keeps_its_mtime_or_not_and_that_counts():
+    copied = {"/home/user/project/n.txt": Change("file", 0o644, "d" * 64, "", "1780000000")}
+    stamped = {"/home/user/project/n.txt": Change("file", 0o644, "d" * 64, "", "now")}
+    assert not same_meaning(
+        reading("", "cp -p names.txt n.txt", changes=copied), reading("", "cp names.txt n.txt", changes=stamped)
+    )
+    archive = {"/home/user/project/n.gz": Change("file", 0o644, "e" * 64, "", "1780000000")}
+    fresh = {"/home/user/project/n.gz": Change("file", 0o644, "e" * 64, "", "now")}
+    assert same_meaning(reading("", "gzip -k n", changes=archive), reading("", "gzip -c n > n.gz", changes=fresh))
+
+
+def test_the_exit_status_counts_unless_both_answered_the_same():
+    assert same(("grep -c x f", "0"), ("grep x f | wc -l", "0"), status=0) is True
+    assert not same_meaning(reading("0", "grep -c x f", status=1), reading("1", "grep -c y f", status=0))
+    assert not same_meaning(reading("", "false", status=1), reading("", "true", status=0))
+    assert not same_meaning(reading("x", "a", status=2), reading("x", "b", status=0))
+
+
+def test_an_unread_run_never_matches():
+    unread = read_run(0, False, "x", {}, (), "echo x", WORLD)
+    assert not same_meaning(unread, unread)
+
+
+def test_a_time_printed_now_in_any_layout_is_now():
+    now = frozenset({"09:00"})
+    iso = reading("2026-06-01T09:00:00+00:00", "date -Iseconds", now=now)
+    masked = reading("Mon Jun 1 <now> UTC 2026", "date", now=now)
+    assert same_meaning(masked, iso)
+
+
+def test_order_counts_where_the_reference_asks_for_one():
+    assert asks_for_order("sort names.txt") and asks_for_order("ls -lt docs") and asks_for_order("du -a | sort -n")
+    assert asks_for_order("sort f | uniq -c | sort -rn | head -3") and asks_for_order("tac f")
+    assert not asks_for_order("find docs -type f | sort") and not asks_for_order("ls docs")
+    assert not asks_for_order("cut -d, -f2 f | sort | uniq -c") and not asks_for_order("du -a docs | sort")
+
+
+def test_human_sizes_round_as_gnu_does():
+    from decimal import Decimal
+
+    assert [human_size(Decimal(n)) for n in (1023, 1024, 1536, 10 * 1024 + 1, 49152, 5 * 2**20)] == [
+        "1023",
+        "1.0K",
+        "1.5K",
+        "11K",
+        "48K",
+        "5.0M",
+    ]
