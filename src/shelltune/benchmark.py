@@ -51,6 +51,7 @@ PROFILES = ("portable", "native")
 
 SIZES = {
     "full": {
+        "name": "full",
         "warmup_steps": 4,
         "steps": 60,
         "prompts": 128,
@@ -64,6 +65,7 @@ SIZES = {
         },
     },
     "small": {
+        "name": "small",
         "warmup_steps": 1,
         "steps": 3,
         "prompts": 16,
@@ -438,23 +440,22 @@ def bench_memory(params: Params, shape: dict[str, int]) -> dict[str, Any]:
 # ---------------------------------------------------------------- pipeline
 
 
-PIPELINE_STAGES = ("split", "base", "train", "validate", "execute", "scan", "plot")
+PIPELINE_STAGES = ("check", "split", "base", "train", "validate", "execute", "scan", "plot")
 
 
-def bench_pipeline(repo: Path) -> dict[str, Any]:
-    """A newcomer's `make repro` on a fresh clone of `repo` (its committed state), timed part by part: the
-    virtualenv and install, then each stage alone in pipeline order, then a no-op `dvc repro`."""
-    with tempfile.TemporaryDirectory() as tmp:
-        clone = Path(tmp) / "clone"
-        subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
-        env = {key: value for key, value in os.environ.items() if key not in PORTABLE_X86_ENV}
-        env["DVC_NO_ANALYTICS"] = "1"
-        seconds = {"setup": timed(["make", "setup"], clone, env)}
-        env["PATH"] = f"{clone / '.venv' / 'bin'}:{env['PATH']}"
-        for stage in PIPELINE_STAGES:
-            seconds[stage] = timed(["dvc", "repro", "-s", stage], clone, env)
-        noop = timed(["dvc", "repro"], clone, env)
-        status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True).stdout
+def bench_pipeline(repo: Path, clone: Path) -> dict[str, Any]:
+    """A newcomer's `make repro` on a fresh clone of `repo` (its committed state) at `clone`, timed part by
+    part: the virtualenv and install, then each stage alone in pipeline order, then a no-op `dvc repro`;
+    and whether `git status` is clean after it (every output as the committed `dvc.lock` says)."""
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+    env = {key: value for key, value in os.environ.items() if key not in PORTABLE_X86_ENV}
+    env["DVC_NO_ANALYTICS"] = "1"
+    seconds = {"setup": timed(["make", "setup"], clone, env)}
+    env["PATH"] = f"{clone / '.venv' / 'bin'}:{env['PATH']}"
+    for stage in PIPELINE_STAGES:
+        seconds[stage] = timed(["dvc", "repro", "-s", stage], clone, env)
+    noop = timed(["dvc", "repro"], clone, env)
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True).stdout
     return {
         "stages_s": {name: round(value, 1) for name, value in seconds.items()},
         "repro_from_clean_s": round(sum(seconds.values()) - seconds["setup"], 1),
@@ -546,13 +547,40 @@ def format_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_bench(params: Params, size: str, pipeline: bool, repo: Path) -> dict[str, Any]:
+def run_bench(params: Params, size: str, pipeline: bool, repo: Path, clone: Path | None = None) -> dict[str, Any]:
+    """The measurements, in one sitting. With `pipeline`, a fresh clone's `make repro` is timed first and the
+    rest is measured on what it built (kept at `clone` when given, e.g. to commit its `dvc.lock`)."""
     spec = SIZES[size]
+    timings = None
+    with tempfile.TemporaryDirectory() as tmp:
+        where = repo
+        if pipeline:
+            where = clone or Path(tmp) / "clone"
+            timings = bench_pipeline(repo, where)
+            print(f"pipeline: make repro {timings['make_repro_s']} s on a fresh clone: {timings['stages_s']}")
+        with working_directory(where):
+            result = bench_models(params, spec)
+    if timings is not None:
+        result["pipeline"] = timings
+    return result
+
+
+@contextmanager
+def working_directory(path: Path):
+    before = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def bench_models(params: Params, spec: dict[str, Any]) -> dict[str, Any]:
+    """Training, generation and memory, on the pipeline's outputs in the working directory."""
     for needed in (Path(params.paths.processed) / "train.jsonl", Path(params.paths.adapter) / "adapter_config.json"):
         if not needed.exists():
             raise ShelltuneError(f"{needed}: not found; run the pipeline first (dvc repro)")
-    small = copy.deepcopy(params)
-    train = bench_train(small, spec["warmup_steps"], spec["steps"])
+    train = bench_train(copy.deepcopy(params), spec["warmup_steps"], spec["steps"])
     print(
         f"train: ours {train['ours']['supervised_tokens_per_s']:.0f} vs plain "
         f"{train['plain']['supervised_tokens_per_s']:.0f} supervised tokens/s ({train['train_speedup']}×)"
@@ -561,8 +589,8 @@ def run_bench(params: Params, size: str, pipeline: bool, repo: Path) -> dict[str
     print(f"generate: {gen['generate_speedup']}× faster than batch 1, {gen['generate_agreement']:.1%} identical")
     mem = run_isolated(bench_memory, params, spec["memory_model"], cpu_kernels=params.runtime.cpu_kernels)
     print(f"memory: NF4 {mem['nf4_memory_ratio']:.3f}× of bf16")
-    result: dict[str, Any] = {
-        "size": size,
+    return {
+        "size": spec["name"],
         "train": train,
         "generate": gen,
         "memory": mem,
@@ -578,7 +606,3 @@ def run_bench(params: Params, size: str, pipeline: bool, repo: Path) -> dict[str
             "python": platform.python_version(),
         },
     }
-    if pipeline:
-        result["pipeline"] = bench_pipeline(repo)
-        print(f"pipeline: {result['pipeline']['repro_from_clean_s']} s from clean")
-    return result

@@ -388,9 +388,19 @@ def execution_lines(execute: dict[str, Any]) -> str:
 
 Executed in a sandbox over a fixture world ({tuned["executed"]} of {execute["rows"]} test rows; the others need the
 network, root, packages or input, or show no effect): execution accuracy {tuned["execution_accuracy"]:.3f}
-({tuned["execution_accuracy_unordered"]:.3f} ignoring output order), base model {base["execution_accuracy"]:.3f}.
+({tuned["execution_accuracy_semantic"]:.3f} judged by meaning rather than presentation), base model
+{base["execution_accuracy"]:.3f} ({base["execution_accuracy_semantic"]:.3f}).{extra_execution_lines(execute)}
 {tuned["witness_rows"]} of this adapter's commands changed files or processes outside their task there.
 """
+
+
+def extra_execution_lines(execute: dict[str, Any]) -> str:
+    """Each extra evaluation set's execution accuracy: requests the training templates did not write."""
+    return "".join(
+        f" On the `{name}` set ({m['rows']} requests written apart from the training data): "
+        f"{m['tuned']['execution_accuracy']:.3f}, base model {m['base']['execution_accuracy']:.3f}."
+        for name, m in execute.get("extra", {}).items()
+    )
 
 
 def replace_section(text: str, heading: str, body: str) -> str:

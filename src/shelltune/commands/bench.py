@@ -2,7 +2,8 @@
 
     shelltune bench                    # the full benchmark on the default model (needs `dvc repro` first)
     shelltune bench --size small       # a quick pass (CI): fewer steps, prompts and a smaller memory model
-    shelltune bench --pipeline         # also `dvc repro` from a fresh clone
+    shelltune bench --pipeline         # first `make repro` on a fresh clone, timed stage by stage, then the
+                                       # rest on what it built (--clone DIR keeps that clone)
 
 What is measured, and how, is in `shelltune.benchmark`. Writes `<paths.reports>/bench.json` and the
 markdown table `bench.md` beside it (`--out` chooses another place); timings vary from run to run, so
@@ -24,15 +25,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--size", choices=sorted(SIZES), default="full", help="full: the default run's shapes; small: a quick check"
     )
-    parser.add_argument("--pipeline", action="store_true", help="also time `dvc repro` from a fresh clone (minutes)")
+    parser.add_argument(
+        "--pipeline",
+        action="store_true",
+        help="first time make repro on a fresh clone of this repository's HEAD (about 25 minutes), then measure on it",
+    )
+    parser.add_argument("--clone", type=Path, default=None, help="with --pipeline: keep the fresh clone here")
     parser.add_argument("--out", type=Path, default=None, help="JSON output (default: <paths.reports>/bench.json)")
     args = parser.parse_args(argv)
 
     def entry() -> int:
         # Every measurement runs in a fresh process under its own kernel profile (benchmark.run_isolated).
         params = load_params(args.params)
-        result = run_bench(params, args.size, args.pipeline, Path.cwd())
-        out = args.out or Path(params.paths.reports) / "bench.json"
+        out = (args.out or Path(params.paths.reports) / "bench.json").resolve()
+        result = run_bench(params, args.size, args.pipeline, Path.cwd(), args.clone)
         write_json(out, result)
         write_text(out.with_suffix(".md"), format_markdown(result))
         print(format_markdown(result))

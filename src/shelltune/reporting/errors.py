@@ -1,6 +1,7 @@
 """What the fine-tuned model still gets wrong, by kind: the error analysis `report.md` shows per set.
 
-A row is wrong when its command ran in the sandbox and did not do what the reference did, or, where the
+A row is wrong when its command ran in the sandbox and did not do what the reference did (judged by meaning:
+the same effects and the same answer in another presentation count as right), or, where the
 sandbox could not judge the row (network, root, packages...), when it is not the reference up to spelling
 (`normalized_match`). Each wrong row gets the first kind that fits, in this order.
 """
@@ -42,7 +43,8 @@ def error_kind(gold: str, command: str) -> str:
 def is_wrong(record: dict[str, Any], verdict: dict[str, Any] | None, model: str = "tuned") -> bool:
     """Wrong by the sandbox where it judged the row, by the normalized comparison where it could not."""
     if verdict is not None and verdict.get("executed"):
-        return not verdict[model]["match"]
+        entry = verdict[model]
+        return not entry.get("match_semantic", entry["match"])
     return not record[f"{model}_scores"]["normalized_match"]
 
 
@@ -76,8 +78,9 @@ def errors_section(sets: dict[str, tuple[list[dict[str, Any]], dict[str, dict[st
                 examples.append(f"| {KINDS[kind]} | {name} | {request} | {gold} | {command} |")
     return f"""## What the fine-tuned model still gets wrong
 
-A row counts as wrong when its command did something else than the reference in the sandbox, or, where the
-sandbox could not judge it, when it is not the reference up to spelling.
+A row counts as wrong when its command did something else than the reference in the sandbox (judged by
+meaning, not presentation), or, where the sandbox could not judge it, when it is not the reference up to
+spelling.
 
 {header}
 {chr(10).join(lines)}

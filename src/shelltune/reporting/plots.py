@@ -81,11 +81,12 @@ def save(fig, out: Path) -> None:
 
 
 def plot_execution(execute: dict[str, Any], out: Path) -> None:
-    """Execution accuracy (strict and order-insensitive) over the executed rows, and the coverage."""
+    """Execution accuracy (strict, and by meaning rather than presentation) over the executed rows, and the
+    coverage."""
     import matplotlib.pyplot as plt
     import numpy as np
 
-    keys = ("execution_accuracy", "execution_accuracy_unordered", "coverage")
+    keys = ("execution_accuracy", "execution_accuracy_semantic", "coverage")
     x = np.arange(len(keys))
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     for offset, name in ((-0.2, "base"), (0.2, "tuned")):

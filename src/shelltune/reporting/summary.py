@@ -34,7 +34,14 @@ def headline_metrics(
 def execution_section(execute: dict[str, Any], scan: dict[str, Any], unflagged: list[dict[str, Any]]) -> str:
     """What the sandbox saw: execution accuracy next to exact match, why rows were skipped, and the commands
     whose runs touched more than their task although the static scanner let them through."""
-    keys = ("execution_accuracy", "execution_accuracy_unordered", "coverage", "executed", "witness_rows")
+    keys = (
+        "execution_accuracy",
+        "execution_accuracy_semantic",
+        "execution_accuracy_unordered",
+        "coverage",
+        "executed",
+        "witness_rows",
+    )
     rows = "\n".join(f"| {k} | {execute['base'][k]} | {execute['tuned'][k]} |" for k in keys)
     skipped = ", ".join(f"{reason} {n}" for reason, n in execute["tuned"]["skipped"].items() if n) or "none"
     witness = "\n".join(
@@ -73,7 +80,7 @@ def extra_sets_section(validate: dict[str, Any], execute: dict[str, Any]) -> str
         executed = execute.get("extra", {}).get(name)
         rows = [metric_row(k, metrics["base"][k], metrics["tuned"][k]) for k in METRIC_KEYS]
         if executed:
-            for k in ("execution_accuracy", "execution_accuracy_unordered"):
+            for k in ("execution_accuracy", "execution_accuracy_semantic"):
                 rows.append(metric_row(k, executed["base"][k], executed["tuned"][k]))
             coverage = f"; {executed['tuned']['executed']} of them executed in the sandbox"
         else:
