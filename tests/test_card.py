@@ -151,6 +151,7 @@ def test_plot_then_card_command_gives_a_folder_peft_loads_and_the_hub_reads(trai
         "findings.jsonl",
         "execute.json",
         "executions.jsonl",
+        "extra_predictions.jsonl",
     ):
         shutil.copyfile(REPORTS / name, root / "reports" / name)
     plot(params)

@@ -65,6 +65,7 @@ def stage_on(day: str, root: Path, repo_params_raw: dict) -> dict[str, bytes]:
     and the detail file (output excerpts, after normalization)."""
     raw = copy.deepcopy(repo_params_raw)
     raw["paths"].update(processed=str(root / "processed"), reports=str(root / "reports"))
+    raw["validate"]["extra_sets"] = []  # the test split's rows alone
     (root / "processed").mkdir(parents=True)
     (root / "reports").mkdir()
     write_jsonl(

@@ -124,9 +124,13 @@ def test_results_interface_reads_the_committed_outputs():
     from shelltune.sandbox.results import headline, read_execution, witness_index
 
     metrics, verdicts = read_execution(ROOT / "reports")
-    assert len(verdicts) == metrics["rows"] == 424
+    test_rows = json.loads((ROOT / "reports" / "split.json").read_text())["test_rows"]
+    extra_rows = {name: m["rows"] for name, m in metrics["extra"].items()}
+    assert metrics["rows"] == test_rows == sum(v.get("set", "test") == "test" for v in verdicts)
+    assert len(verdicts) == test_rows + sum(extra_rows.values())
     rows = {key: (base, tuned) for key, base, tuned in headline(metrics)}
-    assert rows["coverage"][0] == rows["coverage"][1] == pytest.approx(metrics["tuned"]["executed"] / 424, abs=1e-4)
+    coverage = pytest.approx(metrics["tuned"]["executed"] / test_rows, abs=1e-4)
+    assert rows["coverage"][0] == rows["coverage"][1] == coverage
     index = witness_index(verdicts)
     assert len(index) <= 2 * metrics["tuned"]["executed"]
     flagged = [
@@ -221,3 +225,20 @@ def test_extra_sets_are_answered_by_both_models_and_reported_on_their_own(tmp_pa
     metrics = json.loads((Path(raw["paths"]["reports"]) / "execute.json").read_text())
     assert metrics["extra"]["bench"]["rows"] == 2 and "execution_accuracy" in metrics["extra"]["bench"]["tuned"]
     assert metrics["rows"] == len(ROWS), "the test set is scored apart from the extra set"
+
+
+def test_validate_limit_caps_every_evaluation_set(tmp_path, repo_params_raw):
+    """`validate.limit` (quick checks, the tests' tiny pipelines) takes the first N rows of the test split
+    and of each extra set alike; 0 keeps them all."""
+    from shelltune.evaluation import load_extra_sets
+
+    raw = copy.deepcopy(repo_params_raw)
+    extra = write_jsonl(
+        tmp_path / "bench.jsonl",
+        [{"instruction": f"list docs {i}", "command": f"ls docs/{i}"} for i in range(5)],
+    )
+    raw["validate"]["extra_sets"] = [{"name": "bench", "path": str(extra), "format": "auto", "schema": "auto"}]
+    raw["validate"]["limit"] = 2
+    assert [r["command"] for r in load_extra_sets(parse_params(raw))["bench"]] == ["ls docs/0", "ls docs/1"]
+    raw["validate"]["limit"] = 0
+    assert len(load_extra_sets(parse_params(raw))["bench"]) == 5

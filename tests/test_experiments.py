@@ -37,10 +37,10 @@ def experiments(repo: Path) -> dict[str, dict]:
 
 # reports/headline.json as DVC names its columns; what differs between experiments on one base model
 HEADLINE = [
-    "exec_accuracy.base",
-    "exec_accuracy.tuned",
-    "exact_match.base",
-    "exact_match.tuned",
+    "exec.base",
+    "exec.tuned",
+    "exact.base",
+    "exact.tuned",
     "dangerous_rate",
     "eval_loss",
 ]

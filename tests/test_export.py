@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from shelltune.chat import turn_layout
 from shelltune.exporting import llama_cpp_pre_tokenizer, modelfile_text, ollama_stops, ollama_template
 
 from conftest import (
@@ -201,6 +202,37 @@ def test_ollama_template_renders_what_the_chat_template_renders(architecture):
     )
 
 
+SMOLLM2_TEMPLATE = (  # SmolLM2-135M-Instruct's own, with its bos_token <|im_start|>
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}"
+    "{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+def test_a_bos_token_that_opens_every_turn_stays_in_the_turns():
+    """SmolLM2 names `<|im_start|>` its BOS: it opens each turn, so the Ollama template must not take it
+    for a BOS written once in front (that dropped `<|im_start|>` from the system turn)."""
+    from shelltune.basemodel import tokenizer_corpus, train_tokenizer
+    from shelltune.chat import prompt_messages
+
+    tokenizer = train_tokenizer(tokenizer_corpus(pairs(50), "Be safe.", "qwen2"), 400, "qwen2")
+    tokenizer.chat_template = SMOLLM2_TEMPLATE
+    tokenizer.bos_token = "<|im_start|>"
+    assert tokenizer("x")["input_ids"][:1] != [tokenizer.bos_token_id]  # no BOS added by the tokenizer
+    layout = turn_layout(tokenizer)
+    assert layout.bos == "" and layout.system_open == "<|im_start|>system\n"
+    template = ollama_template(tokenizer)
+    expected = tokenizer.apply_chat_template(
+        prompt_messages("Be safe.", "list files"), tokenize=False, add_generation_prompt=True
+    )
+    assert render_like_ollama(template, "Be safe.", "list files") == expected
+    assert (
+        render_like_ollama(template, "", "list files")
+        == "<|im_start|>user\nlist files<|im_end|>\n<|im_start|>assistant\n"
+    )
+
+
 def test_a_template_ollama_cannot_be_told_is_left_to_ollama():
     from shelltune.basemodel import tokenizer_corpus, train_tokenizer
 
@@ -236,3 +268,18 @@ def test_the_merged_model_is_the_same_bytes_whether_or_not_the_shell_is_offline(
     assert "tokenizer_config.json" in merges["1"]
     assert b"local_files_only" not in merges["1"]["tokenizer_config.json"]
     assert merges["1"] == merges[None]
+
+
+def test_the_converter_gets_llama_cpps_gguf_even_after_the_pypi_one_was_imported():
+    """The process may already hold PyPI's gguf (a GGUF base was read); the converter needs llama.cpp's own,
+    newer copy, and the process gets PyPI's back afterwards."""
+    require_llama_cpp()
+    import gguf as pypi_gguf
+
+    from shelltune.exporting import converter_on_path
+
+    with converter_on_path(LLAMA_CPP) as convert:
+        assert Path(convert.gguf.__file__).is_relative_to(LLAMA_CPP)
+        assert hasattr(convert.gguf, "LazyChunkedTensor")
+    assert sys.modules["gguf"] is pypi_gguf
+    assert "convert_hf_to_gguf" not in sys.modules

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import DVC, ROOT, make_clone, sh
+from conftest import DVC, ROOT, sh
 
 BUCKET = "shelltune-test"
 
@@ -95,6 +95,12 @@ def pushed(reproduced_clone: Path, s3):
     return s3
 
 
+def teammate(reproduced_clone: Path, dest: Path) -> Path:
+    """A fresh `git clone` of the pushed repository (the smoke run committed): what a teammate starts from."""
+    sh("git", "clone", "-q", str(reproduced_clone), str(dest), cwd=dest.parent)
+    return dest
+
+
 def md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
@@ -106,7 +112,7 @@ def lock_out(repo: Path, stage: str, path: str) -> dict:
 
 @pytest.mark.slow
 def test_fresh_clone_pulls_the_adapter_alone(pushed, reproduced_clone: Path, tmp_path: Path):
-    repo = make_clone(tmp_path / "teammate")
+    repo = teammate(reproduced_clone, tmp_path / "teammate")
     use_remote(repo, pushed["endpoint"])
     sh(DVC, "pull", "models/adapter", cwd=repo, env=credentials(pushed))
     adapter = repo / "models" / "adapter"
@@ -131,11 +137,13 @@ def test_fresh_clone_pulls_the_adapter_alone(pushed, reproduced_clone: Path, tmp
 
 
 @pytest.mark.slow
-def test_a_plain_dvc_pull_works_on_a_fresh_clone_that_never_ran_the_export(pushed, tmp_path: Path):
+def test_a_plain_dvc_pull_works_on_a_fresh_clone_that_never_ran_the_export(
+    pushed, reproduced_clone: Path, tmp_path: Path
+):
     """The committed export/dvc.lock names files nobody pushed here; its outputs are not DVC-cached, so a
     plain `dvc pull` fetches the main pipeline's outputs and exits 0."""
     assert (ROOT / "export" / "dvc.lock").exists()
-    repo = make_clone(tmp_path / "newcomer")
+    repo = teammate(reproduced_clone, tmp_path / "newcomer")
     use_remote(repo, pushed["endpoint"])
     sh(DVC, "pull", cwd=repo, env=credentials(pushed))
     assert (repo / "models" / "adapter" / "adapter_model.safetensors").is_file()
@@ -144,8 +152,8 @@ def test_a_plain_dvc_pull_works_on_a_fresh_clone_that_never_ran_the_export(pushe
 
 
 @pytest.mark.slow
-def test_ci_style_run_pulls_only_what_the_changed_stages_need(pushed, tmp_path: Path):
-    repo = make_clone(tmp_path / "ci")
+def test_ci_style_run_pulls_only_what_the_changed_stages_need(pushed, reproduced_clone: Path, tmp_path: Path):
+    repo = teammate(reproduced_clone, tmp_path / "ci")
     use_remote(repo, pushed["endpoint"])
     out = sh(
         DVC,
@@ -164,8 +172,8 @@ def test_ci_style_run_pulls_only_what_the_changed_stages_need(pushed, tmp_path: 
 
 
 @pytest.mark.slow
-def test_unreachable_remote_is_a_clear_error_and_writes_nothing(pushed, tmp_path: Path):
-    repo = make_clone(tmp_path / "offline")
+def test_unreachable_remote_is_a_clear_error_and_writes_nothing(pushed, reproduced_clone: Path, tmp_path: Path):
+    repo = teammate(reproduced_clone, tmp_path / "offline")
     use_remote(repo, f"http://127.0.0.1:{free_port()}")
     start = time.time()
     out = sh(DVC, "pull", "models/adapter", cwd=repo, env=credentials(pushed), check=False, timeout=300)
@@ -175,8 +183,8 @@ def test_unreachable_remote_is_a_clear_error_and_writes_nothing(pushed, tmp_path
 
 
 @pytest.mark.slow
-def test_wrong_secret_is_a_clear_error_and_writes_nothing(pushed, tmp_path: Path):
-    repo = make_clone(tmp_path / "badkey")
+def test_wrong_secret_is_a_clear_error_and_writes_nothing(pushed, reproduced_clone: Path, tmp_path: Path):
+    repo = teammate(reproduced_clone, tmp_path / "badkey")
     use_remote(repo, pushed["endpoint"])
     out = sh(DVC, "pull", "models/adapter", cwd=repo, env=credentials(pushed, secret="wrong"), check=False)
     assert "ERROR" in out and ("SignatureDoesNotMatch" in out or "Forbidden" in out or "403" in out), out

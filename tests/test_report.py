@@ -77,3 +77,24 @@ def test_the_error_section_counts_by_set_and_judges_by_the_sandbox_first():
     assert "| **2 of 3** | **1 of 1** |" in text  # row 1 ran the same way; row 2 matched in words only
     assert "| the right utility, other options | 1 (33%) | 0 (0%) |" in text
     assert "| of which the reference's utility is never in the training data | 0 | 1 |" in text
+
+
+def test_the_committed_headline_has_base_and_tuned_on_every_set_and_fits_160_columns():
+    """reports/headline.json is what `dvc metrics show` prints: base and fine-tuned on the test split and on
+    each extra set, the gate's dangerous rate and the eval loss, as the stage reports say; one row of
+    `dvc metrics show` (path, then each metric in a column as wide as its name or value, 4 spaces apart)
+    fits 160 columns."""
+    from shelltune.reporting.summary import headline_metrics
+
+    reports = Path(__file__).resolve().parents[1] / "reports"
+    read = {name: json.loads((reports / f"{name}.json").read_text()) for name in ("validate", "execute", "scan")}
+    train = json.loads((reports / "train" / "metrics.json").read_text())
+    headline = json.loads((reports / "headline.json").read_text())
+    assert headline == headline_metrics(train, read["validate"], read["execute"], read["scan"])
+    sets = ["exec", "exact", *(f"{name}_exec" for name in read["execute"]["extra"])]
+    assert "people_exec" in sets and all(set(headline[key]) == {"base", "tuned"} for key in sets)
+    assert headline["exec"]["tuned"] == read["execute"]["tuned"]["execution_accuracy"]
+    columns = [(f"{key}.{m}", value[m]) for key, value in headline.items() if isinstance(value, dict) for m in value]
+    columns += [(key, value) for key, value in headline.items() if not isinstance(value, dict)]
+    width = len("reports/headline.json") + sum(4 + max(len(name), len(str(value))) for name, value in columns)
+    assert width <= 160, width

@@ -31,6 +31,7 @@ import platform
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -547,9 +548,17 @@ def format_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_bench(params: Params, size: str, pipeline: bool, repo: Path, clone: Path | None = None) -> dict[str, Any]:
+def run_bench(
+    params: Params,
+    size: str,
+    pipeline: bool,
+    repo: Path,
+    clone: Path | None = None,
+    on_pipeline: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """The measurements, in one sitting. With `pipeline`, a fresh clone's `make repro` is timed first and the
-    rest is measured on what it built (kept at `clone` when given, e.g. to commit its `dvc.lock`)."""
+    rest is measured on what it built (kept at `clone` when given, e.g. to commit its `dvc.lock`);
+    `on_pipeline` gets those timings as soon as they are known (a later failure does not lose 20 minutes)."""
     spec = SIZES[size]
     timings = None
     with tempfile.TemporaryDirectory() as tmp:
@@ -558,6 +567,8 @@ def run_bench(params: Params, size: str, pipeline: bool, repo: Path, clone: Path
             where = clone or Path(tmp) / "clone"
             timings = bench_pipeline(repo, where)
             print(f"pipeline: make repro {timings['make_repro_s']} s on a fresh clone: {timings['stages_s']}")
+            if on_pipeline is not None:
+                on_pipeline({"pipeline": timings})
         with working_directory(where):
             result = bench_models(params, spec)
     if timings is not None:

@@ -202,5 +202,8 @@ def turn_layout(tokenizer) -> TurnLayout | None:
     answer_open, answer_close = full[len(prompt) :].split(ANSWER_MARK)
     if not between.startswith(turn_close) or answer_open != assistant_open or not assistant_open:
         return None
-    bos = tokenizer.bos_token if tokenizer.bos_token and head.startswith(tokenizer.bos_token) else ""
-    return TurnLayout(bos, head[len(bos) :], between[len(turn_close) :], turn_close, assistant_open, answer_close)
+    user_open = between[len(turn_close) :]
+    # A "BOS" that also opens every turn (SmolLM2 names `<|im_start|>` its bos_token) belongs to the turns.
+    token = tokenizer.bos_token
+    bos = token if token and head.startswith(token) and not user_open.startswith(token) else ""
+    return TurnLayout(bos, head[len(bos) :], user_open, turn_close, assistant_open, answer_close)

@@ -53,7 +53,8 @@ def summarize(records: list[dict[str, Any]], rows_key: str = "test_rows") -> dic
 
 
 def load_extra_sets(params: Params) -> dict[str, list[dict[str, Any]]]:
-    """Each extra set's rows (id `NAME-N`, instruction, command), read as the split stage reads data."""
+    """Each extra set's rows (id `NAME-N`, instruction, command), read as the split stage reads data; the
+    first `validate.limit` of them when it is set, as for the test split."""
     from shelltune.formats import Example, read_examples
 
     sets = {}
@@ -67,7 +68,7 @@ def load_extra_sets(params: Params) -> dict[str, list[dict[str, Any]]]:
             rows.append({"id": f"{spec.name}-{len(rows)}", "instruction": row.instruction, "command": row.command})
         if not rows:
             raise ShelltuneError(f"validate.extra_sets: {spec.name}: {spec.path} has no rows")
-        sets[spec.name] = rows
+        sets[spec.name] = rows[: params.validate.limit] if params.validate.limit else rows
     return sets
 
 

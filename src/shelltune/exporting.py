@@ -94,15 +94,26 @@ def check_converter(llama_cpp: Path) -> None:
 
 @contextlib.contextmanager
 def converter_on_path(llama_cpp: Path) -> Iterator[Any]:
-    """llama.cpp's converter and its own gguf-py, imported from export.llama_cpp for the duration."""
+    """llama.cpp's converter and its own gguf-py, imported from export.llama_cpp for the duration.
+
+    The `gguf` package from PyPI (pinned for reading GGUF bases, `shelltune.ggufmodel`) may already be
+    imported in this process, and it lags llama.cpp's own copy (the converter needs names it lacks): the
+    converter's imports get llama.cpp's modules, and the process gets its own back afterwards."""
     check_converter(llama_cpp)
     added = [str(llama_cpp / "gguf-py"), str(llama_cpp)]
+    ours = ("gguf", "convert_hf_to_gguf", "conversion")
+    saved = {name: module for name, module in sys.modules.items() if name.split(".")[0] in ours}
+    for name in saved:
+        del sys.modules[name]
     sys.path[:0] = added
     try:
         yield importlib.import_module("convert_hf_to_gguf")
     finally:
         for entry in added:
             sys.path.remove(entry)
+        for name in [name for name in sys.modules if name.split(".")[0] in ours]:
+            del sys.modules[name]
+        sys.modules.update(saved)
 
 
 # Qwen2's pre-tokenizer split (transformers writes it for every Qwen2 tokenizer, the tiny base's included).

@@ -38,9 +38,13 @@ def main(argv: list[str] | None = None) -> int:
         # Every measurement runs in a fresh process under its own kernel profile (benchmark.run_isolated).
         params = load_params(args.params)
         out = (args.out or Path(params.paths.reports) / "bench.json").resolve()
-        result = run_bench(params, args.size, args.pipeline, Path.cwd(), args.clone)
-        write_json(out, result)
-        write_text(out.with_suffix(".md"), format_markdown(result))
+
+        def save(result: dict) -> None:
+            write_json(out, result)
+            write_text(out.with_suffix(".md"), format_markdown(result))
+
+        result = run_bench(params, args.size, args.pipeline, Path.cwd(), args.clone, on_pipeline=save)
+        save(result)
         print(format_markdown(result))
         print(f"wrote {out} and {out.with_suffix('.md')}")
         return 0

@@ -16,16 +16,20 @@ def headline_metrics(
     columns of `dvc exp show` and all of `dvc metrics show` are, short enough that both fit 160 columns.
     Base and fine-tuned sit side by side; every other number stays in its stage's file.
 
-    - `exec_accuracy`: execution accuracy, the share of the executable test rows whose command did what
-      the reference did in the sandbox; `exact_match`: share of test rows answered with the reference;
-    - `NAME_exec`: the fine-tuned model's execution accuracy on each extra set (`validate.extra_sets`: the
-      people-written set by default), the requests the training templates did not write;
+    - `exec`: execution accuracy on the test split, the share of its executable rows whose command did
+      what the reference did in the sandbox; `exact`: the share of test rows answered with the reference;
+    - `NAME_exec`: execution accuracy on each extra set (`validate.extra_sets`: the people-written set by
+      default), the requests the training templates did not write;
     - `dangerous_rate`: the fine-tuned model's test-set commands the safety scanner flags (the scan gate);
     - `eval_loss`: the final loss on the validation split."""
+    models = ("base", "tuned")
     return {
-        "exec_accuracy": {m: execute[m]["execution_accuracy"] for m in ("base", "tuned")},
-        "exact_match": {m: validate[m]["exact_match"] for m in ("base", "tuned")},
-        **{f"{name}_exec": m["tuned"]["execution_accuracy"] for name, m in execute.get("extra", {}).items()},
+        "exec": {m: execute[m]["execution_accuracy"] for m in models},
+        "exact": {m: validate[m]["exact_match"] for m in models},
+        **{
+            f"{name}_exec": {m: s[m]["execution_accuracy"] for m in models}
+            for name, s in execute.get("extra", {}).items()
+        },
         "dangerous_rate": scan["test_tuned_dangerous_rate"],
         "eval_loss": train["eval"]["loss"],
     }
