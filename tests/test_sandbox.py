@@ -580,3 +580,14 @@ def test_host_state_is_fixed_or_hidden(sandbox, host):
     assert str(sandbox._dir) not in mountinfo and "shelltune-sandbox" not in mountinfo and "/run-" not in mountinfo
     first, second, epoch = dates.split()
     assert first == second == "2026-06-01" and abs(float(epoch) - CLOCK) < 60
+
+
+def test_the_verdict_file_shows_the_same_run_alike_every_time(sandbox, host):
+    """`ps aux` prints live memory and CPU figures, so two runs of it print different text; the tracked
+    verdicts file (`evaluate.describe`) must still show both runs identically (the text and its digest go
+    to the untracked detail file)."""
+    from shelltune.sandbox.evaluate import describe
+
+    first, second = (contained(sandbox, host, "ps aux; head -c 64 /dev/urandom | od | head -1") for _ in range(2))
+    assert stdout(first) != stdout(second)
+    assert describe(first) == describe(second)

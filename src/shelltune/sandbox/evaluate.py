@@ -245,13 +245,13 @@ def verdict(
 
 
 def describe(run: Execution) -> dict[str, Any]:
-    """A run as the verdicts file shows it. stdout only as a digest and a line count: its text can hold
-    dates (`ls -l`), which would make the file differ from day to day (see `detail` for the text)."""
+    """A run as the verdicts file shows it. stdout only as a line count: its text can hold dates (`ls -l`)
+    and live figures (`ps aux`'s memory and CPU columns), which would make the file differ from one run of
+    the same commands to the next (see `detail` for the text and its digest)."""
     stdout = outcome(run).stdout
     return {
         "status": run.status,
         "limit": run.limit,
-        "stdout_sha256": hashlib.sha256(stdout.encode()).hexdigest()[:16],
         "stdout_lines": len(stdout.splitlines()),
         "changed": [
             f"{'-' if run.changes[path] is None else '~' if run.changes[path].touched else '+'}{shown}"
@@ -271,6 +271,7 @@ def detail(row: EvalRow, models: list[str], runs: dict[Task, Execution]) -> dict
         if run is not None:
             record[role] = {
                 "stdout": excerpt(outcome(run).stdout),
+                "stdout_sha256": hashlib.sha256(outcome(run).stdout.encode()).hexdigest()[:16],
                 "stderr": excerpt(run.stderr.strip()),
                 "elapsed_s": round(run.elapsed_s, 3),
             }
