@@ -115,12 +115,11 @@ def smoke(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def shrink(raw: dict[str, Any], **train: Any) -> dict[str, Any]:
-    """params of the smoke profile at the tiny size: TINY_MODEL and TINY_TRAIN, with `train` keys overriding; the
-    execute stage skips the judge's labeled pairs (tests/test_judge.py measures them)."""
+    """params of the smoke profile at the tiny size: TINY_MODEL and TINY_TRAIN, with `train` keys overriding (the
+    smoke profile already skips the judge's labeled pairs: tests/test_judge.py measures them)."""
     smoke(raw)
     raw["model"]["tiny"].update(TINY_MODEL)
     raw["train"].update({**TINY_TRAIN, **train})
-    raw["execute"]["judge_pairs"] = None
     return raw
 
 

@@ -107,6 +107,7 @@ def test_adversarial_trees_through_the_stage(tmp_path, repo_params_raw):
     raw["paths"].update(processed=str(tmp_path / "processed"), reports=str(tmp_path / "reports"))
     raw["execute"]["workers"] = 2
     raw["validate"]["extra_sets"] = []  # the test split's rows alone
+    raw["execute"]["judge_pairs"] = None  # the judge's self-check: tests/test_judge.py
     raw["execute"]["limits"].update(wall_s=5, file_size_mb=64, disk_mb=256, tree_entries=20000)
     (tmp_path / "processed").mkdir()
     (tmp_path / "reports").mkdir()

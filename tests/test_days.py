@@ -66,6 +66,7 @@ def stage_on(day: str, root: Path, repo_params_raw: dict) -> dict[str, bytes]:
     raw = copy.deepcopy(repo_params_raw)
     raw["paths"].update(processed=str(root / "processed"), reports=str(root / "reports"))
     raw["validate"]["extra_sets"] = []  # the test split's rows alone
+    raw["execute"]["judge_pairs"] = None  # the judge's self-check (tests/test_judge.py) is not a day's business
     (root / "processed").mkdir(parents=True)
     (root / "reports").mkdir()
     write_jsonl(
