@@ -255,3 +255,18 @@ def test_a_remote_the_world_mirrors_is_cloned_and_one_it_lacks_is_a_network_skip
     cloned, missing = evaluate(rows, world, LIMITS, progress=None).verdicts
     assert cloned["executed"] and cloned["m"]["match"]
     assert missing["skip_reason"] == "network", missing["skip_detail"]
+
+
+def test_a_file_named_after_the_moment_it_was_made_is_listed_alike_every_run():
+    """npm names its log after the fake clock to the millisecond: the witness masks that time, not others."""
+    from shelltune.sandbox.judge import mask_now_in_name
+
+    window = (float(CLOCK), CLOCK + 10.0)
+    day = time.strftime("%Y-%m-%d", time.gmtime(CLOCK))
+    late = time.strftime("%H_%M_%S", time.gmtime(CLOCK + 3))
+    assert mask_now_in_name(f"/home/user/.npm/_logs/{day}T{late}_145Z-debug-0.log", window) == (
+        f"/home/user/.npm/_logs/{day}T<now>Z-debug-0.log"
+    )
+    assert mask_now_in_name("logs/2024-01-05.log", window) == "logs/2024-01-05.log"
+    earlier = time.strftime("%H:%M:%S", time.gmtime(CLOCK - 7200))
+    assert mask_now_in_name(f"backup {earlier}.tar", window) == f"backup {earlier}.tar"

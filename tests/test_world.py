@@ -15,7 +15,7 @@ import pytest
 
 from shelltune import embedded as ds
 from shelltune.errors import ShelltuneError
-from shelltune.sandbox.builtin import DAEMONS, build_builtin
+from shelltune.sandbox.builtin import DAEMONS, LISTENING, build_builtin
 from shelltune.sandbox.clock import anchor_of
 from shelltune.sandbox.fixture import SETUP_LEAD_S, build_world
 from shelltune.sandbox.limits import Limits
@@ -169,6 +169,49 @@ def test_the_world_runs_what_the_dataset_asks(built):
         for command, expected in commands.items():
             run = sandbox.run(command, 1)
             assert run.status == 0 and expected in run.stdout.decode(), (command, run.stdout, run.stderr)
+
+
+def test_services_listen_on_their_ports_the_same_in_every_run(built):
+    """`ss -tlnp | grep ':5000'` and `lsof -i :3000` answer as on the developer's machine the world stands
+    for, with the same process and PID every run; lsof's socket inode (a host-wide counter) is masked."""
+    from shelltune.sandbox.judge import outcome
+
+    with Sandbox(built["a"], Limits()) as sandbox:
+        listing = sandbox.run("ss -tlnp", 1).stdout.decode()
+        for argv0, ports in LISTENING:
+            name = next(n for n, a in DAEMONS if a == argv0)
+            for port in ports:
+                assert re.search(rf":{port} .*users:\(\(\"{re.escape(name)}\",pid=\d+,fd=3\)\)", listing), (port, listing)
+        assert ":22 " not in listing and ":80 " not in listing  # privileged ports: not bindable, not faked
+        for command in ("ss -tlnp | grep ':5000'", "lsof -i :3000", "fuser 6379/tcp"):
+            first, second = sandbox.run(command, 1), sandbox.run(command, 2)
+            assert first.status == 0 and first.stdout, (command, first.stderr)
+            assert outcome(first) == outcome(second), command
+        assert b"node" in sandbox.run("lsof -i :3000", 1).stdout
+
+
+def test_the_shell_history_holds_every_package_the_dataset_names(built):
+    with Sandbox(built["a"], Limits()) as sandbox:
+        for pkg in ("ripgrep", "tmux", "gcc", "jq"):
+            run = sandbox.run(f"history | grep {pkg}", 1)
+            assert run.status == 0 and pkg in run.stdout.decode(), (pkg, run.stderr)
+
+
+def test_scripts_are_not_yet_executable_and_a_log_is_empty(built):
+    """`chmod +x deploy.sh` and `find logs -type f -empty` have something to do and to find."""
+    with Sandbox(built["a"], Limits()) as sandbox:
+        chmod = sandbox.run("chmod +x deploy.sh", 1)
+        assert chmod.status == 0 and chmod.changes, chmod
+        assert "logs/worker.log" in sandbox.run("find logs -type f -empty", 1).stdout.decode()
+
+
+def test_a_host_without_perl_cannot_start_the_services_and_says_so(built, monkeypatch):
+    from shelltune.sandbox import runner
+    from shelltune.sandbox.runner import SandboxUnavailable
+
+    monkeypatch.setattr(runner, "PERL", "/nonexistent/perl")
+    with pytest.raises(SandboxUnavailable, match="perl"):
+        Sandbox(built["a"], Limits())
 
 
 def test_a_setup_script_builds_the_world(tmp_path):

@@ -66,6 +66,16 @@ DAEMONS = (
     ("gunicorn", "gunicorn: worker [app:app]"),
     ("celery", "celery -A tasks worker"),
 )
+# The ports the services listen on (`ss -tlnp`, `lsof -i :3000`): their usual ones. nginx (80, 443) and sshd
+# (22) would need privileged ports, which the sandbox's user cannot bind: they run without listening.
+LISTENING = (
+    ("python3 /opt/app/app.py", (5000,)),
+    ("node /srv/www/server.js", (3000,)),
+    ("java -jar /opt/app/lib/service.jar", (8080,)),
+    ("/usr/lib/postgresql/15/bin/postgres", (5432,)),
+    ("redis-server *:6379", (6379,)),
+    ("gunicorn: master [app:app]", (8000,)),
+)
 ENV = {
     "EDITOR": "vim",
     "JAVA_HOME": "/usr/lib/jvm/java-17-openjdk-amd64",
@@ -217,7 +227,7 @@ def build_builtin(seed: int, dest: Path, clock: int) -> World:
     # git init added .git to the project directory: give it (and the root) back their fixed mtimes
     set_times(root / PROJECT, tree.dirs[PROJECT][1], atime)
     set_times(root, anchor, atime)
-    world = World(root, {**base_env(anchor), **ENV}, clock, DAEMONS)
+    world = World(root, {**base_env(anchor), **ENV}, clock, DAEMONS, listening=LISTENING)
     world.save()
     return world.with_manifest()
 
@@ -588,7 +598,11 @@ class WorldWriter:
             "npm install",
             "jq . data.json",
         ]
-        self.file(f"{h}/.bash_history", "\n".join(self.rng.choices(history, k=60)) + "\n", 0o600, self.ago(0, 1))
+        # Older entries first: the install of every package the dataset names, so `history | grep jq` finds
+        # one for each of them, as in the terminal of someone who installed what they use.
+        installs = [f"sudo apt-get install -y {pkg}" for pkg in ds.PKGS]
+        lines = installs + self.rng.choices(history, k=60)
+        self.file(f"{h}/.bash_history", "\n".join(lines) + "\n", 0o600, self.ago(0, 1))
         self.file(
             f"{h}/.gitconfig",
             "[user]\n\tname = Sam Developer\n\temail = sam@example.com\n[init]\n"
@@ -736,9 +750,9 @@ class WorldWriter:
                 content = "\n".join(self.log_lines(rng.randint(30, 80))) + "\n"
             else:
                 content = self.content_for(ext, stem)
-            mode = (
-                0o755 if ext == "sh" and rng.random() < 0.5 else rng.choice([0o644, 0o644, 0o644, 0o600, 0o664, 0o640])
-            )
+            # Scripts as a fresh checkout leaves them, not yet executable (`chmod +x deploy.sh` has work to do);
+            # group-writable under the usual umask 002, so `chmod 644` and `chmod 755` change them too.
+            mode = 0o664 if ext == "sh" else rng.choice([0o644, 0o644, 0o644, 0o600, 0o664, 0o640])
             self.file(f"{p}/{name}", content, mode)
             self.committed[name] = content if isinstance(content, bytes) else content.encode()
 
@@ -752,6 +766,7 @@ class WorldWriter:
                 self.file(f"{p}/{name}/.gitkeep", "")
         self.file(f"{p}/config/empty.yaml", "")
         self.file(f"{p}/logs/app.log", "\n".join(self.log_lines(50)) + "\n")
+        self.file(f"{p}/logs/worker.log", "")  # a service that has logged nothing yet: `find logs -empty`
         # Sparse, for `find build -size +10M` and `find backups -size +5M`.
         self.file(f"{p}/build/app.bin", b"\x7fELF", 0o755, sparse_size=11 * 2**20)
         self.file(f"{p}/backups/disk.img", b"\xeb\x3c\x90", sparse_size=6 * 2**20)

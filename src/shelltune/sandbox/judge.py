@@ -239,6 +239,9 @@ CLOCK = re.compile(r"\b(\d{2}):(\d{2})(?::(\d{2})(?:[.,]\d{1,9})?)?\b")
 EPOCH = re.compile(r"\b\d{10}(?:\.\d+)?\b")
 DOT_SLASH = re.compile(r"(?<![\w./~-])\./(?=[^\s/])")
 INODE = re.compile(r"\b(Inode: ?)\d+")
+# A socket's inode number comes from a counter the whole host shares (`lsof -i`'s DEVICE column, the
+# `socket:[N]` of /proc/PID/fd): another number in every run.
+SOCKET = re.compile(r"\b(IPv[46] +|socket:\[)\d+")
 DEVICE = re.compile(r"\b(Device: ?)[0-9a-f]+,?[0-9a-f]*")  # each worker's copies live on a tmpfs of its own
 SPACES = re.compile(r"[ \t]+")
 # Fractions of a second of a time of day or an epoch: the fake clock ticks from the same instant in every
@@ -249,7 +252,7 @@ FRACTION = re.compile(r"\b(\d{2}:\d{2}:\d{2}|\d{10})[.,]\d+\b")
 def normalize_stdout(data: bytes, window: tuple[float, float], clock_window: tuple[float, float]) -> str:
     """stdout as compared: "now" masked on both clocks (only values inside the run's own windows, so a
     date in a file still counts), the working directory and home written relative, `./` prefixes, inode
-    numbers, fractions of a second and runs of spaces dropped, trailing blank lines removed.
+    numbers (files' and sockets'), fractions of a second and runs of spaces dropped, trailing blank lines removed.
 
     `clock_window` is the run's span on the fake clock the command saw (`date` prints it): its times of day
     and epoch seconds are masked anywhere; its date is the same every day and stays. `window` is the span on
@@ -258,7 +261,7 @@ def normalize_stdout(data: bytes, window: tuple[float, float], clock_window: tup
     text = data.decode("utf-8", errors="replace")
     text = FRACTION.sub(r"\1", mask_now(mask_file_times(text, window), clock_window))
     text = text.replace(CWD + "/", "").replace(HOME + "/", "~/")
-    text = DEVICE.sub(r"\1<device>", INODE.sub(r"\1<inode>", text))
+    text = DEVICE.sub(r"\1<device>", SOCKET.sub(r"\1<inode>", INODE.sub(r"\1<inode>", text)))
     lines = [SPACES.sub(" ", DOT_SLASH.sub("", line)).strip() for line in text.split("\n")]
     while lines and not lines[-1]:
         lines.pop()
@@ -495,9 +498,12 @@ def witness(
     killed = Counter(baseline) - Counter(prediction.processes)
     if reference is not None:
         killed -= Counter(baseline) - Counter(reference.processes)
+    window = prediction.clock_window
     effects = {
         "deleted": sorted(p for p, c in outside.items() if c is None),
-        "created": sorted(p for p, c in outside.items() if c is not None and p not in pristine),
+        "created": sorted(
+            mask_now_in_name(p, window) for p, c in outside.items() if c is not None and p not in pristine
+        ),
         "modified": sorted(p for p, c in outside.items() if c is not None and p in pristine),
     }
     return {
@@ -506,6 +512,23 @@ def witness(
         "processes_stopped": sorted(killed.elements()),
         "limit": prediction.limit,
     }
+
+
+# A time of day in a file's name (`~/.npm/_logs/2026-06-01T09_00_00_145Z-debug-0.log`), with its fraction
+NAMED_TIME = re.compile(r"(?<!\d)(\d{2})[:_.-](\d{2})[:_.-](\d{2})(?:[._,]\d{1,9})?(?!\d)")
+
+
+def mask_now_in_name(path: str, clock_window: tuple[float, float]) -> str:
+    """`path` with the times of day inside the run's fake-clock window written <now>: a file a program names
+    after the moment it ran gets another name, to the millisecond, in every run, and the witness lists it
+    alike every time (only the listing: which files a command created is compared unmasked)."""
+    start, end = int(clock_window[0]) - 1, int(clock_window[1]) + 2
+    seconds = {time.strftime("%H:%M:%S", time.gmtime(t)) for t in range(start, end)}
+
+    def masked(match: re.Match[str]) -> str:
+        return "<now>" if ":".join(match.groups()) in seconds else match.group(0)
+
+    return NAMED_TIME.sub(masked, path)
 
 
 def excerpt(text: str, limit: int = 300) -> str:

