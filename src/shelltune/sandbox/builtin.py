@@ -750,9 +750,9 @@ class WorldWriter:
                 content = "\n".join(self.log_lines(rng.randint(30, 80))) + "\n"
             else:
                 content = self.content_for(ext, stem)
-            # Scripts as a fresh checkout leaves them, not yet executable (`chmod +x deploy.sh` has work to do);
-            # group-writable under the usual umask 002, so `chmod 644` and `chmod 755` change them too.
-            mode = 0o664 if ext == "sh" else rng.choice([0o644, 0o644, 0o644, 0o600, 0o664, 0o640])
+            mode = (
+                0o755 if ext == "sh" and rng.random() < 0.5 else rng.choice([0o644, 0o644, 0o644, 0o600, 0o664, 0o640])
+            )
             self.file(f"{p}/{name}", content, mode)
             self.committed[name] = content if isinstance(content, bytes) else content.encode()
 
