@@ -582,6 +582,18 @@ def test_host_state_is_fixed_or_hidden(sandbox, host):
     assert first == second == "2026-06-01" and abs(float(epoch) - CLOCK) < 60
 
 
+def test_a_file_named_after_the_run_s_millisecond_is_listed_alike_every_time(sandbox, host):
+    """npm names its debug log after the fake clock to the millisecond (`2026-06-01T09_00_00_145Z-debug-0.log`):
+    another name in every run, the same line in the verdicts file."""
+    from shelltune.sandbox.evaluate import describe
+
+    make = 'sleep {}; touch "$(date +%Y-%m-%dT%H_%M_%S_%3NZ)-debug-0.log"'
+    first, second = (contained(sandbox, host, make.format(pause)) for pause in ("0.1", "0.4"))
+    assert set(first.changes) != set(second.changes)
+    assert describe(first) == describe(second)
+    assert any("<now>Z-debug-0.log" in line for line in describe(first)["changed"])
+
+
 def test_the_verdict_file_shows_the_same_run_alike_every_time(sandbox, host):
     """`ps aux` prints live memory and CPU figures, so two runs of it print different text; the tracked
     verdicts file (`evaluate.describe`) must still show both runs identically (the text and its digest go

@@ -29,6 +29,7 @@ from shelltune.sandbox.judge import (
     dynamic_skip,
     equivalent,
     excerpt,
+    mask_now_in_name,
     needs_superuser,
     outcome,
     shown_paths,
@@ -247,15 +248,18 @@ def verdict(
 def describe(run: Execution) -> dict[str, Any]:
     """A run as the verdicts file shows it. stdout only as a line count: its text can hold dates (`ls -l`)
     and live figures (`ps aux`'s memory and CPU columns), which would make the file differ from one run of
-    the same commands to the next (see `detail` for the text and its digest)."""
+    the same commands to the next (see `detail` for the text and its digest). A file named after the moment
+    the run made it (npm's log) is listed with that time masked, as in the witness."""
     stdout = outcome(run).stdout
+    paths = sorted(run.changes)
     return {
         "status": run.status,
         "limit": run.limit,
         "stdout_lines": len(stdout.splitlines()),
         "changed": [
-            f"{'-' if run.changes[path] is None else '~' if run.changes[path].touched else '+'}{shown}"
-            for path, shown in zip(sorted(run.changes), shown_paths(sorted(run.changes), keep=20), strict=False)
+            f"{'-' if run.changes[path] is None else '~' if run.changes[path].touched else '+'}"
+            f"{mask_now_in_name(shown, run.clock_window)}"
+            for path, shown in zip(paths, shown_paths(paths, keep=20), strict=False)
         ],
         **({"error": run.error} if run.error else {}),
     }
@@ -269,9 +273,10 @@ def detail(row: EvalRow, models: list[str], runs: dict[Task, Execution]) -> dict
     for role, command in commands.items():
         run = runs.get((command, 0, su))
         if run is not None:
+            stdout = outcome(run).stdout
             record[role] = {
-                "stdout": excerpt(outcome(run).stdout),
-                "stdout_sha256": hashlib.sha256(outcome(run).stdout.encode()).hexdigest()[:16],
+                "stdout": excerpt(stdout),
+                "stdout_sha256": hashlib.sha256(stdout.encode()).hexdigest()[:16],
                 "stderr": excerpt(run.stderr.strip()),
                 "elapsed_s": round(run.elapsed_s, 3),
             }
