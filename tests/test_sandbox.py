@@ -582,6 +582,14 @@ def test_host_state_is_fixed_or_hidden(sandbox, host):
     assert first == second == "2026-06-01" and abs(float(epoch) - CLOCK) < 60
 
 
+def test_pkill_f_of_a_daemon_never_finds_the_harness(sandbox, host):
+    """`pkill -f celery` matched timeout's command line when the command was its argument, and killed it
+    in some runs (status 143): the command now reaches its shell through the environment."""
+    statuses = {contained(sandbox, host, "pkill -f celery").status for _ in range(20)}
+    assert statuses == {0}
+    assert contained(sandbox, host, "env | grep -c SHELLTUNE_COMMAND").stdout.strip() == b"0"
+
+
 def test_a_file_named_after_the_run_s_millisecond_is_listed_alike_every_time(sandbox, host):
     """npm names its debug log after the fake clock to the millisecond (`2026-06-01T09_00_00_145Z-debug-0.log`):
     another name in every run, the same line in the verdicts file."""

@@ -145,7 +145,10 @@ for i in "${!pids[@]}"; do
   until read -r comm < "/proc/${pids[i]}/comm" && [ "$comm" = "${names[i]:0:15}" ]; do :; done
 done
 start=$EPOCHREALTIME
-BASH_ENV=/run/shelltune/history.sh timeout -s KILL "$1" /bin/bash -c "$2" </dev/null 3>&-
+# The command reaches its shell through the environment, not argv: `pkill -f celery` must not find it in
+# timeout's command line and kill the harness (status 143, some runs). The shell unsets it before running it.
+SHELLTUNE_COMMAND=$2 BASH_ENV=/run/shelltune/history.sh timeout -s KILL "$1" /bin/bash -c \
+  '__c=$SHELLTUNE_COMMAND; unset SHELLTUNE_COMMAND; eval "unset __c; $__c"' </dev/null 3>&-
 status=$?
 end=$EPOCHREALTIME
 printf 'status %s\ntime %s %s\n' "$status" "$start" "$end" >&3
