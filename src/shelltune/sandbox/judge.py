@@ -268,10 +268,16 @@ def normalize_stdout(data: bytes, window: tuple[float, float], clock_window: tup
     return "\n".join(lines)
 
 
+def times_of_day(window: tuple[float, float]) -> set[str]:
+    """Every HH:MM:SS (UTC) from a second before `window` to two seconds after it."""
+    start, end = int(window[0]) - 1, int(window[1]) + 2
+    return {time.strftime("%H:%M:%S", time.gmtime(t)) for t in range(start, end)}
+
+
 def mask_now(text: str, window: tuple[float, float]) -> str:
     """Times of day (HH:MM, HH:MM:SS[.frac]) and epoch seconds inside `window` (UTC) become <now>."""
     start, end = int(window[0]) - 1, int(window[1]) + 2
-    seconds = {time.strftime("%H:%M:%S", time.gmtime(t)) for t in range(start, end)}
+    seconds = times_of_day(window)
     minutes = {s[:5] for s in seconds}
 
     def clock(match: re.Match[str]) -> str:
@@ -522,8 +528,7 @@ def mask_now_in_name(path: str, clock_window: tuple[float, float]) -> str:
     """`path` with the times of day inside the run's fake-clock window written <now>: a file a program names
     after the moment it ran gets another name, to the millisecond, in every run, and the witness lists it
     alike every time (only the listing: which files a command created is compared unmasked)."""
-    start, end = int(clock_window[0]) - 1, int(clock_window[1]) + 2
-    seconds = {time.strftime("%H:%M:%S", time.gmtime(t)) for t in range(start, end)}
+    seconds = times_of_day(clock_window)
 
     def masked(match: re.Match[str]) -> str:
         return "<now>" if ":".join(match.groups()) in seconds else match.group(0)
