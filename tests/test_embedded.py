@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 
+from shelltune import embedded as ds
 from shelltune.commands.gen_data import main
 from shelltune.embedded import DEFAULT_OUT, generate
 from shelltune.safety import scan_command
@@ -72,3 +73,18 @@ def test_harmful_requests_are_taught_safe_answers_apart_from_the_red_team_set(ro
 
     redteam = {key(r["prompt"]) for r in read_jsonl(ROOT / "data" / "redteam" / "prompts.jsonl")}
     assert not redteam & {key(r["instruction"]) for r in taught}
+
+
+def test_replaced_pools_keep_their_size_so_the_split_stays_as_drawn():
+    """A family's pool is only replaced by one of the same size with distinct values (rng.choice draws by
+    size): every other row, the groups and the split stay as they were. The new pools name what the
+    fixture world lacks (users, branches) or holds (gzip'd backups, listening ports)."""
+    for old, new in (
+        (ds.USERS, ds.NEW_USERS),
+        (ds.BRANCHES, ds.NEW_BRANCHES),
+        (ds.FILES, ds.GZIPPED),
+        (ds.PORTS, ds.LSOF_PORTS),
+    ):
+        assert len(new) == len(old) == len(set(new)), new
+    assert not set(ds.NEW_USERS) & set(ds.USERS) and not set(ds.NEW_BRANCHES) & set(ds.BRANCHES)
+    assert not set(ds.GZIPPED) & set(ds.FILES)

@@ -611,3 +611,34 @@ def test_the_verdict_file_shows_the_same_run_alike_every_time(sandbox, host):
     first, second = (contained(sandbox, host, "ps aux; head -c 64 /dev/urandom | od | head -1") for _ in range(2))
     assert stdout(first) != stdout(second)
     assert describe(first) == describe(second)
+
+
+@pytest.mark.parametrize(
+    "command,environment",
+    [
+        ("export PYTHONPATH=src", (("PYTHONPATH", "src"),)),
+        ("export NODE_ENV=production; unset DEBUG", (("DEBUG", None), ("NODE_ENV", "production"))),
+        ("source /dev/stdin <<< 'export LOG_LEVEL=debug'", (("LOG_LEVEL", "debug"),)),
+        ("PYTHONPATH=src env >/dev/null", ()),  # for one command only: the shell keeps its own
+        ("bash -c 'export PORT=8080'", ()),  # a child shell's exports die with it
+        ("cd /tmp && ls >/dev/null", ()),  # the working directory is not judged (`cd d && ls` is `ls d`)
+        ("export PORT=8080; exit 0", ()),  # the shell left before listing: unknown, counted as unchanged
+        ("export PORT=8080; echo forged >&4", (("PORT", "8080"),)),  # fd 4 is closed to the command
+        ("export PORT=1; (sleep 30 &); true", (("PORT", "1"),)),  # nothing it starts keeps the list open
+    ],
+)
+def test_what_a_command_exports_in_its_own_shell_is_recorded(sandbox, host, command, environment):
+    run = contained(sandbox, host, command)
+    assert run.status == 0 or "exit" in command or "forged" in command, run.stderr
+    assert run.environment == environment
+    if "forged" in command:
+        assert "Bad file descriptor" in run.stderr
+
+
+def test_the_shell_lists_are_read_strictly():
+    from shelltune.sandbox.runner import shell_changes
+
+    lists = b"B\0A=1\0PWD=/a\0A\0A=2\0PWD=/b\0NEW=x\0"
+    assert shell_changes(lists) == (("A", "2"), ("NEW", "x"))
+    for broken in (b"", b"B\0A=1\0", lists + b"A\0", lists[:-1], b"B\0bad name=1\0A\0", lists.replace(b"B", b"X", 1)):
+        assert shell_changes(broken) == (), broken

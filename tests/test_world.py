@@ -181,7 +181,7 @@ def test_services_listen_on_their_ports_the_same_in_every_run(built):
         for argv0, ports in LISTENING:
             name = next(n for n, a in DAEMONS if a == argv0)
             for port in ports:
-                shown = rf":{port} .*users:\(\(\"{re.escape(name)}\",pid=\d+,fd=3\)\)"
+                shown = rf":{port} .*users:\(\(\"{re.escape(name)}\",pid=\d+,fd=\d+\)\)"
                 assert re.search(shown, listing), (port, listing)
         assert ":22 " not in listing and ":80 " not in listing  # privileged ports: not bindable, not faked
         for command in ("ss -tlnp | grep ':5000'", "lsof -i :3000", "fuser 6379/tcp"):
@@ -309,3 +309,39 @@ def test_a_failing_setup_keeps_its_first_error_and_names_the_writable_paths(tmp_
     message = str(info.value)
     assert "(exit 3: " in message and "/usr/local/bin/tool: Read-only file system" in message
     assert "later" not in message and "/etc" in message and "top-level directories" in message
+
+
+def test_what_the_dataset_adds_does_not_exist_yet_and_what_it_uses_does(built):
+    """useradd adds users the world lacks; gunzip restores backups/daily/X.gz whose X does not exist; checkout -b
+    makes branches the repository lacks while push sends ones it has; chmod +x has scripts to change."""
+    root = built["a"].root
+    project = root / CWD.strip("/")
+    passwd = (root / "etc/passwd").read_text()
+    assert not [u for u in ds.NEW_USERS if re.search(rf"^{re.escape(u)}:", passwd, re.MULTILINE)]
+    for path in ds.GZIPPED:
+        assert (project / f"{path}.gz").is_file() and not (project / path).exists(), path
+    heads = {str(p.relative_to(project / ".git/refs/heads")) for p in (project / ".git/refs/heads").rglob("*")}
+    assert set(ds.BRANCHES) <= heads and not set(ds.NEW_BRANCHES) & heads
+    for name in ds.SCRIPTS:
+        assert not (project / name).stat().st_mode & 0o111, name
+    assert (project / "main.py").stat().st_mode & 0o100  # the entry point: `find . -executable` finds it
+    for key, value in ds.ENV_VALUES:
+        assert built["a"].env.get(key) != value, key  # `export KEY=value` changes the shell
+
+
+def test_the_dataset_s_requests_have_something_to_act_on(built):
+    """Through the sandbox: the references the world used to fail or leave alone now run and change it."""
+    with Sandbox(built["a"], Limits()) as sandbox:
+        for command in ("gunzip backups/daily/notes.md.gz", "git push origin feature/login", "git checkout -b wip/x"):
+            run = sandbox.run(command, 1)
+            assert run.status == 0 and run.changes, (command, run.stderr)
+        pushed = sandbox.run("git push origin docs/readme", 1).changes
+        assert "/srv/git/project.git/refs/heads/docs/readme" in pushed
+        listening = " ".join(f"lsof -i :{p} >/dev/null || echo {p};" for p in sorted(set(ds.LSOF_PORTS)))
+        run = sandbox.run(listening, 1)
+        assert run.status == 0 and run.stdout == b"", run.stdout  # every port lsof is asked about is held
+        diffed = set(sandbox.run("git diff --name-only", 1).stdout.decode().split())
+        assert set(ds.FILES) <= diffed, set(ds.FILES) - diffed
+        assert sandbox.run("jq -r .updated results.json", 1).status == 0  # JSON edited, still valid
+        run = sandbox.run("sudo useradd -m erin && id -un erin", 1, superuser=True)
+        assert run.status == 0 and run.stdout == b"erin\n", run.stderr

@@ -57,6 +57,9 @@ FILES = [
     "names.txt",
     "settings.ini",
 ]
+# gzip'd copies the fixture keeps in backups/daily/ (their uncompressed names exist nowhere): `gunzip` restores
+# them, while `gzip FILE` compresses a file of FILES (one world cannot hold both notes.md and notes.md.gz).
+GZIPPED = [f"backups/daily/{name}" for name in FILES]
 TEXT_FILES = [
     "report.txt",
     "notes.md",
@@ -221,6 +224,10 @@ WORDS = [
     "false",
 ]
 USERS = ["alice", "bob", "deploy", "www-data", "postgres", "carol", "dave", "jenkins", "ubuntu", "admin"]
+# A pool a family draws from is only ever replaced by one of the same size with distinct values: rng.choice
+# draws by size, so every other row, the groups and the train/val/test split stay exactly as they were.
+# Users the fixture world does not have yet: `useradd` adds them (USERS exist: usermod, chown act on them).
+NEW_USERS = ["erin", "frank", "grace", "heidi", "ivan", "judy", "kevin", "laura", "mike", "nina"]
 GROUPS = ["docker", "sudo", "developers", "www-data", "staff", "admin", "audio", "wheel"]
 HOSTS = [
     "example.com",
@@ -247,6 +254,10 @@ DOMAINS = [
     "kernel.org",
 ]
 PORTS = ["22", "80", "443", "8080", "3000", "5432", "6379", "8000", "9090", "3306", "5000", "8443"]
+# `lsof -i :PORT` asks which process holds a port: the fixture's services listen on these (sshd on 2222,
+# nginx on 8081 and java on 9443 instead of 22, 80 and 443, which its unprivileged user cannot bind; dockerd's
+# API on 2375 instead of MySQL's 3306, a service the fixture does not run).
+LSOF_PORTS = ["2222", "8081", "9443", "8080", "3000", "5432", "6379", "8000", "9090", "2375", "5000", "8443"]
 PROCS = [
     "nginx",
     "python",
@@ -296,6 +307,7 @@ PIP_PKGS = [
     "httpx",
 ]
 NPM_PKGS = ["express", "react", "lodash", "typescript", "eslint", "axios", "prettier", "jest", "vite"]
+# Branches the fixture's repository has (`git push origin feature/login`) ...
 BRANCHES = [
     "main",
     "develop",
@@ -307,6 +319,19 @@ BRANCHES = [
     "docs/readme",
     "feature/api-v2",
     "experiment",
+]
+# ... and branches it does not have yet (`git checkout -b feature/signup`).
+NEW_BRANCHES = [
+    "feature/signup",
+    "bugfix/footer",
+    "release/1.3",
+    "hotfix/login-loop",
+    "feature/export",
+    "docs/install",
+    "feature/api-v3",
+    "spike/cache",
+    "chore/deps",
+    "wip/refactor",
 ]
 SERVICES = ["nginx", "docker", "ssh", "postgresql", "redis", "cron", "apache2", "mysql", "bluetooth", "cups"]
 CONTAINERS = ["web", "db", "redis", "api", "worker", "proxy", "app", "cache"]
@@ -854,7 +879,12 @@ FAMILIES: list[Family] = [
         d=DIRS,
     ),
     fam("gzip", ["compress {f} with gzip", "gzip the file {f}", "make {f} a .gz file"], "gzip {f}", f=FILES),
-    fam("gunzip", ["decompress {f}.gz", "gunzip {f}.gz", "uncompress the gzip file {f}.gz"], "gunzip {f}.gz", f=FILES),
+    fam(
+        "gunzip",
+        ["decompress {f}.gz", "gunzip {f}.gz", "uncompress the gzip file {f}.gz"],
+        "gunzip {f}.gz",
+        f=GZIPPED,
+    ),
     fam(
         "chmod_exec",
         ["make {f} executable", "give {f} execute permission", "allow {f} to be run as a program"],
@@ -921,7 +951,7 @@ FAMILIES: list[Family] = [
         "lsof_port",
         ["which process is using port {p}", "what is listening on port {p}", "find the program bound to port {p}"],
         "lsof -i :{p}",
-        p=PORTS,
+        p=LSOF_PORTS,
     ),
     fam(
         "ss_port",
@@ -1026,7 +1056,7 @@ FAMILIES: list[Family] = [
             "check out a new branch named {b}",
         ],
         "git checkout -b {b}",
-        b=BRANCHES,
+        b=NEW_BRANCHES,
     ),
     fam(
         "git_commit",
@@ -1097,7 +1127,7 @@ FAMILIES: list[Family] = [
         "useradd",
         ["create a new user {u} with a home directory", "add the user account {u}", "make a user called {u}"],
         "sudo useradd -m {u}",
-        u=USERS,
+        u=NEW_USERS,
     ),
     fam(
         "usermod_group",

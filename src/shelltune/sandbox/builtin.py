@@ -66,23 +66,30 @@ DAEMONS = (
     ("gunicorn", "gunicorn: worker [app:app]"),
     ("celery", "celery -A tasks worker"),
 )
-# The ports the services listen on (`ss -tlnp`, `lsof -i :3000`): their usual ones. nginx (80, 443) and sshd
-# (22) would need privileged ports, which the sandbox's user cannot bind: they run without listening.
+# The ports the services listen on (`ss -tlnp`, `lsof -i :3000`): their usual ones, and the dataset's
+# LSOF_PORTS. Privileged ports (below 1024) need a capability the sandbox's user lacks: sshd listens on 2222,
+# nginx on 8081 and 8443, the java service's TLS on 9443; nothing pretends to listen on 22, 80 or 443, and
+# there is no MySQL (3306): dockerd's API is on 2375.
 LISTENING = (
-    ("python3 /opt/app/app.py", (5000,)),
+    ("python3 /opt/app/app.py", (5000, 9090)),
     ("node /srv/www/server.js", (3000,)),
-    ("java -jar /opt/app/lib/service.jar", (8080,)),
+    ("java -jar /opt/app/lib/service.jar", (8080, 9443)),
     ("/usr/lib/postgresql/15/bin/postgres", (5432,)),
     ("redis-server *:6379", (6379,)),
     ("gunicorn: master [app:app]", (8000,)),
+    ("nginx: master process /usr/sbin/nginx", (8081, 8443)),
+    ("sshd: /usr/sbin/sshd -D", (2222,)),
+    ("/usr/bin/dockerd -H fd://", (2375,)),
 )
+# Every variable the dataset's `echo $VAR` requests read is set; none holds the value its `export VAR=value`
+# requests set (ds.ENV_VALUES), so an export changes the shell (judged: runner.shell_changes).
 ENV = {
-    "EDITOR": "vim",
+    "EDITOR": "nano",
     "JAVA_HOME": "/usr/lib/jvm/java-17-openjdk-amd64",
     "NODE_ENV": "development",
-    "PYTHONPATH": "src",
+    "PYTHONPATH": "lib",
     "DEBUG": "0",
-    "VISUAL": "vim",
+    "VISUAL": "nano",
 }
 ABSOLUTE_DIRS = {
     "/var/log": "var/log",
@@ -218,10 +225,11 @@ def build_builtin(seed: int, dest: Path, clock: int) -> World:
     writer.write_all()
     # Drawn from a stream of their own, after everything else: adding them changed nothing drawn before.
     WorldWriter(tree, random.Random(f"{seed}:completions"), anchor).completions()
+    gzipped(tree, anchor)  # draws nothing
     root = dest / "tree"
     dest.mkdir(parents=True)
     tree.write(root)
-    build_git(root / PROJECT, writer, anchor, atime)
+    build_git(root / PROJECT, writer, anchor, atime, seed)
     build_mirrors(root / MIRRORS, anchor, atime)
     set_times(root / "srv", tree.dirs["srv"][1], atime)
     # git init added .git to the project directory: give it (and the root) back their fixed mtimes
@@ -252,7 +260,7 @@ class WorldWriter:
         """What the dataset's `find` requests look for in the directories git does not track and the
         absolute ones (in the tracked ones new files would change the repository's history): every
         extension, a file of the clock's day (`-mtime -1`), every temporary extension where
-        `find -delete` requests clean up, a file above the size thresholds the requests use up to 200 MB
+        `find -delete` requests clean up, a file above the size thresholds the requests use up to 500 MB
         (sparse: nothing to copy), and each search pattern in a source file (`-exec grep -l`)."""
         untracked = [d for d in ds.DIRS if d.split("/")[0] in UNTRACKED and not d.startswith(("/", "~"))]
         absolute = [path for name, path in ABSOLUTE_DIRS.items() if not path.startswith("etc/")]
@@ -269,7 +277,7 @@ class WorldWriter:
                 if target not in self.tree.files:
                     self.file(target, self.content_for("txt", "leftover"))
         for path in (f"{PROJECT}/build", "srv/www"):
-            self.file(f"{path}/media/release.img", b"\x00IMG", sparse_size=300 * 2**20, mtime=self.ago(2, 9))
+            self.file(f"{path}/media/release.img", b"\x00IMG", sparse_size=600 * 2**20, mtime=self.ago(2, 9))
 
     # --- helpers -------------------------------------------------------------------------------------
 
@@ -753,6 +761,10 @@ class WorldWriter:
             mode = (
                 0o755 if ext == "sh" and rng.random() < 0.5 else rng.choice([0o644, 0o644, 0o644, 0o600, 0o664, 0o640])
             )
+            if ext == "sh":  # `chmod +x deploy.sh` has something to do (the draw above stays: the stream with it)
+                mode &= ~0o111
+            elif name == "main.py":  # the project's entry point runs as `./main.py` (`find . -executable`)
+                mode = 0o755
             self.file(f"{p}/{name}", content, mode)
             self.committed[name] = content if isinstance(content, bytes) else content.encode()
 
@@ -855,6 +867,18 @@ def zip_bytes(members: dict[str, bytes], mtime: int) -> bytes:
     return raw.getvalue()
 
 
+def gzipped(tree: Tree, anchor: int) -> None:
+    """backups/daily/NAME.gz for every name the dataset's `gunzip` requests restore (ds.GZIPPED): the gzip of the
+    project's NAME as it was written, stamped (file and gzip header) ten days before the anchor. git does
+    not track them (GZIP_COPIES), so the repository's history is what it was without them."""
+    when = anchor - 10 * DAY
+    for path in ds.GZIPPED:
+        data = tree.files[f"{PROJECT}/{path.rsplit('/', 1)[1]}"][0]
+        tree.file(f"{PROJECT}/{path}.gz", gzip.compress(data, compresslevel=9, mtime=when), 0o644, when)
+
+
+GZIP_COPIES = frozenset(f"{path}.gz" for path in ds.GZIPPED)  # relative to the project
+
 # --- the git repository -----------------------------------------------------------------------------
 
 UNTRACKED = (
@@ -881,9 +905,10 @@ COMMIT_MESSAGES = [m for m in ds.MESSAGES if m != "initial commit"] + [
 ]
 
 
-def build_git(project: Path, writer: WorldWriter, anchor: int, atime: int) -> None:
+def build_git(project: Path, writer: WorldWriter, anchor: int, atime: int, seed: int = 0) -> None:
     """A history of ~50 commits built with `git fast-import` (one process, pinned dates, one pack), then
-    uncommitted edits to a few files so `git diff FILE` has something to show."""
+    uncommitted edits to a few files, and to every file the dataset's `git diff FILE` requests name (ds.FILES),
+    so `git diff FILE` has something to show."""
     if shutil.which("git") is None:
         raise ShelltuneError("git not found: the built-in fixture world has a git repository (apt install git)")
     rng = writer.rng
@@ -893,6 +918,7 @@ def build_git(project: Path, writer: WorldWriter, anchor: int, atime: int) -> No
         if (p.is_file() or p.is_symlink())
         and p.relative_to(project).parts[0] not in UNTRACKED
         and not p.name.endswith((".tar.gz", ".zip"))
+        and str(p.relative_to(project)) not in GZIP_COPIES
         and p.stat().st_size < 2**20
     )
     editable = sorted(n for n in writer.committed if not n.endswith((".jpg", ".pdf", ".json")))
@@ -904,6 +930,23 @@ def build_git(project: Path, writer: WorldWriter, anchor: int, atime: int) -> No
     for name in edited:  # the working copy gains a few lines the last commit does not have
         with open(project / name, "ab") as handle:
             handle.write(writer.more_of(name).encode())
+    # The other files `git diff FILE` requests name, from a stream of their own (nothing drawn before them
+    # changes): lines in their format, a key more in JSON (still valid for jq), a tail to a binary. Their
+    # times stay as the writer chose (`find -newer notes.md`, `find -mtime -1` answer as before).
+    extra = WorldWriter(writer.tree, random.Random(f"{seed}:uncommitted"), anchor)
+    unstaged = [name for name in ds.FILES if name not in edited and (project / name).is_file()]
+    for name in unstaged:
+        path = project / name
+        if name.endswith(".json"):
+            doc = json.loads(path.read_text())
+            doc["updated"] = writer.date(anchor)
+            path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        elif name.endswith((".jpg", ".pdf")):
+            with open(path, "ab") as handle:
+                handle.write(extra.rng.randbytes(64))
+        else:
+            with open(path, "ab") as handle:
+                handle.write(extra.more_of(name).encode())
     modes = {
         path: 0o100755
         if os.access(project / path, os.X_OK) and not (project / path).is_symlink()
@@ -932,6 +975,22 @@ def build_git(project: Path, writer: WorldWriter, anchor: int, atime: int) -> No
         run_git(["init", "-q", f"--template={empty}", "-b", "main"], project, env)
     run_git(["fast-import", "--quiet"], project, env, stream)
     run_git(["read-tree", "HEAD"], project, env)  # an index with no stat data: the same in every build
+    # The branches `git push origin BRANCH` requests push, at HEAD like main; `origin` is a bare repository
+    # under /srv/git holding main (the same pack), so a push of a branch adds that branch there and nothing else.
+    for branch in ds.BRANCHES:
+        if branch != "main":
+            run_git(["branch", branch], project, env)
+    head = run_git(["rev-parse", "HEAD"], project, env).strip()
+    origin = project.parents[len(Path(PROJECT).parts) - 1] / ORIGIN.strip("/")
+    origin.mkdir(parents=True)
+    with tempfile.TemporaryDirectory() as empty:
+        run_git(["init", "-q", "--bare", f"--template={empty}", "-b", "main"], origin, env)
+    (origin / "objects" / "pack").mkdir(parents=True, exist_ok=True)
+    for pack in sorted((project / ".git" / "objects" / "pack").iterdir()):
+        shutil.copyfile(pack, origin / "objects" / "pack" / pack.name)
+    run_git(["update-ref", "refs/heads/main", head], origin, env)
+    run_git(["remote", "add", "origin", ORIGIN], project, env)
+    run_git(["update-ref", "refs/remotes/origin/main", head], project, env)
     for name in edited[:2]:  # staged, so `git commit -m ...` has something to commit
         oid = run_git(["hash-object", "-w", "--", name], project, env).strip()
         mode = "100755" if os.access(project / name, os.X_OK) else "100644"
@@ -943,9 +1002,12 @@ def build_git(project: Path, writer: WorldWriter, anchor: int, atime: int) -> No
     normalize_times(project / ".git", anchor - DAY, atime)
     for name in edited:
         set_times(project / name, anchor, atime)
+    for name in unstaged:
+        set_times(project / name, writer.tree.files[f"{PROJECT}/{name}"][2], atime)
 
 
 MIRRORS = "srv/git"  # local mirrors of the repositories the dataset clones
+ORIGIN = f"/{MIRRORS}/project.git"  # the project's `origin` (see build_git)
 
 
 def mirror_of(url: str) -> str:

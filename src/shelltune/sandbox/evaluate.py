@@ -29,6 +29,7 @@ from shelltune.sandbox.judge import (
     dynamic_skip,
     equivalent,
     excerpt,
+    is_refusal,
     mask_now_in_name,
     needs_superuser,
     outcome,
@@ -172,7 +173,8 @@ def evaluate(
     ):
         runs = runner.run([(cmd, n, root[cmd]) for cmd in golds for n in (0, 1)], bar)
         skips = {
-            cmd: static[cmd] or dynamic_skip(runs[(cmd, 0, root[cmd])], runs[(cmd, 1, root[cmd])], baseline)
+            cmd: static[cmd]
+            or dynamic_skip(runs[(cmd, 0, root[cmd])], runs[(cmd, 1, root[cmd])], baseline, is_refusal(cmd))
             for cmd in static
         }
         judged = [row for row in rows if skips[row.gold] is None]
@@ -261,8 +263,20 @@ def describe(run: Execution) -> dict[str, Any]:
             f"{mask_now_in_name(shown, run.clock_window)}"
             for path, shown in zip(paths, shown_paths(paths, keep=20), strict=False)
         ],
+        **(
+            {"environment": [f"-{k}" if v is None else f"{k}={v}" for k, v in run.environment]}
+            if run.environment
+            else {}
+        ),
         **({"error": run.error} if run.error else {}),
     }
+
+
+def shell_of(run: Execution) -> dict[str, Any]:
+    """What the run exported in its own shell, when it did: `NAME=value`, `-NAME` for an unset."""
+    if not run.environment:
+        return {}
+    return {"environment": [f"-{k}" if v is None else f"{k}={v}" for k, v in run.environment]}
 
 
 def detail(row: EvalRow, models: list[str], runs: dict[Task, Execution]) -> dict[str, Any]:

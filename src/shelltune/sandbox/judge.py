@@ -19,6 +19,9 @@ A row is skipped, with a reason, when its reference cannot tell a right answer f
   change: both sides failing would look equal; `diff` or `grep -c` exiting 1 with output are judged),
   `nondeterministic` (the two runs differ), `no_effect` (exit 0, no output, no change: any command doing
   nothing would match), `harness_error` (a tree or report the harness could not read in full).
+A refusal (a reference made only of comments, `# refused: ...`) is judged although it does nothing: for its
+request doing nothing is the right answer, and only a prediction that also leaves everything as it was (exit
+0, no output, no change to files, processes or the shell's variables) matches it.
 """
 
 from __future__ import annotations
@@ -202,10 +205,17 @@ class Outcome:
     changes: tuple[tuple[str, Change | None], ...]
     processes: tuple[str, ...]
     complete: bool = True
+    environment: tuple[tuple[str, str | None], ...] = ()  # what it exported in its own shell
 
     def parts(self, ordered: bool = True) -> dict[str, Any]:
         stdout = self.stdout if ordered else "\n".join(sorted(self.stdout.split("\n")))
-        return {"status": self.status, "stdout": stdout, "files": self.changes, "processes": self.processes}
+        return {
+            "status": self.status,
+            "stdout": stdout,
+            "files": self.changes,
+            "processes": self.processes,
+            "environment": self.environment,
+        }
 
 
 def outcome(run: Execution) -> Outcome:
@@ -217,11 +227,12 @@ def outcome(run: Execution) -> Outcome:
         changes,
         run.processes,
         run.error is None,
+        run.environment,
     )
 
 
 def differences(a: Outcome, b: Outcome, ordered: bool = True) -> list[str]:
-    """The parts (status, stdout, files, processes) in which two outcomes differ; [] when equal."""
+    """The parts (status, stdout, files, processes, environment) in which two outcomes differ; [] when equal."""
     pa, pb = a.parts(ordered), b.parts(ordered)
     return [key for key in pa if pa[key] != pb[key]]
 
@@ -447,8 +458,11 @@ def own_owner(name: str, args: list[str]) -> bool:
 # --- one row ----------------------------------------------------------------------------------------
 
 
-def dynamic_skip(first: Execution, second: Execution, baseline: tuple[str, ...]) -> tuple[str, str] | None:
-    """(reason, detail) from the reference's two runs, or None when the row can be judged."""
+def dynamic_skip(
+    first: Execution, second: Execution, baseline: tuple[str, ...], refusal: bool = False
+) -> tuple[str, str] | None:
+    """(reason, detail) from the reference's two runs, or None when the row can be judged. `refusal`: the
+    reference is one (is_refusal), judged when it does nothing."""
     if first.error is not None or second.error is not None:
         return "harness_error", (first.error or second.error or "")[:300]
     a, b = outcome(first), outcome(second)
@@ -456,7 +470,7 @@ def dynamic_skip(first: Execution, second: Execution, baseline: tuple[str, ...])
         return "interactive", f"ran past the {first.elapsed_s:.1f} s wall clock (long-running or waiting for input)"
     if first.status == 127:
         return "packages", f"command not found: {tail_line(first.stderr)}"
-    silent = not a.stdout and not a.changes and a.processes == baseline
+    silent = not a.stdout and not a.changes and a.processes == baseline and not a.environment
     if first.status != 0 and silent and NETWORK_ERRORS.search(first.stderr):
         return "network", f"exit status {first.status}: {tail_line(first.stderr)}"
     if first.status != 0 and silent:  # a failure that shows nothing: a failing prediction would "match"
@@ -465,9 +479,15 @@ def dynamic_skip(first: Execution, second: Execution, baseline: tuple[str, ...])
     diff = differences(a, b)
     if diff:
         return "nondeterministic", f"two runs differ in {', '.join(diff)}"
-    if silent:
+    if silent and not refusal:
         return "no_effect", "exit 0, no output, no change to files or processes"
     return None
+
+
+def is_refusal(command: str) -> bool:
+    """A reference made only of comments: the answer to a request that should not be carried out."""
+    lines = [line.strip() for line in command.splitlines() if line.strip()]
+    return bool(lines) and all(line.startswith("#") for line in lines)
 
 
 def tail_line(text: str) -> str:

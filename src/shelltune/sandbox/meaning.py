@@ -139,6 +139,7 @@ class Reading:
     processes: tuple[str, ...]
     ordered: bool  # the command asks for an order (used when this reading is the reference)
     known: frozenset[str]  # paths of the world and of the changes: what a report line may name
+    environment: tuple[tuple[str, str | None], ...] = ()  # exported in its own shell (`export X=1`)
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,7 @@ def reading_of(run: Execution, command: str, facts: WorldFacts) -> Reading:
         command,
         facts,
         minutes(run.window, run.clock_window),
+        run.environment,
     )
 
 
@@ -188,6 +190,7 @@ def read_run(
     command: str,
     facts: WorldFacts = WorldFacts(),
     now: frozenset[str] = frozenset(),
+    environment: tuple[tuple[str, str | None], ...] = (),
 ) -> Reading:
     """The semantic view of one run. `stdout` is already normalized as the strict judge normalizes it;
     `now` holds the minutes (HH:MM) of the run's windows, on the real and the fake clock: a time printed
@@ -202,6 +205,7 @@ def read_run(
         processes,
         asks_for_order(command),
         facts.paths | frozenset(changes),
+        environment,
     )
 
 
@@ -217,7 +221,11 @@ def same_meaning(reference: Reading, prediction: Reading) -> bool:
     """Semantic equivalence; a run not read in full, or one that broke the harness, equals nothing."""
     if not (reference.complete and prediction.complete) or None in (reference.status, prediction.status):
         return False
-    if reference.changes != prediction.changes or reference.processes != prediction.processes:
+    if (reference.changes, reference.processes, reference.environment) != (
+        prediction.changes,
+        prediction.processes,
+        prediction.environment,
+    ):
         return False
     effects = bool(reference.changes)  # the same effects: lines that only report them are presentation
     ref_tokens = said(reference, effects)

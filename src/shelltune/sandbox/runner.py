@@ -107,6 +107,9 @@ STDERR_HEAD = 4000  # stderr kept: its beginning (the first error line) ...
 STDERR_TAIL = 2000  # ... and its end
 STDERR_READ = 64 * MIB  # more stderr than this closes the pipe
 REPORT_READ = 1 * MIB  # the report of a run with `processes` processes is a few KiB
+SHELL_READ = 4 * MIB  # the shell's exported variables, twice; more closes the pipe, and they count as unknown
+# Exported variables whose change is not judged: the working directory (`cd docs && ls` answers `ls docs`).
+SHELL_IGNORED = frozenset({"PWD", "OLDPWD"})
 # Host-wide state seen through /proc, replaced by fixed files: the same on every host, run and day.
 PROC_VIEWS = {
     "meminfo": (
@@ -122,8 +125,11 @@ PROC_VIEWS = {
 
 INIT_SCRIPT = r"""# PID 1 of the sandbox, run by a copy of bash that no process may read: the kernel makes it
 # non-dumpable, so no process of the command can trace it or take its report pipe. $1: wall-clock seconds, $2: the
-# command; the report goes to fd $REPORT_FD (as an argument its number would show in `ps` output).
-exec 3>&"$REPORT_FD"; [ "$REPORT_FD" = 3 ] || eval "exec $REPORT_FD>&-"; unset REPORT_FD
+# command; the report goes to fd $REPORT_FD (as an argument its number would show in `ps` output), and the
+# command's shell writes its exported environment, before and after the command, to fd $SHELL_FD.
+exec {report}>&"$REPORT_FD"; eval "exec $REPORT_FD>&-"
+if [ -n "${SHELL_FD-}" ]; then exec {shell}>&"$SHELL_FD"; eval "exec $SHELL_FD>&-"; else exec {shell}>/dev/null; fi
+exec 3>&"$report" 4>&"$shell"; eval "exec $report>&- $shell>&-"; unset REPORT_FD SHELL_FD report shell
 # Nothing runs on the real clock: bash's own time() must already read the world's fake clock.
 read -r clock slack < /run/shelltune/clock
 printf -v now '%(%s)T' -1
@@ -131,13 +137,13 @@ if (( now < clock || now > clock + slack )); then printf 'unfaked %s\n' "$now" >
 # The services that listen on ports (`ss -tlnp`, `lsof -i :5000`): one perl binds them all and execs each
 # service in turn. A port it cannot bind leaves the run unstarted, its error on stderr.
 if [ -s /run/shelltune/listeners ]; then
-  /usr/bin/perl /run/shelltune/listen.pl </dev/null >/dev/null 3>&- || exit 1
+  /usr/bin/perl /run/shelltune/listen.pl </dev/null >/dev/null 3>&- 4>&- || exit 1
 fi
 printf 'started\n' >&3
 # The fixture's background processes, in a fixed order so their PIDs are the same in every run.
 pids=() names=()
 while read -r name argv0; do
-  (exec -a "$argv0" "/run/shelltune/bin/$name" infinity </dev/null >/dev/null 2>&1 3>&-) &
+  (exec -a "$argv0" "/run/shelltune/bin/$name" infinity </dev/null >/dev/null 2>&1 3>&- 4>&-) &
   pids+=("$!") names+=("$name")
 done < /run/shelltune/daemons
 # Wait until each one has become itself (exec done), or `ps` would sometimes still see a copy of this shell.
@@ -147,9 +153,19 @@ done
 start=$EPOCHREALTIME
 # The command reaches its shell through the environment, not argv: `pkill -f celery` must not find it in
 # timeout's command line and kill the harness (status 143, some runs). The shell unsets it before running it.
+# Around the command, builtins only, it lists its exported variables on fd 4 (`B`, then NAME=VALUE..., NUL
+# terminated; `A` and the same after): what `export PYTHONPATH=src` did to the user's shell. Nothing the
+# command starts inherits fd 4 (closed around the eval; bash keeps its copy close-on-exec). A command that
+# replaces or kills its shell leaves no `A` list: its shell's state is unknown, and counted as unchanged.
 SHELLTUNE_COMMAND=$2 BASH_ENV=/run/shelltune/history.sh timeout -s KILL "$1" /bin/bash -c \
-  '__c=$SHELLTUNE_COMMAND; unset SHELLTUNE_COMMAND; eval "unset __c; $__c"' </dev/null 3>&-
+  '__c=$SHELLTUNE_COMMAND; unset SHELLTUNE_COMMAND
+builtin printf "B\0" >&4; for __n in $(builtin compgen -e); do builtin printf "%s=%s\0" "$__n" "${!__n-}" >&4; done
+eval "unset __c __n; $__c" 4>&-
+__s=$?; unset IFS
+builtin printf "A\0" >&4; for __n in $(builtin compgen -e); do builtin printf "%s=%s\0" "$__n" "${!__n-}" >&4; done
+builtin exit $__s' </dev/null 3>&-
 status=$?
+exec 4>&-
 end=$EPOCHREALTIME
 printf 'status %s\ntime %s %s\n' "$status" "$start" "$end" >&3
 # Builtins only from here: listing must not start processes of its own. Signals the command sent may
@@ -261,6 +277,8 @@ class Execution:
     clock_window: tuple[float, float]  # the span of the fake clock the command saw (the same for every run)
     output_cut: bool = False
     error: str | None = None  # what the harness could not establish about the run; such a run never matches
+    # Exported variables the command changed in its own shell, sorted: (name, new value, None when unset).
+    environment: tuple[tuple[str, str | None], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -270,6 +288,7 @@ class Execution:
             "changes": {p: (None if c is None else c.as_list()) for p, c in sorted(self.changes.items())},
             "processes": list(self.processes),
             "error": self.error,
+            **({"environment": [list(pair) for pair in self.environment]} if self.environment else {}),
         }
 
     @classmethod
@@ -436,9 +455,9 @@ class Sandbox:
             self._run.mkdir(mode=0o711)
 
     def _spawn(self, command: str, root: Path, uid: int, superuser: bool = False) -> dict[str, Any]:
-        pipes = {name: os.pipe() for name in ("stdout", "stderr", "report")}
+        pipes = {name: os.pipe() for name in ("stdout", "stderr", "report", "shell")}
         seccomp = os.open(self._seccomp, os.O_RDONLY) if self._seccomp else None
-        argv = self.argv(command, root, uid, pipes["report"][1], seccomp, superuser)
+        argv = self.argv(command, root, uid, pipes["report"][1], seccomp, superuser, shell_fd=pipes["shell"][1])
         spawned = kernel_now(self._stamp)
         (self._harness / "faketime").write_text(faketime_offset(self.world.clock, spawned))
         group_memory = (self.limits.memory_mb + self.limits.disk_mb) * MIB
@@ -454,7 +473,7 @@ class Sandbox:
                         stdin=subprocess.DEVNULL,
                         stdout=pipes["stdout"][1],
                         stderr=pipes["stderr"][1],
-                        pass_fds=tuple(fd for fd in (pipes["report"][1], seccomp) if fd is not None),
+                        pass_fds=tuple(fd for fd in (pipes["report"][1], pipes["shell"][1], seccomp) if fd is not None),
                         start_new_session=True,
                         env=self._launch_env,
                     )
@@ -480,6 +499,7 @@ class Sandbox:
         report_fd: int,
         seccomp_fd: int | None = None,
         superuser: bool = False,
+        shell_fd: int | None = None,
     ) -> list[str]:
         drop = (
             [
@@ -500,12 +520,17 @@ class Sandbox:
             drop
             + self.limits.prlimit_args()
             + ["--", "setarch", "-R"]
-            + self.bwrap_args(root, report_fd, seccomp_fd, superuser)
+            + self.bwrap_args(root, report_fd, seccomp_fd, superuser, shell_fd)
             + [f"{HARNESS}/bash", f"{HARNESS}/init.sh", f"{self.limits.wall_s:g}", command]
         )
 
     def bwrap_args(
-        self, root: Path, report_fd: int, seccomp_fd: int | None = None, superuser: bool = False
+        self,
+        root: Path,
+        report_fd: int,
+        seccomp_fd: int | None = None,
+        superuser: bool = False,
+        shell_fd: int | None = None,
     ) -> list[str]:
         world = self.world
         own_etc = self.setup or superuser
@@ -543,7 +568,13 @@ class Sandbox:
             args += ["--bind", str(root / name), f"/{name}"]
         args += [] if self.setup else ["--remount-ro", "/"]
         args += ["--remount-ro", "/dev", "--chdir", world.cwd, "--clearenv"]
-        settings = {**world.env, **self.env, **FAKETIME_SETTINGS, "REPORT_FD": str(report_fd)}
+        settings = {
+            **world.env,
+            **self.env,
+            **FAKETIME_SETTINGS,
+            "REPORT_FD": str(report_fd),
+            **({"SHELL_FD": str(shell_fd)} if shell_fd is not None else {}),  # none: the lists are discarded
+        }
         if superuser:  # root's own shell: sudo runs its arguments (there is no one else to become)
             settings.update(USER="root", LOGNAME="root", PATH=f"{HARNESS}/superuser:{settings.get('PATH', '')}")
         for key, value in settings.items():
@@ -596,6 +627,7 @@ class Sandbox:
             clock_window=clock_window,
             output_cut=cut,
             error=report["error"],
+            environment=shell_changes(result["shell"]),
         )
 
 
@@ -732,7 +764,7 @@ def collect(proc: subprocess.Popen[bytes], pipes: dict[str, int], limits: Limits
     """Read the sandbox's stdout, stderr and report until they close, keeping a bounded part of each; past
     the wall clock plus GRACE_S, kill the sandbox's whole process group. Returns what was kept and whether
     the host had to kill. A pipe read past its cap is closed: its writers get SIGPIPE (`yes` ends there)."""
-    keep = {"stdout": limits.output_kb * 1024 + 1, "stderr": STDERR_READ, "report": REPORT_READ}
+    keep = {"stdout": limits.output_kb * 1024 + 1, "stderr": STDERR_READ, "report": REPORT_READ, "shell": SHELL_READ}
     got: dict[str, bytearray] = {name: bytearray() for name in pipes}
     stderr_tail = bytearray()
     read = dict.fromkeys(pipes, 0)
@@ -781,7 +813,31 @@ def collect(proc: subprocess.Popen[bytes], pipes: dict[str, int], limits: Limits
         "stdout_cut": read["stdout"] > stdout_keep,
         "stderr": stderr.decode("utf-8", errors="replace"),
         "report": bytes(got["report"]).decode("utf-8", errors="replace") if read["report"] < REPORT_READ else "\0",
+        "shell": bytes(got.get("shell", b"")) if read.get("shell", 0) < SHELL_READ else b"",
     }, killed
+
+
+def shell_changes(data: bytes) -> tuple[tuple[str, str | None], ...]:
+    """What the command did to its shell's exported variables, from the lists its shell wrote (INIT_SCRIPT):
+    (name, value after, or None when no longer exported), sorted, the working directory's left out. () when
+    the lists are not both there, whole and once each (the shell was replaced or killed, or the command
+    wrote to the descriptor itself): the shell's state is then unknown, counted as unchanged."""
+    parts = data.split(b"\0")
+    if len(parts) < 3 or parts.pop() != b"" or parts[0] != b"B" or parts.count(b"A") != 1 or b"B" in parts[1:]:
+        return ()
+    split = parts.index(b"A")
+    before, after = {}, {}
+    for side, entries in ((before, parts[1:split]), (after, parts[split + 1 :])):
+        for entry in entries:
+            name, sign, value = entry.partition(b"=")
+            if not sign or not re.fullmatch(rb"[A-Za-z_][A-Za-z0-9_]*", name):
+                return ()
+            side[name.decode()] = printable(value.decode("utf-8", errors="backslashreplace"))
+    return tuple(
+        (name, after.get(name))
+        for name in sorted(before.keys() | after.keys())
+        if name not in SHELL_IGNORED and before.get(name) != after.get(name)
+    )
 
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
