@@ -625,6 +625,8 @@ def test_the_verdict_file_shows_the_same_run_alike_every_time(sandbox, host):
         ("export PORT=8080; exit 0", ()),  # the shell left before listing: unknown, counted as unchanged
         ("export PORT=8080; echo forged >&4", (("PORT", "8080"),)),  # fd 4 is closed to the command
         ("export PORT=1; (sleep 30 &); true", (("PORT", "1"),)),  # nothing it starts keeps the list open
+        ("set -x; export PORT=2", (("PORT", "2"),)),  # the listing after it is not traced
+        ("exec 10>&-; exec 10>saved; export PORT=3", ()),  # fd 4 restored from its file: no list, no write
     ],
 )
 def test_what_a_command_exports_in_its_own_shell_is_recorded(sandbox, host, command, environment):
@@ -633,12 +635,24 @@ def test_what_a_command_exports_in_its_own_shell_is_recorded(sandbox, host, comm
     assert run.environment == environment
     if "forged" in command:
         assert "Bad file descriptor" in run.stderr
+    if "set -x" in command:
+        assert "export PORT=2" in run.stderr and "compgen" not in run.stderr and "__" not in run.stderr, run.stderr
+    if "saved" in command:
+        assert [path for path in run.changes if path.endswith("/saved")] and run.stdout == b""
+
+
+def test_the_shell_s_lists_never_change_what_the_command_printed_or_its_status(sandbox, host):
+    run = contained(sandbox, host, "trap 'echo T' DEBUG; export PORT=4")
+    assert (run.status, run.stdout, run.environment) == (0, b"T\n", (("PORT", "4"),)), run.stdout
+    run = contained(sandbox, host, "export BIG=$(printf '%*s' 5000000 ''); false")  # lists past the cap
+    assert (run.status, run.environment) == (1, ())
 
 
 def test_the_shell_lists_are_read_strictly():
     from shelltune.sandbox.runner import shell_changes
 
-    lists = b"B\0A=1\0PWD=/a\0A\0A=2\0PWD=/b\0NEW=x\0"
+    lists = b"B\0A=1\0PWD=/a\0A\0A=2\0PWD=/b\0NEW=x\0E\0"
     assert shell_changes(lists) == (("A", "2"), ("NEW", "x"))
-    for broken in (b"", b"B\0A=1\0", lists + b"A\0", lists[:-1], b"B\0bad name=1\0A\0", lists.replace(b"B", b"X", 1)):
+    unended = lists[: -len(b"E\0")]
+    for broken in (b"", b"B\0A=1\0", unended, lists + b"A\0", lists[:-1], b"B\0bad name=1\0A\0E\0", b"X" + lists[1:]):
         assert shell_changes(broken) == (), broken

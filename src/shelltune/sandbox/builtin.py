@@ -938,9 +938,9 @@ def build_git(project: Path, writer: WorldWriter, anchor: int, atime: int, seed:
     for name in unstaged:
         path = project / name
         if name.endswith(".json"):
-            doc = json.loads(path.read_text())
+            doc = json.loads(path.read_text(encoding="utf-8"))
             doc["updated"] = writer.date(anchor)
-            path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+            path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         elif name.endswith((".jpg", ".pdf")):
             with open(path, "ab") as handle:
                 handle.write(extra.rng.randbytes(64))
@@ -988,6 +988,7 @@ def build_git(project: Path, writer: WorldWriter, anchor: int, atime: int, seed:
     (origin / "objects" / "pack").mkdir(parents=True, exist_ok=True)
     for pack in sorted((project / ".git" / "objects" / "pack").iterdir()):
         shutil.copyfile(pack, origin / "objects" / "pack" / pack.name)
+        os.chmod(origin / "objects" / "pack" / pack.name, 0o444)  # as git writes them, whatever the umask
     run_git(["update-ref", "refs/heads/main", head], origin, env)
     run_git(["remote", "add", "origin", ORIGIN], project, env)
     run_git(["update-ref", "refs/remotes/origin/main", head], project, env)

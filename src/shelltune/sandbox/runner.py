@@ -107,7 +107,7 @@ STDERR_HEAD = 4000  # stderr kept: its beginning (the first error line) ...
 STDERR_TAIL = 2000  # ... and its end
 STDERR_READ = 64 * MIB  # more stderr than this closes the pipe
 REPORT_READ = 1 * MIB  # the report of a run with `processes` processes is a few KiB
-SHELL_READ = 4 * MIB  # the shell's exported variables, twice; more closes the pipe, and they count as unknown
+SHELL_READ = 4 * MIB  # the shell's exported variables, twice; past this they count as unknown (read, not kept)
 # Exported variables whose change is not judged: the working directory (`cd docs && ls` answers `ls docs`).
 SHELL_IGNORED = frozenset({"PWD", "OLDPWD"})
 # Host-wide state seen through /proc, replaced by fixed files: the same on every host, run and day.
@@ -154,15 +154,19 @@ start=$EPOCHREALTIME
 # The command reaches its shell through the environment, not argv: `pkill -f celery` must not find it in
 # timeout's command line and kill the harness (status 143, some runs). The shell unsets it before running it.
 # Around the command, builtins only, it lists its exported variables on fd 4 (`B`, then NAME=VALUE..., NUL
-# terminated; `A` and the same after): what `export PYTHONPATH=src` did to the user's shell. Nothing the
-# command starts inherits fd 4 (closed around the eval; bash keeps its copy close-on-exec). A command that
-# replaces or kills its shell leaves no `A` list: its shell's state is unknown, and counted as unchanged.
+# terminated; `A`, the same after, and `E`): what `export PYTHONPATH=src` did to the user's shell. fd 4 is
+# closed to the command (bash keeps its copy close-on-exec: no program the command starts inherits it). After
+# the command, its shell options, traps and IFS are reset first and the listing's own output goes nowhere;
+# the `A` list is written only when fd 4 is still the pipe timeout holds. A command that replaces or kills its
+# shell, or writes to the copy itself, leaves no clean lists: its shell's state is unknown, counted as unchanged.
 SHELLTUNE_COMMAND=$2 BASH_ENV=/run/shelltune/history.sh timeout -s KILL "$1" /bin/bash -c \
   '__c=$SHELLTUNE_COMMAND; unset SHELLTUNE_COMMAND
-builtin printf "B\0" >&4; for __n in $(builtin compgen -e); do builtin printf "%s=%s\0" "$__n" "${!__n-}" >&4; done
+{ builtin printf "B\0"; for __n in $(builtin compgen -e); do builtin printf "%s=%s\0" "$__n" "${!__n-}"; done; } >&4
 eval "unset __c __n; $__c" 4>&-
-__s=$?; unset IFS
-builtin printf "A\0" >&4; for __n in $(builtin compgen -e); do builtin printf "%s=%s\0" "$__n" "${!__n-}" >&4; done
+{ __s=$?; builtin set +xv; builtin trap - DEBUG RETURN ERR; builtin unset IFS
+  [[ /proc/self/fd/4 -ef /proc/$PPID/fd/4 ]] && { builtin printf "A\0"
+    for __n in $(builtin compgen -e); do builtin printf "%s=%s\0" "$__n" "${!__n-}"; done; builtin printf "E\0"; } >&4
+} >/dev/null 2>&1
 builtin exit $__s' </dev/null 3>&-
 status=$?
 exec 4>&-
@@ -795,7 +799,9 @@ def collect(proc: subprocess.Popen[bytes], pipes: dict[str, int], limits: Limits
                         stderr_tail = (stderr_tail + chunk)[-STDERR_TAIL:]
                     elif len(got[name]) < keep[name]:
                         got[name] += chunk[: keep[name] - len(got[name])]
-                if not chunk or read[name] >= keep[name]:
+                # Past its cap a pipe is closed (its writer gets SIGPIPE), but the shell's: its lists come after
+                # the command, and SIGPIPE would replace the command's exit status. It is read to its end.
+                if not chunk or (read[name] >= keep[name] and name != "shell"):
                     selector.unregister(fd)
                     os.close(fd)
     finally:
@@ -819,11 +825,15 @@ def collect(proc: subprocess.Popen[bytes], pipes: dict[str, int], limits: Limits
 
 def shell_changes(data: bytes) -> tuple[tuple[str, str | None], ...]:
     """What the command did to its shell's exported variables, from the lists its shell wrote (INIT_SCRIPT):
-    (name, value after, or None when no longer exported), sorted, the working directory's left out. () when
-    the lists are not both there, whole and once each (the shell was replaced or killed, or the command
-    wrote to the descriptor itself): the shell's state is then unknown, counted as unchanged."""
+    (name, value after, or None when no longer exported), sorted, the working directory's left out; values
+    as they are (shown through `printable`). () when the lists are not both there, whole, once each and
+    ended (the shell was replaced or killed, or the command wrote to the descriptor itself): the shell's
+    state is then unknown, counted as unchanged."""
     parts = data.split(b"\0")
-    if len(parts) < 3 or parts.pop() != b"" or parts[0] != b"B" or parts.count(b"A") != 1 or b"B" in parts[1:]:
+    if len(parts) < 4 or parts[-2:] != [b"E", b""] or parts[0] != b"B" or parts.count(b"A") != 1:
+        return ()
+    parts = parts[:-2]
+    if b"B" in parts[1:] or b"E" in parts:
         return ()
     split = parts.index(b"A")
     before, after = {}, {}
@@ -832,7 +842,7 @@ def shell_changes(data: bytes) -> tuple[tuple[str, str | None], ...]:
             name, sign, value = entry.partition(b"=")
             if not sign or not re.fullmatch(rb"[A-Za-z_][A-Za-z0-9_]*", name):
                 return ()
-            side[name.decode()] = printable(value.decode("utf-8", errors="backslashreplace"))
+            side[name.decode()] = value.decode("utf-8", errors="backslashreplace")
     return tuple(
         (name, after.get(name))
         for name in sorted(before.keys() | after.keys())
