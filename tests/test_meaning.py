@@ -29,6 +29,11 @@ LS_L = (
     "-rw-r--r-- 1 user user 9 <now> My Notes.txt"
 )
 DIGEST = "587b08e1a4e57a303426a86383377121562c667aad7d97379a1e3e714703926b"
+# A listening socket as lsof (the port by its /etc/services name), ss and netstat show it
+LSOF_HEAD = "COMMAND PID USER FD TYPE DEVICE SIZE/OFF NODE NAME"
+LSOF_REDIS = "redis-ser 8 user 3u IPv4 <inode> 0t0 TCP *:redis (LISTEN)"
+SS_REDIS = 'LISTEN 0 128 0.0.0.0:6379 0.0.0.0:* users:(("redis-server",pid=8,fd=3))'
+NETSTAT_REDIS = "tcp 0 0 0.0.0.0:6379 0.0.0.0:* LISTEN 8/redis-server *:63"
 
 
 @pytest.mark.parametrize(
@@ -56,6 +61,8 @@ DIGEST = "587b08e1a4e57a303426a86383377121562c667aad7d97379a1e3e714703926b"
         (("seq 3", "1\n2\n3"), ("echo 1 2 3", "1 2 3")),
         (("find docs -type f", "docs/b\ndocs/a"), ("find docs -type f | sort", "docs/a\ndocs/b")),
         (("diff a b", "2c2\n< old\n---\n> new"), ("diff -u a b", "--- a\n+++ b\n@@ -1,2 +1,2 @@\n x\n-old\n+new")),
+        (("lsof -i :6379", f"{LSOF_HEAD}\n{LSOF_REDIS}"), ("ss -tlnp | grep ':6379'", SS_REDIS)),
+        (("lsof -i :6379", LSOF_REDIS), ("netstat -tlnp | grep 6379", NETSTAT_REDIS)),
     ],
 )
 def test_presentation_is_read_away(a, b):
@@ -80,6 +87,9 @@ def test_presentation_is_read_away(a, b):
         (("diff a b", "2c2\n< old\n---\n> new"), ("diff -u b a", "--- b\n+++ a\n@@ -1,2 +1,2 @@\n x\n-new\n+old")),
         (("date", "Mon Jun 1 <now> UTC 2026"), ("date -d yesterday", "Sun May 31 <now> UTC 2026")),
         (("wc -l < f", "38"), ("awk 'END {print NR-1}' f", "37")),
+        (("lsof -i :6379", LSOF_REDIS), ("ss -tlnp | grep ':6380'", SS_REDIS.replace("6379", "6380"))),
+        (("lsof -i :6379", LSOF_REDIS), ("ss -tlnp | grep ':6379'", SS_REDIS.replace("pid=8", "pid=9"))),
+        (("lsof -i :6379", LSOF_REDIS), ("ss -tlnp", f"{SS_REDIS}\n{SS_REDIS.replace('6379', '5000')}")),
     ],
 )
 def test_content_still_counts(a, b):

@@ -14,6 +14,8 @@ guess about the command:
 - checksum lines in every layout (`HEX  name`, `HEX *name`, `ALGO(name)= HEX`, `ALGO (name) = HEX`, a bare
   `HEX`): only the digest counts;
 - differences in normal and unified `diff` layouts: only the lines removed and added, with their side;
+- listening sockets as `lsof -i`, `ss -tlnp` and `netstat -tlnp` show them: the process id and the port
+  (a service name lsof prints, `*:redis`, as its number), column headers dropped;
 - dates and times in the layouts `date`, `date -R`, ISO 8601 and `stat` print: compared as a day and a
   minute, weekday and zone names dropped;
 - `NAME=value` and `declare -x NAME="value"` lines: the value;
@@ -33,9 +35,11 @@ when both printed the same non-empty answer (`grep -c` prints 0 and exits 1, `gr
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import shlex
+import socket
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -107,6 +111,17 @@ GREP_NUMBERED = re.compile(r"^(?P<n>\d+):(?P<rest>.*)$")
 GREP_FILE_NUMBERED = re.compile(r"^(?P<file>[^\s:]*[^\d\s:-][^\s:]*):(?P<n>\d+):(?P<rest>.*)$")
 DIFF_NORMAL_HUNK = re.compile(r"^\d+(?:,\d+)?[acd]\d+(?:,\d+)?$")
 DIFF_UNIFIED_HEADER = re.compile(r"^(?:--- |\+\+\+ |@@ .* @@)")
+# A listening TCP socket: lsof (COMMAND PID USER FD TYPE DEVICE SIZE/OFF NODE NAME), ss -tlnp, netstat -tlnp.
+SOCKETS = [
+    re.compile(r"^\S+ (?P<pid>\d+) \S+ \d+[a-zA-Z]* IPv[46] \S+ \S+ TCP \S*:(?P<port>[\w.-]+) \(LISTEN\)$"),
+    re.compile(r"^LISTEN \d+ \d+ \S*:(?P<port>\d+) \S+ users:\(\(\"[^\"]*\",pid=(?P<pid>\d+),fd=\d+\).*\)$"),
+    re.compile(r"^tcp6? \d+ \d+ \S*:(?P<port>\d+) \S+ LISTEN (?P<pid>\d+)/.*$"),
+]
+SOCKET_NOISE = re.compile(
+    r"^(?:COMMAND PID USER FD TYPE DEVICE SIZE/OFF NODE NAME|State Recv-Q Send-Q Local Address:Port Peer Address:Port"
+    r" ?Process|Active Internet connections \(.*\)|Proto Recv-Q Send-Q Local Address Foreign Address State"
+    r"(?: PID/Program name)?)$"
+)
 HUMAN = re.compile(r"^(?P<value>\d+(?:\.\d+)?)(?P<unit>[KMGTPE])(?:i?B)?$")
 NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
 HEX = re.compile(r"^(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{7,128}$", re.I)
@@ -322,9 +337,16 @@ def read_lines(lines: list[str], command: str, now: frozenset[str] = frozenset()
     if diff is not None:
         return [Line(tokens) for tokens in diff]
     listed = any(any(p.match(line) for p in LONG_LISTINGS) for line in lines)
+    sockets = any(socket_of(line) for line in lines)
     out = []
     for line in lines:
         if listed and LISTING_NOISE.match(line):
+            continue
+        if sockets and SOCKET_NOISE.match(line):
+            continue
+        held = socket_of(line) if sockets else None
+        if held is not None:
+            out.append(Line(held))
             continue
         name = listing_name(line) if listed else None
         if name is not None:
@@ -420,6 +442,19 @@ def unescape_find(name: str) -> str:
         return name
     raw = re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), name.encode()).replace(b"\\ ", b" ")
     return raw.decode("utf-8", errors="replace")
+
+
+def socket_of(line: str) -> tuple[str, ...] | None:
+    """A listening socket's line as (process id, port, LISTEN), whichever tool printed it; None otherwise."""
+    for pattern in SOCKETS:
+        match = pattern.match(line)
+        if match:
+            port = match.group("port")
+            if not port.isdigit():  # lsof without -P names the port after /etc/services (`*:redis`)
+                with contextlib.suppress(OSError):
+                    port = str(socket.getservbyname(port, "tcp"))
+            return (canonical(match.group("pid")), canonical(port), "LISTEN")
+    return None
 
 
 def hash_of(line: str) -> str | None:
