@@ -188,7 +188,7 @@ def test_pairs_hold_out_whole_kinds():
 
 @pytest.mark.slow
 def test_judge_accuracy_on_labeled_pairs(world):
-    """Both judges on the grown set (742 pairs, seed 42; docs/execution.md has the figures). The strict one:
+    """Both judges on the grown set (752 pairs, seed 42; docs/execution.md has the figures). The strict one:
     0.668, its misses nearly all presentation variants. The semantic one must reach recall 0.85 at
     specificity 0.95 on the held-out kinds, which it was never tuned on, and never call a near miss, a
     file-effect, date, both-failing, no-effect or destructive pair equal beyond the fixture-blind ones."""
