@@ -337,14 +337,14 @@ def read_lines(lines: list[str], command: str, now: frozenset[str] = frozenset()
     if diff is not None:
         return [Line(tokens) for tokens in diff]
     listed = any(any(p.match(line) for p in LONG_LISTINGS) for line in lines)
-    sockets = any(socket_of(line) for line in lines)
+    held_by = [socket_of(line) for line in lines]  # once per line: an lsof line may look its port name up
+    sockets = any(held_by)
     out = []
-    for line in lines:
+    for line, held in zip(lines, held_by, strict=True):
         if listed and LISTING_NOISE.match(line):
             continue
         if sockets and SOCKET_NOISE.match(line):
             continue
-        held = socket_of(line) if sockets else None
         if held is not None:
             out.append(Line(held))
             continue
