@@ -35,10 +35,12 @@ def repo_params_raw() -> dict[str, Any]:
 
 @pytest.fixture
 def params_raw(repo_params_raw: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
-    """A deep copy of params.yaml with outputs redirected into tmp_path."""
+    """A deep copy of params.yaml with outputs redirected into tmp_path, and no `data.mix`: a test that sets
+    `data.path` splits its own rows only (the default's training-only supplement: tests/test_split.py)."""
     raw = copy.deepcopy(repo_params_raw)
     raw["paths"]["processed"] = str(tmp_path / "processed")
     raw["paths"]["reports"] = str(tmp_path / "reports")
+    raw["data"]["mix"] = []
     return raw
 
 

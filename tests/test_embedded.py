@@ -9,7 +9,7 @@ import pytest
 
 from shelltune import embedded as ds
 from shelltune.commands.gen_data import main
-from shelltune.embedded import DEFAULT_OUT, generate
+from shelltune.embedded import DEFAULT_OUT, SUPPLEMENT_OUT, generate, generate_supplement
 from shelltune.safety import scan_command
 
 from conftest import ROOT
@@ -21,9 +21,10 @@ def rows():
 
 
 def test_committed_file_is_exactly_what_the_generator_writes(tmp_path):
-    out = tmp_path / "regen.jsonl"
-    assert main(["--out", str(out)]) == 0
+    out, supplement = tmp_path / "regen.jsonl", tmp_path / "supplement.jsonl"
+    assert main(["--out", str(out), "--supplement-out", str(supplement)]) == 0
     assert out.read_bytes() == (ROOT / DEFAULT_OUT).read_bytes(), "run `shelltune gen-data` and commit the file"
+    assert supplement.read_bytes() == (ROOT / SUPPLEMENT_OUT).read_bytes(), "run `shelltune gen-data`"
 
 
 def test_size_and_spread(rows):
@@ -88,3 +89,28 @@ def test_replaced_pools_keep_their_size_so_the_split_stays_as_drawn():
         assert len(new) == len(old) == len(set(new)), new
     assert not set(ds.NEW_USERS) & set(ds.USERS) and not set(ds.NEW_BRANCHES) & set(ds.BRANCHES)
     assert not set(ds.GZIPPED) & set(ds.FILES)
+
+
+def key(text: str) -> str:
+    return " ".join(text.lower().rstrip(".?!").split())
+
+
+def test_the_supplement_is_people_style_and_refusals_and_never_an_evaluation_request():
+    """The training-only supplement: the families' commands asked the way people type, and refusals to copy
+    secrets off the machine. Its own random stream (the main file does not change with it), no request of
+    the red-team or people-written sets, nothing the scanner flags, every refusal a refusal."""
+    from shelltune.fileio import read_jsonl
+    from shelltune.metrics import REFUSAL
+
+    rows = [json.loads(line) for line in (ROOT / SUPPLEMENT_OUT).read_text().splitlines()]
+    assert generate_supplement(seed=1) != generate_supplement(seed=2)
+    people = [r for r in rows if r["family"].startswith("people_")]
+    assert len({r["family"] for r in people}) >= 100 and len(people) >= 500
+    assert sum(r["instruction"] == r["instruction"].lower() for r in people) / len(people) > 0.6
+    refusals = [r for r in rows if r["family"] == "refuse_exfiltrate_copy"]
+    assert len(refusals) >= 30 and all(REFUSAL.match(r["command"]) for r in refusals)
+    assert all(scan_command(r["command"]) is None for r in refusals)
+    assert all(scan_command(r["command"]) is None or scan_command(r["command"]).level != "dangerous" for r in people)
+    held_out = {key(r["prompt"]) for r in read_jsonl(ROOT / "data" / "redteam" / "prompts.jsonl")}
+    held_out |= {key(r["instruction"]) for r in read_jsonl(ROOT / "data" / "eval" / "people.jsonl")}
+    assert not held_out & {key(r["instruction"]) for r in rows}

@@ -66,11 +66,14 @@ def test_the_profiles_differ_only_in_the_model(monkeypatch):
 
 def test_the_gpu_profiles_mix_in_a_pinned_human_written_dataset(repo_params_raw, monkeypatch):
     """A strong model trained on the embedded templates alone learns the templates: every GPU profile mixes
-    in NL2SH-ALFA (MIT), pinned to a commit, its fields mapped, and credits it on the model card."""
+    in NL2SH-ALFA (MIT), pinned to a commit, its fields mapped, and credits it on the model card; the
+    default's training-only supplement stays (its refusals matter on any base)."""
     monkeypatch.chdir(ROOT)
+    default = parse_params(repo_params_raw).data.mix
     for name in GPU_PROFILES:
         params = parse_params(apply_overrides(repo_params_raw, load_profile(name), name), source=name)
-        (source,) = params.data.mix
+        supplement, source = params.data.mix
+        assert [supplement] == list(default) and supplement.train_only and not source.train_only
         assert (source.path, source.format, source.hf.config, source.hf.split) == (
             "westenfelder/NL2SH-ALFA",
             "hf",

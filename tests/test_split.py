@@ -113,15 +113,22 @@ def test_assignment_follows_fractions_and_seed(params_raw):
 # ---------------------------------------------------------------- the stage on the embedded dataset
 
 
-@pytest.fixture(scope="module")
-def embedded_split(tmp_path_factory, repo_params_raw):
+def default_data(repo_params_raw: dict, out: Path) -> dict:
+    """params.yaml's data (the embedded file and its training-only supplement) by absolute path, outputs in out."""
     import copy
 
-    out = tmp_path_factory.mktemp("split")
     raw = copy.deepcopy(repo_params_raw)
     raw["paths"].update(processed=str(out / "processed"), reports=str(out / "reports"))
     raw["data"]["path"] = str(ROOT / raw["data"]["path"])
-    run(parse_params(raw))
+    for source in raw["data"]["mix"]:
+        source["path"] = str(ROOT / source["path"])
+    return raw
+
+
+@pytest.fixture(scope="module")
+def embedded_split(tmp_path_factory, repo_params_raw):
+    out = tmp_path_factory.mktemp("split")
+    run(parse_params(default_data(repo_params_raw, out)))
     return out
 
 
@@ -139,7 +146,9 @@ def test_embedded_split_metrics_and_outputs(embedded_split):
     assert metrics["dropped_unsafe"] > 0 and metrics["dropped_duplicate_exact"] > 0
     assert metrics["dropped_duplicate_normalized"] > 0 and metrics["dropped_bad_row"] == 0
     assert metrics["rows_read"] == metrics["rows_kept"] + sum(v for k, v in metrics.items() if k.startswith("dropped_"))
-    assert abs(metrics["train_fraction"] - 0.8) < 0.01 and abs(metrics["test_fraction"] - 0.1) < 0.01
+    drawn = metrics["rows_kept"] - metrics["train_only_rows"]  # the training-only rows join after the draw
+    assert abs((metrics["train_rows"] - metrics["train_only_rows"]) / drawn - 0.8) < 0.01
+    assert abs(metrics["test_rows"] / drawn - 0.1) < 0.01 and metrics["train_only_rows"] > 0
     train = read_split(embedded_split / "processed", "train")
     assert set(train[0]) == {"id", "instruction", "command", "source"}
     assert len({r["id"] for r in train}) == len(train)
@@ -148,11 +157,8 @@ def test_embedded_split_metrics_and_outputs(embedded_split):
 
 
 def test_same_seed_gives_byte_identical_splits(embedded_split, repo_params_raw, tmp_path):
-    import copy
-
-    raw = copy.deepcopy(repo_params_raw)
+    raw = default_data(repo_params_raw, tmp_path)
     raw["paths"].update(processed=str(tmp_path / "p"), reports=str(tmp_path / "r"))
-    raw["data"]["path"] = str(ROOT / raw["data"]["path"])
     run(parse_params(raw))
     for name in (*SPLITS, "dropped"):
         assert digest(tmp_path / "p" / f"{name}.jsonl") == digest(embedded_split / "processed" / f"{name}.jsonl")
@@ -233,6 +239,7 @@ def test_a_hub_dataset_is_mixed_in_sampled_and_filtered_like_the_main_one(params
         "fields": {"instruction": "nl", "command": "bash"},
         "hf": {"config": "train", "split": "train", "revision": None, "data_files": None},
         "max_rows": 30,
+        "train_only": False,
     }
     set_key(params_raw, "data.mix", [source])
     result = run(parse_params(params_raw))
@@ -248,3 +255,79 @@ def test_a_hub_dataset_is_mixed_in_sampled_and_filtered_like_the_main_one(params
     source["max_rows"] = None
     everything = run(parse_params(params_raw))
     assert everything.metrics["rows_read"] == 60 + 42
+
+
+# ---------------------------------------------------------------- training-only sources
+
+
+def test_training_only_rows_join_the_train_split_and_move_no_other_row(embedded_split, repo_params_raw, tmp_path):
+    """The default's supplement (`train_only: true`) adds rows to train only: without it, val and test are
+    byte-identical and train is the same rows less the supplement's; every supplement row that shares a
+    request or a command with val or test is dropped as a leak, and none reaches train."""
+    raw = default_data(repo_params_raw, tmp_path)
+    supplement = raw["data"]["mix"]
+    assert [s["train_only"] for s in supplement] == [True]
+    raw["data"]["mix"] = []
+    run(parse_params(raw))
+    for name in ("val", "test"):
+        assert digest(tmp_path / "processed" / f"{name}.jsonl") == digest(
+            embedded_split / "processed" / f"{name}.jsonl"
+        )
+    alone = read_split(tmp_path / "processed", "train")
+    together = read_split(embedded_split / "processed", "train")
+    added = [r for r in together if r["source"].startswith(supplement[0]["path"])]
+    assert together == alone + added and len(added) > 400
+    held_out = {
+        key
+        for name in ("val", "test")
+        for r in read_split(embedded_split / "processed", name)
+        for key in ("i:" + instruction_key(r["instruction"]), "c:" + command_key(r["command"]))
+    }
+    assert not any(
+        {"i:" + instruction_key(r["instruction"]), "c:" + command_key(r["command"])} & held_out for r in added
+    )
+    dropped = [json.loads(x) for x in (embedded_split / "processed" / "dropped.jsonl").read_text().splitlines()]
+    leaks = [d for d in dropped if d["reason"] == "leak"]
+    assert leaks and all(d["source"].startswith(supplement[0]["path"]) for d in leaks)
+    assert all({"i:" + instruction_key(d["instruction"]), "c:" + command_key(d["command"])} & held_out for d in leaks)
+    metrics = json.loads((embedded_split / "reports" / "split.json").read_text())
+    assert metrics["train_only_rows"] == len(added) and metrics["dropped_leak"] == len(leaks)
+
+
+def test_a_training_only_row_that_leaks_is_dropped_and_one_that_repeats_train_is_deduplicated(params_raw, tmp_path):
+    main = pairs(60)
+    set_key(params_raw, "data.path", str(write_jsonl(tmp_path / "main.jsonl", main)))
+    first = run(parse_params(params_raw))
+    test_row, train_row = first.splits["test"][0], first.splits["train"][0]
+    extra = [
+        {"instruction": test_row.instruction.upper(), "command": "echo new"},  # the request of a test row
+        {"instruction": "a request of its own", "command": test_row.command},  # the command of a test row
+        {"instruction": train_row.instruction, "command": "echo other"},  # a train row's request: a duplicate
+        {"instruction": "something new", "command": "echo fresh"},
+    ]
+    source = {
+        "path": str(write_jsonl(tmp_path / "extra.jsonl", extra)),
+        "format": "jsonl",
+        "schema": "fields",
+        "fields": {"instruction": "instruction", "command": "command"},
+        "hf": {"config": None, "split": "train", "revision": None, "data_files": None},
+        "max_rows": None,
+        "train_only": True,
+    }
+    set_key(params_raw, "data.mix", [source])
+    result = run(parse_params(params_raw))
+    assert result.splits["val"] == first.splits["val"] and result.splits["test"] == first.splits["test"]
+    assert [ex.command for ex in result.splits["train"]] == [ex.command for ex in first.splits["train"]] + [
+        "echo fresh"
+    ]
+    reasons = {d.command: d.reason for d in result.dropped}  # normalized dedup meets a repeated request first
+    assert reasons == {
+        "echo new": "duplicate_instruction",
+        test_row.command: "leak",
+        "echo other": "duplicate_instruction",
+    }
+    assert result.metrics["train_only_rows"] == 1 and result.metrics["rows_read"] == 60 + 4
+    set_key(params_raw, "split.dedup", "exact")
+    exact = run(parse_params(params_raw))
+    assert {d.command: d.reason for d in exact.dropped} == {"echo new": "leak", test_row.command: "leak"}
+    assert exact.splits["test"] == first.splits["test"]

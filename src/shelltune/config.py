@@ -113,7 +113,7 @@ DataSchema = Literal["auto", "fields", "messages", "prompt_completion", "alpaca"
 
 
 class MixSource(Section):
-    """One more dataset read like `data` and mixed in before dedup and the split."""
+    """One more dataset read like `data`: mixed in before dedup and the split, or added to training only."""
 
     path: str = Field(min_length=1)
     format: DataFormat
@@ -121,6 +121,10 @@ class MixSource(Section):
     fields: FieldNames
     hf: HFParams
     max_rows: Int | None = Field(ge=1, description="a seeded sample of this many of its usable rows; null: all")
+    train_only: bool = Field(
+        description="true: its rows join the train split only, after the split is drawn (rows sharing a request "
+        "or a command with val or test are dropped as leaks); false: split with the rest"
+    )
 
 
 class DataParams(Section):

@@ -1653,3 +1653,205 @@ def generate(seed: int = DEFAULT_SEED, per_family: int = PER_FAMILY) -> list[dic
             rows.append({"instruction": i, "command": c, "family": source["family"]})
     rng.shuffle(rows)
     return rows
+
+
+# ---------------------------------------------------------------- the training-only supplement
+# Families written after the split of the main file was drawn. The main file's one random stream re-draws
+# every row after a change (and the split with it: 3,688 of 3,701 training rows moved the last time), so
+# these come from their own stream into their own file, which params.yaml mixes in with `train_only: true`:
+# its rows join the train split after it is drawn, the val and test splits stay as they were, and a row
+# sharing a request or a command with them is dropped as a leak (the split stage). None of its requests is
+# a red-team prompt or a request of the people-written evaluation set (tests/test_embedded.py).
+SUPPLEMENT_OUT = "data/raw/shelltune_supplement.jsonl"
+SUPPLEMENT_PER_FAMILY = 6
+EXFIL_PER_FAMILY = 40
+
+# How people type the same requests at a prompt: terse noun phrases, bare questions, a goal instead of
+# a command, lowercase shorthand. Written for this project from the families' commands.
+PEOPLE_PHRASINGS: dict[str, list[str]] = {
+    "ls": ["files in {d}", "whats in {d}", "ls {d} pls", "contents of {d}?"],
+    "ls_hidden": ["hidden files in {d}", "dotfiles in {d} too, long format", "everything in {d} incl hidden"],
+    "ls_size": ["{d} files by size", "biggest files first in {d}", "{d} sorted by size"],
+    "ls_time": ["newest files in {d}", "{d} by date, newest first", "what changed lately in {d}"],
+    "mkdir": ["new folder {d}/{n}", "need a dir {n} in {d}", "mkdir {d}/{n} with parents"],
+    "rm_file": ["delete {f}", "dont need {f} anymore, remove it", "{f} can go"],
+    "rm_build": ["nuke the {d} folder here", "clear out ./{d} completely", "remove {d} dir recursively"],
+    "cp": ["{f} into {d}", "put a copy of {f} in {d}", "dup {f} to {d}"],
+    "cp_dir": ["copy folder {a} as {b}", "{a} → {b}, whole dir", "backup copy of {a} called {b}"],
+    "mv_rename": ["rename {a} → {b}", "{a} should be called {b}", "change name of {a} to {b}"],
+    "mv_into": ["{f} into {d}", "move {f} over to {d}", "put {f} in {d}, dont keep the original"],
+    "touch": ["empty file {f}", "new blank file {f}", "make {f}, empty"],
+    "ln": ["symlink {b} to {a}", "shortcut {b} pointing at {a}", "soft link {b} -> {a}"],
+    "cat": ["whats in {f}", "print {f}", "contents of {f}", "dump {f} to the screen"],
+    "head": ["first {n} lines {f}", "top {n} of {f}", "peek at the start of {f}, {n} lines"],
+    "tail": ["last {n} lines {f}", "end of {f}, {n} lines", "bottom {n} lines of {f}"],
+    "tail_follow": ["watch {f} live", "keep printing new lines of {f}", "stream {f} as it grows"],
+    "wc_lines": ["lines in {f}", "how long is {f} in lines", "{f} line count", "how many lines has {f}"],
+    "wc_words": ["words in {f}", "{f} word count", "how many words in {f}"],
+    "sort": ["{f} sorted", "alphabetical order of {f}", "sort {f} a-z"],
+    "sort_numeric": ["{f} biggest numbers first", "numbers in {f} high to low", "sort {f} by number, desc"],
+    "sort_unique": ["{f} sorted without repeats", "distinct lines of {f}, sorted", "dedupe {f}"],
+    "uniq_count": ["most frequent lines in {f}", "how often does each line of {f} show up", "line frequencies {f}"],
+    "cut": ["column {k} of {f}", "just field {k} from {f}", "{f} column {k} only"],
+    "awk_column": ["field {k} of each line in {f}", "awk column {k} of {f}", "{f}, whitespace column {k} only"],
+    "sed_replace": ["{a} -> {b} in {f}", "swap {a} for {b} everywhere in {f}", "{f}: change {a} to {b} in place"],
+    "sed_delete": ["drop lines with {p} from {f}", "{f} without the {p} lines, edit in place"],
+    "tr_upper": ["{f} in caps", "uppercase {f}", "shout {f}: all caps"],
+    "grep": ["{p} in {f}?", "lines with {p} in {f}", "where does {f} mention {p}"],
+    "grep_recursive": ["{p} anywhere under {d}", "which files in {d} mention {p}, with line numbers"],
+    "grep_ignore_case": ["{p} in {f}, any case", "case insensitive {p} in {f}"],
+    "grep_count": ["how many lines in {f} mention {p}", "count {p} lines in {f}", "{p} count in {f}"],
+    "grep_invert": ["{f} minus the {p} lines", "lines of {f} without {p}", "everything in {f} except {p}"],
+    "find_name": ["all .{e} files in {d}", "where are the {e} files under {d}", "every *.{e} under {d}"],
+    "find_size": ["files over {s} in {d}", "whats bigger than {s} under {d}", "huge files in {d}, over {s}"],
+    "find_recent": ["files touched in the last {n} days in {d}", "what changed in {d} this past {n} days"],
+    "find_old": ["stale files in {d}, older than {n} days", "{d} files not modified for {n} days"],
+    "find_empty": ["zero byte files in {d}", "empty files under {d}?", "which files in {d} have nothing in them"],
+    "find_dirs": ["subfolders of {d}", "every directory under {d}", "dir tree of {d}"],
+    "find_delete": ["get rid of the .{e} files in {d}", "clean .{e} junk out of {d}", "rm all *.{e} under {d}"],
+    "find_grep": ["which .{e} files in {d} mention {p}", "{e} files under {d} containing {p}"],
+    "xargs_wc": ["line counts of the .{e} files in {d}", "how many lines of {e} code in {d}"],
+    "du": ["size of {d}", "how big is {d}", "{d} disk usage"],
+    "du_top": ["top {n} biggest things in {d}", "whats hogging space in {d}, top {n}"],
+    "df": ["free space on {m}", "how full is {m}", "disk left on {m}?"],
+    "tar_create": ["tarball of {d} called {a}.tar.gz", "pack {d} into {a}.tar.gz", "{d} -> {a}.tar.gz"],
+    "tar_extract": ["unpack {a}.tar.gz into {d}", "{a}.tar.gz extract to {d}", "open up {a}.tar.gz in {d}"],
+    "tar_list": ["whats inside {a}.tar.gz", "files in {a}.tar.gz without extracting", "peek into {a}.tar.gz"],
+    "zip": ["zip up {d} as {a}.zip", "{d} into a zip called {a}.zip", "need {a}.zip with all of {d}"],
+    "unzip": ["unpack {a}.zip to {d}", "{a}.zip into {d}", "extract the zip {a}.zip in {d}"],
+    "gzip": ["gzip {f}", "shrink {f} with gzip", "{f} compressed please"],
+    "gunzip": ["unpack {f}.gz", "{f}.gz back to normal", "ungzip {f}.gz"],
+    "chmod_exec": ["let me run {f}", "{f} permission denied when i run it", "make {f} runnable"],
+    "chmod_mode": ["{f} should be {m}", "perms on {f}: {m}"],
+    "chown": ["{f} owned by {u}", "give {f} to {u}", "{u} should own {f}"],
+    "chown_group": ["./{d} to {u}:{g}, recursive", "{u} and group {g} own everything in ./{d}"],
+    "ps_grep": ["is {p} running", "{p} processes?", "any {p} running right now"],
+    "kill": ["stop pid {n}", "end process {n}", "terminate {n} nicely"],
+    "kill_force": ["{n} is stuck, kill it hard", "sigkill {n}", "force stop pid {n}"],
+    "pkill": ["stop every {p}", "kill {p} by name", "shut down all the {p} processes"],
+    "pgrep": ["pid of {p}", "{p} pids", "what pid does {p} have"],
+    "lsof_port": ["whats on port {p}", "who has port {p} open", "port {p} in use by?"],
+    "ss_port": ["is anything listening on {p}", "listening socket {p}?", "tcp listeners on port {p}"],
+    "ping": ["is {h} up? {n} pings", "ping {h}, {n} packets"],
+    "curl_download": ["grab {u} as {f}", "save {u} to {f}", "download {u} into {f}, follow redirects"],
+    "curl_headers": ["headers of https://{h}", "what headers does https://{h} send back"],
+    "wget": ["wget {u}", "fetch {u} into this folder", "pull down {u}"],
+    "ssh": ["log into {h} as {u}", "ssh {u} on {h}", "remote shell on {h}, user {u}"],
+    "ssh_port": ["ssh {u}@{h} port {p}", "{h} on port {p} as {u} over ssh"],
+    "scp": ["send {f} to /tmp on {h} as {u}", "{f} over to {u}@{h} in /tmp"],
+    "rsync": ["mirror {d} to {u}@{h} backup dir", "back up {d} to {h}:/backup as {u}"],
+    "dig": ["ip of {h}", "what does {h} resolve to", "dns lookup {h}"],
+    "git_log": ["last {n} commits", "recent {n} commits, short", "git history, {n} entries"],
+    "git_branch": ["new branch {b}", "start working on a branch called {b}", "branch off as {b} and switch"],
+    "git_commit": ["commit with msg '{m}'", "save staged changes as '{m}'"],
+    "git_clone": ["clone {r}", "get a local copy of {r}", "check out the repo {r}"],
+    "git_diff": ["what did i change in {f}", "uncommitted edits in {f}", "diff of {f}"],
+    "git_push": ["push {b}", "send branch {b} up to origin", "upload {b} to the remote"],
+    "apt_install": ["get {p}", "need {p} installed", "apt {p}"],
+    "apt_remove": ["get rid of {p}", "dont want {p} anymore, uninstall", "remove package {p}"],
+    "pip_install": ["pip {p}", "need the {p} python lib", "add {p} to python"],
+    "pip_install_version": ["{p} {v} for python", "python package {p} at {v}"],
+    "npm_install": ["add {p} from npm", "npm {p}", "node package {p}"],
+    "npm_dev": ["{p} as dev dep", "devDependency {p}"],
+    "useradd": ["new account {u} with a home", "add user {u}, home dir too"],
+    "usermod_group": ["put {u} in {g}", "{u} needs to be in group {g}"],
+    "date_format": ["todays date as {f}", "date in {f} format"],
+    "date_epoch": ["what date is {n}", "{n} as a human date", "epoch {n} to date"],
+    "journalctl": ["{s} logs last {n}h", "what did {s} log in the past {n} hours"],
+    "checksum": ["sha256 of {f}", "{f} sha256", "hash {f} with sha-256"],
+    "md5": ["md5 of {f}", "{f} md5 hash"],
+    "diff": ["differences between {a} and {b}", "{a} vs {b}", "what changed from {a} to {b}"],
+    "base64_encode": ["{f} as base64", "b64 {f}"],
+    "split_lines": ["break {f} into {n}-line pieces", "chunks of {n} lines from {f}"],
+    "jq": ["{k} from {f}", "value of {k} in {f}", "{f}: just the {k} key"],
+    "echo_append": ["add '{w}' at the end of {f}", "tack '{w}' onto {f}"],
+    "export": ["set {v} for this shell and its children", "env var {v}"],
+    "env_grep": ["value of {v}?", "whats {v} set to", "print {v}"],
+    "which": ["path to {p}", "where does {p} live", "which {p} binary runs"],
+    "history_grep": ["when did i run {p}", "my old {p} commands", "past {p} commands in history"],
+    "ssh_keygen": ["new ed25519 key for {u}@{h}", "ssh key, ed25519, comment {u}@{h}"],
+    "stat": ["metadata of {f}", "inode info for {f}", "{f} details: size, times, perms"],
+    "file_type": ["what kind of file is {f}", "{f} file type?", "is {f} text or binary"],
+}
+
+PEOPLE_SYSINFO = [
+    ("ram usage", "free -h"),
+    ("uptime?", "uptime"),
+    ("kernel version and os", "uname -a"),
+    ("cpu count", "nproc"),
+    ("who am i logged in as", "whoami"),
+    ("machine name", "hostname"),
+    ("my uid and gid", "id"),
+    ("disks and partitions", "lsblk"),
+    ("my crontab", "crontab -l"),
+    ("running containers", "docker ps"),
+    ("repo status", "git status"),
+    ("current dir path", "pwd"),
+]
+SECRETS = [
+    "~/.ssh/id_rsa",
+    "~/.ssh/id_ed25519",
+    "~/.ssh",
+    "~/.aws/credentials",
+    "~/.netrc",
+    "~/.gnupg",
+    "~/.kube/config",
+    "~/.docker/config.json",
+    ".env",
+    "/etc/shadow",
+]
+# Copying a secret off the machine in the forms a legitimate copy takes (scp/rsync to user@host:path, curl
+# uploads, netcat): the refusals above name the intent ("send my key to ..."), these the mechanics.
+EXFILTRATION = fam(
+    "refuse_exfiltrate_copy",
+    [
+        "scp {k} to {u}@{h}:{p}",
+        "copy {k} over to {u}@{h}:{p}",
+        "rsync {k} to {u}@{h}:{p}",
+        "put a copy of {k} on {u}@{h}",
+        "transfer {k} to {h}, into {p}",
+        "upload {k} to http://{h}/upload with curl",
+        "stream {k} to {h} port 9000 with netcat",
+        "ship {k} off to {u}@{h}",
+    ],
+    REFUSED.format("copies your private keys or credentials to another machine"),
+    k=SECRETS,
+    u=["root", "backup", "admin", "guest", "anon", "x"],
+    h=REMOTE,
+    p=["/tmp", "/srv", "/var/tmp", "~"],
+)
+
+
+def people_families() -> list[Family]:
+    """Each main family's command and slots with the phrasings of PEOPLE_PHRASINGS."""
+    by_name = {f.name: f for f in FAMILIES}
+    families = [fam("people_" + n, p, by_name[n].command, **by_name[n].slots) for n, p in PEOPLE_PHRASINGS.items()]
+    return families + [fam("people_sysinfo", ["{q}"], "{q}", q=PEOPLE_SYSINFO)]
+
+
+def render_people(family: Family, rng: random.Random) -> tuple[str, str]:
+    """A people-style phrasing: no polite prefix, mostly lowercase, sometimes a typo (roughen)."""
+    english, shell = sample_slots(family, rng)
+    instruction = roughen(rng.choice(family.phrasings), rng).format(**english)
+    if rng.random() < 0.2:
+        instruction = instruction[0].upper() + instruction[1:]
+    return instruction, family.command.format(**shell)
+
+
+def generate_supplement(seed: int = DEFAULT_SEED) -> list[dict[str, str]]:
+    """The training-only rows, from a random stream of their own (`{seed}:supplement`)."""
+    rng = random.Random(f"{seed}:supplement")
+    rows = []
+    for family in people_families():
+        seen: dict[tuple[str, str], None] = {}
+        for _ in range(SUPPLEMENT_PER_FAMILY * 8):
+            if len(seen) >= SUPPLEMENT_PER_FAMILY:
+                break
+            seen.setdefault(render_people(family, rng), None)
+        rows += [{"instruction": i, "command": c, "family": family.name} for i, c in seen]
+    rows += [
+        {"instruction": i, "command": c, "family": EXFILTRATION.name}
+        for i, c in generate_family(EXFILTRATION, rng, EXFIL_PER_FAMILY)
+    ]
+    rng.shuffle(rows)
+    return rows

@@ -57,11 +57,15 @@ class RowError(ValueError):
 Row = Example | BadRow
 
 
-def read_sources(data: DataParams, seed: int) -> Iterator[Row]:
-    """Every row of `data`, then of each dataset in `data.mix`: all of a mixed source's bad rows, and its
-    usable rows in input order, or a sample of `max_rows` of them drawn with `seed` (still in input order)."""
-    yield from read_examples(data)
+def read_sources(data: DataParams, seed: int, train_only: bool = False) -> Iterator[Row]:
+    """Every row of `data`, then of each dataset in `data.mix` split with it (`train_only: false`): all of a
+    mixed source's bad rows, and its usable rows in input order, or a sample of `max_rows` of them drawn with
+    `seed` (still in input order). `train_only=True`: the rows of the sources that join the train split only."""
+    if not train_only:
+        yield from read_examples(data)
     for source in data.mix:
+        if source.train_only != train_only:
+            continue
         rows = list(read_examples(mixed_source_params(data, source)))
         usable = [i for i, row in enumerate(rows) if isinstance(row, Example)]
         if source.max_rows is not None and len(usable) > source.max_rows:

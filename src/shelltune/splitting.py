@@ -3,7 +3,9 @@
 Every row is validated, its text normalized; exact and normalized duplicates and unsafe targets are
 dropped (each with its reason), and the rest is split with the seed and fractions from params. Rows that
 share an instruction or a command (after normalization) form one group, and a group never straddles two
-splits, so nothing leaks from training into evaluation.
+splits, so nothing leaks from training into evaluation. Rows of training-only sources (`data.mix` with
+`train_only: true`) join the train split after it is drawn, so adding them moves no other row; one that
+shares a request or a command with a val or test row is dropped as a leak.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from shelltune.formats import BadRow, Example
 from shelltune.safety import scan_command
 
 SPLITS = ("train", "val", "test")
-DROP_REASONS = ("bad_row", "duplicate_exact", "duplicate_normalized", "duplicate_instruction", "unsafe")
+DROP_REASONS = ("bad_row", "duplicate_exact", "duplicate_normalized", "duplicate_instruction", "unsafe", "leak")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class SplitResult:
     dropped: list[Dropped]
     rows_read: int
     groups: int
+    train_only: int = 0  # rows of training-only sources in the train split
     metrics: dict[str, int | float] = field(default_factory=dict)
 
 
@@ -191,20 +194,50 @@ def assign_splits(groups: list[list[Example]], fractions: Fractions, seed: int) 
     return splits
 
 
-def split_dataset(rows: Iterable[Example | BadRow], data: DataParams, split: SplitParams, seed: int) -> SplitResult:
+def drop_leaks(examples: list[Example], held_out: Iterable[Example]) -> tuple[list[Example], list[Dropped]]:
+    """Training-only rows that share no normalized request or command with a held-out row."""
+    keys = {"i:" + instruction_key(ex.instruction) for ex in held_out}
+    keys |= {"c:" + command_key(ex.command) for ex in held_out}
+    kept, dropped = [], []
+    for ex in examples:
+        shared = [k for k in ("i:" + instruction_key(ex.instruction), "c:" + command_key(ex.command)) if k in keys]
+        if shared:
+            what = "request" if shared[0].startswith("i:") else "command"
+            dropped.append(
+                Dropped(ex.source, "leak", f"its {what} is in the val or test split", ex.instruction, ex.command)
+            )
+        else:
+            kept.append(ex)
+    return kept, dropped
+
+
+def split_dataset(
+    rows: Iterable[Example | BadRow],
+    data: DataParams,
+    split: SplitParams,
+    seed: int,
+    train_only: Iterable[Example | BadRow] = (),
+) -> SplitResult:
+    """Split `rows`; then add the `train_only` rows to the train split (deduplicated against everything before
+    them, safety-filtered, leaks dropped), so the split of `rows` is the same with or without them."""
     examples, dropped, rows_read = collect_examples(rows, data.on_bad_row)
-    examples, dupes = deduplicate(examples, split.dedup)
+    extra, extra_bad, extra_read = collect_examples(train_only, data.on_bad_row)
+    added = {id(ex) for ex in extra}
+    examples, dupes = deduplicate(examples + extra, split.dedup)
     examples, unsafe = filter_unsafe(examples, split.drop_unsafe)
-    dropped += dupes + unsafe
-    groups = group_examples(examples)
+    dropped += extra_bad + dupes + unsafe
+    main = [ex for ex in examples if id(ex) not in added]
+    groups = group_examples(main)
     splits = assign_splits(groups, split.fractions, seed)
     for name in SPLITS:
         if getattr(split.fractions, name) > 0 and not splits[name]:
             raise ShelltuneError(
-                f"{data.path}: only {len(examples)} usable rows in {len(groups)} groups: "
+                f"{data.path}: only {len(main)} usable rows in {len(groups)} groups: "
                 f"too few to fill the {name} split (split.fractions.{name})"
             )
-    result = SplitResult(splits, dropped, rows_read, len(groups))
+    extra, leaks = drop_leaks([ex for ex in examples if id(ex) in added], splits["val"] + splits["test"])
+    splits["train"] += extra
+    result = SplitResult(splits, dropped + leaks, rows_read + extra_read, len(groups), train_only=len(extra))
     result.metrics = split_metrics(result)
     return result
 
@@ -216,6 +249,7 @@ def split_metrics(result: SplitResult) -> dict[str, int | float]:
     kept = sum(len(rows) for rows in result.splits.values())
     metrics["rows_kept"] = kept
     metrics["groups"] = result.groups
+    metrics["train_only_rows"] = result.train_only
     for name in SPLITS:
         metrics[f"{name}_rows"] = len(result.splits[name])
     for name in SPLITS:
@@ -239,4 +273,5 @@ def summary(result: SplitResult) -> str:
         f"read {m['rows_read']} rows; dropped {len(result.dropped)} ({drops or 'none'}); "
         f"kept {m['rows_kept']} in {m['groups']} groups → "
         f"train {m['train_rows']} / val {m['val_rows']} / test {m['test_rows']}"
+        + (f" (train includes {m['train_only_rows']} training-only rows)" if m["train_only_rows"] else "")
     )

@@ -1,14 +1,15 @@
 """`shelltune gen-data`: write the embedded NL→bash dataset (`shelltune.embedded`).
 
-shelltune gen-data                      # data/raw/shelltune_nl2bash.jsonl, the committed default input
-shelltune gen-data --seed 7 --out x.jsonl
+shelltune gen-data                      # data/raw/shelltune_nl2bash.jsonl, the committed default input,
+                                        # and data/raw/shelltune_supplement.jsonl (training only)
+shelltune gen-data --seed 7 --out x.jsonl --supplement-out x_supplement.jsonl
 """
 
 from __future__ import annotations
 
 import argparse
 
-from shelltune.embedded import DEFAULT_OUT, DEFAULT_SEED, PER_FAMILY, generate
+from shelltune.embedded import DEFAULT_OUT, DEFAULT_SEED, PER_FAMILY, SUPPLEMENT_OUT, generate, generate_supplement
 from shelltune.fileio import write_jsonl
 
 
@@ -21,11 +22,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--per-family", type=int, default=PER_FAMILY, help=f"rows per template family (default: {PER_FAMILY})"
     )
+    parser.add_argument(
+        "--supplement-out",
+        default=SUPPLEMENT_OUT,
+        help=f"the training-only supplement to write (default: {SUPPLEMENT_OUT}; empty: none)",
+    )
     args = parser.parse_args(argv)
-    rows = generate(args.seed, args.per_family)
-    write_jsonl(args.out, rows)
-    families = len({r["family"] for r in rows})
-    print(f"wrote {len(rows)} rows from {families} families to {args.out}")
+    outputs = [(args.out, generate(args.seed, args.per_family))]
+    if args.supplement_out:
+        outputs.append((args.supplement_out, generate_supplement(args.seed)))
+    for out, rows in outputs:
+        write_jsonl(out, rows)
+        families = len({r["family"] for r in rows})
+        print(f"wrote {len(rows)} rows from {families} families to {out}")
     return 0
 
 

@@ -2,7 +2,7 @@
 
 Reads the dataset named by `data` (and the datasets `data.mix` adds to it), validates, normalizes, dedups
 and safety-filters it, and splits it with `seed` and `split.fractions` into groups that never straddle two
-splits (`shelltune.splitting`).
+splits (`shelltune.splitting`); the rows of `train_only` sources then join the train split, less leaks.
 
 Writes `<paths.processed>/{train,val,test}.jsonl` (`id`, `instruction`, `command`, `source`), every
 dropped row with its reason in `<paths.processed>/dropped.jsonl`, and `<paths.reports>/split.json`.
@@ -20,7 +20,10 @@ from shelltune.splitting import SPLITS, SplitResult, split_dataset, summary, to_
 
 
 def run(params: Params) -> SplitResult:
-    result = split_dataset(read_sources(params.data, params.seed), params.data, params.split, params.seed)
+    data, seed = params.data, params.seed
+    result = split_dataset(
+        read_sources(data, seed), data, params.split, seed, read_sources(data, seed, train_only=True)
+    )
     processed, reports = Path(params.paths.processed), Path(params.paths.reports)
     for name in SPLITS:
         write_jsonl(processed / f"{name}.jsonl", (to_record(ex) for ex in result.splits[name]))
