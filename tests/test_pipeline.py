@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import DVC, ROOT, make_clone, sh, shrink_params_file
+from conftest import DVC, ROOT, commit_all, make_clone, sh, shrink_params_file
 
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]  # check, split, ..., plot
 
@@ -17,6 +18,28 @@ STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]  # check, spl
 @pytest.fixture
 def clone(tmp_path: Path) -> Path:
     return make_clone(tmp_path / "clone")
+
+
+SHRUNK_RUN_LOG = "shrunk-run.log"  # beside the repository: what its `dvc repro` printed
+
+
+@pytest.fixture(scope="module")
+def shrunk_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh clone at the tiny size (`shrink_params_file`), reproduced and committed once: the tests that
+    rerun or kill a stage each work on a copy of it (`copy_run`) instead of running the pipeline again."""
+    repo = make_clone(tmp_path_factory.mktemp("shrunk") / "repo")
+    shrink_params_file(repo / "params.yaml")
+    commit_all(repo, "shrunk params")
+    (repo.parent / SHRUNK_RUN_LOG).write_text(sh(DVC, "repro", cwd=repo))
+    commit_all(repo, "shrunk run")
+    return repo
+
+
+def copy_run(run: Path, dest: Path) -> Path:
+    """A copy of a reproduced clone, its DVC cache and git history included (DVC rehashes the copies)."""
+    shutil.copytree(run, dest, symlinks=True)
+    assert sh("git", "status", "--porcelain", "--untracked-files=all", cwd=dest, stdout_only=True) == ""
+    return dest
 
 
 @pytest.mark.slow
@@ -43,9 +66,9 @@ def test_param_change_reruns_split_and_unrelated_change_does_not(clone: Path):
 
 
 @pytest.mark.slow
-def test_whole_pipeline_through_dvc(clone: Path):
-    shrink_params_file(clone / "params.yaml")
-    out = sh(DVC, "repro", cwd=clone)
+def test_whole_pipeline_through_dvc(shrunk_run: Path, tmp_path: Path):
+    out = (shrunk_run.parent / SHRUNK_RUN_LOG).read_text()
+    clone = copy_run(shrunk_run, tmp_path / "clone")
     for stage in ("split", "base", "train", "validate", "execute", "scan", "plot"):
         assert f"Running stage '{stage}'" in out
     reports = clone / "reports"
@@ -115,10 +138,9 @@ def test_noop_repro_runs_nothing(reproduced_clone: Path):
 
 
 @pytest.mark.slow
-def test_forced_rerun_gives_identical_hashes(clone: Path):
-    """`dvc repro -f` twice in a row: every output hash in dvc.lock is the same (tiny size, all stages)."""
-    shrink_params_file(clone / "params.yaml")
-    sh(DVC, "repro", cwd=clone)
+def test_forced_rerun_gives_identical_hashes(shrunk_run: Path, tmp_path: Path):
+    """`dvc repro -f` after a run: every output hash in dvc.lock is the same (tiny size, all stages)."""
+    clone = copy_run(shrunk_run, tmp_path / "clone")
     first = (clone / "dvc.lock").read_text()
     out = sh(DVC, "repro", "-f", cwd=clone)
     assert out.count("Running stage") == len(STAGES)
@@ -127,18 +149,20 @@ def test_forced_rerun_gives_identical_hashes(clone: Path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("stage", ["train", "validate", "scan"])
-def test_kill_9_mid_stage_changes_nothing_tracked_and_repro_recovers(clone: Path, stage: str):
+def test_kill_9_mid_stage_changes_nothing_tracked_and_repro_recovers(shrunk_run: Path, tmp_path: Path, stage: str):
     """`kill -9` of a stage (and of dvc) while it runs: every tracked file is as it was (git status is
     clean, temporary files included), and `dvc repro` brings back the same lock and outputs."""
     import signal
     import subprocess
     import time
 
-    from conftest import commit_all, tool_env
+    from conftest import tool_env
 
-    shrink_params_file(clone / "params.yaml", max_steps=200 if stage == "train" else 20)
-    sh(DVC, "repro", cwd=clone)
-    commit_all(clone, "shrunk run")
+    clone = copy_run(shrunk_run, tmp_path / "clone")
+    if stage == "train":  # long enough to be killed mid-way
+        shrink_params_file(clone / "params.yaml", max_steps=200)
+        sh(DVC, "repro", cwd=clone)
+        commit_all(clone, "a longer training")
     lock = (clone / "dvc.lock").read_text()
     outputs = {
         p: (clone / p).read_bytes()
