@@ -28,6 +28,7 @@ from shelltune.sandbox.judge import equivalent, outcome
 from shelltune.sandbox.limits import Limits
 from shelltune.sandbox.runner import (
     GRACE_S,
+    HARNESS,
     Execution,
     Sandbox,
     SandboxUnavailable,
@@ -588,6 +589,13 @@ def test_pkill_f_of_a_daemon_never_finds_the_harness(sandbox, host):
     statuses = {contained(sandbox, host, "pkill -f celery").status for _ in range(20)}
     assert statuses == {0}
     assert contained(sandbox, host, "env | grep -c SHELLTUNE_COMMAND").stdout.strip() == b"0"
+
+
+def test_the_command_is_in_no_process_s_command_line(sandbox, host):
+    """PID 1 took the command as its argument (`bash init.sh 5 pgrep -f ...`), so `pgrep -f` found a pattern
+    no process has, in PID 1's own command line, and `pkill -f` signalled it."""
+    run = contained(sandbox, host, "pgrep -af shelltune-needle; cat /proc/1/cmdline | tr '\\0' ' '")
+    assert stdout(run) == f"{HARNESS}/bash {HARNESS}/init.sh {sandbox.limits.wall_s:g} ", stdout(run)
 
 
 def test_a_file_named_after_the_run_s_millisecond_is_listed_alike_every_time(sandbox, host):

@@ -981,7 +981,8 @@ def build_git(project: Path, writer: WorldWriter, anchor: int, atime: int, seed:
         if branch != "main":
             run_git(["branch", branch], project, env)
     head = run_git(["rev-parse", "HEAD"], project, env).strip()
-    origin = project.parents[len(Path(PROJECT).parts) - 1] / ORIGIN.strip("/")
+    root = project.parents[len(Path(PROJECT).parts) - 1]  # the world's `/` (project is root / PROJECT)
+    origin = root / ORIGIN.strip("/")
     origin.mkdir(parents=True)
     with tempfile.TemporaryDirectory() as empty:
         run_git(["init", "-q", "--bare", f"--template={empty}", "-b", "main"], origin, env)

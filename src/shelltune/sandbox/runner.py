@@ -124,9 +124,11 @@ PROC_VIEWS = {
 }
 
 INIT_SCRIPT = r"""# PID 1 of the sandbox, run by a copy of bash that no process may read: the kernel makes it
-# non-dumpable, so no process of the command can trace it or take its report pipe. $1: wall-clock seconds, $2: the
-# command; the report goes to fd $REPORT_FD (as an argument its number would show in `ps` output), and the
+# non-dumpable, so no process of the command can trace it or take its report pipe. $1: wall-clock seconds; the
+# command comes in $SHELLTUNE_COMMAND (as an argument it would be in PID 1's command line, which `pgrep -f`
+# matches), the report goes to fd $REPORT_FD (as an argument its number would show in `ps` output), and the
 # command's shell writes its exported environment, before and after the command, to fd $SHELL_FD.
+cmd=$SHELLTUNE_COMMAND; unset SHELLTUNE_COMMAND
 exec {report}>&"$REPORT_FD"; eval "exec $REPORT_FD>&-"
 if [ -n "${SHELL_FD-}" ]; then exec {shell}>&"$SHELL_FD"; eval "exec $SHELL_FD>&-"; else exec {shell}>/dev/null; fi
 exec 3>&"$report" 4>&"$shell"; eval "exec $report>&- $shell>&-"; unset REPORT_FD SHELL_FD report shell
@@ -137,7 +139,7 @@ if (( now < clock || now > clock + slack )); then printf 'unfaked %s\n' "$now" >
 # The services that listen on ports (`ss -tlnp`, `lsof -i :5000`): one perl binds them all and execs each
 # service in turn. A port it cannot bind leaves the run unstarted, its error on stderr.
 if [ -s /run/shelltune/listeners ]; then
-  /usr/bin/perl /run/shelltune/listen.pl </dev/null >/dev/null 3>&- 4>&- || exit 1
+  @PERL@ /run/shelltune/listen.pl </dev/null >/dev/null 3>&- 4>&- || exit 1
 fi
 printf 'started\n' >&3
 # The fixture's background processes, in a fixed order so their PIDs are the same in every run.
@@ -159,7 +161,7 @@ start=$EPOCHREALTIME
 # the command, its shell options, traps and IFS are reset first and the listing's own output goes nowhere;
 # the `A` list is written only when fd 4 is still the pipe timeout holds. A command that replaces or kills its
 # shell, or writes to the copy itself, leaves no clean lists: its shell's state is unknown, counted as unchanged.
-SHELLTUNE_COMMAND=$2 BASH_ENV=/run/shelltune/history.sh timeout -s KILL "$1" /bin/bash -c \
+SHELLTUNE_COMMAND=$cmd BASH_ENV=/run/shelltune/history.sh timeout -s KILL "$1" /bin/bash -c \
   '__c=$SHELLTUNE_COMMAND; unset SHELLTUNE_COMMAND
 { builtin printf "B\0"; for __n in $(builtin compgen -e); do builtin printf "%s=%s\0" "$__n" "${!__n-}"; done; } >&4
 eval "unset __c __n; $__c" 4>&-
@@ -194,7 +196,7 @@ for dir in /proc/[0-9]*; do
   read -r comm < "$dir/comm" 2>/dev/null && printf 'proc %s%s\n' "$comm" "$state" >&3
 done
 printf 'done\n' >&3
-"""
+""".replace("@PERL@", PERL)
 
 
 # Run by init.sh when the world has listening services (`World.listening`): for each line of `listeners`
@@ -524,8 +526,8 @@ class Sandbox:
             drop
             + self.limits.prlimit_args()
             + ["--", "setarch", "-R"]
-            + self.bwrap_args(root, report_fd, seccomp_fd, superuser, shell_fd)
-            + [f"{HARNESS}/bash", f"{HARNESS}/init.sh", f"{self.limits.wall_s:g}", command]
+            + self.bwrap_args(root, report_fd, seccomp_fd, superuser, shell_fd, command)
+            + [f"{HARNESS}/bash", f"{HARNESS}/init.sh", f"{self.limits.wall_s:g}"]
         )
 
     def bwrap_args(
@@ -535,6 +537,7 @@ class Sandbox:
         seccomp_fd: int | None = None,
         superuser: bool = False,
         shell_fd: int | None = None,
+        command: str | None = None,
     ) -> list[str]:
         world = self.world
         own_etc = self.setup or superuser
@@ -578,6 +581,8 @@ class Sandbox:
             **FAKETIME_SETTINGS,
             "REPORT_FD": str(report_fd),
             **({"SHELL_FD": str(shell_fd)} if shell_fd is not None else {}),  # none: the lists are discarded
+            # not an argument of init.sh: PID 1's command line is what `pgrep -f`, `pkill -f` and `ps` read
+            **({"SHELLTUNE_COMMAND": command} if command is not None else {}),
         }
         if superuser:  # root's own shell: sudo runs its arguments (there is no one else to become)
             settings.update(USER="root", LOGNAME="root", PATH=f"{HARNESS}/superuser:{settings.get('PATH', '')}")
