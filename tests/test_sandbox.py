@@ -327,8 +327,10 @@ def test_every_command_goes_through_privilege_drop_limits_and_bubblewrap(sandbox
     assert argv[:4] == ["setpriv", "--reuid=3000001", "--regid=3000001", "--clear-groups"]
     assert {"--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"} <= set(argv[: argv.index("--")])
     bwrap = argv.index(sandbox.bwrap)
-    assert argv.index("prlimit") < bwrap < argv.index("/bin/bash") and argv[-1] == "echo hi"
+    assert argv.index("prlimit") < bwrap < argv.index("/bin/bash") and argv[-2] == f"{HARNESS}/init.sh"
     options = argv[bwrap : argv.index("/bin/bash")]
+    at = argv.index("SHELLTUNE_COMMAND")  # in PID 1's environment, not its command line
+    assert argv[at - 1 : at + 2] == ["--setenv", "SHELLTUNE_COMMAND", "echo hi"] and "echo hi" not in argv[-3:]
     for flag in ("--unshare-all", "--disable-userns", "--die-with-parent", "--as-pid-1", "--new-session"):
         assert flag in options
     assert "--share-net" not in options
