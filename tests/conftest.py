@@ -282,6 +282,28 @@ def commit_all(repo: Path, message: str) -> None:
     sh("git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", message, cwd=repo)
 
 
+SHRUNK_RUN_LOG = "shrunk-run.log"  # beside the repository: what its `dvc repro` printed
+
+
+@pytest.fixture(scope="session")
+def shrunk_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh clone at the tiny size (`shrink_params_file`), reproduced and committed once: the tests that
+    rerun or kill a stage, or run experiments, each work on a copy of it (`copy_run`), not a run of their own."""
+    repo = make_clone(tmp_path_factory.mktemp("shrunk") / "repo")
+    shrink_params_file(repo / "params.yaml")
+    commit_all(repo, "shrunk params")
+    (repo.parent / SHRUNK_RUN_LOG).write_text(sh(DVC, "repro", cwd=repo))
+    commit_all(repo, "shrunk run")
+    return repo
+
+
+def copy_run(run: Path, dest: Path) -> Path:
+    """A copy of a reproduced clone, its DVC cache and git history included (DVC rehashes the copies)."""
+    shutil.copytree(run, dest, symlinks=True)
+    assert sh("git", "status", "--porcelain", "--untracked-files=all", cwd=dest, stdout_only=True) == ""
+    return dest
+
+
 @pytest.fixture(scope="session")
 def reproduced_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh clone with the smoke profile committed, after a full `dvc repro` (about 2 minutes on 2

@@ -11,19 +11,14 @@ from pathlib import Path
 import pytest
 from test_docs import dvc_recipes
 
-from conftest import DVC, commit_all, make_clone, sh, shrink_params_file, tool_env
+from conftest import DVC, copy_run, sh, tool_env
 
 
 @pytest.fixture(scope="module")
-def tiny_repo(tmp_path_factory) -> Path:
+def tiny_repo(tmp_path_factory, shrunk_run: Path) -> Path:
     """A fresh clone at the tiny size with its own run committed, as a user's repository is before they
-    try experiments (its base model's metrics are then the experiments' too)."""
-    repo = make_clone(tmp_path_factory.mktemp("exp") / "repo")
-    shrink_params_file(repo / "params.yaml")
-    commit_all(repo, "tiny params")
-    sh(DVC, "repro", cwd=repo, timeout=1200)
-    commit_all(repo, "the tiny run")
-    return repo
+    try experiments (its base model's metrics are then the experiments' too): a copy of the shared run."""
+    return copy_run(shrunk_run, tmp_path_factory.mktemp("exp") / "repo")
 
 
 def experiments(repo: Path) -> dict[str, dict]:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import DVC, ROOT, commit_all, make_clone, sh, shrink_params_file
+from conftest import DVC, ROOT, SHRUNK_RUN_LOG, commit_all, copy_run, make_clone, sh, shrink_params_file
 
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]  # check, split, ..., plot
 
@@ -18,28 +17,6 @@ STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]  # check, spl
 @pytest.fixture
 def clone(tmp_path: Path) -> Path:
     return make_clone(tmp_path / "clone")
-
-
-SHRUNK_RUN_LOG = "shrunk-run.log"  # beside the repository: what its `dvc repro` printed
-
-
-@pytest.fixture(scope="module")
-def shrunk_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh clone at the tiny size (`shrink_params_file`), reproduced and committed once: the tests that
-    rerun or kill a stage each work on a copy of it (`copy_run`) instead of running the pipeline again."""
-    repo = make_clone(tmp_path_factory.mktemp("shrunk") / "repo")
-    shrink_params_file(repo / "params.yaml")
-    commit_all(repo, "shrunk params")
-    (repo.parent / SHRUNK_RUN_LOG).write_text(sh(DVC, "repro", cwd=repo))
-    commit_all(repo, "shrunk run")
-    return repo
-
-
-def copy_run(run: Path, dest: Path) -> Path:
-    """A copy of a reproduced clone, its DVC cache and git history included (DVC rehashes the copies)."""
-    shutil.copytree(run, dest, symlinks=True)
-    assert sh("git", "status", "--porcelain", "--untracked-files=all", cwd=dest, stdout_only=True) == ""
-    return dest
 
 
 @pytest.mark.slow
