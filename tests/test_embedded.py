@@ -27,6 +27,16 @@ def test_committed_file_is_exactly_what_the_generator_writes(tmp_path):
     assert supplement.read_bytes() == (ROOT / SUPPLEMENT_OUT).read_bytes(), "run `shelltune gen-data`"
 
 
+def test_another_out_never_overwrites_the_committed_supplement(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # as if in a checkout: data/raw/ relative to here
+    (tmp_path / "data" / "raw").mkdir(parents=True)
+    assert main(["--seed", "7", "--per-family", "2", "--out", "x.jsonl"]) == 0
+    assert (tmp_path / "x.jsonl").stat().st_size and (tmp_path / "x_supplement.jsonl").stat().st_size
+    assert not (tmp_path / SUPPLEMENT_OUT).exists()
+    assert main(["--per-family", "2", "--out", "y.jsonl", "--supplement-out", ""]) == 0
+    assert not (tmp_path / "y_supplement.jsonl").exists()
+
+
 def test_size_and_spread(rows):
     distinct = {(r["instruction"], r["command"]) for r in rows}
     assert len(distinct) >= 3000

@@ -172,6 +172,7 @@ def project(tmp_path: Path, repo_params_raw: dict) -> tuple[Path, dict]:
         checkpoints=str(tmp_path / "out" / "ck"),
     )
     raw["data"]["path"] = str(write_jsonl(tmp_path / "good.jsonl", GOOD_ROWS))
+    raw["data"]["mix"] = []  # its own rows only
     return tmp_path, raw
 
 

@@ -55,6 +55,7 @@ def llama_repo(tmp_path_factory) -> tuple[Path, str]:
     raw = yaml.safe_load(params_file.read_text())
     raw["model"]["tiny"]["architecture"] = "llama"
     raw["data"]["path"] = "data/raw/templated.jsonl"
+    raw["data"]["mix"] = []  # its templated rows only (not the default's training-only supplement)
     raw["export"]["prompts"] = 32
     params_file.write_text(yaml.safe_dump(raw, sort_keys=False))
     return repo, sh(DVC, "repro", cwd=repo, timeout=1200)

@@ -15,6 +15,7 @@ from shelltune.splitting import (
     assign_splits,
     command_key,
     deduplicate,
+    drop_leaks,
     filter_unsafe,
     group_examples,
     instruction_key,
@@ -302,6 +303,7 @@ def test_a_training_only_row_that_leaks_is_dropped_and_one_that_repeats_train_is
     extra = [
         {"instruction": test_row.instruction.upper(), "command": "echo new"},  # the request of a test row
         {"instruction": "a request of its own", "command": test_row.command},  # the command of a test row
+        {"instruction": "a request of its own", "command": "echo chain"},  # repeats only the leak above: kept
         {"instruction": train_row.instruction, "command": "echo other"},  # a train row's request: a duplicate
         {"instruction": "something new", "command": "echo fresh"},
     ]
@@ -317,17 +319,20 @@ def test_a_training_only_row_that_leaks_is_dropped_and_one_that_repeats_train_is
     set_key(params_raw, "data.mix", [source])
     result = run(parse_params(params_raw))
     assert result.splits["val"] == first.splits["val"] and result.splits["test"] == first.splits["test"]
-    assert [ex.command for ex in result.splits["train"]] == [ex.command for ex in first.splits["train"]] + [
-        "echo fresh"
-    ]
-    reasons = {d.command: d.reason for d in result.dropped}  # normalized dedup meets a repeated request first
-    assert reasons == {
-        "echo new": "duplicate_instruction",
-        test_row.command: "leak",
-        "echo other": "duplicate_instruction",
-    }
-    assert result.metrics["train_only_rows"] == 1 and result.metrics["rows_read"] == 60 + 4
+    added = [ex.command for ex in result.splits["train"]][len(first.splits["train"]) :]
+    assert result.splits["train"][: len(first.splits["train"])] == first.splits["train"]
+    assert added == ["echo chain", "echo fresh"]
+    reasons = {d.command: d.reason for d in result.dropped}
+    assert reasons == {"echo new": "leak", test_row.command: "leak", "echo other": "duplicate_instruction"}
+    assert result.metrics["train_only_rows"] == 2 and result.metrics["rows_read"] == 60 + 5
     set_key(params_raw, "split.dedup", "exact")
     exact = run(parse_params(params_raw))
     assert {d.command: d.reason for d in exact.dropped} == {"echo new": "leak", test_row.command: "leak"}
     assert exact.splits["test"] == first.splits["test"]
+
+
+def test_leaks_are_found_from_any_iterable_of_held_out_rows():
+    held_out = [ex("list files", "ls -la")]
+    for given in (held_out, iter(held_out), (e for e in held_out)):
+        kept, dropped = drop_leaks([ex("show all files", "ls -la", 2), ex("list files", "ls", 3)], given)
+        assert kept == [] and [d.reason for d in dropped] == ["leak", "leak"]

@@ -196,6 +196,7 @@ def assign_splits(groups: list[list[Example]], fractions: Fractions, seed: int) 
 
 def drop_leaks(examples: list[Example], held_out: Iterable[Example]) -> tuple[list[Example], list[Dropped]]:
     """Training-only rows that share no normalized request or command with a held-out row."""
+    held_out = list(held_out)
     keys = {"i:" + instruction_key(ex.instruction) for ex in held_out}
     keys |= {"c:" + command_key(ex.command) for ex in held_out}
     kept, dropped = [], []
@@ -218,26 +219,29 @@ def split_dataset(
     seed: int,
     train_only: Iterable[Example | BadRow] = (),
 ) -> SplitResult:
-    """Split `rows`; then add the `train_only` rows to the train split (deduplicated against everything before
-    them, safety-filtered, leaks dropped), so the split of `rows` is the same with or without them."""
+    """Split `rows`; then add the `train_only` rows to the train split: those sharing a request or a command
+    with a val or test row dropped as leaks first, the rest deduplicated against everything before them and
+    safety-filtered. The split of `rows` is the same with or without them."""
     examples, dropped, rows_read = collect_examples(rows, data.on_bad_row)
     extra, extra_bad, extra_read = collect_examples(train_only, data.on_bad_row)
-    added = {id(ex) for ex in extra}
-    examples, dupes = deduplicate(examples + extra, split.dedup)
+    examples, dupes = deduplicate(examples, split.dedup)
     examples, unsafe = filter_unsafe(examples, split.drop_unsafe)
-    dropped += extra_bad + dupes + unsafe
-    main = [ex for ex in examples if id(ex) not in added]
-    groups = group_examples(main)
+    groups = group_examples(examples)
     splits = assign_splits(groups, split.fractions, seed)
     for name in SPLITS:
         if getattr(split.fractions, name) > 0 and not splits[name]:
             raise ShelltuneError(
-                f"{data.path}: only {len(main)} usable rows in {len(groups)} groups: "
+                f"{data.path}: only {len(examples)} usable rows in {len(groups)} groups: "
                 f"too few to fill the {name} split (split.fractions.{name})"
             )
-    extra, leaks = drop_leaks([ex for ex in examples if id(ex) in added], splits["val"] + splits["test"])
+    # leaks first: a row dropped for repeating a leaking row would be lost for nothing
+    extra, leaks = drop_leaks(extra, splits["val"] + splits["test"])
+    added = {id(ex) for ex in extra}
+    kept, extra_dupes = deduplicate(examples + extra, split.dedup)  # the main rows are unique already
+    extra, extra_unsafe = filter_unsafe([ex for ex in kept if id(ex) in added], split.drop_unsafe)
     splits["train"] += extra
-    result = SplitResult(splits, dropped + leaks, rows_read + extra_read, len(groups), train_only=len(extra))
+    dropped += extra_bad + dupes + unsafe + leaks + extra_dupes + extra_unsafe
+    result = SplitResult(splits, dropped, rows_read + extra_read, len(groups), train_only=len(extra))
     result.metrics = split_metrics(result)
     return result
 

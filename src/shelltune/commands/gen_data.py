@@ -2,12 +2,13 @@
 
 shelltune gen-data                      # data/raw/shelltune_nl2bash.jsonl, the committed default input,
                                         # and data/raw/shelltune_supplement.jsonl (training only)
-shelltune gen-data --seed 7 --out x.jsonl --supplement-out x_supplement.jsonl
+shelltune gen-data --seed 7 --out x.jsonl        # and x_supplement.jsonl beside it
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from shelltune.embedded import DEFAULT_OUT, DEFAULT_SEED, PER_FAMILY, SUPPLEMENT_OUT, generate, generate_supplement
 from shelltune.fileio import write_jsonl
@@ -24,13 +25,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--supplement-out",
-        default=SUPPLEMENT_OUT,
-        help=f"the training-only supplement to write (default: {SUPPLEMENT_OUT}; empty: none)",
+        help=f"the training-only supplement to write (default: {SUPPLEMENT_OUT} with the default --out, "
+        "else OUT's name with _supplement; empty: none)",
     )
     args = parser.parse_args(argv)
+    supplement = args.supplement_out
+    if supplement is None:  # never the committed supplement beside another --out
+        out = Path(args.out)
+        supplement = SUPPLEMENT_OUT if args.out == DEFAULT_OUT else str(out.with_name(f"{out.stem}_supplement.jsonl"))
     outputs = [(args.out, generate(args.seed, args.per_family))]
-    if args.supplement_out:
-        outputs.append((args.supplement_out, generate_supplement(args.seed)))
+    if supplement:
+        outputs.append((supplement, generate_supplement(args.seed)))
     for out, rows in outputs:
         write_jsonl(out, rows)
         families = len({r["family"] for r in rows})
