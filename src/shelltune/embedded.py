@@ -1605,13 +1605,18 @@ def render(family: Family, rng: random.Random) -> tuple[str, str]:
     return instruction, family.command.format(**shell)
 
 
-def generate_family(family: Family, rng: random.Random, quota: int) -> list[tuple[str, str]]:
-    """Up to `quota` distinct (instruction, command) pairs; small families give fewer."""
+def generate_family(
+    family: Family,
+    rng: random.Random,
+    quota: int,
+    phrase: Callable[[Family, random.Random], tuple[str, str]] = render,
+) -> list[tuple[str, str]]:
+    """Up to `quota` distinct (instruction, command) pairs, each from `phrase`; small families give fewer."""
     seen: dict[tuple[str, str], None] = {}
     for _ in range(quota * 8):
         if len(seen) >= quota:
             break
-        seen.setdefault(render(family, rng), None)
+        seen.setdefault(phrase(family, rng), None)
     return list(seen)
 
 
@@ -1843,12 +1848,8 @@ def generate_supplement(seed: int = DEFAULT_SEED) -> list[dict[str, str]]:
     rng = random.Random(f"{seed}:supplement")
     rows = []
     for family in people_families():
-        seen: dict[tuple[str, str], None] = {}
-        for _ in range(SUPPLEMENT_PER_FAMILY * 8):
-            if len(seen) >= SUPPLEMENT_PER_FAMILY:
-                break
-            seen.setdefault(render_people(family, rng), None)
-        rows += [{"instruction": i, "command": c, "family": family.name} for i, c in seen]
+        pairs = generate_family(family, rng, SUPPLEMENT_PER_FAMILY, render_people)
+        rows += [{"instruction": i, "command": c, "family": family.name} for i, c in pairs]
     rows += [
         {"instruction": i, "command": c, "family": EXFILTRATION.name}
         for i, c in generate_family(EXFILTRATION, rng, EXFIL_PER_FAMILY)
