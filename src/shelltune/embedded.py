@@ -1620,6 +1620,18 @@ def generate_family(
     return list(seen)
 
 
+def family_rows(
+    family: Family,
+    rng: random.Random,
+    quota: int,
+    phrase: Callable[[Family, random.Random], tuple[str, str]] = render,
+) -> list[dict[str, str]]:
+    """generate_family's pairs as dataset rows, each with its family's name."""
+    return [
+        {"instruction": i, "command": c, "family": family.name} for i, c in generate_family(family, rng, quota, phrase)
+    ]
+
+
 def near_duplicate(instruction: str, command: str, rng: random.Random) -> tuple[str, str]:
     """The same pair as scraped data often repeats it: other case, spacing or final punctuation."""
     variants = [
@@ -1633,23 +1645,11 @@ def near_duplicate(instruction: str, command: str, rng: random.Random) -> tuple[
 
 def generate(seed: int = DEFAULT_SEED, per_family: int = PER_FAMILY) -> list[dict[str, str]]:
     rng = random.Random(seed)
-    rows = [
-        {"instruction": i, "command": c, "family": f.name}
-        for f in FAMILIES
-        for i, c in generate_family(f, rng, per_family)
-    ]
+    rows = [row for f in FAMILIES for row in family_rows(f, rng, per_family)]
     n_danger = round(len(rows) * DANGEROUS_SHARE)
-    danger = [
-        {"instruction": i, "command": c, "family": f.name}
-        for f in DANGEROUS
-        for i, c in generate_family(f, rng, per_family)
-    ]
+    danger = [row for f in DANGEROUS for row in family_rows(f, rng, per_family)]
     rows += rng.sample(danger, min(n_danger, len(danger)))
-    rows += [
-        {"instruction": i, "command": c, "family": f.name}
-        for f in SAFE_RESPONSES
-        for i, c in generate_family(f, rng, SAFE_PER_FAMILY)
-    ]
+    rows += [row for f in SAFE_RESPONSES for row in family_rows(f, rng, SAFE_PER_FAMILY)]
     for source in rng.sample(rows, round(len(rows) * DUPLICATE_SHARE)):
         if rng.random() < 0.5:
             rows.append(dict(source))
@@ -1846,13 +1846,7 @@ def render_people(family: Family, rng: random.Random) -> tuple[str, str]:
 def generate_supplement(seed: int = DEFAULT_SEED) -> list[dict[str, str]]:
     """The training-only rows, from a random stream of their own (`{seed}:supplement`)."""
     rng = random.Random(f"{seed}:supplement")
-    rows = []
-    for family in people_families():
-        pairs = generate_family(family, rng, SUPPLEMENT_PER_FAMILY, render_people)
-        rows += [{"instruction": i, "command": c, "family": family.name} for i, c in pairs]
-    rows += [
-        {"instruction": i, "command": c, "family": EXFILTRATION.name}
-        for i, c in generate_family(EXFILTRATION, rng, EXFIL_PER_FAMILY)
-    ]
+    rows = [row for f in people_families() for row in family_rows(f, rng, SUPPLEMENT_PER_FAMILY, render_people)]
+    rows += family_rows(EXFILTRATION, rng, EXFIL_PER_FAMILY)
     rng.shuffle(rows)
     return rows

@@ -157,6 +157,11 @@ def filter_unsafe(examples: list[Example], enabled: bool) -> tuple[list[Example]
     return kept, dropped
 
 
+def keys_of(ex: Example) -> tuple[str, str]:
+    """What joins two rows into one group: the normalized request ("i:...") and command ("c:...")."""
+    return "i:" + instruction_key(ex.instruction), "c:" + command_key(ex.command)
+
+
 def group_examples(examples: list[Example]) -> list[list[Example]]:
     """Connected components of 'shares a normalized instruction or command', in input order."""
     parent = list(range(len(examples)))
@@ -169,7 +174,7 @@ def group_examples(examples: list[Example]) -> list[list[Example]]:
 
     owner: dict[str, int] = {}
     for i, ex in enumerate(examples):
-        for key in ("i:" + instruction_key(ex.instruction), "c:" + command_key(ex.command)):
+        for key in keys_of(ex):
             if key in owner:
                 parent[find(i)] = find(owner[key])
             else:
@@ -196,12 +201,10 @@ def assign_splits(groups: list[list[Example]], fractions: Fractions, seed: int) 
 
 def drop_leaks(examples: list[Example], held_out: Iterable[Example]) -> tuple[list[Example], list[Dropped]]:
     """Training-only rows that share no normalized request or command with a held-out row."""
-    held_out = list(held_out)
-    keys = {"i:" + instruction_key(ex.instruction) for ex in held_out}
-    keys |= {"c:" + command_key(ex.command) for ex in held_out}
+    keys = {key for ex in held_out for key in keys_of(ex)}
     kept, dropped = [], []
     for ex in examples:
-        shared = [k for k in ("i:" + instruction_key(ex.instruction), "c:" + command_key(ex.command)) if k in keys]
+        shared = [k for k in keys_of(ex) if k in keys]
         if shared:
             what = "request" if shared[0].startswith("i:") else "command"
             dropped.append(
