@@ -129,20 +129,47 @@ def test_a_bad_value_stops_the_run_before_any_output_is_removed(tiny_repo: Path)
         sh("git", "checkout", "params.yaml", cwd=tiny_repo)
 
 
+def queue_report(repo: Path, status: str) -> str:
+    """What a stuck queue leaves to read: its status, each worker's log and the DVC processes still running."""
+    parts = [status]
+    for log in sorted((repo / ".dvc" / "tmp" / "exps" / "celery").glob("*.out")):
+        parts.append(f"--- {log.name} (last 3000 characters)\n{log.read_text(errors='replace')[-3000:]}")
+    ps = subprocess.run(["ps", "-eo", "pid,ppid,etime,args"], capture_output=True, text=True, check=False).stdout
+    ours = [line for line in ps.splitlines() if "dvc" in line or "shelltune" in line]
+    parts.append("--- processes\n" + "\n".join(ours))
+    return "\n".join(parts)
+
+
 @pytest.mark.slow
 def test_queued_sweep_with_two_workers(tiny_repo: Path):
     for rank in (2, 4):
         sh(DVC, "exp", "run", "--queue", "-n", f"sweep-r{rank}", "-S", f"lora.r={rank}", cwd=tiny_repo)
-    sh(DVC, "queue", "start", "-j", "2", cwd=tiny_repo)
+    # the workers' launcher keeps the descriptors of whoever started it until its worker ends: started with
+    # pipes, `dvc queue start` would not return until the sweep is over (a stuck worker once held a CI run
+    # for the whole 900-second timeout this way, with nothing to show for it)
+    with open(tiny_repo.parent / "queue-start.log", "w") as log:
+        started = subprocess.run(
+            [DVC, "queue", "start", "-j", "2"], cwd=tiny_repo, env=tool_env(), stdout=log, stderr=log, timeout=120
+        )
+    assert started.returncode == 0, (tiny_repo.parent / "queue-start.log").read_text()
     try:
-        deadline = time.time() + 600
+        deadline = time.time() + 420  # the two experiments take about 75 s on 2 cores
+        idle_since = None
         while True:
             status = sh(DVC, "queue", "status", cwd=tiny_repo)
             if "Queued" not in status and "Running" not in status:
                 break
-            assert time.time() < deadline, status
+            # an experiment queued for 90 s with no worker to take it (workers take seconds to start and end
+            # 10 s after the queue empties) will never run: say so then, not at the deadline
+            if "Running" in status or "Worker status: 0 active, 0 idle" not in status:
+                idle_since = None
+            elif idle_since is None:
+                idle_since = time.time()
+            stuck = idle_since is not None and time.time() - idle_since > 90
+            if stuck or time.time() > deadline:
+                pytest.fail(("queued, and no worker for 90 s\n" if stuck else "") + queue_report(tiny_repo, status))
             time.sleep(5)
-        assert status.count("Success") >= 2, status
+        assert status.count("Success") >= 2, queue_report(tiny_repo, status)
     finally:
         sh(DVC, "queue", "stop", "--kill", cwd=tiny_repo, check=False)
     found = experiments(tiny_repo)
