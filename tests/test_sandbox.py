@@ -323,14 +323,14 @@ def test_missing_bubblewrap_is_one_clear_error(world, monkeypatch):
 
 
 def test_every_command_goes_through_privilege_drop_limits_and_bubblewrap(sandbox):
-    argv = sandbox.argv("echo hi", Path("/nowhere"), 3000001, 3)
+    argv = sandbox.argv(Path("/nowhere"), 3000001, 3, command_fd=7)
     assert argv[:4] == ["setpriv", "--reuid=3000001", "--regid=3000001", "--clear-groups"]
     assert {"--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"} <= set(argv[: argv.index("--")])
     bwrap = argv.index(sandbox.bwrap)
     assert argv.index("prlimit") < bwrap < argv.index("/bin/bash") and argv[-2] == f"{HARNESS}/init.sh"
     options = argv[bwrap : argv.index("/bin/bash")]
-    at = argv.index("SHELLTUNE_COMMAND")  # in PID 1's environment, not its command line
-    assert argv[at - 1 : at + 2] == ["--setenv", "SHELLTUNE_COMMAND", "echo hi"] and "echo hi" not in argv[-3:]
+    at = argv.index("COMMAND_FD")  # the command comes on a pipe: its text is nowhere in the launch
+    assert argv[at - 1 : at + 2] == ["--setenv", "COMMAND_FD", "7"]
     for flag in ("--unshare-all", "--disable-userns", "--die-with-parent", "--as-pid-1", "--new-session"):
         assert flag in options
     assert "--share-net" not in options
@@ -587,10 +587,32 @@ def test_host_state_is_fixed_or_hidden(sandbox, host):
 
 def test_pkill_f_of_a_daemon_never_finds_the_harness(sandbox, host):
     """`pkill -f celery` matched timeout's command line when the command was its argument, and killed it
-    in some runs (status 143): the command now reaches its shell through the environment."""
+    in some runs (status 143): the command now reaches its shell on a pipe."""
     statuses = {contained(sandbox, host, "pkill -f celery").status for _ in range(20)}
     assert statuses == {0}
-    assert contained(sandbox, host, "env | grep -c SHELLTUNE_COMMAND").stdout.strip() == b"0"
+    assert contained(sandbox, host, "env | grep -c COMMAND_FD").stdout.strip() == b"0"
+
+
+def test_the_command_is_in_no_process_s_environment_or_descriptors(sandbox, host):
+    """The command reached its shell in the environment, and /proc/PID/environ keeps a process's first
+    environment: `grep needle /proc/*/environ` found its text in timeout's and its shell's. It comes on a pipe
+    now, which the shell drains before running it: nothing of it is left to read anywhere in /proc."""
+    marker = "shelltune-marker-7"
+    found = contained(
+        sandbox,
+        host,
+        f': {marker}; p=shelltune-mark; p+=er-7; grep -l -a -F -e "$p" /proc/[0-9]*/environ; '
+        'ls -l /proc/$PPID/fd | grep -c pipe; cat /proc/$PPID/fd/5 | grep -c -a -F -e "$p"',
+    )
+    # timeout's stdout, stderr, the shell listing's and the drained command pipe; none of them holds the text
+    assert stdout(found) == "4\n0\n", stdout(found)
+
+
+def test_a_command_longer_than_an_environment_variable_runs(sandbox, host):
+    """One string of the environment may be 128 KiB at most (exec fails with E2BIG): a longer command
+    stopped the whole stage while it came that way."""
+    run = contained(sandbox, host, f": {'x' * 300_000}; echo ran")
+    assert (run.status, stdout(run)) == (0, "ran\n")
 
 
 def test_the_command_is_in_no_process_s_command_line(sandbox, host):

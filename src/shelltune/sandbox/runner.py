@@ -45,6 +45,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -125,13 +126,16 @@ PROC_VIEWS = {
 
 INIT_SCRIPT = r"""# PID 1 of the sandbox, run by a copy of bash that no process may read: the kernel makes it
 # non-dumpable, so no process of the command can trace it or take its report pipe. $1: wall-clock seconds; the
-# command comes in $SHELLTUNE_COMMAND (as an argument it would be in PID 1's command line, which `pgrep -f`
-# matches), the report goes to fd $REPORT_FD (as an argument its number would show in `ps` output), and the
-# command's shell writes its exported environment, before and after the command, to fd $SHELL_FD.
-cmd=$SHELLTUNE_COMMAND; unset SHELLTUNE_COMMAND
+# command comes on the pipe fd $COMMAND_FD, unread here (as an argument it would be in PID 1's command line,
+# which `pgrep -f` matches; in the environment, in /proc/PID/environ of every process started with it), the
+# report goes to fd $REPORT_FD (as an argument its number would show in `ps` output), and the command's shell
+# writes its exported environment, before and after the command, to fd $SHELL_FD.
 exec {report}>&"$REPORT_FD"; eval "exec $REPORT_FD>&-"
 if [ -n "${SHELL_FD-}" ]; then exec {shell}>&"$SHELL_FD"; eval "exec $SHELL_FD>&-"; else exec {shell}>/dev/null; fi
-exec 3>&"$report" 4>&"$shell"; eval "exec $report>&- $shell>&-"; unset REPORT_FD SHELL_FD report shell
+if [ -n "${COMMAND_FD-}" ]; then exec {command}<&"$COMMAND_FD"; eval "exec $COMMAND_FD<&-"
+else exec {command}</dev/null; fi
+exec 3>&"$report" 4>&"$shell" 5<&"$command"; eval "exec $report>&- $shell>&- $command>&-"
+unset REPORT_FD SHELL_FD COMMAND_FD report shell command
 # Nothing runs on the real clock: bash's own time() must already read the world's fake clock.
 read -r clock slack < /run/shelltune/clock
 printf -v now '%(%s)T' -1
@@ -139,13 +143,13 @@ if (( now < clock || now > clock + slack )); then printf 'unfaked %s\n' "$now" >
 # The services that listen on ports (`ss -tlnp`, `lsof -i :5000`): one perl binds them all and execs each
 # service in turn. A port it cannot bind leaves the run unstarted, its error on stderr.
 if [ -s /run/shelltune/listeners ]; then
-  @PERL@ /run/shelltune/listen.pl </dev/null >/dev/null 3>&- 4>&- || exit 1
+  @PERL@ /run/shelltune/listen.pl </dev/null >/dev/null 3>&- 4>&- 5<&- || exit 1
 fi
 printf 'started\n' >&3
 # The fixture's background processes, in a fixed order so their PIDs are the same in every run.
 pids=() names=()
 while read -r name argv0; do
-  (exec -a "$argv0" "/run/shelltune/bin/$name" infinity </dev/null >/dev/null 2>&1 3>&- 4>&-) &
+  (exec -a "$argv0" "/run/shelltune/bin/$name" infinity </dev/null >/dev/null 2>&1 3>&- 4>&- 5<&-) &
   pids+=("$!") names+=("$name")
 done < /run/shelltune/daemons
 # Wait until each one has become itself (exec done), or `ps` would sometimes still see a copy of this shell.
@@ -153,16 +157,17 @@ for i in "${!pids[@]}"; do
   until read -r comm < "/proc/${pids[i]}/comm" && [ "$comm" = "${names[i]:0:15}" ]; do :; done
 done
 start=$EPOCHREALTIME
-# The command reaches its shell through the environment, not argv: `pkill -f celery` must not find it in
-# timeout's command line and kill the harness (status 143, some runs). The shell unsets it before running it.
+# The command reaches its shell on fd 5, not in argv: `pkill -f celery` must not find it in timeout's command
+# line and kill the harness (status 143, some runs). The shell drains the pipe and closes it before running it:
+# timeout keeps its copy of fd 5, empty.
 # Around the command, builtins only, it lists its exported variables on fd 4 (`B`, then NAME=VALUE..., NUL
 # terminated; `A`, the same after, and `E`): what `export PYTHONPATH=src` did to the user's shell. fd 4 is
 # closed to the command (bash keeps its copy close-on-exec: no program the command starts inherits it). After
 # the command, its shell options, traps and IFS are reset first and the listing's own output goes nowhere;
 # the `A` list is written only when fd 4 is still the pipe timeout holds. A command that replaces or kills its
 # shell, or writes to the copy itself, leaves no clean lists: its shell's state is unknown, counted as unchanged.
-SHELLTUNE_COMMAND=$cmd BASH_ENV=/run/shelltune/history.sh timeout -s KILL "$1" /bin/bash -c \
-  '__c=$SHELLTUNE_COMMAND; unset SHELLTUNE_COMMAND
+BASH_ENV=/run/shelltune/history.sh timeout -s KILL "$1" /bin/bash -c \
+  'IFS= builtin read -r -d "" __c <&5; builtin exec 5<&-
 { builtin printf "B\0"; for __n in $(builtin compgen -e); do builtin printf "%s=%s\0" "$__n" "${!__n-}"; done; } >&4
 eval "unset __c __n; $__c" 4>&-
 { __s=$?; builtin set +xv; builtin trap - DEBUG RETURN ERR; builtin unset IFS
@@ -171,7 +176,7 @@ eval "unset __c __n; $__c" 4>&-
 } >/dev/null 2>&1
 builtin exit $__s' </dev/null 3>&-
 status=$?
-exec 4>&-
+exec 4>&- 5<&-
 end=$EPOCHREALTIME
 printf 'status %s\ntime %s %s\n' "$status" "$start" "$end" >&3
 # Builtins only from here: listing must not start processes of its own. Signals the command sent may
@@ -462,8 +467,10 @@ class Sandbox:
 
     def _spawn(self, command: str, root: Path, uid: int, superuser: bool = False) -> dict[str, Any]:
         pipes = {name: os.pipe() for name in ("stdout", "stderr", "report", "shell")}
+        command_read, command_write = os.pipe()
         seccomp = os.open(self._seccomp, os.O_RDONLY) if self._seccomp else None
-        argv = self.argv(command, root, uid, pipes["report"][1], seccomp, superuser, shell_fd=pipes["shell"][1])
+        passed = (pipes["report"][1], pipes["shell"][1], command_read, seccomp)
+        argv = self.argv(root, uid, pipes["report"][1], seccomp, superuser, pipes["shell"][1], command_read)
         spawned = kernel_now(self._stamp)
         (self._harness / "faketime").write_text(faketime_offset(self.world.clock, spawned))
         group_memory = (self.limits.memory_mb + self.limits.disk_mb) * MIB
@@ -479,16 +486,22 @@ class Sandbox:
                         stdin=subprocess.DEVNULL,
                         stdout=pipes["stdout"][1],
                         stderr=pipes["stderr"][1],
-                        pass_fds=tuple(fd for fd in (pipes["report"][1], pipes["shell"][1], seccomp) if fd is not None),
+                        pass_fds=tuple(fd for fd in passed if fd is not None),
                         start_new_session=True,
                         env=self._launch_env,
                     )
+            except BaseException:
+                os.close(command_write)
+                raise
             finally:
                 for _, write_end in pipes.values():
                     os.close(write_end)
-                if seccomp is not None:
-                    os.close(seccomp)
+                for fd in (command_read, seccomp):
+                    if fd is not None:
+                        os.close(fd)
+            feeder = feed(command_write, encode_command(command))
             streams, host_killed = collect(proc, {k: r for k, (r, _) in pipes.items()}, self.limits)
+            feeder.join()
             oom = group.oom_killed() if group else False
         return {
             **streams,
@@ -499,14 +512,15 @@ class Sandbox:
 
     def argv(
         self,
-        command: str,
         root: Path,
         uid: int,
         report_fd: int,
         seccomp_fd: int | None = None,
         superuser: bool = False,
         shell_fd: int | None = None,
+        command_fd: int | None = None,
     ) -> list[str]:
+        """The launch of one run. The command itself is in none of it: it comes on `command_fd`, a pipe."""
         drop = (
             [
                 "setpriv",
@@ -526,7 +540,7 @@ class Sandbox:
             drop
             + self.limits.prlimit_args()
             + ["--", "setarch", "-R"]
-            + self.bwrap_args(root, report_fd, seccomp_fd, superuser, shell_fd, command)
+            + self.bwrap_args(root, report_fd, seccomp_fd, superuser, shell_fd, command_fd)
             + [f"{HARNESS}/bash", f"{HARNESS}/init.sh", f"{self.limits.wall_s:g}"]
         )
 
@@ -537,7 +551,7 @@ class Sandbox:
         seccomp_fd: int | None = None,
         superuser: bool = False,
         shell_fd: int | None = None,
-        command: str | None = None,
+        command_fd: int | None = None,
     ) -> list[str]:
         world = self.world
         own_etc = self.setup or superuser
@@ -581,8 +595,7 @@ class Sandbox:
             **FAKETIME_SETTINGS,
             "REPORT_FD": str(report_fd),
             **({"SHELL_FD": str(shell_fd)} if shell_fd is not None else {}),  # none: the lists are discarded
-            # not an argument of init.sh: PID 1's command line is what `pgrep -f`, `pkill -f` and `ps` read
-            **({"SHELLTUNE_COMMAND": command} if command is not None else {}),
+            **({"COMMAND_FD": str(command_fd)} if command_fd is not None else {}),  # none: an empty command
         }
         if superuser:  # root's own shell: sudo runs its arguments (there is no one else to become)
             settings.update(USER="root", LOGNAME="root", PATH=f"{HARNESS}/superuser:{settings.get('PATH', '')}")
@@ -767,6 +780,34 @@ def open_to_every_uid(top: Path, file_mode: int) -> None:
     for path in [top, *top.rglob("*")]:
         if not path.is_symlink():
             os.chmod(path, 0o755 if path.is_dir() else file_mode)
+
+
+def encode_command(command: str) -> bytes:
+    """The command's bytes for its shell: bytes that were not UTF-8 when read go back as they were."""
+    try:
+        return command.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that no decoding made
+        return command.encode("utf-8", "replace")
+
+
+def feed(fd: int, data: bytes) -> threading.Thread:
+    """Write `data` to a pipe's write end `fd` in a thread, then close it: a command longer than the pipe's
+    buffer is written while the sandbox reads it, and a sandbox that ends without reading it closes the read
+    end, so the write fails (EPIPE) instead of blocking."""
+
+    def write() -> None:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    thread = threading.Thread(target=write, name="command-feed", daemon=True)
+    thread.start()
+    return thread
 
 
 def collect(proc: subprocess.Popen[bytes], pipes: dict[str, int], limits: Limits) -> tuple[dict[str, Any], bool]:
