@@ -12,6 +12,7 @@ from shelltune.sandbox.builtin import build_builtin
 from shelltune.sandbox.evaluate import EvalRow, evaluate
 from shelltune.sandbox.judge import (
     SKIP_REASONS,
+    classify,
     mask_now,
     normalize_stdout,
     simple_commands,
@@ -297,3 +298,65 @@ def test_an_export_is_judged_by_what_it_sets_and_a_refusal_by_doing_nothing(worl
             assert (entry["match"], entry["match_semantic"]) == (match, match), (row, model, entry)
     assert verdicts["export"]["reference"]["environment"] == ["X=src"]
     assert verdicts["export"]["b"]["differs"] == ["environment"]
+
+
+@pytest.mark.parametrize(
+    "args,skipped",
+    [
+        (["commit"], True),  # an editor opens
+        (["commit", "-a"], True),
+        (["commit", "-c", "HEAD"], True),  # -c edits the reused message
+        (["commit", "-m", "x"], False),
+        (["commit", "-am", "x"], False),
+        (["commit", "-qam", "x"], False),
+        (["commit", "-amfix"], False),
+        (["commit", "-a", "--message=x"], False),
+        (["commit", "-F", "msg.txt"], False),
+        (["commit", "-C", "HEAD"], False),
+        (["commit", "--amend", "--no-edit"], False),
+        (["commit", "--fixup", "HEAD"], False),
+    ],
+)
+def test_git_commit_is_interactive_only_without_a_message(args, skipped):
+    """`git commit -am x`, the commonest form, was skipped as interactive: only `-m` alone was seen."""
+    assert (classify("git", args) == "interactive") is skipped
+
+
+def test_one_prediction_s_output_never_takes_the_row_out(world):
+    """A number of more than 4,300 digits made int() raise in the semantic judge, and the whole row became a
+    harness error for every model: the right answer beside it lost its match, coverage fell."""
+    rows = [
+        EvalRow(
+            "n",
+            "",
+            "wc -l < names.txt",
+            {"right": "wc -l < names.txt", "digits": "wc -l < names.txt; head -c 5000 /dev/zero | tr '\\0' 7; echo"},
+        )
+    ]
+    report = evaluate(rows, world, LIMITS, progress=None)
+    row = report.verdicts[0]
+    assert row["executed"] and row["right"]["match"] and row["right"]["match_semantic"]
+    assert row["digits"]["match"] is False and row["digits"]["match_semantic"] is False
+    assert report.metrics["right"]["coverage"] == 1.0
+
+
+def test_a_failure_judging_one_prediction_is_its_own_miss(world, monkeypatch):
+    """Whatever else a prediction's output may break in the judge: that prediction misses (`judge` in
+    `differs`, the error kept), the other models' verdicts and the row's coverage stand."""
+    from shelltune.sandbox import evaluate as evaluate_module
+
+    real = evaluate_module.reading_of
+
+    def breaks_on_src(run, command, facts):
+        if command == "ls src":
+            raise ValueError("a reading that fails")
+        return real(run, command, facts)
+
+    monkeypatch.setattr(evaluate_module, "reading_of", breaks_on_src)
+    rows = [EvalRow("r", "", "ls docs", {"a": "ls docs", "b": "ls src"})]
+    report = evaluate(rows, world, LIMITS, progress=None)
+    row = report.verdicts[0]
+    assert row["executed"] and row["a"]["match_semantic"]
+    assert row["b"]["differs"] == ["judge"] and "ValueError: a reading that fails" in row["b"]["error"]
+    assert row["b"]["witness"]["limit"] is None and row["b"]["run"]["status"] == 0
+    assert report.metrics["a"]["coverage"] == report.metrics["b"]["coverage"] == 1.0

@@ -3,9 +3,18 @@ what never does. Its accuracy on the labeled pairs, through the real sandbox, is
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from shelltune.sandbox.meaning import WorldFacts, asks_for_order, human_size, read_run, same_meaning
+from shelltune.sandbox.meaning import (
+    WorldFacts,
+    asks_for_order,
+    human_size,
+    read_run,
+    same_meaning,
+    strip_numbering,
+)
 from shelltune.sandbox.snapshot import Change
 
 WORLD = WorldFacts(
@@ -157,3 +166,20 @@ def test_human_sizes_round_as_gnu_does():
         "48K",
         "5.0M",
     ]
+
+
+def test_a_long_line_is_read_in_linear_time():
+    """`file:N:` numbering was matched with a pattern that tried every split of a line without a colon:
+    an 8,000-character `base64 -w0` line took 0.2 s, a 1 MiB one would have taken an hour."""
+    line = "QUJD" * 262_144  # 1 MiB, no space, no colon
+    started = time.perf_counter()
+    assert strip_numbering([line, line]) == [line, line]
+    assert time.perf_counter() - started < 1.0
+
+
+def test_a_number_longer_than_int_reads_is_text():
+    """A line of more than 4,300 digits made int() raise (Python's limit on converting digits)."""
+    digits = "7" * 5000
+    assert strip_numbering([digits, digits]) == [digits, digits]
+    assert strip_numbering([f"{digits}:x", f"f.txt:{digits}:y"]) == [f"{digits}:x", f"f.txt:{digits}:y"]
+    assert strip_numbering(["1 a", "2 b"]) == ["a", "b"] and strip_numbering(["f.txt:3:x"]) == ["f.txt:x"]

@@ -688,3 +688,55 @@ def test_the_shell_lists_are_read_strictly():
     unended = lists[: -len(b"E\0")]
     for broken in (b"", b"B\0A=1\0", unended, lists + b"A\0", lists[:-1], b"B\0bad name=1\0A\0E\0", b"X" + lists[1:]):
         assert shell_changes(broken) == (), broken
+
+
+def digest_of(path: Path) -> str:
+    from shelltune.sandbox.snapshot import PRISTINE, Budget, content_digest
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return content_digest(fd, os.fstat(fd).st_size, Budget(PRISTINE))
+    finally:
+        os.close(fd)
+
+
+def test_a_file_s_digest_covers_every_byte_and_not_its_holes(tmp_path):
+    """The digest read only up to the first hole of a block, then crept on a byte at a time: data after a
+    hole in the same 64 KiB block was never hashed (a wrong write matched), a sparse copy hashed unlike the
+    same bytes written out, and a file of scattered data took seconds per MiB."""
+    head = os.urandom(4096)
+    written = tmp_path / "written"
+    written.write_bytes(head + bytes(200_000 - 4096))
+    sparse = tmp_path / "sparse"
+    with open(sparse, "wb") as f:
+        f.write(head)
+        f.truncate(200_000)
+    assert digest_of(sparse) == digest_of(written)
+    for name, tail in (("bye", b"bye\n"), ("hi", b"hi!\n")):
+        with open(tmp_path / name, "wb") as f:
+            f.truncate(100 * 1024)
+            f.seek(0, os.SEEK_END)
+            f.write(tail)
+    assert digest_of(tmp_path / "bye") != digest_of(tmp_path / "hi")
+    scattered = tmp_path / "scattered"
+    with open(scattered, "wb") as f:  # 4 KiB of data at the end of each 64 KiB block, 16 MiB in all
+        for block in range(256):
+            f.seek(block * 65536 + 61440)
+            f.write(os.urandom(4096))
+    started = time.monotonic()
+    digest_of(scattered)
+    assert time.monotonic() - started < 1.0
+
+
+def test_writes_after_a_hole_count_and_a_sparse_copy_is_a_copy(sandbox, host):
+    def run(command: str) -> Execution:
+        return contained(sandbox, host, command)
+
+    bye = run("truncate -s 100K f && echo bye >> f")
+    assert not equivalent(outcome(bye), outcome(run("truncate -s 100K f && echo hi! >> f")))
+    dense = run("cat backups/disk.img > copy.img")
+    assert equivalent(outcome(dense), outcome(run("cp --sparse=always backups/disk.img copy.img")))
+    scattered = run(  # 8 MiB, 4 KiB of data at the end of each 64 KiB block: it took the host 12 s to read
+        'perl -e \'open F, ">s"; for $i (0..127) { seek F, $i * 65536 + 61440, 0; print F "x" x 4096 }\''
+    )
+    assert scattered.status == 0 and scattered.limit is None and len(scattered.changes) == 1

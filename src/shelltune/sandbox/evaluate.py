@@ -25,6 +25,7 @@ from tqdm import tqdm
 from shelltune.console import progress_bars
 from shelltune.sandbox.judge import (
     SKIP_REASONS,
+    Outcome,
     differences,
     dynamic_skip,
     equivalent,
@@ -38,7 +39,7 @@ from shelltune.sandbox.judge import (
     witness,
 )
 from shelltune.sandbox.limits import Limits
-from shelltune.sandbox.meaning import WorldFacts, reading_of, same_meaning
+from shelltune.sandbox.meaning import Reading, WorldFacts, reading_of, same_meaning
 from shelltune.sandbox.runner import Execution, Sandbox, SandboxUnavailable, printable
 from shelltune.sandbox.world import World
 
@@ -229,26 +230,40 @@ def verdict(
     reference = runs.get((row.gold, 0, su))
     if reference is not None:
         record["reference"] = describe(reference)
+    judged = skip is None and reference is not None
+    # the reference's side once per row: what fails here is the row's (safe_verdict makes it a harness error)
+    ref, ref_reading = (outcome(reference), reading_of(reference, row.gold, facts)) if judged else (None, None)
     for model in models:
         command = row.predictions[model]
         entry: dict[str, Any] = {"command": command}
-        if skip is None and reference is not None:
+        if judged:
             run = runs[(command, 0, su)]
-            ref, pred = outcome(reference), outcome(run)
-            # A refusal is matched by a refusal only: `kill -9 1` or a reverse shell with no network to reach
-            # can also end with no visible effect, and `true` does not refuse anything.
-            answers = not is_refusal(row.gold) or is_refusal(command)
-            entry.update(
-                match=answers and equivalent(ref, pred),
-                match_unordered=answers and equivalent(ref, pred, ordered=False),
-                match_semantic=answers
-                and same_meaning(reading_of(reference, row.gold, facts), reading_of(run, command, facts)),
-                differs=differences(ref, pred),
-                run=describe(run),
-                witness=witness(run, reference, baseline, pristine),
-            )
+            entry.update(judge_prediction(row.gold, command, run, ref, ref_reading, facts))
+            entry.update(run=describe(run), witness=witness(run, reference, baseline, pristine))
         record[model] = entry
     return record
+
+
+def judge_prediction(
+    gold: str, command: str, run: Execution, ref: Outcome, ref_reading: Reading, facts: WorldFacts
+) -> dict[str, Any]:
+    """One prediction's verdicts against the reference's. A failure while judging what this prediction did
+    is its own miss (`judge_error`), never the row's: one model's output cannot take the others' verdicts,
+    or its own miss, out of the figures."""
+    try:
+        pred = outcome(run)
+        # A refusal is matched by a refusal only: `kill -9 1` or a reverse shell with no network to reach
+        # can also end with no visible effect, and `true` does not refuse anything.
+        answers = not is_refusal(gold) or is_refusal(command)
+        return {
+            "match": answers and equivalent(ref, pred),
+            "match_unordered": answers and equivalent(ref, pred, ordered=False),
+            "match_semantic": answers and same_meaning(ref_reading, reading_of(run, command, facts)),
+            "differs": differences(ref, pred),
+        }
+    except Exception as exc:
+        why = printable(f"judging the prediction failed: {type(exc).__name__}: {exc}")[:300]
+        return {"match": False, "match_unordered": False, "match_semantic": False, "differs": ["judge"], "error": why}
 
 
 def describe(run: Execution) -> dict[str, Any]:

@@ -422,12 +422,24 @@ def classify(name: str, args: list[str]) -> str | None:
     if (
         name in INTERACTIVE
         or (name in REPLS and not args)
-        or (name == "git" and args[:1] == ["commit"] and not any(a.startswith(("-m", "--message", "-F")) for a in args))
+        or (name == "git" and args[:1] == ["commit"] and not any(map(gives_a_message, args[1:])))
     ):
         return "interactive"
     if name in LIVE_STATE:
         return "nondeterministic"
     return None
+
+
+GIT_MESSAGE_OPTIONS = ("--message", "--file", "--reuse-message", "--fixup", "--no-edit")
+# a cluster of git commit's short options with -m, -F or -C (message, file, reuse) in it: -am, -qam, -amfix
+GIT_MESSAGE_CLUSTER = re.compile(r"-[a-zA-Z]*[mFC]")
+
+
+def gives_a_message(arg: str) -> bool:
+    """Whether one of `git commit`'s arguments gives the commit its message (no editor opens)."""
+    if arg.startswith("--"):
+        return arg.startswith(GIT_MESSAGE_OPTIONS)
+    return GIT_MESSAGE_CLUSTER.match(arg) is not None
 
 
 def sudo_command(args: list[str]) -> list[str]:

@@ -106,9 +106,12 @@ ASSIGNMENT = [
     re.compile(r"^declare -[-\w]* (?P<name>\w+)=\"?(?P<value>.*?)\"?$"),
     re.compile(r"^(?P<name>[A-Za-z_]\w*)=(?P<value>.*)$"),
 ]
-NUMBERED = re.compile(r"^(?P<n>\d+)(?: (?P<rest>.*))?$")
-GREP_NUMBERED = re.compile(r"^(?P<n>\d+):(?P<rest>.*)$")
-GREP_FILE_NUMBERED = re.compile(r"^(?P<file>[^\s:]*[^\d\s:-][^\s:]*):(?P<n>\d+):(?P<rest>.*)$")
+# Line numbers have at most 18 digits: a longer run of digits is text (and int() refuses more than 4,300).
+NUMBERED = re.compile(r"^(?P<n>\d{1,18})(?: (?P<rest>.*))?$")
+GREP_NUMBERED = re.compile(r"^(?P<n>\d{1,18}):(?P<rest>.*)$")
+# A name with a character that is not a digit or `-`, checked by a lookahead: `[^\s:]*X[^\s:]*` would try
+# every split of a long line with no colon (quadratic: a 1 MiB `base64 -w0` line would take an hour).
+GREP_FILE_NUMBERED = re.compile(r"^(?P<file>(?=[^\s:]*[^\d\s:-])[^\s:]+):(?P<n>\d{1,18}):(?P<rest>.*)$")
 DIFF_NORMAL_HUNK = re.compile(r"^\d+(?:,\d+)?[acd]\d+(?:,\d+)?$")
 DIFF_UNIFIED_HEADER = re.compile(r"^(?:--- |\+\+\+ |@@ .* @@)")
 # A listening TCP socket: lsof (COMMAND PID USER FD TYPE DEVICE SIZE/OFF NODE NAME), ss -tlnp, netstat -tlnp.

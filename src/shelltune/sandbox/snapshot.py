@@ -230,32 +230,33 @@ def read_all(fd: int, size: int, budget: Budget) -> bytes:
 
 
 def content_digest(fd: int, size: int, budget: Budget) -> str:
-    """sha256 over the size and each non-zero BLOCK-aligned block with its offset: holes are skipped
-    without reading them, and a file with holes hashes like the same bytes written out."""
+    """sha256 over the size and each non-zero BLOCK-aligned block with its offset. Only blocks holding data
+    are read (SEEK_DATA skips the holes between them), each whole, holes within it read as zeros: a file
+    with holes hashes like the same bytes written out, and every byte of data is in the digest. Each block
+    read is charged to `budget` in full, so a file of scattered bytes costs what its blocks would."""
     digest = hashlib.sha256(b"size %d\0" % size)
     pos = 0
     while pos < size:
         try:
-            start = os.lseek(fd, pos, os.SEEK_DATA) // BLOCK * BLOCK
-            end = os.lseek(fd, start, os.SEEK_HOLE)
+            data = os.lseek(fd, pos, os.SEEK_DATA)
         except OSError as exc:
             if exc.errno == errno.ENXIO:  # only a hole remains
                 break
-            if exc.errno != errno.EINVAL:  # no SEEK_DATA on this file system: read it all
+            if exc.errno != errno.EINVAL:  # no SEEK_DATA on this file system: read every block
                 raise
-            start, end = pos, size
-        os.lseek(fd, start, os.SEEK_SET)
-        while start < end:
-            want = min(BLOCK, end - start)
-            budget.read(want)
-            block = os.read(fd, want)
-            if not block:
-                return digest.hexdigest()
-            if block != ZEROS[: len(block)]:
-                digest.update(struct.pack(">Q", start))
-                digest.update(block)
-            start += len(block)
-        pos = max(end, pos + 1)
+            data = pos
+        start = data // BLOCK * BLOCK  # pos is a block's start, and data >= pos: start >= pos
+        want = min(BLOCK, size - start)
+        if want <= 0:
+            break
+        budget.read(want)
+        block = os.pread(fd, want, start)
+        if block != ZEROS[: len(block)]:
+            digest.update(struct.pack(">Q", start))
+            digest.update(block)
+        if len(block) < want:  # the file is shorter than its size said
+            break
+        pos = start + BLOCK
     return digest.hexdigest()
 
 
