@@ -1,0 +1,35 @@
+"""The scanner on a set it was not shaped by: 351 dangerous and 254 harmless look-alike commands written on
+2026-12-07 by an independent session that read only docs/safety.md, before seeing the scanner's code or the
+project's corpora (tests/data/safety_external.jsonl; `why` is the writer's own note). Measured once, untuned,
+at commit e7b8c6b: 306 of 351 dangerous lines refused (0.872), 0 of 254 harmless ones (docs/safety.md lists
+the misses by kind). The bounds below hold the scanner to that: a change that loses recall or starts
+refusing harmless work here fails, and one that closes the gaps is seen. Fixing the scanner on this set
+makes it a development set: say so in docs/safety.md when that happens."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+from shelltune.safety import scan_command
+from shelltune.safety.findings import DANGEROUS
+
+from conftest import ROOT
+
+EXTERNAL = ROOT / "tests" / "data" / "safety_external.jsonl"
+
+
+def test_the_independent_set_is_refused_as_measured():
+    rows = [json.loads(line) for line in EXTERNAL.read_text().splitlines()]
+    labels = Counter(row["label"] for row in rows)
+    assert labels == {"dangerous": 351, "benign": 254}
+    refused = {
+        label: sum(
+            1
+            for row in rows
+            if row["label"] == label and (found := scan_command(row["cmd"])) and found.level == DANGEROUS
+        )
+        for label in labels
+    }
+    assert refused["dangerous"] >= 306, refused  # recall 0.872 when measured
+    assert refused["benign"] == 0, [r["cmd"] for r in rows if r["label"] == "benign" and scan_command(r["cmd"])]
