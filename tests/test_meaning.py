@@ -3,6 +3,7 @@ what never does. Its accuracy on the labeled pairs, through the real sandbox, is
 
 from __future__ import annotations
 
+import calendar
 import time
 
 import pytest
@@ -11,6 +12,7 @@ from shelltune.sandbox.meaning import (
     WorldFacts,
     asks_for_order,
     human_size,
+    minutes,
     read_run,
     same_meaning,
     strip_numbering,
@@ -142,10 +144,36 @@ def test_an_unread_run_never_matches():
 
 
 def test_a_time_printed_now_in_any_layout_is_now():
-    now = frozenset({"09:00"})
+    now = minutes((calendar.timegm((2026, 6, 1, 9, 0, 30)), calendar.timegm((2026, 6, 1, 9, 0, 31))))
     iso = reading("2026-06-01T09:00:00+00:00", "date -Iseconds", now=now)
     masked = reading("Mon Jun 1 <now> UTC 2026", "date", now=now)
     assert same_meaning(masked, iso)
+    assert same_meaning(reading("Mon, 01 Jun 2026 09:00:12 +0000", "date -R", now=now), iso)
+
+
+def test_a_files_own_time_is_never_now_whatever_the_clock_says():
+    """A log line stamped 22:01 three days before the run is a fact of the world: it read as "now" in any
+    run that happened to start at 22:01 UTC (on any day), so `grep -ri error logs` and `grep -rin error
+    logs` were judged different when one of them ran in that minute and the other did not."""
+    log = "logs/app.log:2026-05-27 22:01:13 ERROR [api] pid=4242 upstream timed out\n"
+    numbered = "logs/app.log:7:2026-05-27 22:01:13 ERROR [api] pid=4242 upstream timed out\n"
+
+    def window_at(hour: int, minute: int) -> tuple[float, float]:
+        start = calendar.timegm((2026, 12, 7, hour, minute, 59))
+        return (start, start + 0.4)
+
+    at_2201 = minutes(window_at(22, 0), window_at(22, 1))
+    at_1200 = minutes(window_at(12, 0))
+    for a, b in ((at_2201, at_1200), (at_1200, at_2201), (at_2201, at_2201)):
+        assert same_meaning(
+            reading(log, "grep -ri error logs", now=a), reading(numbered, "grep -rin error logs", now=b)
+        )
+    # the run's own date at that minute is still "now"
+    today = "2026-12-07 22:01:02 started\n"
+    assert same_meaning(reading(today, "x", now=at_2201), reading("2026-12-07 22:01:40 started\n", "y", now=at_2201))
+    assert not same_meaning(
+        reading(today, "x", now=at_1200), reading("2026-12-07 22:05:40 started\n", "y", now=at_1200)
+    )
 
 
 def test_order_counts_where_the_reference_asks_for_one():

@@ -193,9 +193,14 @@ def reading_of(run: Execution, command: str, facts: WorldFacts) -> Reading:
 
 
 def minutes(*windows: tuple[float, float]) -> frozenset[str]:
-    """HH:MM of every second in the windows (a second either side): the times that mean "now"."""
+    """The minute (`D2026-05-30T22:01`, UTC) of every second in the windows, a second either side: the dated
+    times that mean "now". The date is part of it: a file's own time that shares the run's hour and minute on
+    another day is a fact, not "now" (otherwise a log line's 22:01 read as "now" only in runs that happened
+    at 22:01 UTC, and a verdict depended on the wall clock)."""
     return frozenset(
-        time.strftime("%H:%M", time.gmtime(t)) for start, end in windows for t in range(int(start) - 1, int(end) + 2)
+        time.strftime("D%Y-%m-%dT%H:%M", time.gmtime(t))
+        for start, end in windows
+        for t in range(int(start) - 1, int(end) + 2)
     )
 
 
@@ -211,8 +216,8 @@ def read_run(
     environment: tuple[tuple[str, str | None], ...] = (),
 ) -> Reading:
     """The semantic view of one run. `stdout` is already normalized as the strict judge normalizes it;
-    `now` holds the minutes (HH:MM) of the run's windows, on the real and the fake clock: a time printed
-    in them is "now", whatever layout printed it."""
+    `now` holds the dated minutes (`D2026-05-30T22:01`) of the run's windows, on the real and the fake
+    clock: a date and time printed in them is "now", whatever layout printed it."""
     lines = [line for line in stdout.split("\n") if line.strip()]
     return Reading(
         status,
@@ -510,7 +515,7 @@ def date_token(match: re.Match[str], now: frozenset[str]) -> str:
     time = groups.get("time")
     if time:
         minute = "now" if time == "<now>" else f"{int(time.split(':')[0]):02d}:{time.split(':')[1]}"
-        day += "T" + ("now" if minute in now else minute)
+        day += "T" + ("now" if minute == "now" or f"{day}T{minute}" in now else minute)
     return f" {day} "
 
 
