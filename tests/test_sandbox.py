@@ -585,6 +585,21 @@ def test_host_state_is_fixed_or_hidden(sandbox, host):
     assert first == second == "2026-06-01" and abs(float(epoch) - CLOCK) < 60
 
 
+def test_proc_counters_that_change_from_run_to_run_are_fixed(sandbox, host):
+    """Pressure stall figures, /proc/vmstat, the host's disks and the boot's id were the host's live state:
+    `cat /proc/pressure/cpu` or `grep pgfault /proc/vmstat` printed something else in every run."""
+    from shelltune.sandbox.runner import proc_views
+
+    views = proc_views()
+    names = [name for name in views if name not in ("meminfo", "loadavg", "uptime", "swaps")]
+    assert "vmstat" in names and "sys/kernel/random/boot_id" in names  # every Linux has these
+    command = "; ".join(f"cat /proc/{name}; echo ---" for name in names)
+    outputs = {stdout(contained(sandbox, host, command)) for _ in range(2)}
+    assert outputs == {"".join(views[name] + "---\n" for name in names)}
+    inside = stdout(contained(sandbox, host, "cat /proc/sys/kernel/random/boot_id"))
+    assert inside != Path("/proc/sys/kernel/random/boot_id").read_text()
+
+
 def test_pkill_f_of_a_daemon_never_finds_the_harness(sandbox, host):
     """`pkill -f celery` matched timeout's command line when the command was its argument, and killed it
     in some runs (status 143): the command now reaches its shell on a pipe."""

@@ -122,7 +122,23 @@ PROC_VIEWS = {
     "loadavg": "0.00 0.00 0.00 1/64 64\n",
     "uptime": "86400.00 172800.00\n",
     "swaps": "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n",
+    # pressure stall figures, virtual-memory and disk counters, the host's disks, the boot's id: they change
+    # from run to run or name the host. Bound only where the kernel has them (a bind needs its mount point).
+    "pressure/cpu": "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+    "pressure/memory": "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+    "pressure/io": "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+    "vmstat": "nr_free_pages 1572864\nnr_inactive_anon 0\nnr_active_anon 0\npgpgin 0\npgpgout 0\npswpin 0\n"
+    "pswpout 0\npgfault 0\npgmajfault 0\n",
+    "partitions": "major minor  #blocks  name\n\n",
+    "diskstats": "",
+    "sys/kernel/random/boot_id": "00000000-0000-4000-8000-000000000000\n",
 }
+
+
+def proc_views() -> dict[str, str]:
+    """The fixed views this kernel has a file for (a kernel without pressure stall information has no
+    /proc/pressure, and a bind onto a missing file would keep the sandbox from starting)."""
+    return {name: text for name, text in PROC_VIEWS.items() if os.path.isfile(f"/proc/{name}")}
 
 INIT_SCRIPT = r"""# PID 1 of the sandbox, run by a copy of bash that no process may read: the kernel makes it
 # non-dumpable, so no process of the command can trace it or take its report pipe. $1: wall-clock seconds; the
@@ -582,7 +598,7 @@ class Sandbox:
             if host.is_dir() if kind == "dir" else host.is_file():
                 args += ["--ro-bind", str(host), str(host)]
         args += ["--ro-bind", str(self._harness), HARNESS, "--proc", "/proc"]
-        for name in PROC_VIEWS:
+        for name in proc_views():
             args += ["--ro-bind", str(self._harness / "proc" / name), f"/proc/{name}"]
         args += ["--dev", "/dev"]
         for name in world.writable:
@@ -748,7 +764,8 @@ def write_harness(harness: Path, world: World, faketime: Path) -> None:
         )
     )
     (harness / "listen.pl").write_text(LISTEN)
-    for name, text in PROC_VIEWS.items():
+    for name, text in proc_views().items():
+        (harness / "proc" / name).parent.mkdir(parents=True, exist_ok=True)
         (harness / "proc" / name).write_text(text)
     (harness / "history.sh").write_text(HISTORY)
     (harness / "superuser").mkdir()
