@@ -4,7 +4,9 @@ comes from. Shared by every rule module (rules.py, system.py) so they all read a
 
 from __future__ import annotations
 
-from shelltune.safety.shellwords import long_flags, operands, short_flags
+import re
+
+from shelltune.safety.shellwords import long_flags, operands, option_value, short_flags, short_option_value
 from shelltune.safety.walk import Command, Context, input_of, output
 
 
@@ -17,7 +19,7 @@ def writes(cmd: Command) -> list[tuple[str, str]]:
 
 
 # Programs that write the files they are given (beyond redirections, which any program has).
-WRITERS = frozenset({"tee", "cp", "mv", "install", "ln", "dd", "truncate", "sed", "perl"})
+WRITERS = frozenset({"tee", "cp", "mv", "install", "ln", "dd", "truncate", "sed", "perl", "sort", "tar"})
 REMOVERS = frozenset({"rm", "shred", "unlink", "srm"})
 
 
@@ -37,9 +39,37 @@ def find_writes(cmd: Command) -> list[tuple[str, str]]:
     elif name == "truncate":
         found += [(t, "empties") for t in operands(cmd.args, frozenset({"-s", "--size", "-r", "--reference"}))]
     elif name in ("sed", "perl") and ("i" in short_flags(cmd.args) or "--in-place" in long_flags(cmd.args)):
-        files = operands(cmd.args, frozenset({"-e", "-f"}))
-        found += [(t, "edits") for t in (files if "-e" in cmd.args or name == "perl" else files[1:])]
+        found += [(t, "edits") for t in edited_files(cmd)]
+    elif name == "sort":
+        out = option_value(cmd.args, "-o", "--output")
+        # `sort -u -o f f` keeps the lines it sorts; only another input (or /dev/null) replaces them
+        found += [(out, "overwrites")] if out and out not in sort_inputs(cmd) else []
+    elif name == "tar" and tar_creates(cmd.args):
+        archive = option_value(cmd.args, "--file") or short_option_value(cmd.args, "f", TAR_VALUE_LETTERS)
+        if re.fullmatch(r"[A-Za-z]*f[A-Za-z]*", cmd.args[0]) and len(cmd.args) > 1:
+            archive = cmd.args[1]  # the old style, `tar cf ARCHIVE DIR`
+        tape = archive is not None and re.match(r"^/dev/(n?st\d|rmt)", archive) is not None  # backups go to tape
+        found += [(archive, "overwrites")] if archive and archive != "-" and not tape else []
     return found
+
+
+def edited_files(cmd: Command) -> list[str]:
+    files = operands(cmd.args, frozenset({"-e", "-f"}))
+    return files if "-e" in cmd.args or cmd.name == "perl" else files[1:]
+
+
+# tar's single-letter options that take a value, so `-cf ARCHIVE` and `-C DIR -cf ARCHIVE` read right.
+TAR_VALUE_LETTERS = "fCTXbgHKLNV"
+
+
+def tar_creates(args: list[str]) -> bool:
+    """Whether tar writes an archive (create, append, update, concatenate), in any option style (`cf`,
+    `-cf`, `--create`)."""
+    first = args[0] if args else ""
+    letters = first.lstrip("-") if re.fullmatch(r"-?[A-Za-z]+", first) else ""
+    letters += "".join(a[1:] for a in args[1:] if re.fullmatch(r"-[A-Za-z]+", a))
+    modes = {"--create", "--append", "--update", "--concatenate", "--catenate"}
+    return bool(set("cruA") & set(letters)) or bool(modes & set(long_flags(args)))
 
 
 def written_text(cmd: Command) -> str | None:
@@ -49,8 +79,11 @@ def written_text(cmd: Command) -> str | None:
 
 
 def removes(cmd: Command) -> list[str]:
+    """Files this command deletes: a remover's operands, and what `mv` throws into /dev/null."""
     if cmd.name in REMOVERS:
         return operands(cmd.args, frozenset({"-n", "--iterations", "-s", "--size"}))
+    if cmd.name == "mv" and operands(cmd.args)[-1:] == ["/dev/null"]:
+        return moved_away(cmd)
     return []
 
 
@@ -58,7 +91,9 @@ def is_recursive(cmd: Command) -> bool:
     return bool({"r", "R"} & short_flags(cmd.args)) or "--recursive" in long_flags(cmd.args) or cmd.recursive
 
 
-ERASING_SOURCES = frozenset({"if=/dev/zero", "if=/dev/urandom", "if=/dev/random"})
+ERASING_SOURCES = frozenset({"if=/dev/zero", "if=/dev/urandom", "if=/dev/random", "if=/dev/null"})
+# A sed script that deletes every line: `d`, `1,$d`, `/.*/d`, `/^/d`.
+SED_DELETE_ALL = re.compile(r"^\s*(1\s*,\s*\$\s*|/(\.\*|\^|\$|)/\s*)?d\s*;?\s*$")
 
 
 def emptied(cmd: Command) -> list[str]:
@@ -76,7 +111,41 @@ def emptied(cmd: Command) -> list[str]:
         found.append(ops[-1])
     if cmd.name == "dd" and ERASING_SOURCES & set(cmd.args):
         found += [w[3:] for w in cmd.args if w.startswith("of=")]
+    if cmd.name == "sed" and any(verb == "edits" for _, verb in writes(cmd)) and deletes_every_line(cmd):
+        found += edited_files(cmd)
+    if cmd.name in ("sort", "tee") and reads_nothing(cmd):
+        found += [t for t, _ in writes(cmd) if t not in redirected]
     return found
+
+
+def deletes_every_line(cmd: Command) -> bool:
+    scripts = [cmd.args[i + 1] for i, a in enumerate(cmd.args[:-1]) if a in ("-e", "--expression")]
+    if not scripts:
+        files = operands(cmd.args, frozenset({"-f"}))
+        scripts = files[:1]
+    return bool(scripts) and any(SED_DELETE_ALL.match(s) for s in scripts)
+
+
+def reads_nothing(cmd: Command) -> bool:
+    """`sort -o f /dev/null`, `tee f < /dev/null`, `: | tee f`: the input is empty, so what is written is."""
+    if cmd.name == "sort":
+        inputs = sort_inputs(cmd)
+        if inputs:
+            return all(i == "/dev/null" for i in inputs)
+    if any(op == "<" and t == "/dev/null" for op, t in cmd.redirects):
+        return True
+    source = input_of(cmd)
+    return source.text == b"" or (cmd.upstream is not None and cmd.upstream.name in (":", "true"))
+
+
+def sort_inputs(cmd: Command) -> list[str]:
+    return operands(cmd.args, frozenset({"-o", "--output", "-k", "--key", "-t", "--field-separator", "-S", "-T"}))
+
+
+def moved_away(cmd: Command) -> list[str]:
+    """What `mv` takes from its place: its sources (only the last operand is the destination)."""
+    ops = operands(cmd.args, frozenset({"-t", "--target-directory", "-S", "--suffix"}))
+    return ops[:-1] if cmd.name == "mv" and len(ops) >= 2 else []
 
 
 def fed_stdin(cmd: Command) -> bool:

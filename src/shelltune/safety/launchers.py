@@ -114,12 +114,14 @@ def parallel(args: list[str]) -> list[Launch]:
         command, items = words, ["<item>"]
     if not command:
         return []
-    runs = []
+    runs: list[Launch] = []
     for item in items[:8]:
-        if any("{}" in w for w in command):
-            runs.append(("argv", [w.replace("{}", item) for w in command], "run by parallel"))
+        marked = any("{}" in w for w in command)
+        words = [w.replace("{}", item) for w in command] if marked else [*command, item]
+        if any(re.search(r"\s", w) for w in command):  # `parallel 'chmod -R 777 {}' ::: /usr`: a shell reads it
+            runs.append(("code", " ".join(words), "run by parallel"))
         else:
-            runs.append(("argv", [*command, item], "run by parallel"))
+            runs.append(("argv", words, "run by parallel"))
     return runs
 
 

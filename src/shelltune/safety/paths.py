@@ -69,6 +69,14 @@ CREDENTIAL = re.compile(
     r"(^|/)\.ssh/?$|(^|/)\.ssh/(id_[a-z0-9_]+|.*_key)$|(^|/)\.aws/(credentials|config)$|^/etc/shadow$"
     r"|(^|/)\.(netrc|git-credentials|pgpass)$|(^|/)\.kube/config$|(^|/)\.docker/config\.json$"
     r"|(^|/)\.gnupg(/.*)?$|(^|/)\.config/gcloud(/.*)?$|(^|/)\.azure(/.*)?$|^/etc/ssh/ssh_host_\w+_key$"
+    # v5: a project's environment file (not its example), package-registry tokens, password stores, and the
+    # browsers' saved passwords and cookies
+    r"|(^|/)\.env(\.(?!example|sample|template|dist|defaults?)[\w-]+)?$|(^|/)\.(npmrc|pypirc|vault-token)$"
+    r"|^/etc/gshadow$|(^|/)\.password-store(/.*)?$|(^|/)\.config/gh/hosts\.yml$|(^|/)\.local/share/keyrings(/.*)?$"
+    r"|(^|/)Library/Keychains(/.*)?$|(^|/)\.mozilla/firefox(/.*)?$"
+    r"|(^|/)\.config/(google-chrome|chromium|BraveSoftware|microsoft-edge)(/.*)?$"
+    r"|(^|/)Library/Application Support/(Google/Chrome|Firefox|BraveSoftware|Microsoft Edge)(/.*)?$"
+    r"|(^|/)(Login Data|Web Data|logins\.json|key[34]\.db|cookies\.sqlite|signons\.sqlite)$"
 )
 HISTORY_FILE = re.compile(r"(^|/)\.\w*_?history$|(^|/)\.histfile$")
 LOG_DIR = "/var/log"
@@ -177,6 +185,92 @@ def is_device(path: str) -> bool:
 def is_auth_file(path: str, cwd: str | None = None) -> bool:
     normal = normalize(path, cwd)
     return normal is not None and AUTH_FILE.match(normal) is not None
+
+
+# Programs that only work setuid root: without the bit nobody can become root, log in or change a password.
+SETUID_PROGRAMS = frozenset(
+    {"sudo", "su", "passwd", "pkexec", "newgrp", "chsh", "chfn", "gpasswd", "doas", "mount", "umount", "fusermount",
+     "fusermount3", "unix_chkpwd", "crontab", "ssh-keysign", "polkit-agent-helper-1", "dbus-daemon-launch-helper"}
+)  # fmt: skip
+
+
+def needs_setuid(path: str) -> bool:
+    head, _, last = path.rpartition("/")
+    return last in SETUID_PROGRAMS and (head + "/").startswith(SYSTEM_BIN_DIRS + ("/usr/lib/", "/usr/libexec/"))
+
+
+def private_path(path: str, cwd: str | None = None) -> str | None:
+    """`path` when it is, or holds, a private key or credentials (`~/.ssh`, `~/.ssh/id_rsa`, `~/.aws/`),
+    with a trailing `/` for a directory; public keys, known_hosts and config are not private."""
+    normal = normalize(path, cwd)
+    if normal is None:
+        return None
+    in_home = HOME_PREFIX.sub("~", normal) if normal.startswith("/") else normal
+    if not in_home.startswith("~/"):
+        return None  # /etc/shadow's mode (640, group shadow) is the auth rule's to judge
+    if re.fullmatch(r"~/\.(ssh|gnupg|aws|kube|docker|password-store|config/gcloud|azure)", in_home):
+        return in_home + "/"
+    if home_secret(in_home) or (is_credential(in_home) and not re.search(r"/(config|known_hosts)$", in_home)):
+        return in_home
+    return None
+
+
+def owns_home(owner: str, home: str) -> bool:
+    """Whether `chown -R OWNER HOME` gives the home to its own user (`$USER`, `alice:alice` on /home/alice)."""
+    user = owner.split(":")[0].split(".")[0]
+    if user in ("", "$USER", "${USER}", "$LOGNAME", "$(whoami)", "`whoami`", "$(id -u)", "$(id -un)", "$UID"):
+        return True
+    if home == "/root":
+        return user in ("root", "0")
+    match = re.fullmatch(r"/(home|Users)/([^/]+)", home)
+    return match is not None and user == match.group(2)
+
+
+# What people keep and cannot download again: a home's documents and media, backups, a mounted drive.
+PERSONAL_DIRS = re.compile(r"~/(Documents|Pictures|Photos|Desktop|Music|Videos|Movies|Dropbox|OneDrive)")
+BACKUP_DIR = re.compile(r"/([Bb]ackups?|BACKUPS?|Time Machine[^/]*)")
+MOUNTED_DRIVE = re.compile(r"/(mnt|media/[^/]+|Volumes|run/media/[^/]+)/[^/*?]+")
+# Files of these kinds in a home are photos, recordings and documents someone made.
+PERSONAL_EXTENSIONS = re.compile(
+    r"\*\.(jpe?g|png|heic|gif|raw|cr2|nef|dng|tiff?|mp4|mov|avi|mkv|mp3|flac|wav|m4a|docx?|xlsx?|pptx?|odt|ods|pdf)",
+    re.I,
+)
+
+
+def user_data_root(path: str, cwd: str | None = None) -> str | None:
+    """What deleting `path` (itself or all its entries) loses when it is user data outside the system
+    paths: `~/Documents`, a backup directory, everything on a mounted drive. Its subfolders are not."""
+    normal = normalize(path, cwd)
+    if normal is None:
+        return None
+    head, _, last = normal.rpartition("/")
+    if is_everything_glob(last):
+        normal = head or "/"
+    in_home = HOME_PREFIX.sub("~", normal) if normal.startswith("/") else normal
+    if PERSONAL_DIRS.fullmatch(in_home):
+        return f"{normal}, the files someone keeps in their home"
+    scratch = normal.startswith(("/tmp/", "/var/tmp/"))
+    if normal.count("/") >= 1 and not scratch and BACKUP_DIR.fullmatch("/" + normal.rsplit("/", 1)[-1]):
+        return f"{normal}, which holds backups"
+    if MOUNTED_DRIVE.fullmatch(normal):
+        return f"everything on the drive mounted at {normal}"
+    return None
+
+
+def personal_files_named(roots: list[str], names: list[str], cwd: str | None = None) -> str | None:
+    """`find ~ -name '*.jpg' -delete`: every photo or document in a home, or in every home."""
+    kinds = [n for n in names if PERSONAL_EXTENSIONS.fullmatch(n)]
+    for root in roots:
+        normal = normalize(root, cwd)
+        if kinds and normal is not None and (normal in ("~", "/", "/home", "/Users") or is_home(normal)):
+            return f"every {kinds[0]} file under {root}: photos and documents cannot be downloaded again"
+    return None
+
+
+def is_account_database(path: str, cwd: str | None = None) -> bool:
+    """The files every login and sudo reads (not a drop-in under sudoers.d or pam.d)."""
+    normal = normalize(path, cwd)
+    return normal is not None and re.fullmatch(r"/etc/(passwd|shadow|group|gshadow|sudoers)", normal) is not None
 
 
 def is_credential(path: str) -> bool:

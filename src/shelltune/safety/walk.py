@@ -19,6 +19,7 @@ does that part itself.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -65,7 +66,8 @@ class Context:
     cwd: str | None = None
     downloaded: set[str] = field(default_factory=set)
     socket_fds: set[str] = field(default_factory=set)
-    functions: dict[str, object] = field(default_factory=dict)
+    functions: dict[str, str] = field(default_factory=dict)  # name -> body text
+    aliases: dict[str, str] = field(default_factory=dict)
     commands: list[Command] = field(default_factory=list)
     structural: list[tuple[str, str, str]] = field(default_factory=list)  # (category, reason, matched)
     judge: Callable[[str], object] | None = None  # scans a separate line (text written to rc files, cron)
@@ -378,7 +380,7 @@ class Walker:
     def function(self, node) -> list[Command]:
         name = node.parts[0].word
         body = node.parts[-1]
-        self.ctx.functions[name] = body
+        self.ctx.functions[name] = self.text(body)
         calls_self = [c for c in self.walk(body) if c.words[:1] == [name]]
         body_text = self.text(body)
         if calls_self and re.search(rf"(^|[\s;{{(|&]){re.escape(name)}\s*(\||&(?!&))", body_text):
@@ -535,7 +537,22 @@ def expand_parameters(value: str, env: dict[str, str]) -> str:
             return env.get(name) or expand_parameters(match.group(3), env)
         return env.get(name, match.group(0))
 
-    return PARAMETER.sub(one, value)
+    return PARAMETER.sub(one, SUBSTRING.sub(lambda m: substring(m, env), value))
+
+
+# `${PWD:0:1}` is `/` wherever the shell stands: a substring of a variable, as bash takes it.
+SUBSTRING = re.compile(r"\$\{([A-Za-z_]\w*):(\d+)(?::(\d+))?\}")
+ABSOLUTE_VARIABLES = frozenset({"PWD", "HOME", "OLDPWD"})
+
+
+def substring(match: re.Match[str], env: dict[str, str]) -> str:
+    name, start, length = match.group(1), int(match.group(2)), match.group(3)
+    value = env.get(name)
+    if value is None and name in ABSOLUTE_VARIABLES and start == 0 and length == "1":
+        return "/"
+    if value is None:
+        return match.group(0)
+    return value[start : start + int(length)] if length is not None else value[start:]
 
 
 PARAMETER = re.compile(r"\$\{([A-Za-z_]\w*|@|\*)(?:(:?[-=])([^{}]*))?\}|\$([A-Za-z_]\w*|@|\*)")
@@ -584,6 +601,8 @@ def emit_words(
     ctx.commands.append(cmd)
     for nested_text, how in nested_code(cmd, ctx):
         collect(nested_text, ctx, via=join_via(via, how), depth=depth + 1)
+    for code, how in defined_code(cmd, ctx):
+        collect(code, ctx, via=join_via(via, how), depth=depth + 1)
     for nested_words, how, unscoped in nested_commands(cmd, ctx):
         emit_words(
             nested_words,
@@ -616,6 +635,37 @@ def emit_container_command(cmd: Command, ctx: Context, via: str, depth: int) -> 
         )
     finally:
         ctx.container = outer
+
+
+SAFE_WORD = re.compile(r"[\w~/.*?:@%+=,-]+")
+
+
+def defined_code(cmd: Command, ctx: Context) -> list[tuple[str, str]]:
+    """What calling a function or an alias defined earlier runs: `f(){ rm -rf "$@"; }; f ~` runs
+    `rm -rf ~`. A function that calls itself is left alone (the fork-bomb check reads it)."""
+    called = cmd.words[0] if cmd.words else ""
+    if called in ctx.aliases:
+        return [(" ".join([ctx.aliases[called], *map(quoted, cmd.args)]), f"through the alias {called}")]
+    body = ctx.functions.get(called)
+    if body is None or re.search(rf"(^|[^\w-]){re.escape(called)}($|[^\w-])", body):
+        return []
+    args = [quoted(a) for a in cmd.args]
+
+    def positional(match: re.Match[str]) -> str:
+        key = match.group(1) or match.group(2) or match.group(3)
+        if key in ("@", "*"):
+            return " ".join(args)
+        return args[int(key) - 1] if int(key) <= len(args) else ""
+
+    return [(POSITIONAL.sub(positional, body), f"inside the function {called}")]
+
+
+# `"$@"`, `$*`, `${1}`, `"$2"`: a function's arguments where its body uses them.
+POSITIONAL = re.compile(r'"?\$\{([@*]|[1-9])\}"?|"?\$([@*])"?|"?\$([1-9])"?')
+
+
+def quoted(word: str) -> str:
+    return word if SAFE_WORD.fullmatch(word) else shlex.quote(word)
 
 
 def join_via(outer: str, inner: str) -> str:
@@ -703,6 +753,11 @@ def code_effects(cmd: Command, code: str, ctx: Context) -> list[tuple[str, str]]
     hidden = [(text, f"decoded inside {name} code") for text in decode.hidden_strings(code)]
     if is_python(name):
         effects = pycode.python_effects(code)
+        for text in decode.hidden_strings(code) if effects.parsed else []:
+            inner = pycode.python_effects(text)  # `exec(base64.b64decode('...'))`: the decoded Python
+            if inner.parsed:
+                effects.shell += inner.shell
+                effects.structural += inner.structural
         if effects.parsed:
             ctx.structural += [(category, f"{name} {reason}", cmd.text) for category, reason in effects.structural]
             return [(line, how) for line in effects.shell] + hidden
@@ -839,6 +894,9 @@ def xargs_command(cmd: Command) -> tuple[list[str], str, bool]:
     if not rest:
         return [], "", False
     items = xargs_items(cmd.upstream)
+    given = input_of(cmd) if cmd.upstream is None else UNKNOWN  # `xargs rm <<< ~`, `xargs rm < list`
+    if given.text is not None:
+        items = given.text.decode("utf-8", "replace").replace("\0", " ").split()[:32] or items
     if replace:
         return [w.replace(replace, items[0]) for w in rest], "run by xargs", False
     return rest + items, "run by xargs", False
@@ -865,8 +923,8 @@ def xargs_items(upstream: Command | None) -> list[str]:
     if upstream is None:
         return ["<item>"]
     stream = output(upstream)
-    if stream.text is not None:
-        return stream.text.decode("utf-8", "replace").split()[:32] or ["<item>"]
+    if stream.text is not None:  # `printf '%s\0' ... | xargs -0`: NUL ends an item like a newline
+        return stream.text.decode("utf-8", "replace").replace("\0", " ").split()[:32] or ["<item>"]
     if stream.kind in TAINT_MARKERS:
         return [TAINT_MARKERS[stream.kind]]  # `curl URL | xargs -I{} sh -c '{}'` runs the download
     if lists_everything(upstream):
@@ -889,6 +947,11 @@ def track_state(cmd: Command, ctx: Context) -> None:
         ctx.cwd = normalize(targets[0], ctx.cwd) if targets else ("~" if not cmd.args else None)
     elif cmd.name == "popd":
         ctx.cwd = None
+    elif cmd.name == "alias":
+        for arg in cmd.args:
+            name, eq, value = arg.partition("=")
+            if eq and value and re.fullmatch(r"[\w.:+-]+", name):
+                ctx.aliases[name] = value
     elif cmd.name in ("export", "declare", "typeset", "local", "readonly"):
         for arg in cmd.args:
             name, eq, value = arg.partition("=")
