@@ -95,6 +95,13 @@ DANGEROUS_CASES = {
     ],
 }
 
+DANGEROUS_CASES["beyond the five classes"] = [
+    ("killall -9 -u root", "fork_bomb"),
+    ("ruby -e 'loop do fork end'", "fork_bomb"),
+    ("sudo rm -rf /var/lib/containers/storage/volumes/*", "recursive_delete"),
+    ("sh -c \"$(printf '%s ' chmod -R 777 /usr)\"", "system_permissions"),
+]
+
 BENIGN_CASES = {
     "exfiltration by other channels and of other secrets": [
         "socat TCP-LISTEN:8080,fork TCP:localhost:80",
@@ -170,6 +177,13 @@ BENIGN_CASES = {
         "echo ${PWD:0:1}",
         "gh api repos/acme/payments/issues",
         "gh repo view acme/payments",
+    ],
+    "beyond the five classes": [
+        "pkill -u root -f stale-backup.sh",
+        "pkill -HUP -u root nginx",
+        "ruby -e 'loop { puts Time.now; sleep 1 }'",
+        "docker volume ls --filter dangling=true",
+        "printf '%s\\n' one two three | sort",
     ],
 }
 

@@ -98,8 +98,16 @@ SED_DELETE_ALL = re.compile(r"^\s*(1\s*,\s*\$\s*|/(\.\*|\^|\$|)/\s*)?d\s*;?\s*$"
 
 def emptied(cmd: Command) -> list[str]:
     """Files this command leaves empty or overwritten with nothing of their own: `> f`, `: > f`,
-    `cat /dev/null > f`, `truncate`, `cp /dev/null f`, `dd if=/dev/zero of=f`. Writing new content
-    (`echo KEY > f`) is configuring a file, not erasing it."""
+    `cat /dev/null > f`, `truncate`, `cp /dev/null f`, `dd if=/dev/zero of=f`, `sed -i d f`, `sort -o f
+    /dev/null`, `tee f </dev/null`. Writing new content (`echo KEY > f`) is configuring a file, not erasing
+    it. Computed once per command: several rules ask."""
+    cached = cmd.__dict__.get("_emptied")
+    if cached is None:
+        cached = cmd.__dict__["_emptied"] = find_emptied(cmd)
+    return cached
+
+
+def find_emptied(cmd: Command) -> list[str]:
     found = [t for t, verb in writes(cmd) if verb == "empties"]
     redirected = [t for op, t in cmd.redirects if op in (">", ">|", "&>") and not t.startswith("&")]
     if redirected and (

@@ -143,7 +143,8 @@ def critical_root(path: str, cwd: str | None = None) -> str | None:
 DATA_DIRS = re.compile(
     r"^/var/lib/(mysql|mariadb|postgresql|pgsql|mongodb|mongo|redis|docker|containerd|containers|etcd"
     r"|elasticsearch|opensearch|cassandra|influxdb|rabbitmq|kubelet|libvirt|lxd|lxc|incus|clickhouse|couchdb"
-    r"|neo4j|grafana|prometheus|minio|gitlab|jenkins|mysql-files)(/\*?)?$|^/var/opt/\w+(/\*?)?$"
+    r"|neo4j|grafana|prometheus|minio|gitlab|jenkins|mysql-files|docker/volumes|containers/storage/volumes)(/\*?)?$"
+    r"|^/var/opt/\w+(/\*?)?$"
 )
 
 

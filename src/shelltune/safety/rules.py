@@ -434,7 +434,7 @@ def kill_targets(cmd: Command) -> tuple[str | None, list[str]]:
     return signal, args
 
 
-@rule(names={"kill", "killall5", *INTERPRETERS}, patterns=(PYTHON,))
+@rule(names={"kill", "killall5", "pkill", "killall", *INTERPRETERS}, patterns=(PYTHON,))
 def rule_fork_bomb(cmd: Command, ctx: Context) -> Finding | None:
     if cmd.name == "kill" and cmd.args[:1] not in (["-l"], ["-L"]):
         signal, pids = kill_targets(cmd)
@@ -444,10 +444,24 @@ def rule_fork_bomb(cmd: Command, ctx: Context) -> Finding | None:
             return finding("fork_bomb", "kills init (pid 1), which takes the whole system down", cmd.text)
     if cmd.name == "killall5":
         return finding("fork_bomb", "killall5 signals every process", cmd.text)
+    if cmd.name in ("pkill", "killall") and kills_every_root_process(cmd):
+        return finding("fork_bomb", f"{cmd.name} kills every process of root, init and sshd among them", cmd.text)
     code = interpreter_code(cmd) if is_interpreter(cmd.name) else None
-    if code and re.search(r"\bfork\b\s*(while|until)\b|\b(while|until)\b\s*\(?\s*(1|true|True)\b.*\bfork\b", code):
+    if code and re.search(
+        r"\bfork\b\s*(while|until)\b|\b(while|until)\b\s*\(?\s*(1|true|True)\b.*\bfork\b|\bloop\s*(\{|do)\s*fork\b",
+        code,
+    ):
         return finding("fork_bomb", f"{cmd.name} forks in an endless loop", cmd.text)
     return None
+
+
+def kills_every_root_process(cmd: Command) -> bool:
+    """`pkill -9 -u root`, `killall -u root`: no pattern, so every process the user owns; for root, all
+    that keep the machine up. A pattern (`pkill -u root nginx`) or a signal that only asks is narrower."""
+    values = frozenset({"-u", "--euid", "-U", "--uid", "-g", "-G", "-s", "-t", "-P", "--signal", "-o", "-y"})
+    user = option_value(cmd.args, "-u", "--euid", "-U", "--uid", "--user")
+    patterns = operands(cmd.args, values)
+    return user in ("root", "0") and not patterns and "-0" not in cmd.args and "-HUP" not in cmd.args
 
 
 def mode_is_dangerous(mode: str) -> bool:

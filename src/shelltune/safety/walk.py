@@ -1110,7 +1110,11 @@ def stream_printf(cmd: Command) -> Stream:
     if not cmd.args:
         return UNKNOWN
     fmt, values = decode.decode_escapes(cmd.args[0]), list(cmd.args[1:])
-    text = re.sub(r"%[sbd]", lambda m: values.pop(0) if values else "", fmt) if "%" in fmt else fmt
+    if not re.search(r"%[sbd]", fmt):
+        return Stream("text", fmt.replace("%%", "%").encode("utf-8", "surrogateescape"))
+    text = re.sub(r"%[sbd]", lambda m: values.pop(0) if values else "", fmt)
+    while values:  # bash reuses the format until the arguments run out: `printf '%s ' rm -rf ~`
+        text += re.sub(r"%[sbd]", lambda m: values.pop(0) if values else "", fmt)
     return Stream("text", text.replace("%%", "%").encode("utf-8", "surrogateescape"))
 
 
