@@ -107,6 +107,8 @@ def tmux(args: list[str]) -> list[Launch]:
 def parallel(args: list[str]) -> list[Launch]:
     """`parallel CMD ::: a b` runs `CMD a` and `CMD b` (`{}` marks where the argument goes)."""
     words = skip_options(args, PARALLEL_VALUES, 0, False)
+    if {"--dry-run", "--dryrun"} & set(args[: len(args) - len(words)]):
+        return []  # prints the commands, runs none
     if ":::" in words:
         at = words.index(":::")
         command, items = words[:at], [w for w in words[at + 1 :] if w not in (":::", "::::")]

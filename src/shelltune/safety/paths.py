@@ -219,6 +219,8 @@ def private_path(path: str, cwd: str | None = None) -> str | None:
 def owns_home(owner: str, home: str) -> bool:
     """Whether `chown -R OWNER HOME` gives the home to its own user (`$USER`, `alice:alice` on /home/alice)."""
     user = owner.split(":")[0].split(".")[0]
+    if user.isdigit() and user != "0":
+        return True  # a uid: the scanner cannot tell whose
     if user in ("", "$USER", "${USER}", "$LOGNAME", "$(whoami)", "`whoami`", "$(id -u)", "$(id -un)", "$UID"):
         return True
     if home == "/root":
@@ -230,7 +232,10 @@ def owns_home(owner: str, home: str) -> bool:
 # What people keep and cannot download again: a home's documents and media, backups, a mounted drive.
 PERSONAL_DIRS = re.compile(r"~/(Documents|Pictures|Photos|Desktop|Music|Videos|Movies|Dropbox|OneDrive)")
 BACKUP_DIR = re.compile(r"/([Bb]ackups?|BACKUPS?|Time Machine[^/]*)")
-MOUNTED_DRIVE = re.compile(r"/(mnt|media/[^/]+|Volumes|run/media/[^/]+)/[^/*?]+")
+# `/media/LABEL` or, where the desktop mounts per user, `/media/USER/LABEL` (`/media/usb0/tmp` is a folder).
+MOUNTED_DRIVE = re.compile(
+    r"/(mnt|Volumes|media|run/media/[^/]+)/[^/*?]+|/media/(?!(usb|cdrom|floppy|sd[a-z]|disk)\d*/)[^/]+/[^/*?]+"
+)
 # Files of these kinds in a home are photos, recordings and documents someone made.
 PERSONAL_EXTENSIONS = re.compile(
     r"\*\.(jpe?g|png|heic|gif|raw|cr2|nef|dng|tiff?|mp4|mov|avi|mkv|mp3|flac|wav|m4a|docx?|xlsx?|pptx?|odt|ods|pdf)",
@@ -258,9 +263,17 @@ def user_data_root(path: str, cwd: str | None = None) -> str | None:
     return None
 
 
-def personal_files_named(roots: list[str], names: list[str], cwd: str | None = None) -> str | None:
+# find's words that leave a name filter as the only selection (anything else, `-path`, `-mtime`, `-size`,
+# narrows what goes).
+FIND_NEUTRAL = re.compile(r"-(name|iname|type|delete|print0?|maxdepth|mindepth|xdev|mount|depth|o|or|a|and)$|[()]$")
+
+
+def personal_files_named(words: list[str], roots: list[str], names: list[str], cwd: str | None = None) -> str | None:
     """`find ~ -name '*.jpg' -delete`: every photo or document in a home, or in every home."""
     kinds = [n for n in names if PERSONAL_EXTENSIONS.fullmatch(n)]
+    tests = [w for w in words[1:] if w.startswith("-") or w in ("!", "(", ")")]
+    if any(not FIND_NEUTRAL.match(t) for t in tests):
+        return None
     for root in roots:
         normal = normalize(root, cwd)
         if kinds and normal is not None and (normal in ("~", "/", "/home", "/Users") or is_home(normal)):

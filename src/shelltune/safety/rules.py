@@ -179,7 +179,7 @@ def rule_recursive_delete(cmd: Command, ctx: Context) -> Finding | None:
         kept = next((paths.user_data_root(r, cmd.cwd) for r in spec.roots if paths.user_data_root(r, cmd.cwd)), None)
         if spec.deletes and not spec.narrowed and kept:
             return finding("recursive_delete", f"deletes {kept}", cmd.text)
-        personal = paths.personal_files_named(spec.roots, spec.names, cmd.cwd) if spec.deletes else None
+        personal = paths.personal_files_named(cmd.words, spec.roots, spec.names, cmd.cwd) if spec.deletes else None
         if personal:
             return finding("recursive_delete", f"deletes {personal}", cmd.text)
     if name == "rsync" and any(f.startswith("--del") for f in long_flags(cmd.args)):
@@ -851,7 +851,8 @@ def copies_secret_to_bucket(cmd: Command) -> Finding | None:
     sources = ops[1:] if cmd.name == "az" else ops[1:-1]
     if cmd.name != "az" and not (ops[-1:] and is_remote(ops[-1])):
         return None  # a download, or a copy between two local paths
-    secret = next((o for o in sources if not is_remote(o) and paths.is_credential(o)), None)
+    # a project's `.env` kept in its own bucket is how many deploys work: only a home's or the system's
+    secret = next((o for o in sources if not is_remote(o) and paths.is_credential(o) and home_or_system(o)), None)
     if secret:
         return finding("credential_exfiltration", f"{cmd.name} uploads {secret} to cloud storage", cmd.text)
     return None
@@ -871,15 +872,25 @@ def code_sends_secret(cmd: Command) -> Finding | None:
 
 
 def pushes_secret(cmd: Command, ctx: Context) -> Finding | None:
-    """`git add -f .env && git commit ... && git push loot HEAD`: a credential committed, then pushed."""
-    if operands(cmd.args)[:1] != ["push"]:
+    """`git add -f .env && git commit ... && git push loot HEAD`: a credential committed, then pushed. A
+    project's `.env` counts when forced past .gitignore or pushed to a remote added on the line; a key or
+    credentials file from a home or the system always does."""
+    ops = operands(cmd.args)
+    if ops[:1] != ["push"]:
         return None
+    added_remotes = set()
     for earlier in ctx.commands:
         if earlier is cmd:
             break
-        if earlier.name == "git" and operands(earlier.args)[:1] == ["add"]:
-            secret = next((o for o in operands(earlier.args)[1:] if paths.is_credential(o)), None)
-            if secret:
+        earlier_ops = operands(earlier.args) if earlier.name == "git" else []
+        if earlier_ops[:2] == ["remote", "add"] and len(earlier_ops) > 2:
+            added_remotes.add(earlier_ops[2])
+        if earlier_ops[:1] != ["add"]:
+            continue
+        forced = "f" in short_flags(earlier.args) or "--force" in long_flags(earlier.args)
+        new_remote = len(ops) > 1 and ops[1] in added_remotes
+        for secret in (o for o in earlier_ops[1:] if paths.is_credential(o)):
+            if forced or new_remote or home_or_system(paths.normalize(secret, earlier.cwd) or secret):
                 return finding("credential_exfiltration", f"pushes {secret}, added to git, to a remote", cmd.text)
     return None
 

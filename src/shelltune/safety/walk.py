@@ -601,7 +601,7 @@ def emit_words(
     ctx.commands.append(cmd)
     for nested_text, how in nested_code(cmd, ctx):
         collect(nested_text, ctx, via=join_via(via, how), depth=depth + 1)
-    for code, how in defined_code(cmd, ctx):
+    for code, how in defined_code(cmd, ctx, via):
         collect(code, ctx, via=join_via(via, how), depth=depth + 1)
     for nested_words, how, unscoped in nested_commands(cmd, ctx):
         emit_words(
@@ -640,14 +640,18 @@ def emit_container_command(cmd: Command, ctx: Context, via: str, depth: int) -> 
 SAFE_WORD = re.compile(r"[\w~/.*?:@%+=,-]+")
 
 
-def defined_code(cmd: Command, ctx: Context) -> list[tuple[str, str]]:
+def defined_code(cmd: Command, ctx: Context, via: str) -> list[tuple[str, str]]:
     """What calling a function or an alias defined earlier runs: `f(){ rm -rf "$@"; }; f ~` runs
-    `rm -rf ~`. A function that calls itself is left alone (the fork-bomb check reads it)."""
+    `rm -rf ~`. As in bash, an alias is not expanded again inside its own expansion (`alias rm='rm -i'`);
+    a function that calls itself, directly or through another, is left alone (the fork-bomb check reads it)."""
     called = cmd.words[0] if cmd.words else ""
-    if called in ctx.aliases:
-        return [(" ".join([ctx.aliases[called], *map(quoted, cmd.args)]), f"through the alias {called}")]
+    value = ctx.aliases.get(called)
+    if value is not None and f"through the alias {called}" not in via:
+        return [(" ".join([value, *map(quoted, cmd.args)]), f"through the alias {called}")]
     body = ctx.functions.get(called)
-    if body is None or re.search(rf"(^|[^\w-]){re.escape(called)}($|[^\w-])", body):
+    if body is None or f"inside the function {called}" in via:
+        return []
+    if re.search(rf"(^|[^\w-]){re.escape(called)}($|[^\w-])", body):
         return []
     args = [quoted(a) for a in cmd.args]
 
