@@ -211,3 +211,26 @@ def test_a_number_longer_than_int_reads_is_text():
     assert strip_numbering([digits, digits]) == [digits, digits]
     assert strip_numbering([f"{digits}:x", f"f.txt:{digits}:y"]) == [f"{digits}:x", f"f.txt:{digits}:y"]
     assert strip_numbering(["1 a", "2 b"]) == ["a", "b"] and strip_numbering(["f.txt:3:x"]) == ["f.txt:x"]
+
+
+def test_values_beside_the_wrong_names_are_not_the_same_answer():
+    """With no order asked for, output was compared as one bag of words and numbers: `stat -c '%n %a'` with
+    two files' modes swapped, or `grep -c` counts given to the wrong files, said the same bag as the right
+    answer (found by pairs written by someone else)."""
+    right = reading("a.txt 644\nb.txt 755\n", "stat -c '%n %a' a.txt b.txt")
+    swapped = reading("a.txt 755\nb.txt 644\n", "stat -c '%n %a' a.txt b.txt")
+    assert not same_meaning(right, swapped)
+    assert same_meaning(right, reading("b.txt 755\na.txt 644\n", "stat -c '%n %a' b.txt a.txt"))
+    counts = reading("app.log:3\nerror.log:5\n", "grep -c ERROR app.log error.log")
+    assert not same_meaning(counts, reading("app.log:5\nerror.log:3\n", "x"))
+    assert same_meaning(counts, reading("error.log:5\napp.log:3\n", "grep -c ERROR error.log app.log"))
+
+
+def test_values_laid_out_otherwise_are_still_compared_as_words():
+    """The grouping counts only when both answers print as many lines of the shared values: columns, one
+    line for all, or one side's own labels are presentation."""
+    one_per_line = reading("a.md\nb.md\nc.md\n", "ls docs")
+    assert same_meaning(one_per_line, reading("a.md b.md c.md\n", "echo $(ls docs)"))
+    sized = reading("4.0K a.md\n8.0K b.md\n", "du -h a.md b.md")
+    assert same_meaning(sized, reading("4 a.md\n8 b.md\n", "du -k a.md b.md"))
+    assert not same_meaning(sized, reading("8 a.md\n4 b.md\n", "du -k a.md b.md"))

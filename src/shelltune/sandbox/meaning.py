@@ -255,6 +255,8 @@ def same_meaning(reference: Reading, prediction: Reading) -> bool:
     pred_tokens = said(prediction, effects)
     if not same_tokens(ref_tokens, reference.extras, pred_tokens, prediction.extras, reference.ordered):
         return False
+    if not same_grouping(said_lines(reference, effects), said_lines(prediction, effects)):
+        return False
     if reference.status == prediction.status:
         return True
     return bool(ref_tokens) and {reference.status, prediction.status} == {0, 1}
@@ -264,6 +266,47 @@ def said(reading: Reading, effects: bool) -> tuple[str, ...]:
     """The tokens a run's output says, less the lines that only report its effects (when it had some)."""
     kept = [line for line in reading.lines if not (effects and reports_known(line, reading.known))]
     return tuple(t for line in kept for t in line.tokens)
+
+
+def said_lines(reading: Reading, effects: bool) -> list[tuple[str, ...]]:
+    kept = [line for line in reading.lines if not (effects and reports_known(line, reading.known))]
+    return [line.tokens for line in kept if line.tokens]
+
+
+def same_grouping(ref: list[tuple[str, ...]], pred: list[tuple[str, ...]]) -> bool:
+    """The same values on the same lines, when both answers print one line per thing: `stat -c '%n %a'`
+    with two files' modes swapped says the same words and numbers as the right answer, but beside the
+    wrong names. Only the tokens both sides print count (one side's extras, labels and sizes in another
+    unit are presentation), and only when both print as many lines of them: output laid out otherwise
+    (`ls` in columns, `echo $(...)`, a total line) is compared as a bag of words alone."""
+    ref, pred = in_units_of(ref, pred), in_units_of(pred, ref)
+    common = {t for line in ref for t in line} & {t for line in pred for t in line}
+    ref_groups = Counter(tuple(sorted(t for t in line if t in common)) for line in ref)
+    pred_groups = Counter(tuple(sorted(t for t in line if t in common)) for line in pred)
+    ref_groups.pop((), None)
+    pred_groups.pop((), None)
+    if ref_groups.total() != pred_groups.total() or ref_groups.total() < 2:
+        return True
+    return ref_groups == pred_groups
+
+
+def in_units_of(lines: list[tuple[str, ...]], other: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """`lines` with each plain number written as the other side's human-unit size it rounds to (`4` KiB
+    blocks as `~4.0K`), so a size is grouped with its name whatever unit printed it."""
+    human = {t for line in other for t in line if t.startswith("~")}
+    if not human:
+        return lines
+
+    def unit(token: str) -> str:
+        if not NUMBER.match(token):
+            return token
+        try:
+            value = Decimal(token)
+        except InvalidOperation:
+            return token
+        return next((f"~{h}" for u in (1, 1024) if f"~{(h := human_size(value * u))}" in human), token)
+
+    return [tuple(unit(t) for t in line) for line in lines]
 
 
 def reports_known(line: Line, known: frozenset[str]) -> bool:

@@ -111,6 +111,7 @@ REPORT_READ = 1 * MIB  # the report of a run with `processes` processes is a few
 SHELL_READ = 4 * MIB  # the shell's exported variables, twice; past this they count as unknown (read, not kept)
 # Exported variables whose change is not judged: the working directory (`cd docs && ls` answers `ls docs`).
 SHELL_IGNORED = frozenset({"PWD", "OLDPWD"})
+PRESSURE = "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
 # Host-wide state seen through /proc, replaced by fixed files: the same on every host, run and day.
 PROC_VIEWS = {
     "meminfo": (
@@ -124,9 +125,9 @@ PROC_VIEWS = {
     "swaps": "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n",
     # pressure stall figures, virtual-memory and disk counters, the host's disks, the boot's id: they change
     # from run to run or name the host. Bound only where the kernel has them (a bind needs its mount point).
-    "pressure/cpu": "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
-    "pressure/memory": "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
-    "pressure/io": "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+    "pressure/cpu": PRESSURE,
+    "pressure/memory": PRESSURE,
+    "pressure/io": PRESSURE,
     "vmstat": "nr_free_pages 1572864\nnr_inactive_anon 0\nnr_active_anon 0\npgpgin 0\npgpgout 0\npswpin 0\n"
     "pswpout 0\npgfault 0\npgmajfault 0\n",
     "partitions": "major minor  #blocks  name\n\n",
@@ -139,6 +140,7 @@ def proc_views() -> dict[str, str]:
     """The fixed views this kernel has a file for (a kernel without pressure stall information has no
     /proc/pressure, and a bind onto a missing file would keep the sandbox from starting)."""
     return {name: text for name, text in PROC_VIEWS.items() if os.path.isfile(f"/proc/{name}")}
+
 
 INIT_SCRIPT = r"""# PID 1 of the sandbox, run by a copy of bash that no process may read: the kernel makes it
 # non-dumpable, so no process of the command can trace it or take its report pipe. $1: wall-clock seconds; the
