@@ -111,3 +111,14 @@ def test_the_plots_page_needs_no_network(tmp_path):
     assert not re.findall(r"<script[^>]+src=", page), "the page loads a script from elsewhere"
     assert "vegaEmbed('#reports_train_plots_metrics_eval_loss_tsv'" in page
     assert "vegaLite" in page and "static/workspace_reports_plots_metrics.png" in page
+
+
+@pytest.mark.parametrize("page", sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"], ids=lambda p: p.name)
+def test_a_page_is_prose_of_a_readable_size_with_no_paragraph_twice(page):
+    """A scripted edit with an empty search string (`text.replace("", paragraph)`) once put a paragraph
+    before every character of docs/data.md: 10.8 MB of it, committed, and every other check passed."""
+    text = page.read_text(encoding="utf-8")
+    assert len(text) < 200_000, f"{page.name}: {len(text):,} characters"
+    paragraphs = [p.strip() for p in text.split("\n\n") if len(p.strip()) > 80 and not p.lstrip().startswith("```")]
+    repeated = {p[:60] for p in paragraphs if paragraphs.count(p) > 1}
+    assert not repeated, f"{page.name}: paragraphs repeated: {sorted(repeated)}"
