@@ -471,6 +471,24 @@ def test_the_report_cannot_be_forged(world, sandbox, host):
     assert not entry["match"] and len(entry["witness"]["processes_stopped"]) == 14
 
 
+def test_a_process_that_takes_a_killed_daemon_s_name_is_new(world, sandbox, host):
+    """Processes were compared by name: a command that killed nginx and started another program called nginx
+    left "the same processes" and matched a reference that left nginx alone. A process alive at the end under
+    a PID it did not have when the command started is marked new."""
+    from shelltune.sandbox.evaluate import EvalRow, evaluate
+
+    alone = contained(sandbox, host, "true")
+    assert "nginx" in alone.processes and not any("(new)" in name for name in alone.processes)
+    impostor = "cp /bin/sleep /tmp/nginx && pkill -x nginx; /tmp/nginx 60 & ls docs"
+    run = contained(sandbox, host, impostor)
+    assert "nginx (new)" in run.processes and alone.processes.count("nginx") > run.processes.count("nginx")
+    background = contained(sandbox, host, "sleep 60 &")
+    assert sorted(background.processes) == sorted([*alone.processes, "sleep (new)"])
+    report = evaluate([EvalRow("r", "", "ls docs", {"m": impostor})], world, LIMITS, progress=None)
+    entry = report.verdicts[0]["m"]
+    assert not entry["match"] and "nginx" in entry["witness"]["processes_stopped"]
+
+
 def test_a_malformed_report_is_that_runs_harness_error(world, host, monkeypatch):
     """`time x y` or a late `unfaked 1` in the report crashed the stage or blamed libfaketime. The command
     cannot write the report any more, so the harness is broken on purpose here (its init script)."""

@@ -174,6 +174,10 @@ done < /run/shelltune/daemons
 for i in "${!pids[@]}"; do
   until read -r comm < "/proc/${pids[i]}/comm" && [ "$comm" = "${names[i]:0:15}" ]; do :; done
 done
+# Every process alive now, by PID: one left at the end under a PID it did not have here is new, whatever it
+# calls itself (a command that kills nginx and starts something named nginx has not left nginx alone).
+declare -A before=()
+for dir in /proc/[0-9]*; do read -r comm < "$dir/comm" 2>/dev/null && before[${dir#/proc/}]=$comm; done
 start=$EPOCHREALTIME
 # The command reaches its shell on fd 5, not in argv: `pkill -f celery` must not find it in timeout's command
 # line and kill the harness (status 143, some runs). The shell drains the pipe and closes it before running it:
@@ -216,7 +220,9 @@ for dir in /proc/[0-9]*; do
   state=${state%% *}
   case $state in Z|X) continue;; esac  # exited, not yet reaped
   [ "$state" = T ] && state=" (stopped)" || state=
-  read -r comm < "$dir/comm" 2>/dev/null && printf 'proc %s%s\n' "$comm" "$state" >&3
+  read -r comm < "$dir/comm" 2>/dev/null || continue
+  [ "${before[${dir#/proc/}]-}" = "$comm" ] || state+=" (new)"
+  printf 'proc %s%s\n' "$comm" "$state" >&3
 done
 printf 'done\n' >&3
 """.replace("@PERL@", PERL)
