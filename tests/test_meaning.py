@@ -234,3 +234,23 @@ def test_values_laid_out_otherwise_are_still_compared_as_words():
     sized = reading("4.0K a.md\n8.0K b.md\n", "du -h a.md b.md")
     assert same_meaning(sized, reading("4 a.md\n8 b.md\n", "du -k a.md b.md"))
     assert not same_meaning(sized, reading("8 a.md\n4 b.md\n", "du -k a.md b.md"))
+
+
+def test_a_long_listing_s_size_and_mode_may_be_left_out_but_not_contradicted():
+    """`ls -l`'s columns were all dropped while `stat` printed its size or mode, so `ls -lh f` and
+    `stat -c '%s %n' f` differed; and `755` never read as `-rwxr-xr-x`."""
+    listing = reading("-rwxr-xr-x 1 user user 4.0K Jun 1 09:00 deploy.sh\n", "ls -lh deploy.sh")
+    assert same_meaning(listing, reading("4010 deploy.sh\n", "stat -c '%s %n' deploy.sh"))
+    assert same_meaning(listing, reading("deploy.sh\n", "ls deploy.sh"))
+    assert same_meaning(listing, reading("755 deploy.sh\n", "stat -c '%a %n' deploy.sh"))
+    assert not same_meaning(listing, reading("644 deploy.sh\n", "stat -c '%a %n' deploy.sh"))
+    assert not same_meaning(listing, reading("9000 deploy.sh\n", "stat -c '%s %n' deploy.sh"))
+    assert same_meaning(reading("755\n", "stat -c %a main.py"), reading("-rwxr-xr-x\n", "stat -c %A main.py"))
+    assert not same_meaning(reading("4755\n", "stat -c %a x"), reading("-rwxr-xr-x\n", "stat -c %A x"))
+
+
+def test_history_s_own_numbers_are_presentation():
+    numbered = reading("12 git log --oneline\n40 git log -p\n", "history | grep 'git log'")
+    assert same_meaning(numbered, reading("git log --oneline\ngit log -p\n", "grep 'git log' ~/.bash_history"))
+    assert not same_meaning(numbered, reading("git log --oneline\n", "grep -m1 'git log' ~/.bash_history"))
+    assert not same_meaning(reading("12 apples\n40 pears\n", "cat counts"), reading("apples\npears\n", "cut -c4- x"))

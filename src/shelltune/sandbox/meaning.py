@@ -65,21 +65,31 @@ DATE_LAYOUTS = [
     re.compile(rf"\b(?P<year>\d{{4}})-(?P<month>\d{{2}})-(?P<day>\d{{2}})(?:[T ]{TIME}{ZONE})?(?![\d:])"),
 ]
 PERMS = r"[-dlcbpsD?][-rwxsStTl]{9}[.+@]?"
+MODE = re.compile(r"[-dlcbps][-r][-w][-xsS][-r][-w][-xsS][-r][-w][-xtT][.+@]?")
 LONG_LISTINGS = [
     # ls -l, ls -ln (owner and group, size or major/minor, a date in any ls style, then the name)
     re.compile(
-        rf"^{PERMS} \d+ \S+ \S+ (?:\d+, )?[\d.,]+[KMGTPE]?"
+        rf"^(?P<perms>{PERMS}) \d+ \S+ \S+ (?:\d+, )?(?P<size>[\d.,]+[KMGTPE]?)"
         r" (?:\w{3} \d{1,2} (?:\d{4}|\d{2}:\d{2}|<now>)|\d{4}-\d{2}-\d{2} (?:\d{2}:\d{2}|<now>)(?::\d{2})?"
         r"(?: [+-]\d{4})?|<now>|\S+ \S+) (?P<name>.+)$"
     ),
     # find -ls: inode blocks perms links owner group size date name
-    re.compile(rf"^\d+ \d+ {PERMS} \d+ \S+ \S+ \d+ \w{{3}} \d{{1,2}} (?:\d{{4}}|\d{{2}}:\d{{2}}|<now>) (?P<name>.+)$"),
+    re.compile(
+        rf"^\d+ \d+ (?P<perms>{PERMS}) \d+ \S+ \S+ (?P<size>\d+) \w{{3}} \d{{1,2}} (?:\d{{4}}|\d{{2}}:\d{{2}}|<now>)"
+        r" (?P<name>.+)$"
+    ),
     # tar -tv: perms owner/group size date time name
-    re.compile(rf"^{PERMS} \S+/\S+ \d+ (?:\d{{4}}-\d{{2}}-\d{{2}}|<now>) ?(?:\d{{2}}:\d{{2}}|<now>)? ?(?P<name>.+)$"),
+    re.compile(
+        rf"^(?P<perms>{PERMS}) \S+/\S+ (?P<size>\d+) (?:\d{{4}}-\d{{2}}-\d{{2}}|<now>) ?(?:\d{{2}}:\d{{2}}|<now>)?"
+        r" ?(?P<name>.+)$"
+    ),
     # unzip -l: length date time name
-    re.compile(r"^\d+ (?:\d{2}-\d{2}-\d{4}|\d{4}-\d{2}-\d{2}|<now>) ?(?:\d{2}:\d{2}|<now>)? ?(?P<name>.+)$"),
+    re.compile(r"^(?P<size>\d+) (?:\d{2}-\d{2}-\d{4}|\d{4}-\d{2}-\d{2}|<now>) ?(?:\d{2}:\d{2}|<now>)? ?(?P<name>.+)$"),
     # zipinfo: perms version os size type method date time name
-    re.compile(rf"^{PERMS} \d+\.\d+ \w+ \d+ \S+ \S+ \d{{2}}-\w{{3}}-\d{{2}} (?:\d{{2}}:\d{{2}}|<now>) (?P<name>.+)$"),
+    re.compile(
+        rf"^(?P<perms>{PERMS}) \d+\.\d+ \w+ (?P<size>\d+) \S+ \S+ \d{{2}}-\w{{3}}-\d{{2}} (?:\d{{2}}:\d{{2}}|<now>)"
+        r" (?P<name>.+)$"
+    ),
 ]
 LISTING_NOISE = re.compile(
     r"^(?:total \d+[KMGT]?|Archive: .*|Length Date Time Name|-+ -+ -+ -+|-+|\d+ \d+ files?"
@@ -108,6 +118,7 @@ ASSIGNMENT = [
 ]
 # Line numbers have at most 18 digits: a longer run of digits is text (and int() refuses more than 4,300).
 NUMBERED = re.compile(r"^(?P<n>\d{1,18})(?: (?P<rest>.*))?$")
+HISTORY_ENTRY = re.compile(r"^(?P<n>\d{1,18})\*? (?P<rest>.*)$")
 GREP_NUMBERED = re.compile(r"^(?P<n>\d{1,18}):(?P<rest>.*)$")
 # A name with a character that is not a digit or `-`, checked by a lookahead: `[^\s:]*X[^\s:]*` would try
 # every split of a long line with no colon (quadratic: a 1 MiB `base64 -w0` line would take an hour).
@@ -143,6 +154,7 @@ class Line:
 
     tokens: tuple[str, ...]
     reports: tuple[str, ...] | None = None
+    optional: tuple[str, ...] = ()  # tokens of `tokens` the other side need not print (`ls -l`'s size, mode)
 
 
 @dataclass(frozen=True)
@@ -222,8 +234,8 @@ def read_run(
     return Reading(
         status,
         complete,
-        tuple(read_lines(lines, command, now)),
-        frozenset(argument_tokens(command)) | facts.names,
+        read := tuple(read_lines(lines, command, now)),
+        frozenset(argument_tokens(command)) | facts.names | {t for line in read for t in line.optional},
         tuple(sorted((path, effect(change, facts.digests)) for path, change in changes.items())),
         processes,
         asks_for_order(command),
@@ -382,6 +394,7 @@ def human_size(size: Decimal) -> str:
 def read_lines(lines: list[str], command: str, now: frozenset[str] = frozenset()) -> list[Line]:
     """Each output line as canonical tokens, known presentation read away (see the module docstring)."""
     lines = [line for line in lines if not re.fullmatch(r"==> .* <==", line)]
+    lines = strip_history_numbers(lines, command)
     lines = strip_numbering(lines)
     lines = strip_file_prefix(lines, command)
     diff = read_diff(lines)
@@ -399,9 +412,10 @@ def read_lines(lines: list[str], command: str, now: frozenset[str] = frozenset()
         if held is not None:
             out.append(Line(held))
             continue
-        name = listing_name(line) if listed else None
-        if name is not None:
-            out.append(Line(tokens_of(name, now), (canonical_path(name),)))
+        columns = listing_columns(line) if listed else None
+        if columns is not None:
+            name, optional = columns
+            out.append(Line(tokens_of(name, now) + optional, (canonical_path(name),), optional))
             continue
         digest = hash_of(line)
         if digest is not None:
@@ -436,6 +450,17 @@ def strip_numbering(lines: list[str]) -> list[str]:
             files.setdefault(m.group("file"), []).append(int(m.group("n")))  # type: ignore[union-attr]
         if all(increasing(v) for v in files.values()):
             return [f"{m.group('file')}:{m.group('rest')}" for m in per_file]  # type: ignore[union-attr]
+    return lines
+
+
+def strip_history_numbers(lines: list[str], command: str) -> list[str]:
+    """`history`'s own numbers (`  12  git log`, `*` when edited) say where in the list an entry is: the
+    entries are the answer (`history | grep x` against `grep x ~/.bash_history`)."""
+    if not any(words[:1] == ["history"] for words in all_stages(command)):
+        return lines
+    entries = [HISTORY_ENTRY.match(line) for line in lines]
+    if lines and all(entries):
+        return [m.group("rest") for m in entries]  # type: ignore[union-attr]
     return lines
 
 
@@ -478,12 +503,19 @@ def read_diff(lines: list[str]) -> list[tuple[str, ...]] | None:
     return out
 
 
-def listing_name(line: str) -> str | None:
+def listing_columns(line: str) -> tuple[str, tuple[str, ...]] | None:
+    """A long listing's name, and its size and mode as tokens the other answer may leave out (`ls -l` and
+    `ls` list the same files) but may not contradict (`ls -lh f` and `stat -c '%s %n' f` agree on a size,
+    `ls -l` and `stat -c %a` on a mode)."""
     for pattern in LONG_LISTINGS:
         match = pattern.match(line)
         if match:
-            name = match.group("name")
-            return unescape_find(name.split(" -> ")[0])
+            name = unescape_find(match.group("name").split(" -> ")[0])
+            columns = match.groupdict()
+            optional = tuple(
+                canonical(value.replace(",", "")) for value in (columns.get("size"), columns.get("perms")) if value
+            )
+            return name, optional
     return None
 
 
@@ -569,6 +601,8 @@ def hex_token(digest: str) -> str:
 
 
 def canonical(token: str) -> str:
+    if MODE.fullmatch(token):
+        return octal_mode(token)
     if NUMBER.match(token):
         try:
             return format(Decimal(token).normalize(), "f")
@@ -580,6 +614,18 @@ def canonical(token: str) -> str:
     if HEX.match(token):
         return hex_token(token)
     return canonical_path(token)
+
+
+def octal_mode(perms: str) -> str:
+    """`-rwxr-xr-x` as `755`, `-rwsr-xr-x` as `4755`: a mode reads the same in `ls -l`, `stat -c %A` and
+    `stat -c %a` (the file type is left out: the path says what it is)."""
+    bits, special = 0, 0
+    for i, (who, char) in enumerate(zip((0o100, 0o10, 0o1), (perms[3], perms[6], perms[9]), strict=True)):
+        triple = perms[1 + 3 * i : 4 + 3 * i]
+        bits += (4 * who if triple[0] == "r" else 0) + (2 * who if triple[1] == "w" else 0)
+        bits += who if char in "xst" else 0
+        special += (0o4000, 0o2000, 0o1000)[i] if char in "sStT" else 0
+    return format(bits + special, "o") if special else format(bits, "03o")
 
 
 def canonical_path(path: str) -> str:
