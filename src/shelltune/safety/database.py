@@ -21,7 +21,7 @@ SQL_CLIENTS = frozenset({"psql", "mysql", "mariadb", "sqlite3", "duckdb", "sqlcm
                          "clickhouse", "cockroach", "mysqlsh", "vsql", "snowsql", "bq", "trino", "presto"})  # fmt: skip
 MONGO = frozenset({"mongo", "mongosh"})
 REDIS = frozenset({"redis-cli", "valkey-cli", "keydb-cli"})
-CLIENTS = SQL_CLIENTS | MONGO | REDIS | {"dropdb", "mysqladmin", "etcdctl"}
+CLIENTS = SQL_CLIENTS | MONGO | REDIS | {"dropdb", "mysqladmin", "etcdctl", "influx"}
 CODE_OPTIONS = ("-c", "--command", "-e", "--execute", "-q", "--query", "--eval", "-Q")
 DISPOSABLE_NAME = re.compile(
     r"(?<![a-z])(test|tests|testing|dev|tmp|temp|scratch|staging|stage|ci|local|sandbox|demo|example)(?![a-z])", re.I
@@ -33,8 +33,10 @@ DROP_TABLE = re.compile(
     r"\bDROP\s+(TABLE|COLLECTION|VIEW|MATERIALIZED\s+VIEW)\s+(IF\s+EXISTS\s+)?([\w.`\"]+(\s*,\s*[\w.`\"]+)*)", re.I
 )
 TRUNCATE = re.compile(r"\bTRUNCATE\s+(TABLE\s+)?([\w.`\"]+(\s*,\s*[\w.`\"]+)*)(.*)", re.I)
-DELETE_ALL = re.compile(r"\bDELETE\s+FROM\s+([\w.`\"]+)\s*(;|$)", re.I)
-UPDATE_ALL = re.compile(r"\bUPDATE\s+([\w.`\"]+)\s+SET\s+(?:(?!\bWHERE\b)[^;])*(;|$)", re.I)
+# a WHERE that every row meets: `WHERE 1=1`, `WHERE true`, `WHERE 1`, `WHERE 'a'='a'`, `WHERE id = id`
+ALWAYS = r"\s+WHERE\s+(?:1|TRUE|(?P<n>\d+)\s*=\s*(?P=n)|(?P<s>'\w*')\s*=\s*(?P=s)|(?P<c>\w+)\s*=\s*(?P=c))"
+DELETE_ALL = re.compile(rf"\bDELETE\s+FROM\s+([\w.`\"]+)(?:{ALWAYS})?\s*(;|$)", re.I)
+UPDATE_ALL = re.compile(rf"\bUPDATE\s+([\w.`\"]+)\s+SET\s+(?:(?!\bWHERE\b)[^;])*(?:{ALWAYS})?\s*(;|$)", re.I)
 EMPTY_PASSWORD = re.compile(r"\bALTER\s+(USER|ROLE)\s+\S+\s+(WITH\s+)?PASSWORD\s+(''|\"\"|NULL)", re.I)
 MONGO_DROP_DB = re.compile(r"\.dropDatabase\s*\(")
 MONGO_DELETE_ALL = re.compile(r"\.(deleteMany|remove)\s*\(\s*\{\s*\}\s*\)")
@@ -71,6 +73,8 @@ def judge(cmd: Command) -> Finding | None:
         return drop_database_tool(cmd)
     if cmd.name == "etcdctl":
         return etcd(cmd)
+    if cmd.name == "influx":
+        return influx(cmd)
     code = statements(cmd)
     if not code:
         return None
@@ -90,10 +94,10 @@ def sql(code: str, cmd: Command, production: bool) -> Finding | None:
         return warning(CATEGORY, f"drops the {kind} {name}", text)
     match = DELETE_ALL.search(code)
     if match:
-        return finding(CATEGORY, f"deletes every row of {match.group(1)} (no WHERE)", text)
+        return finding(CATEGORY, f"deletes every row of {match.group(1)} (no WHERE that narrows it)", text)
     match = UPDATE_ALL.search(code)
     if match:
-        return finding(CATEGORY, f"overwrites every row of {match.group(1)} (no WHERE)", text)
+        return finding(CATEGORY, f"overwrites every row of {match.group(1)} (no WHERE that narrows it)", text)
     match = DROP_TABLE.search(code)
     if match:
         tables = match.group(3)
@@ -120,6 +124,9 @@ def mongo(code: str, cmd: Command, production: bool) -> Finding | None:
 
 def redis(cmd: Command) -> Finding | None:
     words = [w.lower() for w in operands(cmd.args, frozenset({"-h", "-p", "-a", "-n", "-u", "--user", "--pass"}))]
+    if not words:  # commands fed on stdin, one a line: `echo FLUSHALL | redis-cli`
+        text = (input_of(cmd).text or b"").decode("utf-8", "replace")
+        words = [w.lower() for line in text.splitlines() for w in line.split()[:1]]
     if "flushall" in words:
         return finding(CATEGORY, "FLUSHALL deletes every key of every Redis database", cmd.text)
     if "flushdb" in words:
@@ -153,3 +160,15 @@ def etcd(cmd: Command) -> Finding | None:
     if key.strip("/").count("/") == 0:
         return finding(CATEGORY, f"deletes every key under '{key}'", cmd.text)
     return warning(CATEGORY, f"deletes the keys under {key}", cmd.text)
+
+
+def influx(cmd: Command) -> Finding | None:
+    """`influx delete` without `--predicate` deletes every series of the bucket in the time range; a range
+    from before 1971 to after now is all of it."""
+    if operands(cmd.args)[:1] != ["delete"] or option_value(cmd.args, "-p", "--predicate"):
+        return None
+    start, stop = option_value(cmd.args, "--start") or "", option_value(cmd.args, "--stop") or ""
+    bucket = option_value(cmd.args, "-b", "--bucket") or "the bucket"
+    if start[:4].isdigit() and int(start[:4]) <= 1970 and stop[:4].isdigit() and int(stop[:4]) >= 2030:
+        return finding(CATEGORY, f"deletes every point in {bucket} (no predicate, all of time)", cmd.text)
+    return warning(CATEGORY, f"deletes every series in {bucket} for the time range (no predicate)", cmd.text)

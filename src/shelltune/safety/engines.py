@@ -46,8 +46,8 @@ def judge(cmd: Command) -> Finding | None:
     if name:
         sub = ["compose", *sub]
     flags = short_flags(rest) | {f.lstrip("-") for f in long_flags(rest)}
-    everything = EVERY_ITEM in rest
-    text = cmd.text
+    everything = EVERY_ITEM in rest or (cmd.name == "podman" and bool(flags & {"a", "all"}) and sub[-1:] != ["prune"])
+    text = cmd.text  # podman's `rm`, `volume rm`, `rmi`, `kill` take `--all` as every one of them
     if cmd.name == "crictl" and sub[:1] and sub[0] in ("rm", "rmp", "rmi") and flags & {"a", "all"}:
         what = {"rm": "container", "rmp": "pod", "rmi": "image"}[sub[0]]
         return finding(CATEGORY, f"crictl {sub[0]} removes every {what} on the node", text)

@@ -29,7 +29,12 @@ TERMINALS = frozenset({"xterm", "uxterm", "rxvt", "urxvt", "konsole", "kitty", "
                        "gnome-terminal", "foot", "wezterm", "st"})  # fmt: skip
 EXPECT_SPAWN = re.compile(r"\bspawn\s+([^;\n]+)")
 EXPECT_SEND = re.compile(r"\bsend\s+(?:--\s+)?\"((?:[^\"\\]|\\.)*)\"")
-LAUNCHERS = frozenset({"screen", "tmux", "parallel", "expect", "sg", "ansible", *TERMINALS})
+EDITORS = frozenset({"vim", "vi", "nvim", "ex", "view", "vimdiff", "gvim", "rvim"})
+EDITOR_SHELL = re.compile(r"^:*\s*(?:silent!?\s*|exe(?:cute)?\s*)?!(.+)$", re.S)  # `:!CMD`, `:silent !CMD`
+PACKAGE_RUNNERS = frozenset({"npx", "bunx", "pnpx"})
+PACKAGE_RUNNER_VALUES = frozenset({"-p", "--package", "-c", "--call"})
+REMOVER_PACKAGES = frozenset({"rimraf", "del-cli", "trash-cli"})
+LAUNCHERS = frozenset({"screen", "tmux", "parallel", "expect", "sg", "ansible", *TERMINALS, *EDITORS, *PACKAGE_RUNNERS})
 ANSIBLE_VALUES = frozenset({"-i", "--inventory", "-m", "--module-name", "-a", "--args", "-u", "--user", "-e",
                             "--extra-vars", "-f", "--forks", "-l", "--limit", "-M", "--module-path", "--become-user",
                             "-T", "--timeout", "-B", "-P", "-c", "--connection"})  # fmt: skip
@@ -54,6 +59,14 @@ def launched(name: str, args: list[str]) -> list[Launch]:
         return expect(args)
     if name == "ansible":
         return ansible(args)
+    if name in EDITORS:
+        return editor(args)
+    if name == "git":
+        return git_alias(args)
+    if name in PACKAGE_RUNNERS:
+        return package_runner(args)
+    if name in ("tar", "bsdtar", "gtar") and "--remove-files" in args:
+        return tar_removed(args)
     if name == "sg" and len(args) >= 2:
         rest = args[1:]
         if rest[0] == "-c" and len(rest) > 1:
@@ -164,3 +177,70 @@ def ansible(args: list[str]) -> list[Launch]:
     if module == "reboot":
         return [("argv", ["reboot"], how)]
     return []
+
+
+def editor(args: list[str]) -> list[Launch]:
+    """Ex commands given on vim's command line (`-c CMD`, `--cmd CMD`, `+CMD`): `:!CMD` runs CMD in a shell."""
+    commands = [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-c", "--cmd")]
+    commands += [a[1:] for a in args if a.startswith("+") and len(a) > 1]
+    found: list[Launch] = []
+    for text in commands:
+        match = EDITOR_SHELL.match(text.strip())
+        if match:
+            found.append(("code", match.group(1), "run by the editor's :! command"))
+    return found
+
+
+GIT_VALUES = frozenset({"-c", "-C", "--git-dir", "--work-tree", "--namespace", "--exec-path", "--config-env"})
+
+
+def git_alias(args: list[str]) -> list[Launch]:
+    """`git -c alias.NAME='!CMD' NAME`: an alias starting with `!` is shell code, run when NAME is called."""
+    aliases = {}
+    for i, word in enumerate(args[:-1]):
+        if word == "-c":
+            key, _, value = args[i + 1].partition("=")
+            if key.lower().startswith("alias.") and value.lstrip().startswith("!"):
+                aliases[key[len("alias.") :]] = value.lstrip()[1:]
+    if not aliases:
+        return []
+    rest = skip_options(args, GIT_VALUES, 0, False)
+    if not rest or rest[0] not in aliases:
+        return []
+    return [("code", " ".join([aliases[rest[0]], *(quote_word(w) for w in rest[1:])]), "run by a git alias")]
+
+
+def quote_word(word: str) -> str:
+    return "'" + word.replace("'", "'\\''") + "'"
+
+
+def package_runner(args: list[str]) -> list[Launch]:
+    """`npx rimraf PATH` deletes PATH as `rm -rf` would; other packages run code nobody can read here."""
+    rest = skip_options(args, PACKAGE_RUNNER_VALUES, 0, False)
+    if rest and rest[0].partition("@")[0] in REMOVER_PACKAGES:
+        targets = [w for w in rest[1:] if not w.startswith("-")]
+        return [("argv", ["rm", "-rf", "--", *targets], f"deleted by {rest[0]}")] if targets else []
+    return []
+
+
+TAR_VALUES = frozenset({"-f", "--file", "-C", "--directory", "-T", "--files-from", "-X", "--exclude-from",
+                        "--exclude", "-b", "-H", "--format", "-I", "--use-compress-program", "-N", "-g"})  # fmt: skip
+
+
+def tar_removed(args: list[str]) -> list[Launch]:
+    """`tar --remove-files -czf x.tgz DIR` deletes DIR once it is archived, as `rm -rf DIR` would."""
+    words, i = [], 0
+    while i < len(args):
+        word = args[i]
+        if word in TAR_VALUES:
+            i += 2
+            continue
+        first = all(a.startswith("--") for a in args[:i])  # `tar czf x.tgz DIR`: the first word is a cluster
+        clustered = re.fullmatch(r"-?[A-Za-z]+", word) and not word.startswith("--") and (word[0] == "-" or first)
+        if clustered and "f" in word:
+            i += 2
+            continue
+        if not word.startswith("-") and not clustered:
+            words.append(word)
+        i += 1
+    return [("argv", ["rm", "-rf", "--", *words], "removed by tar --remove-files")] if words else []

@@ -71,6 +71,7 @@ CREDENTIAL = re.compile(
     r"|(^|/)\.gnupg(/.*)?$|(^|/)\.config/gcloud(/.*)?$|(^|/)\.azure(/.*)?$|^/etc/ssh/ssh_host_\w+_key$"
     # v5: a project's environment file (not its example), package-registry tokens, password stores, and the
     # browsers' saved passwords and cookies
+    r"|(^|/)\.ssh/\*$|(^|/)\.aws/?$|^/etc/ssh/?$"  # v6: a key directory sent whole
     r"|(^|/)\.env(\.(?!example|sample|template|dist|defaults?)[\w-]+)?$|(^|/)\.(npmrc|pypirc|vault-token)$"
     r"|^/etc/gshadow$|(^|/)\.password-store(/.*)?$|(^|/)\.config/gh/hosts\.yml$|(^|/)\.local/share/keyrings(/.*)?$"
     r"|(^|/)Library/Keychains(/.*)?$|(^|/)\.mozilla/firefox(/.*)?$"
@@ -96,7 +97,8 @@ PERSISTENCE_FILE = re.compile(
     r"|(^|/)\.(bashrc|zshrc|profile)\.d/|(^|/)\.config/fish/(conf\.d/|config\.fish$)|^/etc/fish/conf\.d/"
     r"|(^|/)\.git/hooks/|^/etc/udev/rules\.d/|^/(etc|lib)/udev/rules\.d/|(^|/)\.ssh/rc$|^/etc/ssh/sshrc$"
     r"|^/etc/update-motd\.d/|^/etc/xdg/autostart/|(^|/)Library/Launch(Agents|Daemons)/"
-    r"|(^|/)\.(xinitrc|xprofile|xsessionrc)$|^/etc/X11/Xsession\.d/|^/etc/NetworkManager/dispatcher\.d/"
+    r"|(^|/)\.(xinitrc|xprofile|xsessionrc)$|(^|/)\.(vimrc|exrc|gvimrc)$|(^|/)\.vim/(plugin|autoload)/|(^|/)\.config/nvim/"
+    r"|^/etc/X11/Xsession\.d/|^/etc/NetworkManager/dispatcher\.d/"
     r"|^/etc/bash_completion\.d/|^/etc/rc\d?\.d/|(^|/)\.config/(plasma-workspace/env|openbox/autostart)"
 )
 
@@ -143,7 +145,8 @@ def critical_root(path: str, cwd: str | None = None) -> str | None:
 DATA_DIRS = re.compile(
     r"^/var/lib/(mysql|mariadb|postgresql|pgsql|mongodb|mongo|redis|docker|containerd|containers|etcd"
     r"|elasticsearch|opensearch|cassandra|influxdb|rabbitmq|kubelet|libvirt|lxd|lxc|incus|clickhouse|couchdb"
-    r"|neo4j|grafana|prometheus|minio|gitlab|jenkins|mysql-files|docker/volumes|containers/storage/volumes)(/\*?)?$"
+    r"|neo4j|grafana|prometheus|minio|gitlab|jenkins|mysql-files|docker/volumes|containers/storage/volumes"
+    r"|containers/storage|postgresql/[\d.]+(/main)?|pgsql/([\d.]+/)?data|mysql/mysql)(/\*?)?$"
     r"|^/var/opt/\w+(/\*?)?$"
 )
 
@@ -175,12 +178,17 @@ def is_home(root: str) -> bool:
 
 def is_device(path: str) -> bool:
     """A block or storage device path (`/dev/sda`, `/dev/vg0/data`, `/dev/nvme0`), not `/dev/null` and kin."""
+    if DISK_GLOB.match(path):
+        return True  # `/dev/sd?`, `/dev/nvme*`: every disk of a kind
     return (
         path.startswith("/dev/")
         and len(path) > 5
         and GLOB_CHARS.search(path) is None
         and PSEUDO_DEVICE.match(path) is None
     )
+
+
+DISK_GLOB = re.compile(r"^/dev/(sd|hd|vd|xvd|nvme|mmcblk|disk/by-[\w-]+/)[\w-]*[*?\[]")
 
 
 def is_auth_file(path: str, cwd: str | None = None) -> bool:
@@ -296,13 +304,16 @@ def is_history_file(path: str) -> bool:
     return HISTORY_FILE.search(path) is not None
 
 
+CURRENT_LOG_GLOBS = frozenset({"*.log", "*log", "*.log*", "*log*"})  # not `*.gz`, `*.1`: rotated archives
+
+
 def log_target(path: str, cwd: str | None = None, recursive: bool = False) -> str | None:
     """The log location that erasing `path` would wipe: the whole of /var/log or a key system log."""
     normal = normalize(path, cwd)
     if normal is None:
         return None
     head, _, last = normal.rpartition("/")
-    if normal == LOG_DIR or (head == LOG_DIR and is_everything_glob(last)):
+    if normal == LOG_DIR or (head == LOG_DIR and (is_everything_glob(last) or last in CURRENT_LOG_GLOBS)):
         return LOG_DIR
     return normal if KEY_LOGS.match(normal) else None
 
@@ -314,6 +325,16 @@ def is_persistence_file(path: str) -> bool:
 
 def is_system_binary(path: str) -> bool:
     return path.startswith(SYSTEM_BIN_DIRS)
+
+
+ROOT_SOCKETS = re.compile(
+    r"^(/var)?/run/(docker|containerd/containerd|podman/podman|crio/crio|libvirt/libvirt-sock)\.sock$"
+)
+
+
+def is_root_socket(path: str) -> bool:
+    """A socket whose clients run anything as root (the Docker daemon, containerd, libvirt)."""
+    return ROOT_SOCKETS.match(normalize(path) or path) is not None
 
 
 def is_temporary_executable(word: str) -> bool:
@@ -343,6 +364,7 @@ HOME_SECRETS = {
     "~/.vault-token": "your Vault token",
 }
 HOME_PREFIX = re.compile(r"^(/root|/(home|Users)/[^/]+)(?=/|$)")
+SECRET_DIRECTORIES = ("~/.gnupg/private-keys-v1.d", "~/.password-store")  # every file in them is a secret
 
 
 def home_secret(path: str, cwd: str | None = None, whole_tree: bool = False) -> str | None:
@@ -358,6 +380,8 @@ def home_secret(path: str, cwd: str | None = None, whole_tree: bool = False) -> 
         parts = secret.split("/")
         candidates = ["/".join(parts[:n]) for n in range(2, len(parts) + 1)] if whole_tree else [secret]
         if any(in_home == c or glob_matches(c, in_home) for c in candidates):
+            return what
+        if secret in SECRET_DIRECTORIES and in_home.startswith(secret + "/"):
             return what
     return None
 

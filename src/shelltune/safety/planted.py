@@ -18,6 +18,7 @@ EXEC_LINE = re.compile(r"^\s*Exec\w*\s*=\s*[-@:+!]*(.+)$", re.M)  # systemd unit
 APT_HOOK = re.compile(r"(?:Pre|Post)-Invoke(?:-Success)?\s*\{([^}]*)\}", re.I)
 UDEV_RUN = re.compile(r"\bRUN\s*\+?=\s*\"((?:[^\"\\]|\\.)*)\"")
 KEY_COMMAND = re.compile(r"(?:^|,)\s*command=\"((?:[^\"\\]|\\.)*)\"")
+VIM_SHELL = re.compile(r"^:*\s*(?:silent!?\s*|exe(?:cute)?\s*)?!(.+)$|^:*\s*call\s+system\(['\"](.+)['\"]\)")
 QUOTED = re.compile(r"\"((?:[^\"\\]|\\.)*)\"")
 # git configuration whose value is a command git runs (or, for hooksPath, a directory of commands)
 GIT_COMMANDS = re.compile(
@@ -45,6 +46,8 @@ def kind_of(target: str) -> str:
         return "udev"
     if re.search(r"authorized_keys2?$", target):
         return "keys"
+    if re.search(r"\.(vimrc|exrc|gvimrc)$|/\.vim/|/nvim/", target):
+        return "vim"
     return "shell"
 
 
@@ -57,6 +60,8 @@ def planted_commands(content: str, target: str) -> list[str]:
         return [text for block in APT_HOOK.findall(content) for text in QUOTED.findall(block)]
     if kind == "udev":
         return UDEV_RUN.findall(content)
+    if kind == "vim":  # `!CMD`, `silent !CMD`, `call system('CMD')` run a shell when the editor starts
+        return [m.group(1) or m.group(2) for line in content.splitlines() if (m := VIM_SHELL.match(line.strip()))]
     if kind == "keys":
         return [m.replace('\\"', '"') for line in content.splitlines() for m in KEY_COMMAND.findall(line)]
     lines = content.splitlines()

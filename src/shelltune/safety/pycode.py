@@ -96,6 +96,7 @@ class Reader(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_For(self, node: ast.For) -> None:
+        self.endless_loop_effects([node.iter], list(ast.walk(ast.Module(body=node.body, type_ignores=[]))))
         self.visit_comprehension(node)  # type: ignore[arg-type]  # the same fields: target, iter, body
 
     def visit_comprehensions(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp) -> None:
@@ -241,7 +242,30 @@ class Reader(ast.NodeVisitor):
                 self.report("resource_exhaustion", "grows a value in memory in an endless loop")
         self.generic_visit(node)
 
+    def endless_iterator(self, node: ast.AST) -> bool:
+        """`iter(int, 1)` (a callable that never returns its sentinel), `itertools.count()`, `cycle`, `repeat(x)`."""
+        if not isinstance(node, ast.Call):
+            return False
+        name = self.dotted(node.func) or ""
+        if name == "iter" and len(node.args) == 2:
+            func, sentinel = node.args[0], self.fold(node.args[1])
+            constant = {"int": 0, "float": 0, "str": "", "list": [], "dict": {}, "tuple": ()}
+            return isinstance(func, ast.Name) and func.id in constant and constant[func.id] != sentinel
+        return name in ("itertools.count", "itertools.cycle") or (
+            name == "itertools.repeat" and len(node.args) == 1 and not node.keywords
+        )
+
+    def endless_loop_effects(self, iterators: list[ast.AST], body: list[ast.AST]) -> None:
+        if not any(self.endless_iterator(i) for i in iterators) or any(isinstance(n, ast.Break) for n in body):
+            return
+        calls = {self.dotted(n.func) for n in body if isinstance(n, ast.Call)}
+        if "os.fork" in calls:
+            self.report("fork_bomb", "forks in an endless loop")
+        elif any(c and c.split(".")[-1] in ("append", "extend", "bytearray", "bytes") for c in calls):
+            self.report("resource_exhaustion", "grows a value in memory in an endless loop")
+
     def visit_ListComp(self, node: ast.ListComp) -> None:
+        self.endless_loop_effects([g.iter for g in node.generators], list(ast.walk(node.elt)))
         self.visit_comprehensions(node)
         element = self.fold(node.elt)
         count = 1

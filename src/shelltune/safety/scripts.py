@@ -35,9 +35,25 @@ CALL = re.compile(r"\b(" + "|".join(sorted(FILE_CALLS, key=len, reverse=True)) +
 RECURSIVE = re.compile(r"recursive\s*:\s*true|:recursive\s*=>\s*true|recursive:\s*true")
 
 
+# `sprintf("%c%c -rf /boot", 114, 109)`: a format of character codes spells a command
+FORMAT_CALL = re.compile(
+    r"\b(?:s?printf|string\.format|format)\s*\(\s*\"([^\"%]*(?:%[cds][^\"%]*)+)\"((?:\s*,\s*\d+)+)\s*\)"
+)
+
+
+def fold_format(match: re.Match[str]) -> str:
+    numbers = [int(n) for n in re.findall(r"\d+", match.group(2))]
+    fields = re.findall(r"%[cds]", match.group(1))
+    if len(fields) != len(numbers) or any(n > 0x10FFFF for n in numbers):
+        return match.group(0)
+    values = iter(chr(n) if f == "%c" else str(n) for f, n in zip(fields, numbers, strict=True))
+    return '"' + re.sub(r"%[cds]", lambda _: next(values), match.group(1)) + '"'
+
+
 def fold(code: str) -> str:
-    """Concatenated literals joined and home lookups made `"~"`: the text the calls are read from."""
-    code = HOME_LOOKUPS.sub('"~"', code)
+    """Concatenated literals joined, character-code formats spelled out and home lookups made `"~"`: the text
+    the calls are read from."""
+    code = FORMAT_CALL.sub(fold_format, HOME_LOOKUPS.sub('"~"', code))
     for _ in range(16):
         joined = CONCATENATION.sub(lambda m: '"' + "".join(g or "" for g in m.groups()) + '"', code)
         if joined == code:

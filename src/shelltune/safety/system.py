@@ -87,6 +87,14 @@ def firewall_lockout(cmd: Command, ctx: Context) -> str | None:
             )
         ):
             return "adds an nftables rule that drops all incoming traffic, your ssh session included"
+    if (
+        name == "nft"
+        and re.search(
+            r"\b(add|create)\s+chain\b.*\bhook\s+(input|output)\b.*\bpolicy\s+(drop|reject)\b", " ".join(args)
+        )
+        and not any(re.search(r"\bdport\s+(22|ssh|\{[^}]*\b22\b)", " ".join(c.args)) for c in ctx.commands)
+    ):
+        return "creates an nftables input chain that drops everything, your ssh session included"
     if name == "ufw":
         return ufw_lockout(cmd, ctx)
     if name == "firewall-cmd":
@@ -260,7 +268,9 @@ def endless(cmd: Command) -> bool:
     pass-through fed by one."""
     if cmd.name == "yes":
         return True
-    if cmd.name in ("cat", "pv") and any(o in ENDLESS_SOURCES for o in operands(cmd.args)):
+    if cmd.name in ("cat", "pv", "tail") and any(o in ENDLESS_SOURCES for o in operands(cmd.args)):
+        return True
+    if cmd.name == "seq" and operands(cmd.args)[-1:] and operands(cmd.args)[-1].lower() in ("inf", "infinity"):
         return True
     if cmd.name == "tee" and cmd.upstream is not None:
         return endless(cmd.upstream)
@@ -291,6 +301,11 @@ def disk_filler(cmd: Command) -> str | None:
             count, block = values.get("count"), size_in_bytes(values.get("bs", "512")) or 512
             if count is None or (count.isdigit() and int(count) * block >= HUGE_DISK):
                 return f"dd writes {'without end' if count is None else 'hundreds of GiB'} into {target}"
+    if cmd.name == "openssl" and cmd.args[:1] == ["rand"] and operands(cmd.args)[-1:]:
+        size = size_in_bytes(operands(cmd.args, frozenset({"-out", "-rand", "-writerand", "-engine"}))[-1])
+        target = option_value(cmd.args, "-out") or (files[0] if files else None)
+        if size and size >= HUGE_DISK and target and regular_files([target]):
+            return f"openssl rand writes {size:,} bytes into {target}"
     if cmd.name == "head" and files:
         size = size_in_bytes(option_value(cmd.args, "-c", "--bytes"))
         if size and size >= HUGE_DISK and any(o in ENDLESS_SOURCES for o in operands(cmd.args, frozenset({"-c"}))):
@@ -301,8 +316,10 @@ def disk_filler(cmd: Command) -> str | None:
 def memory_filler(cmd: Command) -> str | None:
     sources = [o for o in operands(cmd.args) if o in ENDLESS_SOURCES]
     upstream_endless = cmd.upstream is not None and endless(cmd.upstream)
-    if cmd.name in BUFFERING and (sources or upstream_endless) and "-f" not in cmd.args:
+    if cmd.name in BUFFERING and (sources or upstream_endless) and ("-f" not in cmd.args or cmd.name == "tail"):
         return f"{cmd.name} reads an endless stream and holds it all in memory"
+    if cmd.name == "xargs" and upstream_endless and option_value(cmd.args, "-P", "--max-procs") == "0":
+        return "xargs -P 0 starts processes without limit for an endless input"
     if cmd.name in ("stress", "stress-ng"):
         timeout = option_value(cmd.args, "-t", "--timeout")
         if timeout is None or re.fullmatch(r"0+[smhd]?", timeout):
@@ -329,6 +346,7 @@ CORE_PROGRAMS = frozenset(
      "pacman", "env", "chmod", "chown", "passwd", "agetty", "getty", "grep", "sed", "awk", "tar", "gzip", "kill",
      "ps", "bash.bak", "busybox", "ldconfig", "modprobe", "insmod", "udevadm", "journalctl", "systemctl"}
 )  # fmt: skip
+PAM = re.compile(r"^/etc/pam\.d(/(\*|common-\w+|system-auth|password-auth|sudo|su|sshd|login|other))?/?$")
 BIN_DIRS = ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/lib/systemd", "/usr/lib/systemd")
 SYSTEM_TREES = re.compile(r"^/usr/lib/python3[^/]*$|^/lib/modules(/[^/]+)?$|^/usr/lib/modules(/[^/]+)?$")
 
@@ -348,6 +366,8 @@ def essential(path: str, cwd: str | None) -> str | None:
         return f"{normal}, which the system reads at every boot or lookup"
     if SYSTEM_TREES.match(normal):
         return f"{normal}, which the system's own tools run on"
+    if PAM.match(normal):
+        return f"{normal}, the login configuration: nobody can log in or use sudo"
     head, _, last = normal.rpartition("/")
     if head in BIN_DIRS and (last in CORE_PROGRAMS or paths.is_everything_glob(last)):
         return f"{normal}, a program the system cannot work without"
@@ -613,4 +633,7 @@ def judge_exposure(cmd: Command, ctx: Context) -> Finding | None:
     served = paths.critical_root(root, cmd.cwd) if root else None
     if served and (served == "/" or paths.is_home(served) or served in ("/etc", "/root", "/home")):
         return finding("credential_exfiltration", f"serves every file under {served} to the network", cmd.text)
+    loopback = option_value(args, "-b", "--bind") in ("127.0.0.1", "localhost", "::1")
+    if root and not loopback and (paths.private_path(root, cmd.cwd) or paths.is_credential(root)):
+        return finding("credential_exfiltration", f"serves {root}, which holds private keys, to the network", cmd.text)
     return None

@@ -58,6 +58,7 @@ NARROWING = re.compile(
     r"^--(exclude|include|filter|selector|field-selector|prefix|older-than|min-age|max-age)(=|$)|^-l$"
 )
 ALL_OPTIONS = re.compile(r"^(--all(-namespaces|-collections|-databases|-projects|-stacks)?|-A|--every)(=true)?$")
+ENVIRONMENT_VARIABLE = re.compile(r"^([A-Z]+_)?(ENV|ENVIRONMENT|STAGE)$")
 PROD = re.compile(r"(?<![a-z0-9])(prod|production|prd|live)(?![a-z])", re.I)
 BACKUP = re.compile(r"backup|snapshot-store|archive-vault", re.I)
 STORE_ROOT = re.compile(r"^(s3|gs|gcs|az|r2|b2|oss|cos|swift)://[^/]+/?$|^[\w.-]+:[\w.-]*/?$|^[\w.-]+/[\w.-]+/?$")
@@ -290,6 +291,8 @@ def judge_action(cmd: Command, profile: Profile, fallback: bool) -> Finding | No
     if action is None or disposable(action, profile):
         return None
     why = importance(action, profile)
+    if why is None and any(ENVIRONMENT_VARIABLE.search(k) and PROD.search(v) for k, v in cmd.assignments):
+        why = "production"  # `RAILS_ENV=production rails db:drop`: the environment names the target
     unattended = forced(action) or not profile.prompts
     note = f" (judged by the generic fallback: {cmd.name} is not a program the scanner models)" if fallback else ""
     words = {w.lower() for w in action.objects} | set(re.split(r"[-_.]", cmd.name.lower()))

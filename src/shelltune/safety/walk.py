@@ -295,7 +295,16 @@ class Walker:
         if kind == "list":
             return [c for part in node.parts for c in self.walk(part)]
         if kind == "compound":
-            return [c for part in node.list for c in self.walk(part)] + self.compound_redirects(node)
+            redirected = self.compound_redirects(node)
+            lines = read_lines(self.text(node), redirected)
+            if lines:  # `while read d; do rm -rf "$d"; done <<EOF`: the body once per line read
+                variable, values = lines
+                made = []
+                for value in values[:6]:
+                    self.ctx.env[variable] = value
+                    made += [c for part in node.list for c in self.walk(part)]
+                return made + redirected
+            return [c for part in node.list for c in self.walk(part)] + redirected
         if kind == "function":
             return self.function(node)
         if kind == "for":
@@ -419,6 +428,10 @@ class Walker:
         forever = len(parts) >= 2 and node.kind == "while" and self.always_true(parts[0])
         if forever and self.backgrounds(parts[-1]):
             self.ctx.structural.append(("fork_bomb", "starts background processes in an endless loop", self.text(node)))
+        elif forever and appends_endless_data(made[1:]):
+            self.ctx.structural.append(
+                ("resource_exhaustion", "appends endless data to a file in an endless loop", self.text(node))
+            )
         elif forever and creates_files(made[1:]):
             self.ctx.structural.append(
                 ("resource_exhaustion", "creates files or directories in an endless loop", self.text(node))
@@ -493,6 +506,26 @@ def loop_count(text: str) -> int:
     """How many times a `for` loop runs, when its list is a numeric sequence: `$(seq 1 N)`, `{1..N}`."""
     match = re.search(r"\$\(\s*seq\s+(?:-?\d+\s+){0,2}(\d+)\s*\)|\{-?\d+\.\.(\d+)(\.\.\d+)?\}", text)
     return int(match.group(1) or match.group(2)) if match else 0
+
+
+READ_LOOP = re.compile(r"^\s*while\s+(?:IFS=\S*\s+)?read\s+(?:-r\s+)?([A-Za-z_]\w*)\s*;?\s*do\b")
+
+
+def read_lines(text: str, redirected: list[Command]) -> tuple[str, list[str]] | None:
+    """(variable, lines) of a `while read VAR; do ...; done` loop fed by a here-document or here-string."""
+    match = READ_LOOP.match(text)
+    fed = next((c.stdin_text for c in redirected if c.stdin_text), None)
+    if match is None or not fed:
+        return None
+    lines = [line.strip() for line in fed.decode("utf-8", "replace").splitlines() if line.strip()]
+    return (match.group(1), lines) if lines else None
+
+
+def appends_endless_data(commands: list[Command]) -> bool:
+    """A loop body that reads /dev/zero or /dev/urandom (or `yes`) and appends to a file, without a pause."""
+    reads = any(c.name == "yes" or {"/dev/zero", "/dev/urandom", "/dev/random"} & set(c.args) for c in commands)
+    appends = any(op == ">>" and not target.startswith("/dev/") for c in commands for op, target in c.redirects)
+    return reads and appends and not any(c.name == "sleep" for c in commands)
 
 
 def creates_files(commands: list[Command]) -> bool:
@@ -600,7 +633,11 @@ def emit_words(
     cmd.stdin_kind = next((ctx.tainted_fds[fd] for fd in duplicated if fd in ctx.tainted_fds), None)
     ctx.commands.append(cmd)
     for nested_text, how in nested_code(cmd, ctx):
+        start = len(ctx.commands)
         collect(nested_text, ctx, via=join_via(via, how), depth=depth + 1)
+        if cmd.recursive:  # `find / -exec sh -c 'CODE' _ {} \;`: CODE runs on every file of the tree
+            for inner in ctx.commands[start:]:
+                inner.recursive = True
     for code, how in defined_code(cmd, ctx, via):
         collect(code, ctx, via=join_via(via, how), depth=depth + 1)
     for nested_words, how, unscoped in nested_commands(cmd, ctx):
@@ -718,7 +755,7 @@ def nested_code(cmd: Command, ctx: Context) -> list[tuple[str, str]]:
     if name in SHELLS or name in ("su", "runuser", "script"):
         code = shell_c_string(args)
         if code is not None:
-            found.append((code, f"inside {name} -c"))
+            found.append((with_positionals(code, args), f"inside {name} -c"))
     if name == "eval" and args:
         found.append((" ".join(args), "inside eval"))
     if name == "ssh":
@@ -779,6 +816,23 @@ def code_effects(cmd: Command, code: str, ctx: Context) -> list[tuple[str, str]]
 
 
 SUDO_VALUES = frozenset({"-u", "-g", "-h", "-p", "-C", "-D", "-r", "-t", "-U", "-T", "--user", "--group"})
+
+
+def with_positionals(code: str, args: list[str]) -> str:
+    """`sh -c 'CODE' NAME ARG...`: the words after CODE are $0, $1...; put them where CODE uses them
+    (`find /var/log -exec sh -c ': > "$1"' _ {} \\;`)."""
+    at = args.index(code) if code in args else len(args)
+    rest = [quoted(a) for a in args[at + 2 :]]
+    if not rest or not POSITIONAL.search(code):
+        return code
+
+    def positional(match: re.Match[str]) -> str:
+        key = match.group(1) or match.group(2) or match.group(3)
+        if key in ("@", "*"):
+            return " ".join(rest)
+        return rest[int(key) - 1] if int(key) <= len(rest) else match.group(0)
+
+    return POSITIONAL.sub(positional, code)
 
 
 def shell_c_string(args: list[str]) -> str | None:
@@ -1087,6 +1141,7 @@ def secret_source(cmd: Command) -> Stream | None:
         "cut",
         "tac",
         "nl",
+        "sqlite3",
     ):
         return Stream("secret")
     if cmd.name in ("env", "printenv", "set") and not [a for a in cmd.args if not a.startswith("-")]:
@@ -1212,8 +1267,20 @@ def stream_network_client(cmd: Command) -> Stream:
     return UNKNOWN if listening or "-z" in "".join(cmd.args) else Stream("download")
 
 
+def stream_lookup(cmd: Command) -> Stream:
+    """`command -v NAME`, `which NAME`, `type -P NAME`: where a program lives, /usr/bin for the scanner."""
+    names = [a for a in cmd.args if not a.startswith("-")]
+    looks_up = cmd.name == "which" or {"-v", "-P", "-p"} & set(cmd.args)
+    if looks_up and len(names) == 1 and re.fullmatch(r"[\w.+-]+", names[0]):
+        return Stream("text", f"/usr/bin/{names[0]}\n".encode())
+    return UNKNOWN
+
+
 STREAMS: dict[str, Callable[[Command], Stream]] = {
     "echo": stream_echo,
+    "which": stream_lookup,
+    "command": stream_lookup,
+    "type": stream_lookup,
     "printf": stream_printf,
     ":": lambda cmd: Stream("text", b""),
     "true": lambda cmd: Stream("text", b""),
