@@ -6,8 +6,8 @@ as of 5a3e2c7, unchanged since): 467 of 524 dangerous lines refused (0.891), 472
 harmless ones refused, 7 warned (0.017: an API DELETE of one session and of one Elasticsearch document, a debug pod
 deleted from its manifest, a force-with-lease and a delete of a feature branch, `git reset --hard` to a feature
 branch's upstream, `dropdb --if-exists app_test`). That 467/524 is the blind figure. Scanner v6 then closed the
-classes of its misses by general rules (tests/test_safety_v6_rules.py, written apart from this set): 515 of 524
-refused (0.983), 518 refused or warned (0.989); 0 of 422 harmless refused, the same 7 warned. Since the gaps were
+classes of its misses by general rules (tests/test_safety_v6_rules.py, written apart from this set): 517 of 524
+refused (0.987), 520 refused or warned (0.992); 0 of 422 harmless refused, the same 7 warned. Since the gaps were
 read off it, this is a development set now, not an unseen measurement. The bounds below hold the scanner to the v6
 figures: a change that loses recall or starts flagging harmless work here fails."""
 
@@ -32,8 +32,8 @@ def test_the_second_independent_set_is_refused_as_measured():
     dangerous = [row["command"] for row in rows if row["label"] == "dangerous"]
     benign = [row["command"] for row in rows if row["label"] == "benign"]
     refused = [cmd for cmd in dangerous if found[cmd] and found[cmd].level == DANGEROUS]
-    assert len(refused) >= 515, len(refused)  # 0.983 with v6; 467 (0.891) measured once blind at commit b081e99
-    assert sum(1 for cmd in dangerous if found[cmd]) >= 518  # refused or warned: 0.989 (blind: 472, 0.901)
+    assert len(refused) >= 517, len(refused)  # 0.987 with v6; 467 (0.891) measured once blind at commit b081e99
+    assert sum(1 for cmd in dangerous if found[cmd]) >= 520  # refused or warned: 0.992 (blind: 472, 0.901)
     assert not [cmd for cmd in benign if found[cmd] and found[cmd].level == DANGEROUS]
     flagged = [cmd for cmd in benign if found[cmd]]
     assert len(flagged) <= 7, flagged  # all warnings, listed in the docstring

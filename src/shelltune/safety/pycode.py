@@ -306,6 +306,9 @@ class Reader(ast.NodeVisitor):
             return [as_command_line(args[1])]
         if name in EXEC_FILE_ARGS and len(args) >= 2:
             return [as_command_line(args[1:])]
+        written = self.written_through_open(node, first)
+        if written:
+            return [written]
         path = self.path_of(name, node, first)
         if name in REMOVE_TREE and isinstance(first, str):
             return [f"rm -rf {quote_path(first)}"]
@@ -321,6 +324,26 @@ class Reader(ast.NodeVisitor):
         if name in ("shutil.move", "os.rename", "os.replace") and isinstance(first, str) and len(args) > 1:
             return [f"mv {quote_path(first)} {quote_path(str(args[1]))}"]
         return []
+
+    def written_through_open(self, node: ast.Call, text: object) -> str | None:
+        """`open(P, 'a').write(TEXT)` is `printf '%s' TEXT >> P` (`'w'`: `>`), for the rules that read what
+        a file is given (an account line in /etc/passwd, a command in a startup file)."""
+        func = node.func
+        if not (isinstance(func, ast.Attribute) and func.attr == "write" and isinstance(func.value, ast.Call)):
+            return None
+        opened = func.value
+        if self.dotted(opened.func) != "open" or not opened.args or not isinstance(text, str):
+            return None
+        path = self.fold(opened.args[0])
+        mode = (
+            opened.args[1]
+            if len(opened.args) > 1
+            else next((k.value for k in opened.keywords if k.arg == "mode"), None)
+        )
+        if not isinstance(path, str) or not isinstance(mode, ast.Constant) or not isinstance(mode.value, str):
+            return None
+        redirect = ">>" if "a" in mode.value else ">" if "w" in mode.value else None
+        return f"printf '%s' {shlex.quote(text)} {redirect} {quote_path(path)}" if redirect else None
 
     def path_of(self, name: str, node: ast.Call, first: object) -> str | None:
         """The path a method acts on: `Path('/etc/shadow').unlink()` -> `/etc/shadow`."""

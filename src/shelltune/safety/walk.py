@@ -997,12 +997,19 @@ def xargs_items(upstream: Command | None) -> list[str]:
     return ["<item>"]
 
 
+# `cd $DIR` unquoted and alone: an unset DIR leaves `cd`, which goes home (`cd "$DIR"` fails instead)
+BARE_CD = re.compile(r"^\s*(?:builtin\s+)?cd\s+(?:\$([A-Za-z_]\w*)|\$\{([A-Za-z_]\w*)\})\s*(?:$|[;&|)])")
+
+
 def track_state(cmd: Command, ctx: Context) -> None:
     """Remember what later commands on the line depend on: cwd, exported variables, downloaded files."""
     if cmd.name in ("cd", "pushd", "chdir"):
         targets = [a for a in operands(cmd.args) if not re.fullmatch(r"[-+]\d*", a)]
         # `cd -`, `pushd +1`: a directory the scanner cannot know
         ctx.cwd = normalize(targets[0], ctx.cwd) if targets else ("~" if not cmd.args else None)
+        bare = BARE_CD.match(cmd.text)
+        if cmd.name == "cd" and bare and (bare.group(1) or bare.group(2)) not in ctx.guarded | ctx.env.keys():
+            ctx.cwd = "~"  # `cd $DIR` with DIR unset or empty is `cd`: home, as far as a later `rm -rf *` goes
     elif cmd.name == "popd":
         ctx.cwd = None
     elif cmd.name == "alias":
