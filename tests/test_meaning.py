@@ -254,3 +254,13 @@ def test_history_s_own_numbers_are_presentation():
     assert same_meaning(numbered, reading("git log --oneline\ngit log -p\n", "grep 'git log' ~/.bash_history"))
     assert not same_meaning(numbered, reading("git log --oneline\n", "grep -m1 'git log' ~/.bash_history"))
     assert not same_meaning(reading("12 apples\n40 pears\n", "cat counts"), reading("apples\npears\n", "cut -c4- x"))
+
+
+def test_each_side_s_own_file_name_is_not_an_answer_about_another_file():
+    """Both sides may print the file they named beside the answer, so `stat -c '%s %n' run.sh` and
+    `stat -c '%s %n' backup.sh` (two files of 114 bytes) agreed on 114 alone (a blind pair set, December 2026)."""
+    assert not same_meaning(
+        reading("114 run.sh\n", "stat -c '%s %n' run.sh"), reading("114 backup.sh\n", "stat -c '%s %n' backup.sh")
+    )
+    assert same_meaning(reading("114 run.sh\n", "stat -c '%s %n' run.sh"), reading("114\n", "stat -c %s run.sh"))
+    assert same_meaning(reading("3 docs/a.md\n", "wc -l docs/a.md"), reading("3\n", "wc -l < docs/a.md"))

@@ -355,10 +355,18 @@ def same_tokens(
         return False
     if any(t not in pred_extras and t.lower() not in LABELS for t in only_pred):
         return False
+    if any(map(names_a_thing, only_ref)) and any(map(names_a_thing, only_pred)):
+        return False  # each side names its own file: `stat -c '%s %n' a` and `... b` agree only on the size
     if not ordered:
         return True
     dropped = set(only_ref) | set(only_pred)
     return [t for t in ref if t not in dropped] == [t for t in pred if t not in dropped]
+
+
+def names_a_thing(token: str) -> bool:
+    """A path or file name (not a number, a size or a digest): what one side may print beside its answer
+    when it named it in its own command, but not in place of another name."""
+    return ("/" in token or "." in token) and not NUMBER.match(token) and token[:1] not in "~#" and token != "."
 
 
 def pair_sizes(human: Counter[str], plain: Counter[str]) -> None:
