@@ -360,15 +360,19 @@ STDIN_RUNNERS = frozenset({"source", ".", "at", "batch", "sudo", "doas", "su", "
 POWERSHELLS = frozenset({"pwsh", "powershell", "pwsh.exe", "powershell.exe"})
 # Code that evaluates a string: `eval get(URL)` (Perl), `eval URI.open(URL).read` (Ruby), `eval(...)`,
 # `new Function(...)`, PowerShell's `iex`. Perl's `eval { ... }` catches exceptions and evaluates nothing.
+# Case matters (JavaScript's `function(` defines, `new Function(` evaluates), except in PowerShell. `system(`
+# runs a command line, not code: it counts only with a download API inside its own parentheses
+# (`system(get(URL))`), never for a URL in the command it runs (`os.system('git clone https://...')`).
 EVALUATES = re.compile(
-    r"\b(exec|eval|system|instance_eval|class_eval|Function)\s*\(|\beval\s+(?!\{)[\w$:]"
-    r"|\b(iex|Invoke-Expression)\b",
-    re.I,
+    r"\b(exec|eval|instance_eval|class_eval)\s*\(|\bnew\s+Function\s*\(|\beval\s+(?!\{)[\w$:]"
+    r"|(?i:\b(iex|Invoke-Expression)\b)|\bsystem\s*\(\s*(?:[\w:.]+\s*\(\s*)?(?:get|URI\.open|open)\s*\(",
 )
-# What fetches: a URL literal, or a download API (the URL may sit in a variable).
+# What fetches: a URL literal, or a download API (the URL may sit in a variable). A bare `get(`/`fetch(` is
+# LWP::Simple's or the browser API's; a method call (`os.environ.get(`, `ENV.fetch(`) fetches nothing.
 FETCHES = re.compile(
-    r"https?://|\bLWP\b|HTTP::Tiny|\bget\s*\(|getstore|URI\.open|open-uri|Net::HTTP|file_get_contents|curl_exec"
-    r"|\b(iwr|irm|Invoke-WebRequest|Invoke-RestMethod)\b|DownloadString|WebClient|https?\.get|\bfetch\s*\(",
+    r"https?://|\bLWP\b|HTTP::Tiny|(?<![.\w])get\s*\(|getstore|URI\.open|open-uri|Net::HTTP|file_get_contents"
+    r"|curl_exec|\b(iwr|irm|Invoke-WebRequest|Invoke-RestMethod)\b|DownloadString|WebClient|https?\.get"
+    r"|(?<![.\w])fetch\s*\(",
     re.I,
 )
 
