@@ -264,3 +264,30 @@ def test_each_side_s_own_file_name_is_not_an_answer_about_another_file():
     )
     assert same_meaning(reading("114 run.sh\n", "stat -c '%s %n' run.sh"), reading("114\n", "stat -c %s run.sh"))
     assert same_meaning(reading("3 docs/a.md\n", "wc -l docs/a.md"), reading("3\n", "wc -l < docs/a.md"))
+
+
+def test_review_cases_of_the_new_rules():
+    """Found by a review of the rules above: a 4-byte file beside a 4.0K directory, `cd src` then a name
+    relative to it, counts that are not history's numbers, and modes with no owner bits."""
+    listing = "-rw-r--r-- 1 u u 4 Jun 1 09:00 a.txt\ndrwxr-xr-x 2 u u 4096 Jun 1 09:00 src\n"
+    human = "-rw-r--r-- 1 u u 4 Jun 1 09:00 a.txt\ndrwxr-xr-x 2 u u 4.0K Jun 1 09:00 src\n"
+    assert same_meaning(reading(listing, "ls -l"), reading(human, "ls -lh"))
+    assert same_meaning(
+        reading("42 main.py\n", "cd src && wc -l main.py"), reading("42 src/main.py\n", "wc -l src/main.py")
+    )
+    counts = reading("15 git\n10 ls\n3 cd\n", "history | awk '{print $2}' | sort | uniq -c | sort -rn | head -3")
+    assert same_meaning(counts, reading("15 git\n10 ls\n3 cd\n", "awk '{print $1}' ~/.bash_history | sort | uniq -c"))
+    assert not same_meaning(counts, reading("9 git\n8 ls\n2 cd\n", "history | cut -c8- | sort | uniq -c"))
+    assert same_meaning(reading("---------- 1 u u 0 Jun 1 09:00 f\n", "ls -l f"), reading("0 f\n", "stat -c '%a %n' f"))
+    assert same_meaning(
+        reading("----r--r-- 1 u u 0 Jun 1 09:00 f\n", "ls -l f"), reading("44 f\n", "stat -c '%a %n' f")
+    )
+    assert not same_meaning(reading("5 20 100\n", "history | wc"), reading("20 100\n", "x"))
+    assert same_meaning(reading("7 ls -la\n", "history | tail -n 1"), reading("ls -la\n", "tail -n 1 ~/.bash_history"))
+
+
+def test_a_long_number_is_never_rounded_to_units():
+    digits = "7" * 200_000
+    started = time.perf_counter()
+    assert not same_meaning(reading(f"{digits} f\n", "x f"), reading("4.0K f\n", "du -h f"))
+    assert time.perf_counter() - started < 2

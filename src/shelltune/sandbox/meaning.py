@@ -118,6 +118,7 @@ ASSIGNMENT = [
 ]
 # Line numbers have at most 18 digits: a longer run of digits is text (and int() refuses more than 4,300).
 NUMBERED = re.compile(r"^(?P<n>\d{1,18})(?: (?P<rest>.*))?$")
+LINE_FILTERS = frozenset({"grep", "egrep", "fgrep", "rg", "head", "tail", "cat", "less", "more"})
 HISTORY_ENTRY = re.compile(r"^(?P<n>\d{1,18})\*? (?P<rest>.*)$")
 GREP_NUMBERED = re.compile(r"^(?P<n>\d{1,18}):(?P<rest>.*)$")
 # A name with a character that is not a digit or `-`, checked by a lookahead: `[^\s:]*X[^\s:]*` would try
@@ -138,6 +139,9 @@ SOCKET_NOISE = re.compile(
 )
 HUMAN = re.compile(r"^(?P<value>\d+(?:\.\d+)?)(?P<unit>[KMGTPE])(?:i?B)?$")
 NUMBER = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
+# A size has at most 25 digits (EiB are 19): a longer number is compared as it is, never rounded to units
+# (rounding a 100,000-digit number costs seconds, and a line of digits may be a MiB long).
+MAX_SIZE_DIGITS = 25
 HEX = re.compile(r"^(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{7,128}$", re.I)
 SEPARATORS = re.compile(r"[\s,;=|()\[\]{}\"'`<>]+|(?<!\d):|:(?!\d)|->|=>")
 LABELS = {"total", "-", "md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sha2-256", "sha2-512", "blake2b"}
@@ -308,10 +312,11 @@ def in_units_of(lines: list[tuple[str, ...]], other: list[tuple[str, ...]]) -> l
     human = {t for line in other for t in line if t.startswith("~")}
     if not human:
         return lines
+    printed = {t for line in other for t in line}
 
     def unit(token: str) -> str:
-        if not NUMBER.match(token):
-            return token
+        if token in printed or not NUMBER.match(token) or len(token) > MAX_SIZE_DIGITS:
+            return token  # the other side says this very number (a 4-byte file beside a 4.0K directory)
         try:
             value = Decimal(token)
         except InvalidOperation:
@@ -355,7 +360,7 @@ def same_tokens(
         return False
     if any(t not in pred_extras and t.lower() not in LABELS for t in only_pred):
         return False
-    if any(map(names_a_thing, only_ref)) and any(map(names_a_thing, only_pred)):
+    if other_names(only_ref, only_pred):
         return False  # each side names its own file: `stat -c '%s %n' a` and `... b` agree only on the size
     if not ordered:
         return True
@@ -364,16 +369,29 @@ def same_tokens(
 
 
 def names_a_thing(token: str) -> bool:
-    """A path or file name (not a number, a size or a digest): what one side may print beside its answer
-    when it named it in its own command, but not in place of another name."""
-    return ("/" in token or "." in token) and not NUMBER.match(token) and token[:1] not in "~#" and token != "."
+    """A path or file name (not a number, a size, a digest or a word ending a sentence): what one side may
+    print beside its answer when it named it in its own command, but not in place of another name."""
+    return (
+        ("/" in token or "." in token.rstrip("."))
+        and not NUMBER.match(token)
+        and token[:1] not in "~#"
+        and not token.endswith(".")
+    )
+
+
+def other_names(ref: Counter[str], pred: Counter[str]) -> bool:
+    """Each side prints a file name the other does not, and they name different files: not `main.py`
+    against `src/main.py` (one ran `cd src` first), but `run.sh` against `backup.sh`."""
+    ref_names = {t.rsplit("/", 1)[-1] for t in ref if names_a_thing(t)}
+    pred_names = {t.rsplit("/", 1)[-1] for t in pred if names_a_thing(t)}
+    return bool(ref_names) and bool(pred_names) and not ref_names & pred_names
 
 
 def pair_sizes(human: Counter[str], plain: Counter[str]) -> None:
     """Take out of both counters each human-unit size (`~48K`) and a plain number it rounds (48 KiB blocks
     from `du -k`, or bytes), as `du -h`/`ls -h` round: up, one decimal below 10."""
     for token in [t for t in human.elements() if t.startswith("~")]:
-        for number in [t for t in plain.elements() if NUMBER.match(t)]:
+        for number in [t for t in plain.elements() if NUMBER.match(t) and len(t) <= MAX_SIZE_DIGITS]:
             value = Decimal(number)
             if any(f"~{human_size(value * unit)}" == token for unit in (1, 1024)):
                 human[token] -= 1
@@ -463,11 +481,15 @@ def strip_numbering(lines: list[str]) -> list[str]:
 
 def strip_history_numbers(lines: list[str], command: str) -> list[str]:
     """`history`'s own numbers (`  12  git log`, `*` when edited) say where in the list an entry is: the
-    entries are the answer (`history | grep x` against `grep x ~/.bash_history`)."""
-    if not any(words[:1] == ["history"] for words in all_stages(command)):
+    entries are the answer (`history | grep x` against `grep x ~/.bash_history`). Only where history's lines
+    reach the output as they are (filtered by grep, head, tail) and their numbers increase: not the counts of
+    `history | ... | uniq -c`, nor `history | wc`."""
+    last = stages(command)
+    at = next((i for i, words in enumerate(last) if words[:1] == ["history"]), None)
+    if at is None or any(words[:1] and words[0] not in LINE_FILTERS for words in last[at + 1 :]):
         return lines
     entries = [HISTORY_ENTRY.match(line) for line in lines]
-    if lines and all(entries):
+    if lines and all(entries) and increasing([int(m.group("n")) for m in entries]):  # type: ignore[union-attr]
         return [m.group("rest") for m in entries]  # type: ignore[union-attr]
     return lines
 
@@ -633,7 +655,7 @@ def octal_mode(perms: str) -> str:
         bits += (4 * who if triple[0] == "r" else 0) + (2 * who if triple[1] == "w" else 0)
         bits += who if char in "xst" else 0
         special += (0o4000, 0o2000, 0o1000)[i] if char in "sStT" else 0
-    return format(bits + special, "o") if special else format(bits, "03o")
+    return format(bits + special, "o")  # as `stat -c %a` and `find -printf %m` print it: 0, 44, 755, 4755
 
 
 def canonical_path(path: str) -> str:

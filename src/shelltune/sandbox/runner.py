@@ -177,7 +177,7 @@ done
 # Every process alive now, by PID: one left at the end under a PID it did not have here is new, whatever it
 # calls itself (a command that kills nginx and starts something named nginx has not left nginx alone).
 declare -A before=()
-for dir in /proc/[0-9]*; do read -r comm < "$dir/comm" 2>/dev/null && before[${dir#/proc/}]=$comm; done
+for dir in /proc/[0-9]*; do read -r comm 2>/dev/null < "$dir/comm" && before[${dir#/proc/}]=$comm; done
 start=$EPOCHREALTIME
 # The command reaches its shell on fd 5, not in argv: `pkill -f celery` must not find it in timeout's command
 # line and kill the harness (status 143, some runs). The shell drains the pipe and closes it before running it:
@@ -207,7 +207,7 @@ for ((try = 0; try < 400; try++)); do
   busy=
   for dir in /proc/[0-9]*; do
     [ "${dir#/proc/}" = 1 ] && continue
-    read -r stat < "$dir/stat" 2>/dev/null || continue
+    read -r stat 2>/dev/null < "$dir/stat" || continue
     state=${stat##*) }
     case ${state%% *} in R|D) busy=1; break;; esac
   done
@@ -215,12 +215,12 @@ for ((try = 0; try < 400; try++)); do
 done
 for dir in /proc/[0-9]*; do
   [ "${dir#/proc/}" = 1 ] && continue
-  read -r stat < "$dir/stat" 2>/dev/null || continue
+  read -r stat 2>/dev/null < "$dir/stat" || continue
   state=${stat##*) }
   state=${state%% *}
   case $state in Z|X) continue;; esac  # exited, not yet reaped
   [ "$state" = T ] && state=" (stopped)" || state=
-  read -r comm < "$dir/comm" 2>/dev/null || continue
+  read -r comm 2>/dev/null < "$dir/comm" || continue
   [ "${before[${dir#/proc/}]-}" = "$comm" ] || state+=" (new)"
   printf 'proc %s%s\n' "$comm" "$state" >&3
 done
