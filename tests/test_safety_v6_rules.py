@@ -8,9 +8,10 @@ other tools of the same class, so a rule that only knows the set's rows fails th
 from __future__ import annotations
 
 import pytest
+from test_safety_v5_rules import assert_left_alone, assert_refused, cases
 
 from shelltune.safety import scan_command
-from shelltune.safety.findings import DANGEROUS, WARN
+from shelltune.safety.findings import WARN
 
 DANGEROUS_CASES = {
     "shell code run through other programs": [
@@ -260,20 +261,14 @@ WARN_CASES = [
 ]
 
 
-def cases(table):
-    return [pytest.param(*row, id=f"{kind}: {row[0][:60]}") for kind, rows in table.items() for row in rows]
-
-
 @pytest.mark.parametrize(("command", "category"), cases(DANGEROUS_CASES))
 def test_refused(command, category):
-    found = scan_command(command)
-    assert found is not None and found.level == DANGEROUS, (command, found)
-    assert found.category == category, (command, found)
+    assert_refused(command, category)
 
 
 @pytest.mark.parametrize("command", [c for rows in BENIGN_CASES.values() for c in rows])
 def test_left_alone(command):
-    assert scan_command(command) is None, scan_command(command)
+    assert_left_alone(command)
 
 
 @pytest.mark.parametrize("command", WARN_CASES)
