@@ -267,24 +267,21 @@ def same_meaning(reference: Reading, prediction: Reading) -> bool:
     ):
         return False
     effects = bool(reference.changes)  # the same effects: lines that only report them are presentation
-    ref_tokens = said(reference, effects)
-    pred_tokens = said(prediction, effects)
+    ref_lines, pred_lines = said(reference, effects), said(prediction, effects)
+    ref_tokens = tuple(t for line in ref_lines for t in line)
+    pred_tokens = tuple(t for line in pred_lines for t in line)
     if not same_tokens(ref_tokens, reference.extras, pred_tokens, prediction.extras, reference.ordered):
         return False
-    if not same_grouping(said_lines(reference, effects), said_lines(prediction, effects)):
+    if not same_grouping(ref_lines, pred_lines):
         return False
     if reference.status == prediction.status:
         return True
     return bool(ref_tokens) and {reference.status, prediction.status} == {0, 1}
 
 
-def said(reading: Reading, effects: bool) -> tuple[str, ...]:
-    """The tokens a run's output says, less the lines that only report its effects (when it had some)."""
-    kept = [line for line in reading.lines if not (effects and reports_known(line, reading.known))]
-    return tuple(t for line in kept for t in line.tokens)
-
-
-def said_lines(reading: Reading, effects: bool) -> list[tuple[str, ...]]:
+def said(reading: Reading, effects: bool) -> list[tuple[str, ...]]:
+    """The tokens a run's output says, line by line, less the lines that only report its effects (when it
+    had some) and lines with no token."""
     kept = [line for line in reading.lines if not (effects and reports_known(line, reading.known))]
     return [line.tokens for line in kept if line.tokens]
 
